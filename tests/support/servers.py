@@ -1,0 +1,92 @@
+"""Run an ASGI app under a real uvicorn server on a loopback port, in a background thread.
+
+Tests talk to it over real sockets, the way production does. Each server has its own event
+loop in its own thread, so a test's own loop (pytest-asyncio) never shares state with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+
+def free_loopback_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@dataclass
+class RunningServer:
+    host: str
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread
+    loop_box: dict[str, asyncio.AbstractEventLoop] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self.loop_box["loop"]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def start_server(app: Any, *, startup_timeout: float = 10.0, **config: Any) -> RunningServer:
+    """Start ``app`` under uvicorn (httptools, no access log) and wait until it accepts connections.
+
+    Extra keyword arguments go to ``uvicorn.Config`` (for example ``http=`` a protocol class, or
+    ``lifespan="off"``).
+    """
+    sock = free_loopback_socket()
+    host, port = sock.getsockname()[:2]
+    options: dict[str, Any] = {"http": "httptools", "log_level": "warning", "access_log": False, "lifespan": "on"}
+    options.update(config)
+    uv_config = uvicorn.Config(app, **options)
+    server = uvicorn.Server(uv_config)
+    loop_box: dict[str, asyncio.AbstractEventLoop] = {}
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        loop_box["loop"] = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.serve(sockets=[sock]))
+        finally:
+            loop.close()
+            sock.close()
+
+    thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("test server exited during start-up")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("test server did not start in time")
+        time.sleep(0.005)
+    return RunningServer(host=host, port=port, server=server, thread=thread, loop_box=loop_box)
+
+
+@contextlib.contextmanager
+def serving(app: Any, **config: Any) -> Iterator[RunningServer]:
+    running = start_server(app, **config)
+    try:
+        yield running
+    finally:
+        running.stop()
