@@ -1,0 +1,2 @@
+DROP TABLE public.users;
+DROP FUNCTION public.set_current_timestamp_updated_at();

@@ -1,0 +1,2 @@
+DROP TABLE edge.api_keys;
+DROP SCHEMA edge;
