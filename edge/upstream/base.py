@@ -1,0 +1,106 @@
+"""The upstream seam: what the edge's proxy stage needs from an HTTP client to Hasura.
+
+Every implementation returns an :class:`UpstreamResponse` or raises an :class:`UpstreamError`
+subclass; the caller maps those to 502/503/504. Exception messages describe the failure only:
+they never contain request bodies or headers (tokens live there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "HOP_BY_HOP",
+    "REQUEST_MANAGED",
+    "Upstream",
+    "UpstreamConnectError",
+    "UpstreamError",
+    "UpstreamPoolTimeout",
+    "UpstreamProtocolError",
+    "UpstreamResponse",
+    "UpstreamTimeout",
+    "strip_hop_by_hop",
+]
+
+# Response headers that describe the upstream hop, not the resource (RFC 9110 §7.6.1), plus
+# content-length, which the edge recomputes for the body it sends. Names are lower-case bytes.
+HOP_BY_HOP: frozenset[bytes] = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"content-length",
+    }
+)
+
+# Request headers the client writes itself (host, content-length, content-type) or that would
+# change the framing or the connection's fate if forwarded (the hop-by-hop set). A caller's copy
+# of any of these is dropped, so they are never duplicated on the wire.
+REQUEST_MANAGED: frozenset[bytes] = HOP_BY_HOP | {b"host", b"content-type"}
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]  # lower-case names, in received order, hop-by-hop removed
+    body: bytes
+
+
+class UpstreamError(Exception):
+    """Base class: the upstream could not give a usable HTTP response."""
+
+
+class UpstreamConnectError(UpstreamError):
+    """Could not connect, connection refused, or the connection closed/reset before any response byte."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """Connect or read timeout."""
+
+
+class UpstreamPoolTimeout(UpstreamTimeout):
+    """Every connection stayed busy for the whole timeout (the edge is overloaded: a 503 candidate)."""
+
+
+class UpstreamProtocolError(UpstreamError):
+    """Not valid HTTP, closed mid-response, or the response exceeded the size cap."""
+
+
+class Upstream(Protocol):
+    async def post(
+        self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
+    ) -> UpstreamResponse:
+        """POST ``body`` to the GraphQL endpoint. ``headers`` are forwarded as given, except that
+        the client sets Host, Content-Length and ``Content-Type: application/json`` itself and drops
+        any caller copy of those and of hop-by-hop headers. ``timeout`` overrides the read timeout."""
+        ...
+
+    async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:
+        """GET ``path`` on the same upstream (readiness probes; not the hot path)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def strip_hop_by_hop(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Lower-case names and drop hop-by-hop headers, including any the Connection header names."""
+    headers: list[tuple[bytes, bytes]] = []
+    nominated = b""
+    for name, value in raw:
+        name = name.lower()
+        if name in HOP_BY_HOP:
+            if name == b"connection":
+                nominated += b"," + value.lower()
+            continue
+        headers.append((name, value))
+    if nominated:
+        named = {token.strip() for token in nominated.split(b",")} - {b"", b"close", b"keep-alive"}
+        if named:
+            headers = [h for h in headers if h[0] not in named]
+    return headers

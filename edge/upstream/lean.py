@@ -1,0 +1,357 @@
+"""A lean HTTP/1.1 keep-alive client for the one upstream the edge talks to.
+
+Why not a general client: the edge sends one kind of request (POST of a small JSON body) to one
+host. httpx spends ~2 ms of CPU per request under concurrency and aiohttp ~100 µs; this client,
+an ``asyncio.Protocol`` feeding ``httptools`` (the C parser uvicorn already uses), spends ~20 µs
+(docs: /work/shared/reference/performance.md §2.2, Appendix C). It does only what that needs:
+plain http, one request per connection at a time (no pipelining), Content-Length request bodies.
+An https base URL raises ``ValueError``: use ``make_upstream(kind="httpx-aiohttp")`` for TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import httptools
+
+from edge.upstream.base import (
+    HOP_BY_HOP,
+    REQUEST_MANAGED,
+    UpstreamConnectError,
+    UpstreamPoolTimeout,
+    UpstreamProtocolError,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
+
+__all__ = ["LeanUpstream"]
+
+
+class _ClosedBeforeResponse(UpstreamConnectError):
+    """EOF or reset before any response byte: on a reused connection, the stale keep-alive case."""
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection. It carries at most one request at a time."""
+
+    def __init__(self, pool: LeanUpstream, loop: asyncio.AbstractEventLoop) -> None:
+        self.pool, self.loop = pool, loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
+        self.parser = httptools.HttpResponseParser(self)
+        self.fut: asyncio.Future[UpstreamResponse] | None = None
+        self.closed = False  # connection_lost has run
+        self.idle = False  # sitting in pool._idle
+        self.dropped = False  # its pool slot has been given back (makes _discard idempotent)
+        self.keep_alive = True
+        self.lost_waiter: asyncio.Future[None] | None = None  # only aclose() waits on it
+        self.timer: asyncio.TimerHandle | None = None
+        self.timeout = self.last = 0.0
+        self.received = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.framed = self.headers_done = False
+        self.conn_tokens = b""
+
+    async def exchange(self, data: bytes, timeout: float) -> UpstreamResponse:
+        if self.closed or self.transport.is_closing():  # server's FIN arrived while we were idle
+            raise _ClosedBeforeResponse("upstream closed the connection before responding")
+        fut: asyncio.Future[UpstreamResponse] = self.loop.create_future()
+        self.fut = fut
+        self.received, self.headers, self.body, self.conn_tokens = 0, [], [], b""
+        self.framed = self.headers_done = False
+        self.timeout, self.last = timeout, self.loop.time()
+        self.timer = self.loop.call_at(self.last + timeout, self._check_timeout)
+        self.transport.write(data)
+        try:
+            return await fut
+        finally:
+            self.fut = None
+            if self.timer is not None:
+                self.timer.cancel()
+
+    def _check_timeout(self) -> None:
+        # One timer per request, re-armed lazily: the read timeout is an inactivity timeout (like
+        # httpx's), so a slow but steadily streaming response is not cut off.
+        if self.fut is None or self.fut.done():
+            return
+        deadline = self.last + self.timeout
+        if self.loop.time() < deadline:
+            self.timer = self.loop.call_at(deadline, self._check_timeout)
+            return
+        self.fail(UpstreamTimeout(f"upstream sent nothing for {self.timeout:g}s"))
+
+    def fail(self, exc: Exception) -> None:
+        if self.fut is not None and not self.fut.done():
+            self.fut.set_exception(exc)
+        self.transport.abort()  # the parser state is unknown now: never reuse this socket
+
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.fut is None or self.fut.done():  # bytes nobody asked for: the connection is unusable
+            self.transport.abort()
+            return
+        self.received += len(data)
+        self.last = self.loop.time()
+        if self.received > self.pool.max_response_bytes:  # counts headers and framing too
+            self.fail(
+                UpstreamProtocolError(f"upstream response exceeds {self.pool.max_response_bytes} bytes")
+            )
+            return
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self.fail(UpstreamProtocolError("upstream sent an invalid HTTP response"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.idle:
+            self.pool._discard(self)
+        fut = self.fut
+        if fut is not None and not fut.done():
+            if exc is None and self.headers_done and not self.framed:
+                # No Content-Length and not chunked: the body is delimited by EOF (RFC 9112 §6.3).
+                self.keep_alive = False
+                fut.set_result(self._response())
+            elif self.received == 0:
+                fut.set_exception(_ClosedBeforeResponse("upstream closed the connection before responding"))
+            else:
+                fut.set_exception(UpstreamProtocolError("upstream closed the connection mid-response"))
+        if self.lost_waiter is not None and not self.lost_waiter.done():
+            self.lost_waiter.set_result(None)
+
+    # httptools callbacks (they must not raise: the parser would wrap the exception)
+
+    def on_message_begin(self) -> None:
+        if self.fut is None or self.fut.done():  # a second response after ours: garbage
+            self.transport.abort()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name in HOP_BY_HOP:
+            if name == b"connection":
+                self.conn_tokens += b"," + value.lower()
+            elif name == b"content-length" or name == b"transfer-encoding":
+                self.framed = True
+            return
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        fut = self.fut
+        if fut is None or fut.done():
+            return
+        if self.parser.get_status_code() < 200:  # interim 1xx: the final response follows
+            self.headers, self.body, self.framed, self.headers_done = [], [], False, False
+            return
+        self.keep_alive = self.parser.should_keep_alive()  # honours Connection: close and HTTP/1.0
+        fut.set_result(self._response())
+
+    def _response(self) -> UpstreamResponse:
+        headers = self.headers
+        if self.conn_tokens:  # headers the upstream nominated as hop-by-hop (RFC 9110 §7.6.1)
+            named = {t.strip() for t in self.conn_tokens.split(b",")} - {b"", b"close", b"keep-alive"}
+            if named:
+                headers = [h for h in headers if h[0] not in named]
+        return UpstreamResponse(self.parser.get_status_code(), headers, b"".join(self.body))
+
+
+class LeanUpstream:
+    """A pool of at most ``max_connections`` keep-alive connections to one plain-http base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        path: str = "/v1/graphql",
+        max_connections: int = 256,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_response_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        url = urlsplit(base_url)
+        if url.scheme != "http" or not url.hostname:
+            raise ValueError(
+                f"LeanUpstream needs an http:// base URL (use kind='httpx-aiohttp' for TLS): {url.scheme}"
+            )
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self._host, self._port = url.hostname, url.port or 80
+        self._netloc = url.netloc.rpartition("@")[2]  # host[:port] as written, IPv6 brackets kept
+        self._prefix_path = url.path.rstrip("/")
+        self.max_connections, self.max_response_bytes = max_connections, max_response_bytes
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        # Built once: the request line and the headers this client always owns.
+        self._post_prefix = (
+            f"POST {self._prefix_path}{path} HTTP/1.1\r\nHost: {self._netloc}\r\n"
+            "Content-Type: application/json\r\n"
+        ).encode("latin-1")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open = 0  # slots in use: connecting + busy + idle sockets; never above max_connections
+        self._idle: collections.deque[_Conn] = collections.deque()  # LIFO: the warmest socket first
+        self._waiters: collections.deque[asyncio.Future[_Conn | None]] = collections.deque()  # FIFO
+        self._conns: set[_Conn] = set()
+        self._closed = False
+
+    async def post(
+        self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
+    ) -> UpstreamResponse:
+        parts = [self._post_prefix]
+        for name, value in headers:
+            if name.lower() in REQUEST_MANAGED:
+                continue
+            if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
+                raise ValueError("request header contains CR or LF")  # would split the request
+            parts += (name, b": ", value, b"\r\n")
+        parts += (b"Content-Length: ", str(len(body)).encode(), b"\r\n\r\n", body)
+        return await self._send(b"".join(parts), self.read_timeout if timeout is None else timeout)
+
+    async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:
+        if not path.startswith("/") or any(c.isspace() or ord(c) < 33 for c in path):
+            raise ValueError("path must start with '/' and contain no whitespace or control characters")
+        data = f"GET {self._prefix_path}{path} HTTP/1.1\r\nHost: {self._netloc}\r\n\r\n".encode()
+        return await self._send(data, self.read_timeout if timeout is None else timeout)
+
+    async def _send(self, data: bytes, timeout: float) -> UpstreamResponse:
+        conn, reused = await self._checkout(timeout)
+        try:
+            try:
+                response = await conn.exchange(data, timeout)
+            except _ClosedBeforeResponse:
+                if not reused:
+                    raise
+                # A reused keep-alive connection died before a single response byte: the server
+                # closed it while idle (its keep-alive timeout raced our write), so the request
+                # reached no application and resending it is safe. Retry exactly once, on a fresh
+                # connection in the same slot. Nothing else is retried: not a timeout (the request
+                # may be running), not a fresh connection, not once any response byte arrived.
+                self._discard(conn, keep_slot=True)
+                conn = await self._connect()
+                response = await conn.exchange(data, timeout)
+        except BaseException:  # includes CancelledError: the caller went away, so drop the socket
+            self._discard(conn)
+            raise
+        if conn.keep_alive:
+            self._release(conn)
+        else:
+            self._discard(conn)
+        return response
+
+    async def _checkout(self, timeout: float) -> tuple[_Conn, bool]:
+        """A connection plus whether it was reused; waits FIFO for a slot at most ``timeout``."""
+        if self._closed:
+            raise UpstreamConnectError("upstream client is closed")
+        while self._idle:
+            conn = self._idle.pop()
+            conn.idle = False
+            if not conn.transport.is_closing():
+                return conn, True
+            self._discard(conn)
+        if self._open < self.max_connections:
+            self._open += 1
+            return await self._connect(), False
+        waiter: asyncio.Future[_Conn | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                got = await waiter
+        except BaseException as exc:
+            # Handed a connection or slot in the same tick we timed out or were cancelled: pass it on.
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                handed = waiter.result()
+                if handed is None:
+                    self._free_slot()
+                else:
+                    self._release(handed)
+            waiter.cancel()  # _free_slot/_release skip it from now on
+            if isinstance(exc, TimeoutError):
+                raise UpstreamPoolTimeout(f"no upstream connection became free within {timeout:g}s") from None
+            raise
+        if got is None:  # a slot, not a socket: open our own
+            return await self._connect(), False
+        if got.transport.is_closing():
+            self._discard(got, keep_slot=True)
+            return await self._connect(), False
+        return got, True
+
+    async def _connect(self) -> _Conn:
+        """Open a socket in a slot the caller already holds; on failure the slot is given back."""
+        loop = self._loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await loop.create_connection(lambda: _Conn(self, loop), self._host, self._port)
+        except BaseException as exc:
+            self._free_slot()
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout(f"connecting to {self._netloc} timed out") from exc
+            if isinstance(exc, OSError):
+                raise UpstreamConnectError(
+                    f"cannot connect to {self._netloc}: {exc.strerror or exc}"
+                ) from exc
+            raise
+        if self._closed:
+            conn.transport.abort()
+            self._free_slot()
+            raise UpstreamConnectError("upstream client is closed")
+        self._conns.add(conn)
+        return conn
+
+    def _release(self, conn: _Conn) -> None:
+        if self._closed or conn.transport.is_closing():
+            self._discard(conn)
+            return
+        while self._waiters:  # hand the socket straight to the oldest waiter
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        conn.idle = True
+        self._idle.append(conn)
+
+    def _free_slot(self) -> None:
+        while self._waiters:  # the oldest waiter inherits the slot and connects itself
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._open -= 1
+
+    def _discard(self, conn: _Conn, *, keep_slot: bool = False) -> None:
+        if conn.dropped:
+            return
+        conn.dropped = True
+        self._conns.discard(conn)
+        if conn.idle:
+            conn.idle = False
+            self._idle.remove(conn)
+        conn.transport.abort()
+        if not keep_slot:
+            self._free_slot()
+
+    async def aclose(self) -> None:
+        """Fail waiters and in-flight requests, close every socket, and wait (briefly) until closed."""
+        self._closed = True
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(UpstreamConnectError("upstream client is closed"))
+        lost: list[asyncio.Future[None]] = []
+        for conn in list(self._conns):
+            if not conn.closed and self._loop is not None:
+                conn.lost_waiter = self._loop.create_future()
+                lost.append(conn.lost_waiter)
+            conn.fail(UpstreamConnectError("upstream client is closed"))
+            self._discard(conn)
+        if lost:
+            await asyncio.wait(lost, timeout=5.0)
