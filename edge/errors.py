@@ -20,6 +20,7 @@ clients that already branch on Hasura's codes keep working; the rest are edge co
     ├── MethodNotAllowed          405 method-not-allowed (Allow: ...)
     ├── RequestTimeout            408 request-timeout
     ├── PayloadTooLarge           413 payload-too-large
+    ├── URITooLong                414 uri-too-long
     ├── UnsupportedMediaType      415 unsupported-media-type
     ├── HeadersTooLarge           431 headers-too-large
     ├── UpstreamUnavailable       502 upstream-unavailable
@@ -55,6 +56,7 @@ __all__ = [
     "ServiceUnavailable",
     "UnsupportedMediaType",
     "UpstreamTimeout",
+    "URITooLong",
     "UpstreamUnavailable",
     "all_error_classes",
     "graphql_error_body",
@@ -186,6 +188,12 @@ class PayloadTooLarge(EdgeError):
     status = 413
     code = "payload-too-large"
     default_message = "Request body too large"
+
+
+class URITooLong(EdgeError):
+    status = 414
+    code = "uri-too-long"
+    default_message = "Request target too long"
 
 
 class UnsupportedMediaType(EdgeError):

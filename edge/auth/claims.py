@@ -84,9 +84,7 @@ def extract_hasura_claims(payload: Mapping[str, Any], config: JWTConfig) -> Hasu
     source = _namespace_value(payload, config)
     if config.claims_format == "stringified_json":
         if not isinstance(source, str):
-            raise InvalidJWTClaims(
-                "invalid claims: claims_format is stringified_json but the claims are not a string"
-            )
+            raise InvalidJWTClaims("invalid claims: claims_format is stringified_json but the claims are not a string")
         try:
             source = json.loads(source)
         except (ValueError, RecursionError):
@@ -100,9 +98,7 @@ def _namespace_value(payload: Mapping[str, Any], config: JWTConfig) -> Any:
     if config.claims_namespace_path is not None:
         found = lookup_json_path(payload, parse_json_path(config.claims_namespace_path))
         if found is _MISSING:
-            raise InvalidJWTClaims(
-                f"claims not found at claims_namespace_path: '{config.claims_namespace_path}'"
-            )
+            raise InvalidJWTClaims(f"claims not found at claims_namespace_path: '{config.claims_namespace_path}'")
         return found
     if config.claims_namespace not in payload:
         raise InvalidJWTClaims(f"claims key: '{config.claims_namespace}' not found")
@@ -160,9 +156,7 @@ def _build(claims: Mapping[str, Any]) -> HasuraClaims:
         if name in (ALLOWED_ROLES, DEFAULT_ROLE):
             continue
         if not isinstance(value, str):
-            raise InvalidJWTClaims(
-                f"invalid {_shown(name)}; the value of a session variable should be a string"
-            )
+            raise InvalidJWTClaims(f"invalid {_shown(name)}; the value of a session variable should be a string")
         session[name] = value
     return HasuraClaims(tuple(allowed), default, MappingProxyType(session))
 

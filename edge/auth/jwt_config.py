@@ -216,9 +216,7 @@ def _parse_claims_map(value: Any) -> Mapping[str, Any] | None:
         if isinstance(spec, Mapping):
             extra = set(spec) - {"path", "default"}
             if "path" not in spec or extra:
-                raise ValueError(
-                    f'claims_map: {lowered} must be a literal or {{"path": ..., "default": ...}}'
-                )
+                raise ValueError(f'claims_map: {lowered} must be a literal or {{"path": ..., "default": ...}}')
             path = spec["path"]
             try:
                 parse_json_path(path)

@@ -117,7 +117,13 @@ class JWTVerifier:
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         cache_size: int = 10_000,
+        jwks_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` is wall time for ``exp``/``nbf``/``iat``; ``jwks_clock`` (monotonic) schedules JWKS refreshes.
+
+        Without ``http_client``, a client is created (and closed by :meth:`aclose`) only if some
+        config has a ``jwk_url``. Raises ``ValueError`` for an unusable config.
+        """
         if not configs:
             raise ValueError("JWTVerifier needs at least one JWTConfig")
         self._configs = tuple(configs)
@@ -136,7 +142,7 @@ class JWTVerifier:
                 if config.jwk_url not in by_url:
                     if http_client is None:
                         http_client = self._owned_client = httpx.AsyncClient()
-                    by_url[config.jwk_url] = JWKSCache(config.jwk_url, client=http_client)
+                    by_url[config.jwk_url] = JWKSCache(config.jwk_url, client=http_client, clock=jwks_clock)
                 self._jwks[index] = by_url[config.jwk_url]
             else:
                 raise ValueError("each JWTConfig needs type+key or jwk_url")
@@ -225,9 +231,7 @@ class JWTVerifier:
         verified = VerifiedToken(claims, expires_at, issuer if isinstance(issuer, str) else None, config)
         return verified, jwks, generation
 
-    async def _keys(
-        self, index: int, header: Mapping[str, Any]
-    ) -> tuple[list[VerificationKey], JWKSCache | None]:
+    async def _keys(self, index: int, header: Mapping[str, Any]) -> tuple[list[VerificationKey], JWKSCache | None]:
         """The keys to try, all pinned to the header's ``alg``; a non-empty list or ``_Rejected``."""
 
         def reject(reason: str) -> NoReturn:

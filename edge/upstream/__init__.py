@@ -44,9 +44,7 @@ def _optional(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise RuntimeError(
-            f"upstream kind needs the optional package {module!r}: pip install -e '.[bench]'"
-        ) from exc
+        raise RuntimeError(f"upstream kind needs the optional package {module!r}: pip install -e '.[bench]'") from exc
 
 
 def make_upstream(

@@ -64,27 +64,38 @@ _BY_NAME: dict[str, type[UpstreamError]] = {
 
 def map_exception(exc: BaseException) -> UpstreamError | None:
     """The ``UpstreamError`` for a client exception, or None if it is not an upstream failure."""
+    cause = exc.__cause__
+    if cause is not None and type(cause).__module__.startswith("aiohttp"):
+        refined = _from_aiohttp(cause)
+        if refined is not None:
+            return refined(f"upstream request failed: {type(cause).__name__}")
     for cls in type(exc).__mro__:
         target = _BY_NAME.get(cls.__name__)
-        if target is None:
-            continue
-        cause = exc.__cause__
-        if (
-            issubclass(target, UpstreamTimeout)
-            and cause is not None
-            and type(cause).__module__.startswith("aiohttp")
-            and not isinstance(cause, TimeoutError)
-        ):
-            # httpx-aiohttp 0.2 maps every aiohttp.ClientConnectionError (refused, server
-            # disconnected) to httpx.ConnectTimeout; its cause tells the truth.
-            target = UpstreamConnectError
-        return target(f"upstream request failed: {cls.__name__}: {_describe(exc)}")
+        if target is not None:
+            return target(f"upstream request failed: {cls.__name__}: {_describe(exc)}")
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout("upstream request timed out")
     if isinstance(exc, OSError):
         return UpstreamConnectError(f"upstream connection failed: {exc.strerror or type(exc).__name__}")
     if type(exc).__module__.startswith("aiohttp"):  # httpx-aiohttp lets some aiohttp errors through
-        return UpstreamProtocolError(f"upstream request failed: {type(exc).__name__}")
+        target = _from_aiohttp(exc) or UpstreamProtocolError
+        return target(f"upstream request failed: {type(exc).__name__}")
+    return None
+
+
+def _from_aiohttp(exc: BaseException) -> type[UpstreamError] | None:
+    # httpx-aiohttp 0.2 maps every aiohttp.ClientConnectionError (refused, disconnected, even
+    # disconnected mid-response) to httpx.ConnectTimeout, so the aiohttp cause decides.
+    if isinstance(exc, TimeoutError):  # aiohttp's timeout errors subclass it
+        return UpstreamTimeout
+    name = type(exc).__name__
+    if name == "ServerDisconnectedError":
+        # Its ``message`` is the partly parsed response once any byte arrived, else a string.
+        return UpstreamConnectError if isinstance(getattr(exc, "message", None), str) else UpstreamProtocolError
+    if name in ("ClientPayloadError", "ClientResponseError", "ServerFingerprintMismatch"):
+        return UpstreamProtocolError
+    if isinstance(exc, OSError):  # ClientConnectorError, ClientOSError
+        return UpstreamConnectError
     return None
 
 

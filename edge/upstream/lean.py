@@ -100,9 +100,7 @@ class _Conn(asyncio.Protocol):
         self.received += len(data)
         self.last = self.loop.time()
         if self.received > self.pool.max_response_bytes:  # counts headers and framing too
-            self.fail(
-                UpstreamProtocolError(f"upstream response exceeds {self.pool.max_response_bytes} bytes")
-            )
+            self.fail(UpstreamProtocolError(f"upstream response exceeds {self.pool.max_response_bytes} bytes"))
             return
         try:
             self.parser.feed_data(data)
@@ -182,9 +180,7 @@ class LeanUpstream:
     ) -> None:
         url = urlsplit(base_url)
         if url.scheme != "http" or not url.hostname:
-            raise ValueError(
-                f"LeanUpstream needs an http:// base URL (use kind='httpx-aiohttp' for TLS): {url.scheme}"
-            )
+            raise ValueError(f"LeanUpstream needs an http:// base URL (use kind='httpx-aiohttp' for TLS): {url.scheme}")
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self._host, self._port = url.hostname, url.port or 80
@@ -194,8 +190,7 @@ class LeanUpstream:
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         # Built once: the request line and the headers this client always owns.
         self._post_prefix = (
-            f"POST {self._prefix_path}{path} HTTP/1.1\r\nHost: {self._netloc}\r\n"
-            "Content-Type: application/json\r\n"
+            f"POST {self._prefix_path}{path} HTTP/1.1\r\nHost: {self._netloc}\r\nContent-Type: application/json\r\n"
         ).encode("latin-1")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open = 0  # slots in use: connecting + busy + idle sockets; never above max_connections
@@ -296,9 +291,7 @@ class LeanUpstream:
             if isinstance(exc, TimeoutError):
                 raise UpstreamTimeout(f"connecting to {self._netloc} timed out") from exc
             if isinstance(exc, OSError):
-                raise UpstreamConnectError(
-                    f"cannot connect to {self._netloc}: {exc.strerror or exc}"
-                ) from exc
+                raise UpstreamConnectError(f"cannot connect to {self._netloc}: {exc.strerror or exc}") from exc
             raise
         if self._closed:
             conn.transport.abort()

@@ -1,0 +1,1 @@
+"""GraphQL document handling: parsing with bounds, operation type, (later) analysis."""

@@ -1,0 +1,97 @@
+"""The raw-ASGI handler for HTTP ``/graphql``: runs the pipeline and maps errors at one boundary.
+
+It sits outside FastAPI on purpose: a FastAPI route costs about half the throughput on these
+machines (``docs/architecture.md``), and this path does nothing that needs the framework.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from edge.asgi import ClientDisconnected, Receive, Scope, Send, send_response
+from edge.context import RequestContext
+from edge.errors import EdgeError, PayloadTooLarge, RequestTimeout
+from edge.pipeline.authenticate import Authenticate
+from edge.pipeline.cors import CorsPolicy
+from edge.pipeline.inject_session import InjectSession
+from edge.pipeline.proxy import Proxy
+from edge.pipeline.receive_request import ReceiveRequest
+from edge.pipeline.request_id import choose_request_id
+
+__all__ = ["GraphQLHTTPHandler"]
+
+log = logging.getLogger("edge.graphql")
+
+_JSON = (b"content-type", b"application/json; charset=utf-8")
+# After these the connection may hold unread request bytes, so it is not reused.
+_CLOSE_AFTER = (PayloadTooLarge, RequestTimeout)
+
+
+class GraphQLHTTPHandler:
+    """POST/GET ``/graphql``: receive -> authenticate -> inject session -> proxy."""
+
+    def __init__(
+        self,
+        *,
+        receive_request: ReceiveRequest,
+        authenticate: Authenticate,
+        inject_session: InjectSession,
+        proxy: Proxy,
+        cors: CorsPolicy,
+    ) -> None:
+        self.receive_request = receive_request
+        self.authenticate = authenticate
+        self.inject_session = inject_session
+        self.proxy = proxy
+        self.cors = cors
+        # The declared order, for readers and for the test that pins it.
+        self.stages = (receive_request, authenticate, inject_session, proxy)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        ctx = RequestContext(
+            method=scope["method"],
+            headers=headers,
+            query_string=scope["query_string"],
+            client=scope.get("client"),
+            request_id="",
+        )
+        ctx.request_id = choose_request_id(ctx.header(b"x-request-id"))
+        ctx.origin = ctx.header(b"origin")
+        if ctx.method == "OPTIONS":
+            await self._preflight(ctx, send)
+            return
+        try:
+            await self.receive_request(ctx, receive)
+            await self.authenticate(ctx)
+            await self.inject_session(ctx)
+            await self.proxy(ctx)
+        except EdgeError as error:
+            await self._send_error(ctx, send, error)
+            return
+        except ClientDisconnected:
+            return
+        response = ctx.response
+        if response is None:  # a pipeline bug, not a client error
+            raise RuntimeError("the proxy stage produced no response")
+        out = [(name, value) for name, value in response.headers if name != b"x-request-id"]
+        out.append((b"x-request-id", ctx.request_id.encode("ascii")))
+        out.extend(self.cors.response_headers(ctx.origin))
+        await send_response(send, response.status, out, response.body)
+
+    async def _send_error(self, ctx: RequestContext, send: Send, error: EdgeError) -> None:
+        if error.status >= 500:
+            log.warning("edge_error", extra={"request_id": ctx.request_id, "code": error.code})
+        out = [_JSON, (b"x-request-id", ctx.request_id.encode("ascii")), *error.response_headers()]
+        if isinstance(error, _CLOSE_AFTER):
+            out.append((b"connection", b"close"))
+        out.extend(self.cors.response_headers(ctx.origin))
+        await send_response(send, error.status, out, error.body())
+
+    async def _preflight(self, ctx: RequestContext, send: Send) -> None:
+        if ctx.header(b"access-control-request-method") is None:
+            status, out = 204, [(b"allow", b"GET, POST, OPTIONS")]
+        else:
+            status, out = self.cors.preflight(ctx.origin)
+        out.append((b"x-request-id", ctx.request_id.encode("ascii")))
+        await send_response(send, status, out, b"")

@@ -1,0 +1,138 @@
+"""Stage 1: turn the wire request into a GraphQL request, or refuse it before anything else runs.
+
+Order matters and follows the GraphQL-over-HTTP spec and Apollo's CSRF prevention:
+method -> content type (415 for simple types, before reading the body) -> body size (413,
+counted while reading) -> JSON shape -> for GET: CSRF header, then "queries only" (405).
+Header-size (431), URL-size (414) and whole-request deadlines (408) are enforced earlier, in
+the HTTP protocol itself (``edge.server_protocol``), because they must act before a request
+exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from edge.asgi import Receive, read_body
+from edge.context import RequestContext
+from edge.errors import (
+    BadRequest,
+    CSRFHeaderRequired,
+    InvalidJSON,
+    MethodNotAllowed,
+    UnsupportedMediaType,
+)
+from edge.graphql.operation import operation_type
+
+__all__ = ["ReceiveRequest"]
+
+# Content types a browser form or a "simple" fetch can send without a CORS preflight.
+_SIMPLE_CONTENT_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data"})
+_JSON_CONTENT_TYPES = frozenset({b"application/json", b"application/graphql-response+json"})
+# Non-simple headers that prove a GET did not come from a cross-site form or <img>.
+_PREFLIGHT_HEADERS = (b"graphql-require-preflight", b"apollo-require-preflight", b"x-apollo-operation-name")
+_GET_PARAMS = frozenset({"query", "variables", "operationName", "extensions"})
+
+
+def _media_type(value: bytes | None) -> bytes | None:
+    if value is None:
+        return None
+    return value.split(b";", 1)[0].strip().lower()
+
+
+class ReceiveRequest:
+    """Fills ``ctx.body``/``ctx.payload``; rejects 405, 413, 415, 400 (JSON/CSRF)."""
+
+    def __init__(self, *, max_body_bytes: int, allow_get: bool) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.allow_get = allow_get
+        self.allowed_methods = "GET, POST" if allow_get else "POST"
+
+    async def __call__(self, ctx: RequestContext, receive: Receive) -> None:
+        if ctx.method == "POST":
+            await self._receive_post(ctx, receive)
+        elif ctx.method == "GET" and self.allow_get:
+            self._receive_get(ctx)
+        else:
+            raise MethodNotAllowed(f"{ctx.method} is not supported on /graphql", allow=self.allowed_methods)
+
+    async def _receive_post(self, ctx: RequestContext, receive: Receive) -> None:
+        media_type = _media_type(ctx.header(b"content-type"))
+        if media_type not in _JSON_CONTENT_TYPES:
+            if media_type is None or media_type in _SIMPLE_CONTENT_TYPES:
+                raise UnsupportedMediaType("Content-Type must be application/json (simple content types are refused)")
+            raise UnsupportedMediaType()
+        ctx.body = await read_body(receive, self.max_body_bytes)
+        try:
+            payload = orjson.loads(ctx.body)
+        except orjson.JSONDecodeError:
+            raise InvalidJSON() from None
+        ctx.payload, ctx.is_batch = _check_shape(payload)
+
+    def _receive_get(self, ctx: RequestContext) -> None:
+        if not any(ctx.header(name) for name in _PREFLIGHT_HEADERS):
+            media_type = _media_type(ctx.header(b"content-type"))
+            if media_type is None or media_type in _SIMPLE_CONTENT_TYPES:
+                raise CSRFHeaderRequired()
+        request = _decode_get_parameters(ctx.query_string)
+        ctx.payload, ctx.is_batch = _check_shape(request)
+        kind = operation_type(request["query"], request.get("operationName"))
+        if kind != "query":
+            raise MethodNotAllowed(f"{kind or 'this operation'} is not allowed over GET; use POST", allow="POST")
+        # Hasura CE serves GraphQL over POST only, so the edge forwards GET queries as POST.
+        ctx.body = orjson.dumps(request)
+
+
+def _decode_get_parameters(query_string: bytes) -> dict[str, Any]:
+    try:
+        pairs = parse_qsl(query_string.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise BadRequest("The query string is not valid UTF-8") from None
+    request: dict[str, Any] = {}
+    for name, value in pairs:
+        if name not in _GET_PARAMS:
+            continue  # unknown parameters (and any credentials put there) are ignored, never read
+        if name in request:
+            raise BadRequest(f"Query parameter {name!r} given more than once")
+        if name in ("variables", "extensions"):
+            try:
+                request[name] = orjson.loads(value) if value else None
+            except orjson.JSONDecodeError:
+                raise InvalidJSON(f"Query parameter {name!r} is not valid JSON") from None
+        else:
+            request[name] = value
+    if "query" not in request:
+        raise BadRequest("GET requests need a 'query' parameter")
+    return request
+
+
+def _check_shape(payload: Any) -> tuple[Any, bool]:
+    """Validate the GraphQL-over-HTTP request shape: an object, or a non-empty array of objects."""
+    if isinstance(payload, dict):
+        _check_operation(payload, "$")
+        return payload, False
+    if isinstance(payload, list):
+        if not payload:
+            raise BadRequest("A batched request must contain at least one operation")
+        for index, item in enumerate(payload):
+            if not isinstance(item, dict):
+                raise BadRequest(f"$[{index}] must be a JSON object")
+            _check_operation(item, f"$[{index}]")
+        return payload, True
+    raise BadRequest("The request body must be a JSON object or an array of objects")
+
+
+def _check_operation(request: dict[str, Any], where: str) -> None:
+    if not isinstance(request.get("query"), str):
+        raise BadRequest(f"{where}.query must be a string")
+    variables = request.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadRequest(f"{where}.variables must be an object")
+    name = request.get("operationName")
+    if name is not None and not isinstance(name, str):
+        raise BadRequest(f"{where}.operationName must be a string")
+    extensions = request.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise BadRequest(f"{where}.extensions must be an object")

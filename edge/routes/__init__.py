@@ -1,0 +1,1 @@
+"""FastAPI routes that are not on the hot path: health and readiness."""

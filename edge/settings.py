@@ -1,0 +1,180 @@
+"""The edge's configuration: one typed object from ``EDGE_*`` variables and an optional YAML file.
+
+Precedence, highest first: arguments passed to ``EdgeSettings(...)`` (tests), environment
+variables (``EDGE_HASURA_URL``...), the YAML file named by ``EDGE_CONFIG`` (keys are the field
+names without the prefix), then the defaults below. ``docs/configuration.md`` is the reference;
+a test checks that every field here is documented there.
+
+Settings are read once, in ``python -m edge``; nothing reads them at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge.auth.jwt_config import JWTConfig, parse_jwt_secret
+
+__all__ = ["EdgeSettings", "UpstreamKind"]
+
+UpstreamKind = Literal["lean", "httpx", "httpx2", "httpx-aiohttp"]
+
+# Values that mean "someone copied the example file and forgot to change it".
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "myadminsecretkey"}
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``EDGE_CONFIG`` (a mapping of field name -> value)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("EDGE_CONFIG")
+        self._data: dict[str, Any] = {}
+        if path:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"EDGE_CONFIG file {path} must contain a YAML mapping")
+            self._data = {str(key).lower(): value for key, value in loaded.items()}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {key: value for key, value in self._data.items() if key in self.settings_cls.model_fields}
+
+
+class EdgeSettings(BaseSettings):
+    """Everything the edge can be told. Field docs state the default and the unit."""
+
+    model_config = SettingsConfigDict(env_prefix="EDGE_", extra="ignore", env_ignore_empty=True)
+
+    # --- Listening -------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    """Interface to bind. Default 127.0.0.1; the compose file sets 0.0.0.0 inside its container."""
+    port: int = Field(default=8000, ge=1, le=65535)
+    """TCP port for HTTP (and, later, WebSocket) on ``/graphql``. Default 8000."""
+
+    # --- Hasura ----------------------------------------------------------------------------
+    hasura_url: AnyHttpUrl
+    """Base URL of Hasura, e.g. ``http://hasura:8080``; the edge calls ``/v1/graphql`` and ``/healthz``."""
+    hasura_admin_secret: SecretStr
+    """Hasura's admin secret; the edge impersonates the verified role with it. Never logged."""
+
+    # --- Identity --------------------------------------------------------------------------
+    jwt_secret: SecretStr | None = None
+    """Exactly Hasura's ``HASURA_GRAPHQL_JWT_SECRET`` JSON, or a JSON list of such objects."""
+    unauthorized_role: str | None = None
+    """Role for requests without credentials. Unset (default): such requests get 401."""
+
+    # --- Browsers --------------------------------------------------------------------------
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Exact-match origins for CORS and the WebSocket Origin check. Comma-separated or JSON list."""
+    allow_get: bool = True
+    """Accept GraphQL queries over GET (mutations over GET always get 405). Default true."""
+
+    # --- Wire limits -----------------------------------------------------------------------
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest request body, counted while reading (413 above it). Default 1 MiB."""
+    max_header_bytes: int = Field(default=32_768, ge=1024)
+    """Largest request header block, names plus values (431 above it). Default 32 KiB."""
+    max_url_bytes: int = Field(default=8_192, ge=256)
+    """Longest request target (414 above it). Default 8 KiB."""
+    request_deadline_seconds: float = Field(default=10.0, gt=0)
+    """Time a client has to send a whole request, headers and body (408/close after it). Default 10 s."""
+    keep_alive_seconds: float = Field(default=20.0, gt=0)
+    """Idle time before a keep-alive client connection is closed. Default 20 s."""
+
+    # --- Upstream client -------------------------------------------------------------------
+    upstream_client: UpstreamKind = "lean"
+    """HTTP client to Hasura: ``lean`` (default, fastest measured), ``httpx``, ``httpx2``, ``httpx-aiohttp``."""
+    upstream_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Connect timeout to Hasura (502 after it). Default 5 s."""
+    upstream_read_timeout_seconds: float = Field(default=60.0, gt=0)
+    """Time Hasura has to answer a request (504 after it). Default 60 s."""
+    upstream_max_connections: int = Field(default=256, ge=1)
+    """Pooled keep-alive connections to Hasura. Default 256."""
+
+    # --- Shared state (used by later features) ---------------------------------------------
+    redis_url: SecretStr | None = None
+    """Redis for shared limits and caches. Optional; readiness checks it when set."""
+    database_url: SecretStr | None = None
+    """Postgres holding the ``edge`` schema (API keys). Optional."""
+
+    # --- Operations ------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level. Default info."""
+    log_format: Literal["json", "console"] = "json"
+    """Log line format. Default json."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFileSource(settings_cls), file_secret_settings)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return yaml.safe_load(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            # Exact-match list: a wildcard or a path would silently never match (or match too much).
+            if origin == "*" or not re.fullmatch(r"https?://[^/\s*]+", origin):
+                raise ValueError(f"allowed origin {origin!r} must be scheme://host[:port], no wildcard or path")
+        return value
+
+    @field_validator("hasura_admin_secret")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("EDGE_HASURA_ADMIN_SECRET is a placeholder value; set a real secret")
+        if not value.get_secret_value():
+            raise ValueError("EDGE_HASURA_ADMIN_SECRET must not be empty")
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _parse_jwt_secret_early(cls, value: SecretStr | None) -> SecretStr | None:
+        # Parse at start-up so a broken JWT config stops the process with a clear message
+        # (which never repeats the key).
+        if value is not None:
+            parse_jwt_secret(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _need_some_identity(self) -> EdgeSettings:
+        if self.jwt_secret is None and self.unauthorized_role is None:
+            raise ValueError(
+                "configure EDGE_JWT_SECRET and/or EDGE_UNAUTHORIZED_ROLE: "
+                "without either, every request would be refused"
+            )
+        return self
+
+    @property
+    def jwt_configs(self) -> tuple[JWTConfig, ...]:
+        if self.jwt_secret is None:
+            return ()
+        return parse_jwt_secret(self.jwt_secret.get_secret_value())
+
+    @property
+    def hasura_base_url(self) -> str:
+        return str(self.hasura_url).rstrip("/")

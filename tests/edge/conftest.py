@@ -1,0 +1,88 @@
+"""Fixtures for edge integration tests: the Hasura double and the edge, both on loopback ports.
+
+The double runs once per session (reset before each test); each test starts its own edge with
+the settings it needs, under uvicorn with the edge's own protocol class, over real sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from edge.app import create_app
+from edge.server_protocol import guarded_protocol
+from edge.settings import EdgeSettings
+from tests.hasura_double import HasuraDouble
+from tests.support.servers import RunningServer, start_server
+from tests.support.tokens import JWT_SECRET_JSON
+
+DOUBLE_ADMIN_SECRET = "double-admin-secret-for-tests"
+
+
+@pytest.fixture(scope="session")
+def hasura_server() -> Iterator[tuple[HasuraDouble, RunningServer]]:
+    double = HasuraDouble(admin_secret=DOUBLE_ADMIN_SECRET)
+    server = start_server(double.app)
+    yield double, server
+    double.reset()
+    server.stop()
+
+
+@pytest.fixture
+def hasura(hasura_server: tuple[HasuraDouble, RunningServer]) -> Iterator[HasuraDouble]:
+    double, _ = hasura_server
+    double.reset()
+    yield double
+    double.reset()
+
+
+@pytest.fixture
+def hasura_url(hasura_server: tuple[HasuraDouble, RunningServer]) -> str:
+    return hasura_server[1].url
+
+
+EdgeFactory = Callable[..., RunningServer]
+
+
+def edge_settings(hasura_url: str, **overrides: Any) -> EdgeSettings:
+    values: dict[str, Any] = {
+        "hasura_url": hasura_url,
+        "hasura_admin_secret": DOUBLE_ADMIN_SECRET,
+        "jwt_secret": JWT_SECRET_JSON,
+        "upstream_connect_timeout_seconds": 2.0,
+        "upstream_read_timeout_seconds": 5.0,
+    }
+    values.update(overrides)
+    return EdgeSettings(**values)
+
+
+@pytest.fixture
+def start_edge(hasura_url: str) -> Iterator[EdgeFactory]:
+    """Start an edge (``start_edge(**settings_overrides)``); stopped when the test ends."""
+    running: list[RunningServer] = []
+
+    def start(**overrides: Any) -> RunningServer:
+        settings = edge_settings(overrides.pop("hasura_url", hasura_url), **overrides)
+        server = start_server(
+            create_app(settings),
+            http=guarded_protocol(
+                max_header_bytes=settings.max_header_bytes,
+                max_url_bytes=settings.max_url_bytes,
+                request_deadline=settings.request_deadline_seconds,
+            ),
+            timeout_keep_alive=settings.keep_alive_seconds,
+        )
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.stop()
+
+
+@pytest.fixture
+def edge(start_edge: EdgeFactory) -> RunningServer:
+    """An edge with the default test settings (HS256 JWT, no unauthorized role)."""
+    return start_edge()
