@@ -32,7 +32,9 @@ class HttpxLikeClient(Protocol):
     cookies: Any
     timeout: Any
 
-    def build_request(self, method: str, url: str, **kwargs: Any) -> Any: ...
+    def build_request(
+        self, method: str, url: Any, *, content: Any = ..., headers: Any = ..., timeout: Any = ...
+    ) -> Any: ...
 
     async def send(self, request: Any, *, stream: bool = ...) -> Any: ...
 
@@ -146,14 +148,18 @@ class HttpxUpstream:
         timeout: float | None,
     ) -> UpstreamResponse:
         client = self._client
-        kwargs: dict[str, Any] = {"content": body, "headers": headers}
-        if timeout is not None:  # override read/write/pool, keep the client's connect timeout
-            kwargs["timeout"] = type(client.timeout)(timeout, connect=client.timeout.connect)
+        # A per-call timeout overrides read/write/pool and keeps the client's connect timeout.
+        timeouts = client.timeout if timeout is None else type(client.timeout)(timeout, connect=client.timeout.connect)
         try:
-            request = client.build_request(method, path, **kwargs)
+            request = client.build_request(method, path, content=body, headers=headers, timeout=timeouts)
             response = await client.send(request, stream=True)
             try:
-                content = await self._read_capped(response.aiter_raw())
+                if response.is_stream_consumed:  # httpx.MockTransport hands back already-read responses
+                    content = response.content
+                    if len(content) > self.max_response_bytes:
+                        raise UpstreamProtocolError(f"upstream response exceeds {self.max_response_bytes} bytes")
+                else:
+                    content = await self._read_capped(response.aiter_raw())
             finally:
                 await response.aclose()
         except UpstreamError:

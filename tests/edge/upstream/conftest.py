@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from edge.upstream import Upstream, UpstreamKind, make_upstream
+from edge.upstream.lean import LeanUpstream
+from tests.edge.upstream.fake_upstream import FakeUpstream, Handler
+
+ServeFn = Callable[[Handler], Awaitable[FakeUpstream]]
+ClientFn = Callable[..., Upstream]
+
+ALL_KINDS: list[UpstreamKind] = ["lean", "httpx", "httpx2", "httpx-aiohttp"]
+_NEEDS = {"httpx2": "httpx2", "httpx-aiohttp": "httpx_aiohttp"}
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[ServeFn]:
+    servers: list[FakeUpstream] = []
+
+    async def start(handler: Handler) -> FakeUpstream:
+        server = await FakeUpstream(handler).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Upstream]]:
+    made: list[Upstream] = []
+    yield made
+    for client in made:
+        await client.aclose()
+
+
+@pytest.fixture
+def lean(clients: list[Upstream]) -> Callable[..., LeanUpstream]:
+    def make(url: str, **options: Any) -> LeanUpstream:
+        options.setdefault("read_timeout", 5.0)
+        client = LeanUpstream(url, **options)
+        clients.append(client)
+        return client
+
+    return make
+
+
+@pytest.fixture(params=ALL_KINDS)
+def kind(request: pytest.FixtureRequest) -> UpstreamKind:
+    name: UpstreamKind = request.param
+    module = _NEEDS.get(name)
+    if module and importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} not installed (bench extra)")
+    return name
+
+
+@pytest.fixture
+def any_client(kind: UpstreamKind, clients: list[Upstream]) -> ClientFn:
+    """A client of the parametrized kind, built the way the edge builds it."""
+
+    def make(url: str, *, read_timeout: float = 5.0, max_connections: int = 8) -> Upstream:
+        client = make_upstream(
+            url, kind=kind, connect_timeout=2.0, read_timeout=read_timeout, max_connections=max_connections
+        )
+        clients.append(client)
+        return client
+
+    return make

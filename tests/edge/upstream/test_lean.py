@@ -1,0 +1,224 @@
+"""LeanUpstream's pool: stale-connection retry, limits, cancellation, size cap, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import orjson
+import pytest
+
+from edge.upstream import (
+    UpstreamConnectError,
+    UpstreamPoolTimeout,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
+from edge.upstream.lean import LeanUpstream
+from tests.edge.upstream import fake_upstream as fu
+from tests.edge.upstream.conftest import ServeFn
+
+BODY = orjson.dumps({"query": "{ users { id } }"})
+Lean = Callable[..., LeanUpstream]
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+def test_rejects_https_and_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="http://"):
+        LeanUpstream("https://hasura.example")
+    with pytest.raises(ValueError):
+        LeanUpstream("http://hasura:8080", max_connections=0)
+
+
+async def test_header_injection_rejected(lean: Lean) -> None:
+    client = lean("http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="CR or LF"):
+        await client.post(BODY, [(b"x-evil", b"a\r\nx-hasura-role: admin")])
+    with pytest.raises(ValueError):
+        await client.get("/health z")
+
+
+async def test_base_url_path_prefix(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.echo_path)
+    client = lean(server.url + "/hasura/")
+    await client.post(BODY, [])
+    await client.get("/healthz")
+    assert [r.path for r in server.requests] == ["/hasura/v1/graphql", "/hasura/healthz"]
+
+
+async def test_stale_keep_alive_retried_once_on_fresh_connection(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.one_then_close_on_next)
+    client = lean(server.url)
+    assert (await client.post(BODY, [])).status == 200
+    # The reused connection dies before a byte: the request is sent again on a new connection.
+    assert (await client.post(BODY, [])).status == 200
+    assert server.connections == 2
+    assert len(server.requests) == 3
+
+
+async def test_idle_close_noticed_before_reuse(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.one_then_idle_close)
+    client = lean(server.url)
+    await client.post(BODY, [])
+    await wait_until(lambda: server.closed_conns == 1)
+    await wait_until(lambda: not client._idle)  # connection_lost took it out of the pool
+    assert (await client.post(BODY, [])).status == 200
+    assert len(server.requests) == 2
+    assert client._open == 1
+
+
+async def test_no_retry_on_timeout_of_reused_connection(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.one_then_hang)
+    client = lean(server.url, read_timeout=0.3)
+    await client.post(BODY, [])
+    with pytest.raises(UpstreamTimeout):
+        await client.post(BODY, [])
+    assert server.connections == 1
+    assert len(server.requests) == 2
+
+
+async def test_fresh_connection_closed_is_connect_error_without_retry(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.close_silently)
+    client = lean(server.url)
+    with pytest.raises(UpstreamConnectError):
+        await client.post(BODY, [])
+    assert len(server.requests) == 1
+    assert client._open == 0
+
+
+async def test_retry_that_also_fails_is_connect_error(serve: ServeFn, lean: Lean) -> None:
+    async def first_only_then_close(request: fu.Request, ctx: fu.Ctx) -> bool:
+        if ctx.conn_no == 0 and ctx.req_no == 0:
+            ctx.writer.write(fu.response())
+            return True
+        return False
+
+    server = await serve(first_only_then_close)
+    client = lean(server.url)
+    await client.post(BODY, [])
+    with pytest.raises(UpstreamConnectError):
+        await client.post(BODY, [])
+    assert server.connections == 2  # one retry, not more
+    assert client._open == 0
+
+
+async def test_oversized_response(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.oversized)
+    client = lean(server.url, max_response_bytes=100_000)
+    with pytest.raises(UpstreamProtocolError, match="exceeds"):
+        await client.post(BODY, [])
+    assert client._open == 0
+
+
+async def test_close_delimited_body(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.close_delimited)
+    client = lean(server.url)
+    for _ in range(2):
+        resp = await client.post(BODY, [])
+        assert resp.body == fu.JSON_BODY
+    assert server.connections == 2
+
+
+async def test_interim_100_continue_skipped(serve: ServeFn, lean: Lean) -> None:
+    async def continue_then_ok(request: fu.Request, ctx: fu.Ctx) -> bool:
+        ctx.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + fu.response())
+        return True
+
+    server = await serve(continue_then_ok)
+    client = lean(server.url)
+    resp = await client.post(BODY, [])
+    assert (resp.status, resp.body) == (200, fu.JSON_BODY)
+
+
+async def test_200_concurrent_posts_never_exceed_8_sockets(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.slow_ok)
+    client = lean(server.url, max_connections=8)
+    results = await asyncio.gather(*(client.post(BODY, []) for _ in range(200)))
+    assert all(r.status == 200 and r.body == fu.JSON_BODY for r in results)
+    assert len(server.requests) == 200
+    assert server.max_open <= 8
+    assert server.connections <= 8
+    assert client._open <= 8 and not client._waiters
+
+
+async def test_waiters_served_in_fifo_order(serve: ServeFn, lean: Lean) -> None:
+    async def echo_body(request: fu.Request, ctx: fu.Ctx) -> bool:
+        await asyncio.sleep(0.001)
+        ctx.writer.write(fu.response(body=request.body))
+        return True
+
+    server = await serve(echo_body)
+    client = lean(server.url, max_connections=1)
+    finished: list[int] = []
+
+    async def one(i: int) -> None:
+        await client.post(str(i).encode(), [])
+        finished.append(i)
+
+    await asyncio.gather(*(one(i) for i in range(20)))
+    assert finished == list(range(20))
+    assert server.connections == 1
+
+
+async def test_pool_wait_times_out(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.hang_if_asked)
+    client = lean(server.url, max_connections=1)
+    stuck = asyncio.create_task(client.post(b'"hang"', []))
+    await server.request_seen.wait()
+    with pytest.raises(UpstreamPoolTimeout):
+        await client.post(BODY, [], timeout=0.2)
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
+    assert (await client.post(BODY, [])).status == 200
+
+
+async def test_cancelled_post_closes_its_connection_and_frees_the_slot(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.hang_if_asked)
+    client = lean(server.url, max_connections=1)
+    task = asyncio.create_task(client.post(b'"hang"', []))
+    await server.request_seen.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert client._open == 0 and not client._conns
+    await wait_until(lambda: server.closed_conns == 1)  # the socket really closed
+    assert (await client.post(BODY, [])).status == 200
+    assert server.connections == 2
+
+
+async def test_cancelled_waiter_leaves_no_trace(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.hang_if_asked)
+    client = lean(server.url, max_connections=1)
+    stuck = asyncio.create_task(client.post(b'"hang"', []))
+    await server.request_seen.wait()
+    waiting = asyncio.create_task(client.post(BODY, []))
+    await wait_until(lambda: len(client._waiters) == 1)
+    waiting.cancel()
+    stuck.cancel()
+    await asyncio.gather(stuck, waiting, return_exceptions=True)
+    assert client._open == 0
+    assert (await client.post(BODY, [])).status == 200
+    assert client._open == 1
+
+
+async def test_aclose_fails_in_flight_and_waiting_requests(serve: ServeFn) -> None:
+    server = await serve(fu.hang_if_asked)
+    client = LeanUpstream(server.url, max_connections=1)
+    await client.post(BODY, [])
+    in_flight = asyncio.create_task(client.post(b'"hang"', []))
+    await wait_until(lambda: len(server.requests) == 2)
+    waiting = asyncio.create_task(client.post(BODY, []))
+    await wait_until(lambda: len(client._waiters) == 1)
+    await client.aclose()
+    for task in (in_flight, waiting):
+        with pytest.raises(UpstreamConnectError):
+            await task
+    assert not client._conns and client._open == 0
+    with pytest.raises(UpstreamConnectError, match="closed"):
+        await client.post(BODY, [])
