@@ -52,7 +52,9 @@ class _YamlFileSource(PydanticBaseSettingsSource):
 class EdgeSettings(BaseSettings):
     """Everything the edge can be told. Field docs state the default and the unit."""
 
-    model_config = SettingsConfigDict(env_prefix="EDGE_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="EDGE_", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
     # --- Listening -------------------------------------------------------------------------
     host: str = "127.0.0.1"
