@@ -8,13 +8,16 @@ reverse. Nothing is recorded in the database (Hasura keeps its own migration sta
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from tests.support.postgres import fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS_DIR = REPO_ROOT / "migrations" / "default"
@@ -91,6 +94,19 @@ def apply_seeds(url: str, files: Iterable[Path] | None = None) -> None:
             run_script(conn, path.read_text(encoding="utf-8"))
 
 
+@contextlib.contextmanager
+def migrated_database(base_url: str, prefix: str = "test", *, seeds: bool = False) -> Iterator[str]:
+    """A fresh database on ``base_url``'s server with all migrations (and optionally the seeds) applied.
+
+    Dropped on exit. Typical use, module-scoped: ``with migrated_database(postgres_server_url) as url: yield url``.
+    """
+    with fresh_database(base_url, prefix) as url:
+        apply_up(url)
+        if seeds:
+            apply_seeds(url)
+        yield url
+
+
 # Catalog objects in user schemas, as comparable rows: used to prove that down.sql undoes up.sql exactly.
 _SNAPSHOT_QUERIES = {
     "schemas": """
@@ -127,7 +143,4 @@ _SNAPSHOT_QUERIES = {
 def schema_snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """A sorted, comparable description of every user-visible schema object in the database."""
     with psycopg.connect(url) as conn:
-        return {
-            name: sorted(conn.execute(query).fetchall(), key=repr)
-            for name, query in _SNAPSHOT_QUERIES.items()
-        }
+        return {name: sorted(conn.execute(query).fetchall(), key=repr) for name, query in _SNAPSHOT_QUERIES.items()}

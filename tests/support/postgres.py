@@ -106,9 +106,7 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         try:
             if (self.pgdata / "postmaster.pid").exists():
-                _embedded().pg_ctl(
-                    ["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.run_as, cwd=self.root
-                )
+                _embedded().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.run_as, cwd=self.root)
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -199,9 +197,7 @@ def fresh_database(base_url: str, prefix: str = "test") -> Iterator[str]:
     """Create an empty, uniquely named database on ``base_url``'s server; yield its URL; drop it after."""
     name = _database_name(prefix)
     with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name))
-        )
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
     try:
         yield normalize_url(base_url, dbname=name)
     finally:
