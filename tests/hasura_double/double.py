@@ -8,6 +8,7 @@ Behaviour follows /work/shared/reference/hasura-contracts.md §3 (admin-secret a
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -23,6 +24,12 @@ from .websocket import WebSocketApp, reject_websocket
 __all__ = ["HASURA_VERSION", "HasuraDouble"]
 
 HASURA_VERSION = "v2.48.16"
+
+
+@functools.lru_cache(maxsize=8)
+def _build_schema(sdl: str) -> GraphQLSchema:
+    """Schemas are built once per SDL text and shared (doubles never mutate them)."""
+    return build_schema(sdl)
 
 
 class HasuraDouble:
@@ -53,7 +60,7 @@ class HasuraDouble:
         self.version = version
         self.gzip = gzip
         self.healthy = True
-        self.schema: GraphQLSchema = build_schema(sdl)
+        self.schema: GraphQLSchema = _build_schema(sdl)
         self.executor = Executor(self.schema, field_suggestions=field_suggestions)
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
