@@ -273,11 +273,17 @@ def _cache_ttl(headers: httpx.Headers, now_wall: float) -> float | None:
             return float(raw)
     if "must-revalidate" in directives:
         return 0.0
-    expires = _http_date(headers.get("expires"))
+    expires = _http_date(_first(headers, "expires"))
     if expires is not None:
-        date = _http_date(headers.get("date"))
+        date = _http_date(_first(headers, "date"))
         return max(0.0, expires - (date if date is not None else now_wall))
     return None
+
+
+def _first(headers: httpx.Headers, name: str) -> str | None:
+    # HTTP dates contain a comma, so a repeated header cannot be read through headers.get().
+    values = headers.get_list(name)
+    return values[0] if values else None
 
 
 def _http_date(value: str | None) -> float | None:
