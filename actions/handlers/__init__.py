@@ -1,0 +1,1 @@
+"""Business logic, one module per action or trigger. No FastAPI imports: routes adapt these."""

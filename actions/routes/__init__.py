@@ -1,0 +1,1 @@
+"""HTTP adapters: one router per concern."""
