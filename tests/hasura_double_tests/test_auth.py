@@ -8,7 +8,7 @@ import pytest
 from tests.hasura_double import HasuraDouble
 from tests.support.servers import serving
 
-from .conftest import ADMIN, SECRET, gql, only_error
+from .conftest import ADMIN, SECRET, gql, http_client, only_error
 
 QUERY = "{ users(limit: 1) { id } }"
 
@@ -62,7 +62,7 @@ async def test_duplicate_session_header_last_value_wins(client: httpx.AsyncClien
 async def test_unauthorized_role_keeps_client_session_headers_but_forces_role() -> None:
     double = HasuraDouble(unauthorized_role="anonymous")
     with serving(double.app) as server:
-        async with httpx.AsyncClient(base_url=server.url) as client:
+        async with http_client(server.url) as client:
             headers = {"x-hasura-role": "admin", "x-hasura-user-id": "99"}
             response = await gql(client, QUERY, headers=headers)
             assert "data" in response.json()

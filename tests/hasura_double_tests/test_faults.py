@@ -11,7 +11,7 @@ import pytest
 from tests.hasura_double import HasuraDouble
 from tests.support.servers import serving, start_server
 
-from .conftest import ADMIN, gql
+from .conftest import ADMIN, gql, http_client
 
 QUERY = "{ users(limit: 1) { id } }"
 
@@ -62,7 +62,7 @@ async def test_drop_closes_the_connection_without_a_response(http: str) -> None:
     double.faults.drop = True
     double.faults.times = 1
     with serving(double.app, http=http) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=5.0) as client:
+        async with http_client(server.url, timeout=5.0) as client:
             with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
                 await gql(client, QUERY)
             after = await gql(client, QUERY)
@@ -98,7 +98,7 @@ async def test_hang_does_not_block_server_shutdown() -> None:
     double.faults.hang = True
     running = start_server(double.app)
     try:
-        async with httpx.AsyncClient(base_url=running.url, timeout=10.0) as client:
+        async with http_client(running.url, timeout=10.0) as client:
             pending = asyncio.create_task(gql(client, QUERY))
             await asyncio.to_thread(double.wait_for_requests, 1)
             started = time.monotonic()

@@ -8,7 +8,7 @@ import pytest
 from tests.hasura_double import HasuraDouble
 from tests.support.servers import serving
 
-from .conftest import ADMIN, gql, only_error
+from .conftest import ADMIN, gql, http_client, only_error
 
 
 async def test_body_that_is_not_json_is_invalid_json(client: httpx.AsyncClient) -> None:
@@ -105,7 +105,7 @@ async def test_no_suggestions_by_default(client: httpx.AsyncClient) -> None:
 async def test_field_suggestions_flag_appends_did_you_mean() -> None:
     double = HasuraDouble(field_suggestions=True)
     with serving(double.app) as server:
-        async with httpx.AsyncClient(base_url=server.url) as client:
+        async with http_client(server.url) as client:
             unknown_field = only_error(await gql(client, "{ usrs { id } }"))
             unknown_arg = only_error(await gql(client, "{ users(lmit: 1) { id } }"))
     assert unknown_field["message"] == "field 'usrs' not found in type: 'query_root'. Did you mean 'users'?"
