@@ -106,7 +106,7 @@ class DoubleApp:
         self.double._record(record)
         path = scope["path"]
         plan: FaultPlan | None = None
-        if path == GRAPHQL_PATH and scope["method"] == "POST":
+        if path == GRAPHQL_PATH:
             plan = self.double.faults.take()
         elif path in HEALTH_PATHS:
             plan = self.double.faults.take(health=True)

@@ -32,7 +32,9 @@ class ConnectionControl:
     def __init__(self, send: Callable[..., Any]) -> None:
         cycle = getattr(send, "__self__", None)
         transport = getattr(cycle, "transport", None)
-        self.transport: asyncio.Transport | None = transport if isinstance(transport, asyncio.BaseTransport) else None
+        self.transport: asyncio.BaseTransport | None = (
+            transport if isinstance(transport, asyncio.BaseTransport) else None
+        )
         self.protocol: Any = getattr(getattr(cycle, "on_response", None), "__self__", None)
 
     def drop(self) -> None:

@@ -103,7 +103,7 @@ def _echoed_values(args: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _resolve_object(parent: Row, info: GraphQLResolveInfo, type_: GraphQLObjectType, args: dict[str, Any]) -> Row:
+def _resolve_object(parent: Row, info: GraphQLResolveInfo[Any], type_: GraphQLObjectType, args: dict[str, Any]) -> Row:
     name = info.field_name
     type_name = type_.name
     if type_name.endswith("_aggregate") and "nodes" in type_.fields:
@@ -119,7 +119,7 @@ def _resolve_object(parent: Row, info: GraphQLResolveInfo, type_: GraphQLObjectT
     return Row(index=parent.index, count=1, values=_echoed_values(args))
 
 
-def _resolve_list(parent: Row, info: GraphQLResolveInfo, item_type: Any, args: dict[str, Any]) -> list[Any]:
+def _resolve_list(parent: Row, info: GraphQLResolveInfo[Any], item_type: Any, args: dict[str, Any]) -> list[Any]:
     if info.field_name == "returning":
         objects = parent.values.get("__objects")
         if isinstance(objects, list):
@@ -141,7 +141,7 @@ def _scalar(type_: Any, field_name: str, index: int) -> Any:
     return scalar_value(type_.name, field_name, index)
 
 
-def resolve_field(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+def resolve_field(source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
     """graphql-core ``field_resolver`` producing the deterministic data described in the module docstring."""
     parent = source if isinstance(source, Row) else Row()
     name = info.field_name

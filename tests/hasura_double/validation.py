@@ -57,9 +57,9 @@ def node_paths(document: DocumentNode) -> NodePaths:
     def walk_value(value: ValueNode, path: str) -> None:
         paths.setdefault(id(value), path)
         if isinstance(value, ObjectValueNode):
-            for item in value.fields:
-                paths.setdefault(id(item), f"{path}.{item.name.value}")
-                walk_value(item.value, f"{path}.{item.name.value}")
+            for object_field in value.fields:
+                paths.setdefault(id(object_field), f"{path}.{object_field.name.value}")
+                walk_value(object_field.value, f"{path}.{object_field.name.value}")
         elif isinstance(value, ListValueNode):
             for index, item in enumerate(value.values):
                 walk_value(item, f"{path}[{index}]")

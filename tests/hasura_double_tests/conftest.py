@@ -71,12 +71,13 @@ async def gql(
     return await client.post("/v1/graphql", json=body, headers=ADMIN if headers is None else headers)
 
 
-def only_error(response: httpx.Response) -> dict[str, object]:
+def only_error(response: httpx.Response) -> dict[str, Any]:
     """The single Hasura error of a 200 GraphQL error response, checking the envelope on the way."""
     assert response.status_code == 200
     body = response.json()
     assert list(body) == ["errors"]
     (error,) = body["errors"]
+    assert isinstance(error, dict)
     assert list(error) == ["message", "extensions"]
     assert list(error["extensions"]) == ["path", "code"]
-    return error
+    return dict(error)

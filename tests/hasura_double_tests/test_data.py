@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from graphql import build_client_schema, get_introspection_query
 
@@ -10,7 +12,7 @@ from tests.hasura_double import DEMO_SDL
 from .conftest import gql
 
 
-async def data(client: httpx.AsyncClient, query: str, variables: dict[str, object] | None = None) -> dict:
+async def data(client: httpx.AsyncClient, query: str, variables: dict[str, object] | None = None) -> Any:
     response = await gql(client, query, variables=variables)
     assert response.status_code == 200
     body = response.json()
