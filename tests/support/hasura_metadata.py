@@ -210,3 +210,231 @@ def roles(metadata: Mapping[str, Any]) -> set[str]:
     for action in metadata.get("actions") or []:
         found.update(permission["role"] for permission in action.get("permissions") or [])
     return found
+
+
+# --- actions.graphql -----------------------------------------------------------------------------------------
+
+GRAPHQL_BUILTIN_SCALARS = frozenset({"Int", "Float", "String", "Boolean", "ID"})
+
+
+def actions_document(sdl: str) -> Any:
+    """Parse ``actions.graphql``. The CLI writes one ``type Mutation { ... }`` block per action; repeated root
+    type blocks are turned into ``extend type`` so that graphql-core accepts the document."""
+    from graphql import DocumentNode, ObjectTypeDefinitionNode, ObjectTypeExtensionNode, parse
+
+    document = parse(sdl)
+    seen: set[str] = set()
+    definitions = []
+    for definition in document.definitions:
+        if isinstance(definition, ObjectTypeDefinitionNode) and definition.name.value in seen:
+            definition = ObjectTypeExtensionNode(
+                name=definition.name,
+                interfaces=definition.interfaces,
+                directives=definition.directives,
+                fields=definition.fields,
+            )
+        elif isinstance(definition, ObjectTypeDefinitionNode):
+            seen.add(definition.name.value)
+        definitions.append(definition)
+    return DocumentNode(definitions=tuple(definitions))
+
+
+def undeclared_type_names(sdl: str) -> set[str]:
+    """Named types used in ``actions.graphql`` but not defined there (Hasura supplies them: built-in GraphQL
+    scalars and the Postgres scalars of tracked columns such as ``uuid``, ``numeric``, ``timestamptz``)."""
+    from graphql import NamedTypeNode, TypeDefinitionNode, TypeExtensionNode, visit
+    from graphql.language import Visitor
+
+    document = actions_document(sdl)
+    defined = {d.name.value for d in document.definitions if isinstance(d, TypeDefinitionNode | TypeExtensionNode)}
+    used: set[str] = set()
+
+    class _Collect(Visitor):
+        def enter_named_type(self, node: NamedTypeNode, *_: Any) -> None:
+            used.add(node.name.value)
+
+    visit(document, _Collect())
+    return used - defined - GRAPHQL_BUILTIN_SCALARS
+
+
+def actions_schema(sdl: str, scalars: set[str] | None = None) -> Any:
+    """A graphql-core schema for ``actions.graphql``: the given (Postgres) scalars are declared, and an empty
+    ``Query`` root is added when the file has only mutations."""
+    from graphql import DocumentNode, build_ast_schema, parse
+
+    document = actions_document(sdl)
+    names = undeclared_type_names(sdl) if scalars is None else scalars
+    prelude = "".join(f"scalar {name}\n" for name in sorted(names))
+    if not any(getattr(d, "name", None) is not None and d.name.value == "Query" for d in document.definitions):
+        prelude += "type Query {\n  _unused: Boolean\n}\n"
+    extra = parse(prelude).definitions if prelude else ()
+    return build_ast_schema(DocumentNode(definitions=(*extra, *document.definitions)))
+
+
+# --- Relationships and permission filters against a real database ---------------------------------------------
+
+
+@dataclass
+class Catalog:
+    """What Hasura reads from Postgres to resolve metadata: columns (with their type names) and single-column
+    foreign keys, for the tables of the given schemas."""
+
+    columns: dict[TableRef, dict[str, str]]
+    foreign_keys: dict[tuple[TableRef, str], tuple[TableRef, str]]
+
+    @classmethod
+    def load(cls, conn: Any, schemas: tuple[str, ...] = ("public",)) -> Catalog:
+        columns: dict[TableRef, dict[str, str]] = {}
+        for schema, table, column, udt in conn.execute(
+            "SELECT c.table_schema, c.table_name, c.column_name, c.udt_name FROM information_schema.columns c"
+            " JOIN information_schema.tables t USING (table_schema, table_name)"
+            " WHERE c.table_schema = ANY(%s) AND t.table_type = 'BASE TABLE'",
+            (list(schemas),),
+        ).fetchall():
+            columns.setdefault(TableRef(schema, table), {})[column] = udt
+        foreign_keys: dict[tuple[TableRef, str], tuple[TableRef, str]] = {}
+        for schema, table, column, ref_schema, ref_table, ref_column in conn.execute(
+            """
+            SELECT sn.nspname, s.relname, sa.attname, tn.nspname, t.relname, ta.attname
+            FROM pg_constraint c
+            JOIN pg_class s ON s.oid = c.conrelid JOIN pg_namespace sn ON sn.oid = s.relnamespace
+            JOIN pg_class t ON t.oid = c.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+            JOIN pg_attribute sa ON sa.attrelid = c.conrelid AND sa.attnum = c.conkey[1]
+            JOIN pg_attribute ta ON ta.attrelid = c.confrelid AND ta.attnum = c.confkey[1]
+            WHERE c.contype = 'f' AND cardinality(c.conkey) = 1 AND sn.nspname = ANY(%s)
+            """,
+            (list(schemas),),
+        ).fetchall():
+            foreign_keys[(TableRef(schema, table), column)] = (TableRef(ref_schema, ref_table), ref_column)
+        return cls(columns, foreign_keys)
+
+
+@dataclass(frozen=True)
+class Relationship:
+    name: str
+    kind: str  # "object" or "array"
+    source: TableRef
+    target: TableRef
+    column_mapping: dict[str, str]  # source column -> target column
+
+
+def resolve_relationships(
+    metadata: Mapping[str, Any], catalog: Catalog, source_name: str = "default"
+) -> dict[TableRef, dict[str, Relationship]]:
+    """Resolve every relationship of a source against the database, as Hasura does when it builds its schema
+    cache. Raises MetadataError for a foreign key that does not exist."""
+    resolved: dict[TableRef, dict[str, Relationship]] = {}
+    for table, entry in iter_tables(metadata, source_name):
+        for kind in ("object", "array"):
+            for rel in entry.get(f"{kind}_relationships") or []:
+                name, using = rel["name"], rel["using"]
+                if "manual_configuration" in using:
+                    manual = using["manual_configuration"]
+                    target = TableRef.from_metadata(manual["remote_table"])
+                    mapping = dict(manual["column_mapping"])
+                elif isinstance(using.get("foreign_key_constraint_on"), str):
+                    column = using["foreign_key_constraint_on"]
+                    if (table, column) not in catalog.foreign_keys:
+                        raise MetadataError(f"{table}.{name}: no foreign key on column {column!r}")
+                    target, target_column = catalog.foreign_keys[(table, column)]
+                    mapping = {column: target_column}
+                elif isinstance(using.get("foreign_key_constraint_on"), Mapping):
+                    remote = using["foreign_key_constraint_on"]
+                    target = TableRef.from_metadata(remote["table"])
+                    remote_column = remote["column"]
+                    referenced = catalog.foreign_keys.get((target, remote_column))
+                    if referenced is None or referenced[0] != table:
+                        raise MetadataError(f"{table}.{name}: {target}.{remote_column} is not a foreign key to {table}")
+                    mapping = {referenced[1]: remote_column}
+                else:
+                    raise MetadataError(f"{table}.{name}: unknown relationship definition {using!r}")
+                if name in resolved.get(table, {}):
+                    raise MetadataError(f"{table}: duplicate relationship {name!r}")
+                resolved.setdefault(table, {})[name] = Relationship(name, kind, table, target, mapping)
+    return resolved
+
+
+def _session_value(operand: Any, session: Mapping[str, str]) -> Any:
+    if isinstance(operand, str) and operand.lower().startswith("x-hasura-"):
+        key = operand.lower()
+        if key not in session:
+            raise MetadataError(f"session variable {operand!r} is not set")
+        return session[key]
+    return operand
+
+
+_SQL_OPERATORS = {"_eq": "=", "_neq": "<>", "_gt": ">", "_lt": "<", "_gte": ">=", "_lte": "<=", "_like": "LIKE"}
+
+
+def bool_exp_sql(
+    exp: Mapping[str, Any],
+    table: TableRef,
+    alias: str,
+    relationships: Mapping[TableRef, Mapping[str, Relationship]],
+    session: Mapping[str, str],
+) -> Any:
+    """Compile a permission boolean expression to a SQL condition on ``alias`` (a row of ``table``), the way
+    Hasura applies it: relationships become EXISTS over the related rows, session variables are substituted.
+    Supports the logical operators, ``_exists``, and the comparison operators used in this project."""
+    from psycopg import sql
+
+    parts: list[sql.Composable] = []
+    for key, value in exp.items():
+        if key in ("_and", "_or"):
+            inner = [bool_exp_sql(item, table, alias, relationships, session) for item in value]
+            joiner = sql.SQL(" AND " if key == "_and" else " OR ")
+            empty = sql.SQL("TRUE" if key == "_and" else "FALSE")
+            parts.append(sql.SQL("({})").format(joiner.join(inner)) if inner else empty)
+        elif key == "_not":
+            parts.append(sql.SQL("NOT ({})").format(bool_exp_sql(value, table, alias, relationships, session)))
+        elif key == "_exists":
+            target = TableRef.from_metadata(value["_table"])
+            sub = f"{alias}_x"
+            condition = bool_exp_sql(value["_where"], target, sub, relationships, session)
+            parts.append(
+                sql.SQL("EXISTS (SELECT 1 FROM {}.{} AS {} WHERE {})").format(
+                    sql.Identifier(target.schema), sql.Identifier(target.name), sql.Identifier(sub), condition
+                )
+            )
+        elif key in relationships.get(table, {}):
+            rel = relationships[table][key]
+            sub = f"{alias}_{key}"
+            joins = [
+                sql.SQL("{}.{} = {}.{}").format(
+                    sql.Identifier(sub), sql.Identifier(target_col), sql.Identifier(alias), sql.Identifier(source_col)
+                )
+                for source_col, target_col in rel.column_mapping.items()
+            ]
+            condition = bool_exp_sql(value, rel.target, sub, relationships, session)
+            parts.append(
+                sql.SQL("EXISTS (SELECT 1 FROM {}.{} AS {} WHERE {} AND {})").format(
+                    sql.Identifier(rel.target.schema),
+                    sql.Identifier(rel.target.name),
+                    sql.Identifier(sub),
+                    sql.SQL(" AND ").join(joins),
+                    condition,
+                )
+            )
+        else:
+            column = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(key))
+            for op, operand in value.items():
+                if op in _SQL_OPERATORS:
+                    parts.append(
+                        sql.SQL("{} {} {}").format(
+                            column, sql.SQL(_SQL_OPERATORS[op]), sql.Literal(_session_value(operand, session))
+                        )
+                    )
+                elif op in ("_in", "_nin"):
+                    items = [sql.Literal(_session_value(item, session)) for item in operand]
+                    if not items:
+                        parts.append(sql.SQL("FALSE" if op == "_in" else "TRUE"))
+                        continue
+                    negate = "NOT " if op == "_nin" else ""
+                    parts.append(sql.SQL("{} {}IN ({})").format(column, sql.SQL(negate), sql.SQL(", ").join(items)))
+                elif op == "_is_null":
+                    parts.append(sql.SQL("{} IS {}NULL").format(column, sql.SQL("" if operand else "NOT ")))
+                else:
+                    raise NotImplementedError(f"operator {op} is not supported by bool_exp_sql")
+    if not parts:
+        return sql.SQL("TRUE")
+    return sql.SQL("({})").format(sql.SQL(" AND ").join(parts))
