@@ -1,12 +1,17 @@
-"""A protocol-faithful Hasura GraphQL Engine double for the edge's tests (HTTP side).
+"""A protocol-faithful Hasura GraphQL Engine v2 (CE) double for the edge's tests: the HTTP side.
 
 Usage::
 
-    double = HasuraDouble(admin_secret="s3cret")
-    with serving(double.app) as server:
+    double = HasuraDouble(admin_secret="s3cret")          # unauthorized_role=, sdl=, field_suggestions=
+    with serving(double.app) as server:                    # tests.support.servers
         httpx.post(f"{server.url}/v1/graphql", json={"query": "{ users { id } }"},
-                   headers={"x-hasura-admin-secret": "s3cret"})
-    double.last().session  # {"x-hasura-role": "admin"}
+                   headers={"x-hasura-admin-secret": "s3cret", "x-hasura-role": "user"})
+    double.last().session        # {"x-hasura-role": "user"}  (contracts §3.3)
+    double.faults.status = 503   # or delay / hang / drop / times / include_health
+    double.reset()
+
+Behaviour follows /work/shared/reference/hasura-contracts.md §3 and §4; each module's docstring names the
+part it implements and any deliberate deviation.
 """
 
 from __future__ import annotations

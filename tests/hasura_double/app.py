@@ -10,6 +10,7 @@ only ``content-type`` and ``content-length`` (§4.4, §4.5). WebSocket scopes go
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import uuid
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,7 @@ ADMIN_ONLY_PATHS = ("/v1/metadata", "/v2/query", "/v1/query")
 HEALTH_PATHS = ("/healthz", "/hasura/healthz")
 GRAPHQL_PATH = "/v1/graphql"
 HANG_POLL_SECONDS = 0.02
+DROP_SETTLE_SECONDS = 2.0
 
 
 @dataclass
@@ -123,22 +125,27 @@ class DoubleApp:
             await asyncio.sleep(plan.delay)
         control = ConnectionControl(send)
         if plan.drop:
-            control.drop()
-            await wait_for_disconnect(receive)
+            await self._drop(control, receive)
             return False
         if plan.hang:
             outcome = await self._hang(plan, control, receive)
             if outcome == "released":
                 return True
             if outcome in ("shutdown", "limit"):
-                control.drop()
-                await wait_for_disconnect(receive)
+                await self._drop(control, receive)
             return False
         if plan.status is not None:
             text = plan.status_body if plan.status_body is not None else _reason(plan.status)
             await self._send(Response(plan.status, text, TEXT_TYPE), record, send)
             return False
         return True
+
+    async def _drop(self, control: ConnectionControl, receive: Receive) -> None:
+        """Close the connection, then wait (bounded) until uvicorn has seen it go: returning earlier would
+        make uvicorn write its own 500 onto the still-open socket."""
+        control.drop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wait_for_disconnect(receive), DROP_SETTLE_SECONDS)
 
     async def _hang(self, plan: FaultPlan, control: ConnectionControl, receive: Receive) -> str:
         loop = asyncio.get_running_loop()
