@@ -29,7 +29,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -64,6 +65,8 @@ ASYMMETRIC_ALGORITHMS: Final = (*RSA_ALGORITHMS, *EC_ALGORITHMS, "EdDSA")
 MIN_RSA_BITS: Final = 2048
 #: A JWKS document is a few KiB; anything this big is not one.
 MAX_JWKS_BYTES: Final = 1024 * 1024
+#: Real IdPs publish a handful of keys; past this many the rest are ignored (bounded CPU per fetch).
+MAX_JWKS_KEYS: Final = 100
 
 _EC_CURVES: Final[Mapping[str, tuple[str, type[ec.EllipticCurve]]]] = {
     "P-256": ("ES256", ec.SECP256R1),
@@ -242,7 +245,7 @@ def keys_from_jwks(document: Any) -> dict[str | None, list[VerificationKey]]:
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise ValueError('a JWKS document must be an object with a "keys" list')
     index: dict[str | None, list[VerificationKey]] = {}
-    for jwk in document["keys"]:
+    for jwk in document["keys"][:MAX_JWKS_KEYS]:
         for key in key_from_jwk(jwk):
             index.setdefault(key.kid, []).append(key)
     return index
@@ -330,11 +333,12 @@ class JWKSCache:
         self._default_ttl = default_ttl
         self._timeout = request_timeout
         self._keys: dict[str | None, list[VerificationKey]] = {}
+        self._fingerprint: str | None = None
         self._lock = asyncio.Lock()
         self._last_attempt: float | None = None
         self._next_refresh_at: float = 0.0
         self._task: asyncio.Task[None] | None = None
-        #: Bumped on every successful fetch, so callers can tell the key set changed.
+        #: Bumped whenever a fetch brings a different key set, so callers can tell it changed.
         self.generation = 0
         #: Number of HTTP fetches attempted (observability, tests).
         self.fetch_count = 0
@@ -419,23 +423,24 @@ class JWKSCache:
         self._last_attempt = self._clock()
         self.fetch_count += 1
         try:
-            keys, ttl = await self._download()
+            keys, fingerprint, ttl = await self._download()
         except Exception as exc:  # any failure keeps the last good keys; retry soon
             logger.warning(
                 "JWKS fetch from %s failed, keeping %d known key id(s): %s",
-                self.url,
+                _safe_url(self.url),
                 len(self._keys),
                 _describe(exc),
             )
             self._next_refresh_at = self._clock() + self._min_refresh_interval
             return False
-        self._keys = keys
-        self.generation += 1
+        if fingerprint != self._fingerprint:
+            self._keys, self._fingerprint = keys, fingerprint
+            self.generation += 1
         ttl = self._default_ttl if ttl is None else ttl
         self._next_refresh_at = self._clock() + min(max(ttl, self._min_refresh_interval), self._poll_interval)
         return True
 
-    async def _download(self) -> tuple[dict[str | None, list[VerificationKey]], float | None]:
+    async def _download(self) -> tuple[dict[str | None, list[VerificationKey]], str, float | None]:
         # follow_redirects=False: the URL is fixed by configuration and must stay that way (SSRF).
         async with self._client.stream(
             "GET",
@@ -461,19 +466,22 @@ class JWKSCache:
             raise _FetchError(str(exc)) from None
         if not keys:
             raise _FetchError("no usable signature key")
-        return keys, _cache_ttl(response.headers, time.time())
+        fingerprint = json.dumps(document["keys"], sort_keys=True, separators=(",", ":"))
+        return keys, fingerprint, _cache_ttl(response.headers, time.time())
 
 
 class _FetchError(Exception):
     pass
 
 
+def _safe_url(url: str) -> str:
+    """The URL without userinfo or query, for logs."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, _FetchError):
         return str(exc)
     return type(exc).__name__
-
-
-def algorithms_of(keys: Sequence[VerificationKey]) -> tuple[str, ...]:
-    """The distinct algorithms of ``keys``, in order."""
-    return tuple(dict.fromkeys(key.alg for key in keys))

@@ -177,8 +177,13 @@ def _parse_key(item: Mapping[str, Any]) -> tuple[str | None, str | None, str | N
         return key, None, type_
     if not isinstance(jwk_url, str):
         raise ValueError("jwk_url must be a string")
-    parsed = urllib.parse.urlsplit(jwk_url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    try:
+        parsed = urllib.parse.urlsplit(jwk_url)
+        valid = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+        parsed.port  # noqa: B018  # raises ValueError for an out-of-range port
+    except ValueError:
+        valid = False
+    if not valid:
         raise ValueError("jwk_url must be an absolute http(s) URL")
     if type_ is not None and JWT_TYPES[type_] in HMAC_ALGORITHMS:
         raise ValueError("jwk_url keys are asymmetric; an HS type cannot be used with jwk_url")

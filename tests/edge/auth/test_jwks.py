@@ -334,3 +334,31 @@ async def test_kidless_keys_are_candidates_for_any_kid(client: httpx.AsyncClient
         assert kids(cache.keys_for("whatever")) == {None}
     finally:
         running.stop()
+
+
+async def test_generation_changes_only_with_the_key_set(
+    idp: tuple[JWKSApp, RunningServer], client: httpx.AsyncClient
+) -> None:
+    """A periodic refresh that brings the same keys must not invalidate the verifier's token cache."""
+    app, running = idp
+    cache = make_cache(f"{running.url}/jwks", client, Clock(T0))
+    await cache.refresh()
+    generation = cache.generation
+    await cache.refresh()
+    assert cache.generation == generation
+    app.serve_keys(RSA_2.jwk("rsa-2"))
+    await cache.refresh()
+    assert cache.generation == generation + 1
+
+
+async def test_userinfo_is_not_logged(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
+    sock = free_loopback_socket()
+    port = sock.getsockname()[1]
+    cache = make_cache(f"http://user:hunter2@127.0.0.1:{port}/jwks?token=abc", client, Clock(T0))
+    try:
+        with caplog.at_level(logging.WARNING, logger="edge.auth.jwks"):
+            assert await cache.refresh() is False
+    finally:
+        sock.close()
+    assert f"http://127.0.0.1:{port}/jwks" in caplog.text
+    assert "hunter2" not in caplog.text and "token=abc" not in caplog.text

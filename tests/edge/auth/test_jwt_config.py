@@ -160,6 +160,7 @@ SHORT = "short-secret"
         ({"type": "RS256", "key": rsa_pair(1024).public_pem}, "2048"),
         ({"jwk_url": "ftp://idp/jwks"}, "http(s)"),
         ({"jwk_url": "/jwks"}, "http(s)"),
+        ({"jwk_url": "http://idp:99999/jwks"}, "http(s)"),
         ({"jwk_url": 5}, "must be a string"),
         ({"jwk_url": "https://idp/jwks", "type": "HS256"}, "HS type"),
         (
