@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import importlib.util
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -9,6 +10,19 @@ import pytest
 from edge.upstream import Upstream, UpstreamKind, make_upstream
 from edge.upstream.lean import LeanUpstream
 from tests.edge.upstream.fake_upstream import FakeUpstream, Handler
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every test runs on the stdlib loop and on uvloop (what the edge runs under)."""
+    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+    if importlib.util.find_spec("uvloop") is not None:
+        import uvloop
+
+        factories["uvloop"] = uvloop.new_event_loop
+    return factories
+
 
 ServeFn = Callable[[Handler], Awaitable[FakeUpstream]]
 ClientFn = Callable[..., Upstream]
