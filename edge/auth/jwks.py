@@ -323,7 +323,7 @@ class JWKSCache:
         min_refresh_interval: float = 30.0,
         poll_interval: float = 300.0,
         default_ttl: float = 300.0,
-        request_timeout: float = 10.0,
+        request_timeout: float | None = None,
     ) -> None:
         self.url = url
         self._client = client
@@ -331,7 +331,8 @@ class JWKSCache:
         self._min_refresh_interval = min_refresh_interval
         self._poll_interval = max(poll_interval, min_refresh_interval)
         self._default_ttl = default_ttl
-        self._timeout = request_timeout
+        # None: the injected client's own timeout applies.
+        self._request_options: dict[str, Any] = {} if request_timeout is None else {"timeout": request_timeout}
         self._keys: dict[str | None, list[VerificationKey]] = {}
         self._fingerprint: str | None = None
         self._lock = asyncio.Lock()
@@ -446,8 +447,8 @@ class JWKSCache:
             "GET",
             self.url,
             follow_redirects=False,
-            timeout=self._timeout,
             headers={"accept": "application/json"},
+            **self._request_options,
         ) as response:
             if response.status_code != 200:
                 raise _FetchError(f"HTTP {response.status_code}")

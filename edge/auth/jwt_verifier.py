@@ -108,6 +108,9 @@ class JWTVerifier:
     The cache maps a token string to its :class:`VerifiedToken`, so a repeated token costs a
     dict lookup plus an ``exp`` re-check against ``clock()``; a JWKS key-set change
     invalidates entries verified with that JWKS. Failures are never cached.
+
+    Deliberately stricter than Hasura: ``exp`` is required, a future ``iat`` is refused, and a
+    token without ``iss`` is refused by a config that has an ``issuer`` (Hasura accepts it).
     """
 
     def __init__(
