@@ -310,6 +310,10 @@ class JWKSCache:
     with ``invalid-jwt``. An IdP outage at deploy time therefore degrades to 401s for JWKS
     tokens instead of keeping the whole edge down (admin-secret and other issuers keep working).
 
+    Parameters: ``min_refresh_interval`` is the shortest time between two fetches of any kind
+    triggered by unknown kids, and the lower bound of a cache lifetime; ``poll_interval`` is the
+    upper bound of a cache lifetime (a long ``max-age`` still gets a rotated or revoked key
+    noticed within it); ``default_ttl`` applies when the response has no caching headers.
     ``clock`` is monotonic seconds (injectable for tests); all scheduling uses it. The
     ``Expires`` header alone needs a wall clock, see :func:`_cache_ttl`.
     """
