@@ -12,9 +12,7 @@ pytestmark = pytest.mark.postgres
 def test_fresh_database_is_empty_and_dropped_afterwards(postgres_server_url: str) -> None:
     with fresh_database(postgres_server_url, prefix="fixture_check") as url:
         with psycopg.connect(url) as conn:
-            name, version = conn.execute(
-                "SELECT current_database(), current_setting('server_version_num')"
-            ).fetchone()
+            name, version = conn.execute("SELECT current_database(), current_setting('server_version_num')").fetchone()
             tables = conn.execute(
                 "SELECT count(*) FROM information_schema.tables"
                 " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
