@@ -32,13 +32,15 @@ class RequestContext:
     session: Session | None = None
     upstream_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     response: UpstreamResponse | None = None
+    first_values: dict[bytes, bytes] = field(default_factory=dict)
+    """First value of each header name, built once (``header()`` is called several times)."""
+
+    def __post_init__(self) -> None:
+        self.first_values = dict(reversed(self.headers))
 
     def header(self, name: bytes) -> bytes | None:
         """First value of a (lower-case) header name, or None."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return self.first_values.get(name)
 
     def header_values(self, name: bytes) -> list[bytes]:
         return [value for key, value in self.headers if key == name]

@@ -29,6 +29,8 @@ def uvicorn_config(settings: EdgeSettings, app: Any | None = None, **overrides: 
         "timeout_keep_alive": settings.keep_alive_seconds,
         "timeout_graceful_shutdown": 30,
         "server_header": False,
+        # X-Forwarded-For is the edge's own business (trusted proxies only), not uvicorn's.
+        "proxy_headers": False,
     }
     options.update(overrides)
     return uvicorn.Config(app if app is not None else create_app(settings), **options)

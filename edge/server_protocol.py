@@ -46,6 +46,39 @@ RESPONSE_414 = _wire_response(URITooLong)
 RESPONSE_431 = _wire_response(HeadersTooLarge)
 
 
+class _CoalescingTransport:
+    """Holds a response head until its first body write, so both leave in one ``send()``.
+
+    uvicorn writes the status line and headers as soon as ``http.response.start`` arrives and
+    the body separately: two syscalls (and two TCP segments) per response. The edge always sends
+    the body right after the head, so joining them is free latency-wise and saves a syscall.
+    Interim responses (``100 Continue``) are never held: the client is waiting for them.
+    """
+
+    __slots__ = ("_held", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 1"):
+            self._held = data
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._held is not None:
+            self._transport.write(self._held)
+            self._held = None
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """Set the three limits with ``guarded_protocol(...)``; the class attributes are defaults."""
 
@@ -156,7 +189,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._headers_complete = True
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous:  # a new request cycle (not a WebSocket upgrade)
+            self.cycle.transport = _CoalescingTransport(self.transport)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._request_complete = True

@@ -19,7 +19,7 @@ from http.cookies import CookieError, SimpleCookie
 
 from edge.auth.claims import select_role
 from edge.auth.jwt_config import JWTConfig
-from edge.auth.jwt_verifier import JWTVerifier
+from edge.auth.jwt_verifier import JWTVerifier, VerifiedToken
 from edge.context import RequestContext
 from edge.errors import BadRequest, InvalidAuthHeader, InvalidJWTClaims, MissingCredentials
 from edge.session import Session
@@ -39,6 +39,7 @@ RESERVED_SESSION_NAMES = frozenset(
 _SESSION_NAME = re.compile(r"x-hasura-[a-z0-9-]{1,100}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_VALUE_LENGTH = 4096
+_SESSION_MEMO_SIZE = 10_000
 
 
 def session_from_claims(role: str, variables: Mapping[str, str]) -> Session:
@@ -68,6 +69,9 @@ class Authenticate:
         unauthorized_role: str | None,
     ) -> None:
         self.verifier = verifier
+        # (token, requested role) -> (the verified token it was built from, its session):
+        # a repeated token then costs two dict lookups instead of rebuilding the session.
+        self._sessions: dict[tuple[str, str | None], tuple[VerifiedToken, Session]] = {}
         self.unauthorized_session = Session(role=unauthorized_role) if unauthorized_role else None
         locations = {(config.header.kind, (config.header.name or "").lower()) for config in configs}
         self.read_authorization = ("Authorization", "") in locations or not configs
@@ -85,9 +89,17 @@ class Authenticate:
             return
         if self.verifier is None:
             raise InvalidAuthHeader("This edge accepts no bearer tokens (EDGE_JWT_SECRET is not set)")
-        verified = await self.verifier.verify(token)
-        role = select_role(verified.claims, _requested_role(ctx))
+        verified = await self.verifier.verify(token)  # checks exp even when cached
+        requested = _requested_role(ctx)
+        remembered = self._sessions.get((token, requested))
+        if remembered is not None and remembered[0] is verified:
+            ctx.session = remembered[1]
+            return
+        role = select_role(verified.claims, requested)
         ctx.session = session_from_claims(role, verified.claims.session_variables)
+        if len(self._sessions) >= _SESSION_MEMO_SIZE:
+            self._sessions.clear()  # bounded; refilled by the next requests
+        self._sessions[(token, requested)] = (verified, ctx.session)
 
     def _find_token(self, ctx: RequestContext) -> str | None:
         found: list[str] = []

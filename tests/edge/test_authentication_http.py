@@ -46,9 +46,7 @@ FORGED = {
 
 
 @pytest.mark.parametrize("token", FORGED.values(), ids=FORGED.keys())
-def test_forged_or_invalid_tokens_get_401_and_never_reach_hasura(
-    edge: RunningServer, hasura: HasuraDouble, token: str
-):
+def test_forged_or_invalid_tokens_get_401_and_never_reach_hasura(edge: RunningServer, hasura: HasuraDouble, token: str):
     response = post(edge, {"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     body = response.json()
@@ -71,9 +69,7 @@ def test_forged_or_invalid_tokens_get_401_and_never_reach_hasura(
         ({"x-hasura-allowed-roles": None, "x-hasura-default-role": True}, "jwt-invalid-claims"),
     ],
 )
-def test_malformed_hasura_claims_are_401_with_hasura_codes(
-    edge: RunningServer, hasura: HasuraDouble, claims, code
-):
+def test_malformed_hasura_claims_are_401_with_hasura_codes(edge: RunningServer, hasura: HasuraDouble, claims, code):
     response = post(edge, {"Authorization": f"Bearer {mint(claims)}"})
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["code"] == code
@@ -88,9 +84,7 @@ def test_default_role_outside_allowed_roles_is_403(edge: RunningServer, hasura: 
 
 
 @pytest.mark.parametrize("value", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer a b", "Token abc"])
-def test_malformed_authorization_header_is_401_invalid_headers(
-    edge: RunningServer, hasura: HasuraDouble, value: str
-):
+def test_malformed_authorization_header_is_401_invalid_headers(edge: RunningServer, hasura: HasuraDouble, value: str):
     response = post(edge, {"Authorization": value})
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["code"] == "invalid-headers"
@@ -121,9 +115,7 @@ def test_unauthorized_role_is_used_without_credentials_and_ignores_client_role(
     assert hasura.last().session == {"x-hasura-role": "anonymous"}
 
 
-def test_invalid_token_is_refused_even_when_an_unauthorized_role_exists(
-    start_edge: EdgeFactory, hasura: HasuraDouble
-):
+def test_invalid_token_is_refused_even_when_an_unauthorized_role_exists(start_edge: EdgeFactory, hasura: HasuraDouble):
     edge = start_edge(unauthorized_role="anonymous")
     response = post(edge, {"Authorization": f"Bearer {mint(expires_in=-600)}"})
     assert response.status_code == 401

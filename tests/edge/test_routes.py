@@ -50,9 +50,7 @@ def test_readyz_checks_redis_when_configured(start_edge: EdgeFactory, hasura: Ha
         ("GET", "/openapi.json"),
     ],
 )
-def test_nothing_else_of_hasura_is_reachable(
-    edge: RunningServer, hasura: HasuraDouble, method: str, path: str
-):
+def test_nothing_else_of_hasura_is_reachable(edge: RunningServer, hasura: HasuraDouble, method: str, path: str):
     response = httpx.request(
         method,
         f"{edge.url}{path}",
@@ -81,9 +79,7 @@ def test_cors_preflight_from_an_allowed_origin(start_edge: EdgeFactory):
 )
 def test_cors_preflight_from_other_origins_is_refused(start_edge: EdgeFactory, origin: str):
     edge = start_edge(allowed_origins="https://app.example.com")
-    response = httpx.options(
-        f"{edge.url}/graphql", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
-    )
+    response = httpx.options(f"{edge.url}/graphql", headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
     assert response.status_code == 403
     assert "access-control-allow-origin" not in response.headers
 
@@ -92,13 +88,9 @@ def test_cors_headers_only_for_allowed_origins_on_responses(start_edge: EdgeFact
     edge = start_edge(allowed_origins=["https://app.example.com"])
     headers = {"Authorization": f"Bearer {mint()}"}
     query = {"query": "{ products { id } }"}
-    allowed = httpx.post(
-        f"{edge.url}/graphql", json=query, headers={**headers, "Origin": "https://app.example.com"}
-    )
+    allowed = httpx.post(f"{edge.url}/graphql", json=query, headers={**headers, "Origin": "https://app.example.com"})
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
-    other = httpx.post(
-        f"{edge.url}/graphql", json=query, headers={**headers, "Origin": "https://evil.example"}
-    )
+    other = httpx.post(f"{edge.url}/graphql", json=query, headers={**headers, "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
 
 

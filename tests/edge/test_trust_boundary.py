@@ -19,9 +19,7 @@ def hasura_headers(hasura: HasuraDouble) -> list[tuple[str, str]]:
     return [(name, value) for name, value in record.headers if name.replace("_", "-").startswith("x-hasura-")]
 
 
-def test_upstream_receives_admin_secret_role_and_verified_variables_only(
-    edge: RunningServer, hasura: HasuraDouble
-):
+def test_upstream_receives_admin_secret_role_and_verified_variables_only(edge: RunningServer, hasura: HasuraDouble):
     token = mint(hasura_claims("user-42", **{"x-hasura-org-id": "org-7"}))
     response = httpx.post(f"{edge.url}/graphql", json=QUERY, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
@@ -55,9 +53,7 @@ SPOOFED = [
 ]
 
 
-def test_client_x_hasura_headers_in_any_case_and_number_never_reach_hasura(
-    edge: RunningServer, hasura: HasuraDouble
-):
+def test_client_x_hasura_headers_in_any_case_and_number_never_reach_hasura(edge: RunningServer, hasura: HasuraDouble):
     token = mint(hasura_claims("user-42"))
     headers = [("Authorization", f"Bearer {token}"), *SPOOFED]
     response = httpx.post(f"{edge.url}/graphql", json=QUERY, headers=headers)
@@ -71,9 +67,7 @@ def test_client_x_hasura_headers_in_any_case_and_number_never_reach_hasura(
     )
 
 
-def test_connection_header_cannot_make_the_edge_drop_its_own_role_header(
-    edge: RunningServer, hasura: HasuraDouble
-):
+def test_connection_header_cannot_make_the_edge_drop_its_own_role_header(edge: RunningServer, hasura: HasuraDouble):
     token = mint(hasura_claims("user-42"))
     body = b'{"query":"query { products { id } }"}'
     request = (
@@ -122,9 +116,7 @@ def test_reserved_names_in_claims_are_not_forwarded(edge: RunningServer, hasura:
             "x-hasura-role": "admin",
         },
     )
-    response = httpx.post(
-        f"{edge.url}/graphql", json=QUERY, headers={"Authorization": f"Bearer {mint(claims)}"}
-    )
+    response = httpx.post(f"{edge.url}/graphql", json=QUERY, headers={"Authorization": f"Bearer {mint(claims)}"})
     assert response.status_code == 200
     assert sorted(hasura_headers(hasura)) == sorted(
         [
@@ -137,17 +129,13 @@ def test_reserved_names_in_claims_are_not_forwarded(edge: RunningServer, hasura:
 
 def test_claim_value_with_line_break_is_refused_not_forwarded(edge: RunningServer, hasura: HasuraDouble):
     claims = hasura_claims("user-42\r\nx-hasura-role: admin")
-    response = httpx.post(
-        f"{edge.url}/graphql", json=QUERY, headers={"Authorization": f"Bearer {mint(claims)}"}
-    )
+    response = httpx.post(f"{edge.url}/graphql", json=QUERY, headers={"Authorization": f"Bearer {mint(claims)}"})
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["code"] == "jwt-invalid-claims"
     assert hasura.requests == []
 
 
-def test_request_id_is_kept_when_well_formed_and_replaced_otherwise(
-    edge: RunningServer, hasura: HasuraDouble
-):
+def test_request_id_is_kept_when_well_formed_and_replaced_otherwise(edge: RunningServer, hasura: HasuraDouble):
     token = mint()
     kept = httpx.post(
         f"{edge.url}/graphql",
@@ -204,3 +192,15 @@ def test_credentials_and_framing_headers_are_not_forwarded(edge: RunningServer, 
     assert record.header("user-agent") == "test-agent/1.0"
     assert record.header_all("content-type") == ["application/json"]
     assert len(record.header_all("host")) == 1
+
+
+def test_one_token_with_different_requested_roles_gets_the_right_role_each_time(
+    edge: RunningServer, hasura: HasuraDouble
+):
+    token = mint(hasura_claims("user-42", allowed_roles=["user", "editor"]))
+    for requested, expected in ((None, "user"), ("editor", "editor"), (None, "user"), ("editor", "editor")):
+        headers = {"Authorization": f"Bearer {token}"}
+        if requested:
+            headers["x-hasura-role"] = requested
+        assert httpx.post(f"{edge.url}/graphql", json=QUERY, headers=headers).status_code == 200
+        assert hasura.last().header("x-hasura-role") == expected

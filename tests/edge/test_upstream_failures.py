@@ -13,9 +13,7 @@ QUERY = {"query": "{ products { id } }"}
 
 
 def post(edge: RunningServer) -> httpx.Response:
-    return httpx.post(
-        f"{edge.url}/graphql", json=QUERY, headers={"Authorization": f"Bearer {mint()}"}, timeout=10
-    )
+    return httpx.post(f"{edge.url}/graphql", json=QUERY, headers={"Authorization": f"Bearer {mint()}"}, timeout=10)
 
 
 def test_hasura_unreachable_is_502_upstream_unavailable(start_edge: EdgeFactory):
@@ -28,9 +26,7 @@ def test_hasura_unreachable_is_502_upstream_unavailable(start_edge: EdgeFactory)
         sock.close()
     assert response.status_code == 502
     assert response.json() == {
-        "errors": [
-            {"message": "The GraphQL engine is unavailable", "extensions": {"code": "upstream-unavailable"}}
-        ]
+        "errors": [{"message": "The GraphQL engine is unavailable", "extensions": {"code": "upstream-unavailable"}}]
     }
 
 

@@ -30,9 +30,7 @@ def auth() -> dict[str, str]:
         "application/xml",
     ],
 )
-def test_non_json_content_types_get_415_before_anything_else(
-    edge: RunningServer, hasura: HasuraDouble, content_type
-):
+def test_non_json_content_types_get_415_before_anything_else(edge: RunningServer, hasura: HasuraDouble, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
     # No credentials either: 415 must come first, before authentication runs.
     response = httpx.post(f"{edge.url}/graphql", content=b'{"query":"{ products { id } }"}', headers=headers)
@@ -56,9 +54,7 @@ def test_other_methods_get_405_with_allow(edge: RunningServer, method: str):
 
 def test_get_query_with_csrf_header_is_forwarded_as_post(edge: RunningServer, hasura: HasuraDouble):
     params = {"query": QUERY["query"], "variables": "{}", "operationName": "Products"}
-    response = httpx.get(
-        f"{edge.url}/graphql", params=params, headers={**auth(), "graphql-require-preflight": "1"}
-    )
+    response = httpx.get(f"{edge.url}/graphql", params=params, headers={**auth(), "graphql-require-preflight": "1"})
     assert response.status_code == 200
     record = hasura.last()
     assert record.method == "POST"
@@ -76,9 +72,7 @@ def test_get_without_a_non_simple_header_is_refused_as_csrf(edge: RunningServer,
     "query",
     ["mutation { delete_products(where: {}) { affected_rows } }", "subscription { products { id } }"],
 )
-def test_get_mutation_or_subscription_gets_405_allow_post(
-    edge: RunningServer, hasura: HasuraDouble, query: str
-):
+def test_get_mutation_or_subscription_gets_405_allow_post(edge: RunningServer, hasura: HasuraDouble, query: str):
     response = httpx.get(
         f"{edge.url}/graphql", params={"query": query}, headers={**auth(), "apollo-require-preflight": "1"}
     )
@@ -106,9 +100,7 @@ def test_get_never_serves_an_ide(edge: RunningServer):
     ],
 )
 def test_malformed_bodies_get_400(edge: RunningServer, hasura: HasuraDouble, body: bytes, code: str):
-    response = httpx.post(
-        f"{edge.url}/graphql", content=body, headers={**auth(), "Content-Type": "application/json"}
-    )
+    response = httpx.post(f"{edge.url}/graphql", content=body, headers={**auth(), "Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == code
     assert hasura.requests == []
@@ -138,11 +130,7 @@ def test_body_over_the_limit_gets_413_when_content_length_lies(start_edge: EdgeF
     with raw_http.connect(edge.host, edge.port) as sock:
         sock.sendall(
             b"POST /graphql HTTP/1.1\r\nHost: e\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n"
-            + hex(len(body))[2:].encode()
-            + b"\r\n"
-            + body
-            + b"\r\n0\r\n\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + hex(len(body))[2:].encode() + b"\r\n" + body + b"\r\n0\r\n\r\n"
         )
         response = raw_http.read_response(sock)
     assert response.status == 413
@@ -262,3 +250,30 @@ def test_a_complete_request_is_not_limited_by_the_deadline_while_hasura_works(
     hasura.faults.delay = 0.8
     response = httpx.post(f"{edge.url}/graphql", json=QUERY, headers=auth(), timeout=5)
     assert response.status_code == 200
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(edge: RunningServer, hasura: HasuraDouble):
+    body = b'{"query":"{ products(limit: 1) { id } }"}'
+    with raw_http.connect(edge.host, edge.port) as sock:
+        sock.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: e\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Authorization: Bearer "
+            + mint().encode()
+            + b"\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+        )
+        # The edge reads the body only when the pipeline asks for it, and uvicorn answers
+        # 100 Continue at that moment: the interim response must not be held back.
+        interim = sock.recv(64)
+        assert interim.startswith(b"HTTP/1.1 100")
+        sock.sendall(body)
+        response = raw_http.read_response(sock)
+    assert response.status == 200
+
+
+def test_keep_alive_connection_serves_many_requests_in_order(edge: RunningServer, hasura: HasuraDouble):
+    with httpx.Client(headers=auth()) as client:
+        for limit in (1, 2, 3, 1):
+            response = client.post(f"{edge.url}/graphql", json={"query": f"{{ products(limit: {limit}) {{ id }} }}"})
+            assert len(response.json()["data"]["products"]) == limit
