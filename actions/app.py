@@ -23,6 +23,7 @@ from actions.providers import PaymentProvider, make_provider
 from actions.routes import actions as action_routes
 from actions.routes import events as event_routes
 from actions.routes import health as health_routes
+from actions.security import SharedSecretGuard
 from actions.settings import ActionsSettings
 
 __all__ = ["create_app"]
@@ -82,6 +83,8 @@ def create_app(settings: ActionsSettings, *, provider: PaymentProvider | None = 
         logger.exception("database_error", extra={"path": request.url.path})
         return JSONResponse({"message": "internal error", "extensions": {"code": "INTERNAL"}}, status_code=500)
 
+    # Outermost: rejects unauthenticated calls before FastAPI reads the body.
+    app.add_middleware(SharedSecretGuard, secret=settings.webhook_secret.get_secret_value())
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(SQLAlchemyError, on_database_error)

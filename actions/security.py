@@ -3,6 +3,10 @@
 Actions carry ``X-Hasura-Action-Secret`` and event triggers ``X-Hasura-Webhook-Secret`` (both set from
 ``ACTIONS_WEBHOOK_SECRET`` in hasura/metadata). The check is a router-level dependency, so it runs before
 the body is parsed and before any handler can write. Both appear in OpenAPI as API-key schemes.
+
+FastAPI decodes a JSON body before it runs dependencies, so a malformed body would otherwise get a 400
+before the secret is looked at. ``SharedSecretGuard`` therefore checks the header first, as a pure ASGI
+stage, without reading the body; the route dependencies check again (and document the header).
 """
 
 from __future__ import annotations
@@ -10,13 +14,17 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
+import orjson
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actions.errors import Unauthorized
 
 __all__ = [
     "ACTION_SECRET_HEADER",
+    "PROTECTED_PREFIXES",
+    "SharedSecretGuard",
     "WEBHOOK_SECRET_HEADER",
     "VerifiedAction",
     "VerifiedEvent",
@@ -56,3 +64,43 @@ def verify_event_secret(request: Request, secret: Annotated[str | None, Security
 
 VerifiedAction = Depends(verify_action_secret)
 VerifiedEvent = Depends(verify_event_secret)
+
+
+PROTECTED_PREFIXES: dict[str, str] = {"/actions/": ACTION_SECRET_HEADER, "/events/": WEBHOOK_SECRET_HEADER}
+
+
+class SharedSecretGuard:
+    """Answers 401 (Hasura error shape) to any request under a protected prefix whose secret header is
+    missing or wrong, before the body is read. Other paths pass through untouched."""
+
+    def __init__(self, app: ASGIApp, *, secret: str, prefixes: dict[str, str] | None = None) -> None:
+        self.app = app
+        self.secret = secret
+        self.prefixes = [
+            (prefix, header.lower().encode("latin-1")) for prefix, header in (prefixes or PROTECTED_PREFIXES).items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path: str = scope["path"]
+        for prefix, header in self.prefixes:
+            if path.startswith(prefix):
+                presented = next((value for name, value in scope["headers"] if name == header), None)
+                text = presented.decode("latin-1") if presented is not None else None
+                if not secret_matches(text, self.secret):
+                    return await _send_unauthorized(send, header.decode("latin-1"))
+                break
+        await self.app(scope, receive, send)
+
+
+async def _send_unauthorized(send: Send, header: str) -> None:
+    body = orjson.dumps({"message": f"missing or invalid {header} header", "extensions": {"code": "UNAUTHORIZED"}})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
