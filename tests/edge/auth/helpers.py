@@ -97,7 +97,7 @@ def hasura(
     return claims
 
 
-def payload(exp: float | None = NOW + 300, **extra: Any) -> dict[str, Any]:
+def payload(exp: Any = NOW + 300, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"sub": "42", "iat": int(NOW) - 10, NAMESPACE: hasura()}
     if exp is not None:
         body["exp"] = exp

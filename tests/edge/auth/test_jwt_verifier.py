@@ -14,7 +14,6 @@ import httpx
 import pytest
 from jose import jwt as jose_jwt
 
-from edge.auth import jwt_verifier
 from edge.auth.jwt_config import JWTConfig, parse_jwt_secret
 from edge.auth.jwt_verifier import JWTVerifier, VerifiedToken
 from edge.errors import AuthenticationError, InvalidJWT, InvalidJWTClaims, MissingRoleClaims
@@ -293,8 +292,8 @@ async def test_oversized_token_is_rejected_before_parsing(monkeypatch: pytest.Mo
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("an oversized token must not be parsed")
 
-    monkeypatch.setattr(jwt_verifier.jose_jwt, "get_unverified_header", explode)
-    monkeypatch.setattr(jwt_verifier.jose_jwt, "decode", explode)
+    monkeypatch.setattr(jose_jwt, "get_unverified_header", explode)
+    monkeypatch.setattr(jose_jwt, "decode", explode)
     big = mint(payload(pad="x" * 20_000))
     assert len(big) > 16 * 1024
     v = verifier()
@@ -520,7 +519,7 @@ async def test_cache_hit_returns_same_result_and_rechecks_exp(monkeypatch: pytes
         calls += 1
         return real_decode(*args, **kwargs)
 
-    monkeypatch.setattr(jwt_verifier.jose_jwt, "decode", counting_decode)
+    monkeypatch.setattr(jose_jwt, "decode", counting_decode)
     assert await v.verify(token) is first
     clock.advance(69)  # exp + skew not reached yet
     assert await v.verify(token) is first
