@@ -16,6 +16,10 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	@# The Compose Specification JSON schema ships inside this wheel; the compose contract
+	@# tests read it from there (downloaded, never installed: its dependencies are ancient).
+	@test -n "$$(ls $(VENV)/vendor/docker_compose-1.29.2-*.whl 2>/dev/null)" || \
+		$(BIN)/python -m pip download --quiet --no-deps docker-compose==1.29.2 -d $(VENV)/vendor
 
 lint:
 	$(BIN)/ruff check .
