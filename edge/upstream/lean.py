@@ -231,6 +231,9 @@ class LeanUpstream:
                 # reached no application and resending it is safe. Retry exactly once, on a fresh
                 # connection in the same slot. Nothing else is retried: not a timeout (the request
                 # may be running), not a fresh connection, not once any response byte arrived.
+                # Residual risk, accepted: an upstream that ran a mutation and then crashed before
+                # writing one byte looks the same and would see it twice. nginx makes the same
+                # trade for its cached upstream connections; Go's http.Transport refuses it for POST.
                 self._discard(conn, keep_slot=True)
                 conn = await self._connect()
                 response = await conn.exchange(data, timeout)

@@ -222,3 +222,56 @@ async def test_aclose_fails_in_flight_and_waiting_requests(serve: ServeFn) -> No
     assert not client._conns and client._open == 0
     with pytest.raises(UpstreamConnectError, match="closed"):
         await client.post(BODY, [])
+
+
+async def test_read_timeout_is_an_inactivity_timeout(serve: ServeFn, lean: Lean) -> None:
+    async def trickle(request: fu.Request, ctx: fu.Ctx) -> bool:
+        ctx.writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(6):  # 0.6 s in total, never silent for 0.3 s
+            await asyncio.sleep(0.1)
+            ctx.writer.write(b"1\r\nx\r\n")
+            await ctx.writer.drain()
+        ctx.writer.write(b"0\r\n\r\n")
+        return True
+
+    server = await serve(trickle)
+    client = lean(server.url, read_timeout=0.3)
+    assert (await client.post(BODY, [])).body == b"x" * 6
+
+
+async def test_pool_bookkeeping_survives_chaos(serve: ServeFn, lean: Lean) -> None:
+    """Stale closes, Connection: close, hangs and cancellations mixed: no slot leaks."""
+
+    async def chaotic(request: fu.Request, ctx: fu.Ctx) -> bool:
+        n = int(request.body)
+        if n % 7 == 0:
+            await fu.until_client_closes(ctx)  # will be cancelled by the test
+            return False
+        await asyncio.sleep(0.001 * (n % 3))
+        if n % 5 == 0:
+            ctx.writer.write(fu.response(headers=[(b"connection", b"close")]))
+            return False
+        ctx.writer.write(fu.response(body=request.body))
+        return n % 4 != 0  # every 4th: close silently after answering (goes stale in the pool)
+
+    server = await serve(chaotic)
+    client = lean(server.url, max_connections=4)
+
+    async def one(n: int) -> bytes:
+        return (await client.post(str(n).encode(), [])).body
+
+    tasks = [asyncio.create_task(one(n)) for n in range(1, 201)]
+    await asyncio.sleep(0.2)
+    for n, task in enumerate(tasks, start=1):
+        if n % 7 == 0:
+            task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for n, result in enumerate(results, start=1):
+        if n % 7 == 0:
+            assert isinstance(result, asyncio.CancelledError | UpstreamTimeout), (n, result)
+        else:
+            assert result in (str(n).encode(), fu.JSON_BODY), (n, result)
+    assert server.max_open <= 4
+    assert not client._waiters
+    assert client._open == len(client._conns) == len(client._idle) <= 4
+    assert (await client.post(b"1", [])).body == b"1"
