@@ -3,8 +3,6 @@ reordering, 401 without writes, 5xx while the database is down."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from typing import Any
 
 import httpx
@@ -12,6 +10,7 @@ import pytest
 
 from actions.app import create_app
 from tests.actions.conftest import EVENT_HEADERS, Db, make_settings
+from tests.actions.diffs import apply_patch
 from tests.actions.payloads import (
     ALICE,
     ALICE_ORDER,
@@ -45,38 +44,6 @@ def history(db: Db) -> list[tuple[Any, ...]]:
         " WHERE document_id = %s ORDER BY version",
         LAUNCH_PLAN,
     )
-
-
-def apply_patch(original: str, diff: str, tmp_path: Any) -> str:
-    """Apply a unified diff, proving it is real and complete: with the system ``patch`` when present,
-    else with a minimal applier for ``@@`` hunks."""
-    if shutil.which("patch"):
-        target = tmp_path / "content"
-        target.write_text(original)
-        subprocess.run(["patch", "-s", str(target)], input=diff, text=True, check=True)
-        return str(target.read_text())
-    source = original.splitlines(keepends=True)
-    out: list[str] = []
-    position = 0
-    last = ""
-    for line in diff.splitlines(keepends=True)[2:]:
-        if line.startswith("@@"):
-            start = int(line.split()[1].split(",")[0][1:])
-            start = start - 1 if start > 0 else 0
-            out.extend(source[position:start])
-            position = start
-        elif line.startswith(" "):
-            out.append(line[1:])
-            position += 1
-        elif line.startswith("-"):
-            position += 1
-        elif line.startswith("+"):
-            out.append(line[1:])
-        elif line.startswith("\\") and last in "+ " and out:
-            out[-1] = out[-1].removesuffix("\n")
-        last = line[0]
-    out.extend(source[position:])
-    return "".join(out)
 
 
 async def test_the_hasura_sample_update_writes_one_history_row_with_a_unified_diff(
