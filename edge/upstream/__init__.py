@@ -44,7 +44,9 @@ def _optional(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise RuntimeError(f"upstream kind needs the optional package {module!r}: pip install -e '.[bench]'") from exc
+        raise ImportError(
+            f"this upstream kind needs the optional package {module!r}: pip install -e '.[bench]'"
+        ) from exc
 
 
 def make_upstream(

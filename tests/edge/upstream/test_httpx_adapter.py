@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from typing import Any
 
 import httpx
@@ -116,3 +117,10 @@ def test_map_exception_by_name_covers_httpx2() -> None:
 def test_make_upstream_rejects_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown"):
         make_upstream("http://h", kind="curl", connect_timeout=1, read_timeout=1, max_connections=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kind", "module"), [("httpx2", "httpx2"), ("httpx-aiohttp", "httpx_aiohttp")])
+def test_missing_optional_package_is_a_clear_error(kind: str, module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[bench\]'"):
+        make_upstream("http://h", kind=kind, connect_timeout=1, read_timeout=1, max_connections=1)  # type: ignore[arg-type]
