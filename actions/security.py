@@ -77,19 +77,20 @@ class SharedSecretGuard:
         self.app = app
         self.secret = secret
         self.prefixes = [
-            (prefix, header.lower().encode("latin-1")) for prefix, header in (prefixes or PROTECTED_PREFIXES).items()
+            (prefix, header, header.lower().encode("latin-1"))
+            for prefix, header in (prefixes or PROTECTED_PREFIXES).items()
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path: str = scope["path"]
-        for prefix, header in self.prefixes:
+        for prefix, header, raw_name in self.prefixes:
             if path.startswith(prefix):
-                presented = next((value for name, value in scope["headers"] if name == header), None)
+                presented = next((value for name, value in scope["headers"] if name == raw_name), None)
                 text = presented.decode("latin-1") if presented is not None else None
                 if not secret_matches(text, self.secret):
-                    return await _send_unauthorized(send, header.decode("latin-1"))
+                    return await _send_unauthorized(send, header)
                 break
         await self.app(scope, receive, send)
 

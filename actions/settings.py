@@ -67,6 +67,9 @@ class ActionsSettings(BaseSettings):
     (Hasura then stops after ``retry_conf.num_retries``). Default 10."""
 
     # --- Payments --------------------------------------------------------------------------
+    payment_roles: frozenset[str] = frozenset({"user"})
+    """Session roles (``x-hasura-role``) allowed to call processPayment, as a JSON list. Default
+    ``["user"]``, matching the action's permissions in actions.yaml; admin impersonation is refused."""
     payment_provider: Literal["simulated"] = "simulated"
     """Which PaymentProvider to use. Only ``simulated`` exists today."""
     provider_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from actions.deps import ResourcesDep
 from actions.errors import Forbidden, InvalidInput
 from actions.handlers import payments
-from actions.hasura import ActionRequest, PaymentResult, ProcessPaymentArgs, session_user_id
+from actions.hasura import ActionRequest, PaymentResult, ProcessPaymentArgs, session_role, session_user_id
 from actions.routes._responses import error
 from actions.security import VerifiedAction
 
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/actions", tags=["actions"], dependencies=[VerifiedAc
         200: {"description": "Approved or declined (both stored); replays carry idempotentReplay: true"},
         400: error("VALIDATION_FAILED, INVALID_AMOUNT, INVALID_AMOUNT_PRECISION, INVALID_CURRENCY: nothing stored"),
         401: error("UNAUTHORIZED: X-Hasura-Action-Secret missing or wrong; nothing written"),
-        403: error("FORBIDDEN: the session has no valid x-hasura-user-id"),
+        403: error("FORBIDDEN: no valid x-hasura-user-id in the session, or a role not in ACTIONS_PAYMENT_ROLES"),
         404: error("ORDER_NOT_FOUND: no such order for this user"),
         409: error("IDEMPOTENCY_IN_PROGRESS (retry later) or ORDER_NOT_PAYABLE"),
         422: error("IDEMPOTENCY_KEY_REUSED (same key, different input) or AMOUNT_MISMATCH"),
@@ -39,6 +39,8 @@ async def process_payment(body: ActionRequest[ProcessPaymentArgs], resources: Re
     user_id = session_user_id(body.session_variables)
     if user_id is None:
         raise Forbidden("processPayment needs a session with a valid x-hasura-user-id")
+    if session_role(body.session_variables) not in resources.settings.payment_roles:
+        raise Forbidden("this role may not call processPayment")
     outcome = await payments.process_payment(
         sessions=resources.sessions,
         provider=resources.provider,

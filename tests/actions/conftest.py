@@ -77,7 +77,7 @@ class Db:
 
     def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.url) as conn:
-            return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(query, params).fetchall()
 
     def value(self, query: str, *params: Any) -> Any:
         rows = self.rows(query, *params)
@@ -92,7 +92,7 @@ class Db:
 
     def execute(self, query: str, *params: Any) -> None:
         with psycopg.connect(self.url) as conn:
-            conn.execute(query, params)  # type: ignore[arg-type]
+            conn.execute(query, params)
 
     def make_order(self, *, user_id: str, total: str, currency: str = "USD", status: str = "awaiting_payment") -> str:
         with psycopg.connect(self.url) as conn:

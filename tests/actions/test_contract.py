@@ -52,11 +52,8 @@ def sdl_types() -> dict[str, Any]:
     found: dict[str, Any] = {}
     for definition in document.definitions:
         if isinstance(definition, ObjectTypeDefinitionNode | InputObjectTypeDefinitionNode):
-            name = definition.name.value
-            if name in found and name == "Mutation":
-                found[name] = [*found[name], *definition.fields]
-            else:
-                found[name] = list(definition.fields)
+            # `type Mutation` may appear several times in an exported actions.graphql.
+            found.setdefault(definition.name.value, []).extend(definition.fields or ())
     return found
 
 
@@ -120,7 +117,7 @@ def test_actions_yaml_points_at_our_route_with_our_secret_header() -> None:
 
 
 def event_triggers() -> list[tuple[str, dict[str, Any]]]:
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(TABLES.glob("*.yaml")) if TABLES.exists() else []:
         table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if isinstance(table, dict):

@@ -302,9 +302,18 @@ async def test_identity_comes_from_session_variables_never_from_input(client: ht
 
 @pytest.mark.parametrize(
     "session",
-    [{"x-hasura-role": "user"}, {"x-hasura-role": "admin"}, {"x-hasura-role": "user", "x-hasura-user-id": "42"}],
+    [
+        {"x-hasura-role": "user"},
+        {"x-hasura-role": "admin"},
+        {"x-hasura-role": "user", "x-hasura-user-id": "42"},
+        {"x-hasura-role": "admin", "x-hasura-user-id": ALICE},
+        {"x-hasura-user-id": ALICE},
+    ],
+    ids=["no-user", "admin", "not-a-uuid", "admin-impersonating", "no-role"],
 )
-async def test_a_session_without_a_user_id_is_403(client: httpx.AsyncClient, db: Db, session: dict[str, str]) -> None:
+async def test_a_session_without_a_user_id_or_with_another_role_is_403(
+    client: httpx.AsyncClient, db: Db, session: dict[str, str]
+) -> None:
     body = payment_request()
     body["session_variables"] = session
     before = db.counts()

@@ -41,7 +41,7 @@ def test_settings_come_from_actions_prefixed_variables(monkeypatch: pytest.Monke
     monkeypatch.setenv("ACTIONS_DATABASE_URL", "postgres://u@db/app")
     monkeypatch.setenv("ACTIONS_WEBHOOK_SECRET", STRONG)
     monkeypatch.setenv("ACTIONS_PORT", "9001")
-    settings = ActionsSettings()  # type: ignore[call-arg]
+    settings = ActionsSettings()
     assert (settings.port, settings.host) == (9001, "127.0.0.1")
     assert settings.webhook_secret.get_secret_value() == STRONG
     assert STRONG not in repr(settings)
@@ -60,7 +60,7 @@ def test_empty_placeholder_or_short_secrets_are_refused(secret: str) -> None:
 def test_a_missing_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ACTIONS_WEBHOOK_SECRET", raising=False)
     with pytest.raises(ValidationError):
-        ActionsSettings(database_url="postgres://u@db/app")  # type: ignore[call-arg]
+        ActionsSettings(database_url="postgres://u@db/app")
 
 
 @pytest.mark.parametrize("url", ["mysql://u@db/app", "sqlite:///x.db", ""])
@@ -196,3 +196,18 @@ async def test_the_simulated_provider_is_deterministic() -> None:
     for amount in ("10.42", "99.99"):
         with pytest.raises(ProviderTimeout):
             await provider.charge(charge(amount))
+
+
+def test_a_bad_configuration_exits_2_without_echoing_the_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from actions.__main__ import load_settings
+
+    monkeypatch.setenv("ACTIONS_WEBHOOK_SECRET", "hunter2")
+    monkeypatch.setenv("ACTIONS_DATABASE_URL", "postgres://u@db/app")
+    with pytest.raises(SystemExit) as exited:
+        load_settings()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "ACTIONS_WEBHOOK_SECRET" in err
+    assert "hunter2" not in err
