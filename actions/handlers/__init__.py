@@ -1,1 +1,3 @@
 """Business logic, one module per action or trigger. No FastAPI imports: routes adapt these."""
+
+__all__: list[str] = []

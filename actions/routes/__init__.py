@@ -1,1 +1,3 @@
 """HTTP adapters: one router per concern."""
+
+__all__: list[str] = []
