@@ -1,0 +1,141 @@
+"""Watch low stock live: a GraphQL subscription on `inventory` through the edge's WebSocket endpoint.
+
+    python examples/subscribe_inventory.py                    # alice, rows with quantity <= 10
+    python examples/subscribe_inventory.py --max-quantity 5 --updates 3 --seconds 60
+
+NOTE: the edge's WebSocket support is being built. Until it ships, the edge refuses the upgrade
+(HTTP 403) and this script says so and exits 2. It needs the stack from `docker compose up --build`
+with an edge that serves subscriptions.
+
+Protocol: graphql-ws (subprotocol `graphql-transport-ws`), the way Hasura speaks it: the token goes in
+`connection_init.payload.headers.Authorization`; the server sends `next` with the full result every
+time it changes (Hasura refetches live queries about once a second); `ping` is answered with `pong`.
+Change stock to see an update, e.g. run examples/pay_order.py or update inventory as an admin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from _client import DEFAULT_URL, add_common_arguments, auth_headers
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+SUBPROTOCOL = "graphql-transport-ws"
+
+SUBSCRIPTION = """
+subscription LowStock($max: Int!) {
+  inventory(where: {quantity: {_lte: $max}}, order_by: [{quantity: asc}, {product_id: asc}]) {
+    quantity
+    low_stock_threshold
+    updated_at
+    product { sku name }
+    warehouse { code }
+  }
+}
+"""
+
+
+def websocket_url(http_url: str) -> str:
+    """http(s)://host/graphql -> ws(s)://host/graphql."""
+    parts = urlsplit(http_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+async def receive(ws: ClientConnection, timeout: float) -> dict[str, Any]:
+    """Next protocol message; answers pings on the way."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if message.get("type") == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+            continue
+        if message.get("type") == "pong":
+            continue
+        return dict(message)
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    print(f"\n{time.strftime('%H:%M:%S')}  {len(rows)} low-stock rows")
+    for row in rows:
+        product = row["product"]
+        print(
+            f"  {row['warehouse']['code']:<8} {product['sku']:<8} {product['name']:<30} "
+            f"qty {row['quantity']:>4}  threshold {row['low_stock_threshold']}"
+        )
+
+
+async def watch(url: str, headers: dict[str, str], max_quantity: int, updates: int, seconds: float) -> int:
+    deadline = time.monotonic() + seconds
+    async with connect(url, subprotocols=[SUBPROTOCOL], open_timeout=10) as ws:
+        if ws.subprotocol != SUBPROTOCOL:
+            print(f"server chose subprotocol {ws.subprotocol!r}, expected {SUBPROTOCOL!r}", file=sys.stderr)
+            return 1
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"headers": headers}}))
+        ack = await receive(ws, 10)
+        if ack.get("type") != "connection_ack":
+            print(f"expected connection_ack, got {ack}", file=sys.stderr)
+            return 1
+        await ws.send(
+            json.dumps(
+                {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {"max": max_quantity}}}
+            )
+        )
+        seen = 0
+        while seen < updates:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                message = await receive(ws, remaining)
+            except TimeoutError:
+                break
+            kind = message.get("type")
+            if kind == "next":
+                payload = message.get("payload") or {}
+                if payload.get("errors"):
+                    print(f"errors: {json.dumps(payload['errors'])}", file=sys.stderr)
+                    return 1
+                print_rows(payload["data"]["inventory"])
+                seen += 1
+            elif kind == "error":
+                print(f"subscription refused: {json.dumps(message.get('payload'))}", file=sys.stderr)
+                return 1
+            elif kind == "complete":
+                break
+        await ws.send(json.dumps({"id": "1", "type": "complete"}))
+    print(f"\nreceived {seen} update(s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Subscribe to low-stock inventory rows through the edge.")
+    add_common_arguments(parser, default_user="alice")
+    parser.add_argument("--max-quantity", type=int, default=10, help="show rows with quantity <= this (default: 10)")
+    parser.add_argument("--updates", type=int, default=5, help="stop after this many results (default: 5)")
+    parser.add_argument("--seconds", type=float, default=120.0, help="stop after this many seconds (default: 120)")
+    args = parser.parse_args(argv)
+    url = websocket_url(args.url or DEFAULT_URL)
+    try:
+        return asyncio.run(watch(url, auth_headers(args.user), args.max_quantity, args.updates, args.seconds))
+    except InvalidStatus as error:
+        status = error.response.status_code
+        print(
+            f"the edge refused the WebSocket upgrade (HTTP {status}). Subscriptions through the edge are "
+            "still being built; this script needs an edge that serves them.",
+            file=sys.stderr,
+        )
+        return 2
+    except (InvalidHandshake, ConnectionClosed, OSError, TimeoutError) as error:
+        print(f"WebSocket failed ({type(error).__name__}: {error}); is `docker compose up` running?", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
