@@ -39,7 +39,9 @@ __all__ = [
 
 
 async def get_order(session: AsyncSession, *, order_id: uuid.UUID, for_update: bool = False) -> Order | None:
-    statement = select(Order).where(Order.id == order_id)
+    # populate_existing: a session reused across transactions must see the row as it is now, not the
+    # copy it loaded earlier (the re-check under FOR UPDATE depends on it).
+    statement = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
     if for_update:
         statement = statement.with_for_update()
     return (await session.execute(statement)).scalar_one_or_none()

@@ -18,8 +18,6 @@ from actions.settings import ActionsSettings
 from tests.support.migrations import apply_seeds, apply_up
 from tests.support.postgres import fresh_database
 
-pytestmark = pytest.mark.postgres
-
 SECRET = "test-webhook-secret-0123456789abcdef"
 ACTION_HEADERS = {"X-Hasura-Action-Secret": SECRET}
 EVENT_HEADERS = {"X-Hasura-Webhook-Secret": SECRET}
