@@ -1,0 +1,375 @@
+"""docker-compose.yml against the Compose Specification and the rules the schema cannot express.
+
+Without Docker or Hasura, these keep `docker compose up --build` honest: the file is valid, it starts in a
+working order (healthchecks behind every service_healthy), exposes only the edge, works without a .env file,
+hands Hasura every variable its metadata reads, wires the services to each other on the names and ports they
+really listen on, and configures each Python service only with settings that exist and validate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import pytest
+
+from actions.settings import ActionsSettings
+from edge.settings import EdgeSettings
+from tests.compose import support
+from tests.compose.compose_schema import load_compose_spec
+
+HASURA_IMAGE = "hasura/graphql-engine:v2.48.16.cli-migrations-v3"
+METADATA_DIR = support.REPO_ROOT / "hasura" / "metadata"
+HASURA_README = support.REPO_ROOT / "hasura" / "README.md"
+# Where the cli-migrations-v3 entrypoint looks (contracts §2.2; packaging/cli-migrations/v3/docker-entrypoint.sh).
+CLI_MIGRATIONS_DIRS = {
+    "/hasura-metadata": "hasura/metadata",
+    "/hasura-migrations": "migrations",
+    "/hasura-seeds": "seeds",
+}
+PUBLIC_SERVICE = "edge"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return support.load()
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = compose["services"]
+    return result
+
+
+# --- schema ------------------------------------------------------------------------------------------------
+
+
+def test_validates_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = load_compose_spec()
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(compose), key=lambda error: list(error.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_the_schema_check_catches_mistakes(compose: dict[str, Any]) -> None:
+    """Guard against a vacuous schema: a typo'd key and a wrong depends_on condition are rejected."""
+    validator = jsonschema.Draft7Validator(load_compose_spec())
+    broken = {**compose, "services": {**compose["services"], "edge": {**compose["services"]["edge"], "helthcheck": {}}}}
+    assert list(validator.iter_errors(broken))
+    wrong = {"services": {"a": {"image": "x", "depends_on": {"b": {"condition": "service_ready"}}}}}
+    assert list(validator.iter_errors(wrong))
+
+
+def test_expected_services(services: dict[str, Any]) -> None:
+    assert set(services) == {"postgres", "hasura", "redis", "actions", "edge"}
+
+
+def test_hasura_image_is_pinned_exactly(services: dict[str, Any]) -> None:
+    assert services["hasura"]["image"] == HASURA_IMAGE
+    assert "build" not in services["hasura"]
+
+
+def test_python_services_build_the_repository_image(services: dict[str, Any]) -> None:
+    for name, module in (("edge", "edge"), ("actions", "actions")):
+        build = services[name]["build"]
+        context = build if isinstance(build, str) else build.get("context", ".")
+        dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+        assert (support.REPO_ROOT / context).resolve() == support.REPO_ROOT
+        assert (support.REPO_ROOT / context / dockerfile).is_file()
+        assert services[name]["command"] == ["python", "-m", module]
+
+
+# --- start order and health --------------------------------------------------------------------------------
+
+
+def test_every_service_has_a_healthcheck(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        check = service.get("healthcheck")
+        assert check and not check.get("disable") and check.get("test"), f"{name} has no healthcheck"
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), f"{name}: healthcheck test must be CMD or CMD-SHELL"
+
+
+def test_depends_on_targets_exist_and_healthy_conditions_have_healthchecks(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        depends = service.get("depends_on") or {}
+        assert isinstance(depends, dict), f"{name}: use the long depends_on form with conditions"
+        for target, spec in depends.items():
+            assert target in services, f"{name} depends on unknown service {target}"
+            if spec.get("condition") == "service_healthy":
+                check = services[target].get("healthcheck") or {}
+                assert check.get("test") and not check.get("disable"), f"{name} waits for {target}, which has none"
+
+
+def test_start_order(services: dict[str, Any]) -> None:
+    def healthy(name: str) -> set[str]:
+        return {t for t, s in (services[name].get("depends_on") or {}).items() if s["condition"] == "service_healthy"}
+
+    assert healthy("hasura") == {"postgres"}
+    assert healthy("actions") == {"postgres"}
+    assert {"hasura", "redis"} <= healthy("edge")
+
+
+def test_hasura_healthcheck_uses_healthz_with_a_tool_the_image_has(services: dict[str, Any]) -> None:
+    # hasura/graphql-engine images keep curl installed "to support health checks"
+    # (packaging/graphql-engine-base/ubuntu.dockerfile; packaging/graphql-engine/Dockerfile's HEALTHCHECK uses it).
+    test = services["hasura"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "curl"]
+    assert "-f" in test or any(arg.startswith("-") and "f" in arg and not arg.startswith("--") for arg in test[2:])
+    url = urlsplit(test[-1])
+    assert (url.hostname, url.port, url.path) == ("localhost", 8080, "/healthz")
+    # First boot applies metadata, migrations and seeds before the real server listens.
+    assert _seconds(services["hasura"]["healthcheck"]["start_period"]) >= 60
+
+
+def test_python_healthchecks_probe_the_port_the_service_listens_on(services: dict[str, Any]) -> None:
+    ports = {"edge": support.environment(services["edge"])["EDGE_PORT"]}
+    ports["actions"] = support.environment(services["actions"])["ACTIONS_PORT"]
+    paths = {"edge": "/healthz", "actions": "/readyz"}
+    for name, port in ports.items():
+        test = services[name]["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"], f"{name}: python:3.11-slim has no curl"
+        url = re.search(r"https?://[^'\"]+", test[3])
+        assert url, f"{name}: no URL in the healthcheck"
+        parsed = urlsplit(url.group(0))
+        assert (parsed.hostname, str(parsed.port), parsed.path) == ("127.0.0.1", port, paths[name])
+        compile(test[3], f"<{name} healthcheck>", "exec")
+
+
+def test_postgres_and_redis_healthchecks(services: dict[str, Any]) -> None:
+    postgres = services["postgres"]["healthcheck"]["test"]
+    assert postgres[:2] == ["CMD", "pg_isready"]
+    env = support.environment(services["postgres"])
+    assert env["POSTGRES_DB"] in postgres and env["POSTGRES_USER"] in postgres
+    assert "redis-cli ping" in " ".join(services["redis"]["healthcheck"]["test"])
+
+
+def _seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    total = 0.0
+    for amount, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration):
+        total += float(amount) * units[unit]
+    return total
+
+
+# --- exposure ----------------------------------------------------------------------------------------------
+
+
+def test_only_the_edge_is_published_beyond_localhost(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        assert service.get("network_mode") != "host", f"{name} must not use the host network"
+        for port in support.published_ports(service):
+            if name != PUBLIC_SERVICE:
+                assert port.host_ip in ("127.0.0.1", "::1"), f"{name} publishes {port} beyond localhost"
+
+
+def test_the_edge_publishes_exactly_its_listening_port(services: dict[str, Any]) -> None:
+    ports = support.published_ports(services["edge"])
+    env = support.environment(services["edge"])
+    assert len(ports) == 1
+    assert ports[0].container_port == env["EDGE_PORT"] == "8000"
+    assert ports[0].host_port == "8000"  # the default the examples and README use
+    assert env["EDGE_HOST"] == "0.0.0.0"
+
+
+def test_hasura_is_not_published(services: dict[str, Any]) -> None:
+    assert all(port.host_ip in ("127.0.0.1", "::1") for port in support.published_ports(services["hasura"]))
+
+
+# --- variables ---------------------------------------------------------------------------------------------
+
+
+def test_every_variable_has_a_default_or_is_documented() -> None:
+    documented = support.read_env_file()
+    for variable in (v for text in support.strings_in(support.load_raw()) for v in support.variables_in(text)):
+        assert variable.default is not None or variable.name in documented, f"${{{variable.name}}} has no default"
+
+
+def test_env_example_documents_every_variable_with_the_compose_default() -> None:
+    documented = support.read_env_file()
+    used = {v.name: v for text in support.strings_in(support.load_raw()) for v in support.variables_in(text)}
+    assert set(documented) == set(used), "the .env.example variables and docker-compose.yml's differ"
+    for name, variable in used.items():
+        if variable.default is not None:
+            assert documented[name] == variable.default, f".env.example's {name} is not the compose default"
+    # Same defaults everywhere a variable is used.
+    for text in support.strings_in(support.load_raw()):
+        for variable in support.variables_in(text):
+            assert variable.default == used[variable.name].default, f"{variable.name} has two different defaults"
+
+
+def test_env_example_warns_about_the_public_defaults() -> None:
+    text = support.ENV_EXAMPLE.read_text(encoding="utf-8")
+    assert "WARNING" in text and "change" in text.lower()
+    assert ".env" in (support.REPO_ROOT / ".gitignore").read_text(encoding="utf-8").split()
+
+
+def test_the_env_example_values_give_the_same_stack_as_no_env_file(compose: dict[str, Any]) -> None:
+    assert support.load(support.read_env_file()) == compose
+
+
+def test_overriding_a_secret_reaches_every_consumer() -> None:
+    overridden = support.load({"HASURA_ADMIN_SECRET": "s" * 40, "ACTIONS_WEBHOOK_SECRET": "w" * 40})
+    env = {name: support.environment(service) for name, service in overridden["services"].items()}
+    assert env["hasura"]["HASURA_GRAPHQL_ADMIN_SECRET"] == env["edge"]["EDGE_HASURA_ADMIN_SECRET"] == "s" * 40
+    assert env["hasura"]["ACTIONS_WEBHOOK_SECRET"] == env["actions"]["ACTIONS_WEBHOOK_SECRET"] == "w" * 40
+
+
+def test_default_secrets_are_not_placeholders(services: dict[str, Any]) -> None:
+    admin = support.environment(services["hasura"])["HASURA_GRAPHQL_ADMIN_SECRET"]
+    webhook = support.environment(services["actions"])["ACTIONS_WEBHOOK_SECRET"]
+    password = support.environment(services["postgres"])["POSTGRES_PASSWORD"]
+    for secret in (admin, webhook, password):
+        assert secret.startswith("dev-only-") and len(secret) >= 32
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", secret), "secrets are pasted into URLs and JSON"
+
+
+# --- Hasura ------------------------------------------------------------------------------------------------
+
+
+def _metadata_env_names() -> set[str]:
+    names: set[str] = set()
+    for path in METADATA_DIR.rglob("*"):
+        if path.suffix not in (".yaml", ".yml", ".graphql"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        names.update(re.findall(r"\b\w*from_env\s*:\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)", text))
+        names.update(re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", text))
+    return names
+
+
+def test_hasura_gets_every_variable_its_metadata_reads(services: dict[str, Any]) -> None:
+    needed = _metadata_env_names()
+    assert {"PG_DATABASE_URL", "ACTIONS_BASE_URL", "ACTIONS_WEBHOOK_SECRET"} <= needed  # the scan works
+    readme = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", HASURA_README.read_text(encoding="utf-8"), re.MULTILINE))
+    assert needed == readme, "hasura/README.md's variable table and the metadata disagree"
+    env = support.environment(services["hasura"])
+    for name in sorted(needed):
+        assert env.get(name), f"hasura needs {name} (read by hasura/metadata)"
+
+
+def test_hasura_settings(services: dict[str, Any]) -> None:
+    env = support.environment(services["hasura"])
+    assert env["HASURA_GRAPHQL_ENABLE_CONSOLE"] == "false"
+    assert env["HASURA_GRAPHQL_DEV_MODE"] == "false"
+    apis = {api.strip() for api in env["HASURA_GRAPHQL_ENABLED_APIS"].split(",")}
+    assert "graphql" in apis and apis <= {"graphql", "metadata"}
+    assert env["HASURA_GRAPHQL_ADMIN_SECRET"]
+    for absent in ("HASURA_GRAPHQL_JWT_SECRET", "HASURA_GRAPHQL_AUTH_HOOK", "HASURA_GRAPHQL_UNAUTHORIZED_ROLE"):
+        assert absent not in env, f"{absent}: the edge authenticates; Hasura only sees the admin secret"
+    for name in ("HASURA_GRAPHQL_METADATA_DATABASE_URL", "PG_DATABASE_URL"):
+        assert urlsplit(env[name]).hostname == "postgres"
+
+
+def test_hasura_mounts_the_project_read_only(services: dict[str, Any]) -> None:
+    mounts: dict[str, tuple[str, bool]] = {}
+    for volume in services["hasura"]["volumes"]:
+        source, target, *mode = volume.split(":")
+        mounts[target] = (source, "ro" in mode)
+    assert set(mounts) == set(CLI_MIGRATIONS_DIRS)
+    for target, expected in CLI_MIGRATIONS_DIRS.items():
+        source, read_only = mounts[target]
+        assert read_only, f"{target} should be mounted read-only"
+        assert Path(support.REPO_ROOT, source).resolve() == Path(support.REPO_ROOT, expected).resolve()
+        assert (support.REPO_ROOT / expected).is_dir()
+    # Metadata source `default` <-> migrations/default and seeds/default (the entrypoint seeds `default`).
+    assert (support.REPO_ROOT / "migrations" / "default").is_dir()
+    assert (support.REPO_ROOT / "seeds" / "default").is_dir()
+    assert (support.REPO_ROOT / "hasura" / "metadata" / "version.yaml").is_file()
+
+
+def test_every_bind_mount_source_exists(services: dict[str, Any]) -> None:
+    named = set((support.load()["volumes"] or {}).keys())
+    for name, service in services.items():
+        for volume in service.get("volumes") or []:
+            source = volume.split(":")[0]
+            if source in named:
+                continue
+            assert source.startswith("."), f"{name}: bind mounts are relative to the repository ({source})"
+            assert (support.REPO_ROOT / source).exists(), f"{name}: {source} does not exist"
+
+
+def test_shared_secrets_and_database_agree(services: dict[str, Any]) -> None:
+    hasura = support.environment(services["hasura"])
+    edge = support.environment(services["edge"])
+    actions = support.environment(services["actions"])
+    postgres = support.environment(services["postgres"])
+    assert edge["EDGE_HASURA_ADMIN_SECRET"] == hasura["HASURA_GRAPHQL_ADMIN_SECRET"]
+    assert actions["ACTIONS_WEBHOOK_SECRET"] == hasura["ACTIONS_WEBHOOK_SECRET"]
+    for url in (
+        hasura["HASURA_GRAPHQL_METADATA_DATABASE_URL"],
+        hasura["PG_DATABASE_URL"],
+        actions["ACTIONS_DATABASE_URL"],
+        edge["EDGE_DATABASE_URL"],
+    ):
+        parts = urlsplit(url)
+        assert (parts.hostname, parts.port or 5432) == ("postgres", 5432)
+        assert (parts.username, parts.password) == (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"])
+        assert parts.path == "/" + postgres["POSTGRES_DB"]
+
+
+# --- wiring between services -------------------------------------------------------------------------------
+
+
+def test_actions_base_url_points_at_the_actions_service(services: dict[str, Any]) -> None:
+    base = support.environment(services["hasura"])["ACTIONS_BASE_URL"]
+    url = urlsplit(base)
+    actions_env = support.environment(services["actions"])
+    port = int(actions_env.get("ACTIONS_PORT") or ActionsSettings.model_fields["port"].default)
+    assert url.scheme == "http" and url.hostname == "actions" and url.hostname in services
+    assert url.port == port
+    assert url.path == "" and not base.endswith("/"), "the metadata appends /actions/... and /events/..."
+    assert actions_env["ACTIONS_HOST"] == "0.0.0.0", "the default 127.0.0.1 is unreachable from Hasura"
+
+
+def test_edge_reaches_hasura_and_redis_by_service_name(services: dict[str, Any]) -> None:
+    env = support.environment(services["edge"])
+    hasura = urlsplit(env["EDGE_HASURA_URL"])
+    assert (hasura.scheme, hasura.hostname, hasura.port) == ("http", "hasura", 8080)
+    redis = urlsplit(env["EDGE_REDIS_URL"])
+    assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379)
+    assert env["EDGE_UNAUTHORIZED_ROLE"] == "anonymous"
+
+
+def _settings_from_env(
+    monkeypatch: pytest.MonkeyPatch, prefix: str, env: dict[str, str], settings_cls: type[Any]
+) -> Any:
+    for name in list(os.environ):
+        if name.upper().startswith(prefix) or name == "EDGE_CONFIG":
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return settings_cls()
+
+
+def test_edge_environment_is_real_settings(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    env = support.environment(services["edge"])
+    fields = {f"EDGE_{name.upper()}" for name in EdgeSettings.model_fields}
+    assert set(env) <= fields, f"not EdgeSettings fields: {sorted(set(env) - fields)}"
+    settings = _settings_from_env(monkeypatch, "EDGE_", env, EdgeSettings)  # validates like `python -m edge`
+    assert settings.host == "0.0.0.0" and settings.port == 8000
+    assert settings.hasura_base_url == "http://hasura:8080"
+    assert settings.unauthorized_role == "anonymous"
+    assert [config.type for config in settings.jwt_configs] == ["HS256"]
+    assert settings.allowed_origins == ["http://localhost:3000"]
+
+
+def test_actions_environment_is_real_settings(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    env = support.environment(services["actions"])
+    fields = {f"ACTIONS_{name.upper()}" for name in ActionsSettings.model_fields}
+    assert set(env) <= fields, f"not ActionsSettings fields: {sorted(set(env) - fields)}"
+    settings = _settings_from_env(monkeypatch, "ACTIONS_", env, ActionsSettings)  # like `python -m actions`
+    assert settings.host == "0.0.0.0"
+    assert settings.database_url.startswith("postgresql+psycopg://postgres:")
+
+
+def test_python_services_run_hardened(services: dict[str, Any]) -> None:
+    for name in ("edge", "actions"):
+        service = services[name]
+        assert service.get("read_only") is True
+        assert "ALL" in service.get("cap_drop", [])
+        assert "no-new-privileges:true" in service.get("security_opt", [])
+        assert "user" not in service, "the image's non-root USER applies"
