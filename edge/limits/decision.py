@@ -1,0 +1,141 @@
+"""What a limiter decided, and the response fields that tell the client.
+
+``LimitDecision.headers()`` gives the IETF draft fields (draft-ietf-httpapi-ratelimit-headers, the
+widely deployed separate-field form) ``RateLimit-Limit``, ``RateLimit-Remaining`` and
+``RateLimit-Reset`` (integer seconds), plus ``Retry-After`` on refusals.
+
+Which limit the fields describe when a plan has both a rate and a quota: **the one closest to refusing**.
+
+- Refused: the limit that refused (the quota when both did, since its wait is the longer one and
+  retrying after the rate's wait would still fail).
+- Allowed: the limit with the fewest ``remaining`` operations; on a tie, the one whose reset is further
+  away. This is what the draft recommends when several policies apply, and it is the only choice that
+  lets a well-behaved client pace itself: describing the rate alone would show ``remaining: 9`` to a
+  client one request away from its monthly quota, and describing the quota alone would hide the burst
+  it is about to hit.
+
+``RateLimit-Limit`` is the burst for a rate (the most operations admitted at once) and the period
+limit for a quota; ``RateLimit-Reset`` is the time until the bucket is full again (rate) or until the
+period ends (quota), rounded up.
+
+A decision with ``limit == 0`` describes no limit (plan without rate or quota, or a degraded decision
+made without the store): ``headers()`` then carries no ``RateLimit-*`` fields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from edge.limits.calendar import QuotaResult
+from edge.limits.gcra import EPSILON, GcraResult, gcra_available
+from edge.plans import CostBudget
+
+__all__ = [
+    "ALLOWED_UNLIMITED",
+    "LIMITER_UNAVAILABLE",
+    "QUOTA_EXCEEDED",
+    "RATE_LIMITED",
+    "BudgetDecision",
+    "LimitDecision",
+    "budget_decision",
+    "ceil_seconds",
+    "combine",
+]
+
+RATE_LIMITED = "rate-limited"
+QUOTA_EXCEEDED = "quota-exceeded"
+LIMITER_UNAVAILABLE = "limiter-unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitDecision:
+    """Outcome of ``Limiter.hit``.
+
+    ``code`` is None when allowed, else ``"rate-limited"``, ``"quota-exceeded"`` or ``"limiter-unavailable"``
+    (store down with ``failure_mode="closed"``: answer 503). ``retry_after`` is None when allowed, and also
+    when a refused request can never succeed (more operations than the burst or the quota limit): retrying
+    the same request is pointless, so no ``Retry-After`` is sent. ``degraded`` is True when the store
+    could not be reached and the decision was made without it.
+    """
+
+    allowed: bool
+    code: str | None
+    limit: int
+    remaining: int
+    reset_seconds: int
+    retry_after: int | None
+    degraded: bool = False
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        fields: list[tuple[bytes, bytes]] = []
+        if self.limit > 0:
+            fields.append((b"ratelimit-limit", str(self.limit).encode()))
+            fields.append((b"ratelimit-remaining", str(self.remaining).encode()))
+            fields.append((b"ratelimit-reset", str(self.reset_seconds).encode()))
+        if not self.allowed and self.retry_after is not None:
+            fields.append((b"retry-after", str(self.retry_after).encode()))
+        return fields
+
+
+ALLOWED_UNLIMITED = LimitDecision(True, None, 0, 0, 0, None)
+
+
+@dataclass(frozen=True)
+class BudgetDecision:
+    """Outcome of ``CostBudgets.charge``: ``available`` points after charging (before, when refused).
+
+    ``retry_after`` is None when allowed or when ``requested > maximum`` (never satisfiable).
+    """
+
+    allowed: bool
+    requested: int
+    maximum: int
+    available: float
+    restore_rate: float
+    retry_after: int | None
+    degraded: bool = False
+
+
+def ceil_seconds(seconds: float) -> int:
+    """Whole seconds, rounded up (ignoring float noise below EPSILON); never negative."""
+    return max(math.ceil(seconds - EPSILON), 0)
+
+
+def _retry(seconds: float) -> int | None:
+    return None if seconds == math.inf else max(ceil_seconds(seconds), 1)
+
+
+def combine(rate: GcraResult | None, rate_limit: int, quota: QuotaResult | None, quota_limit: int) -> LimitDecision:
+    """One decision from the rate step and the quota step (either may be absent; not both)."""
+    if quota is not None and not quota.allowed:
+        wait = quota.retry_after if rate is None or rate.allowed else max(quota.retry_after, rate.retry_after)
+        return LimitDecision(
+            False, QUOTA_EXCEEDED, quota_limit, quota.remaining, ceil_seconds(quota.reset_after), _retry(wait)
+        )
+    if rate is not None and not rate.allowed:
+        return LimitDecision(
+            False, RATE_LIMITED, rate_limit, rate.remaining, ceil_seconds(rate.reset_after), _retry(rate.retry_after)
+        )
+    if quota is not None and (
+        rate is None
+        or quota.remaining < rate.remaining
+        or (quota.remaining == rate.remaining and quota.reset_after >= rate.reset_after)
+    ):
+        return LimitDecision(True, None, quota_limit, quota.remaining, ceil_seconds(quota.reset_after), None)
+    assert rate is not None
+    return LimitDecision(True, None, rate_limit, rate.remaining, ceil_seconds(rate.reset_after), None)
+
+
+def budget_decision(
+    allowed: bool, retry_after: float, tat: float | None, *, now: float, budget: CostBudget, points: int
+) -> BudgetDecision:
+    """The ``BudgetDecision`` for a GCRA step on a cost budget whose state is now ``tat``."""
+    return BudgetDecision(
+        allowed=allowed,
+        requested=points,
+        maximum=budget.maximum,
+        available=gcra_available(tat, now=now, rate=budget.restore_rate, burst=budget.maximum),
+        restore_rate=budget.restore_rate,
+        retry_after=None if allowed else _retry(retry_after),
+    )

@@ -1,0 +1,268 @@
+"""Limiter and cost budgets shared by every edge replica through Redis: one round trip per request.
+
+Each call runs one Lua script (``_lua.py``) with EVALSHA; the script is loaded again on NOSCRIPT (after a
+Redis restart, failover or ``SCRIPT FLUSH``). The script applies the GCRA step and the quota counter in
+one atomic step: a request refused by either limit writes nothing. Keys carry TTLs (the time until the
+state is "full" again, plus ``grace``) so idle keys disappear by themselves. Key layout, with a hash tag
+so both keys of a caller land in the same Redis Cluster slot::
+
+    {prefix}{<len(plan)>:<plan>:<key>}:r   GCRA theoretical arrival time (string)
+    {prefix}{<len(plan)>:<plan>:<key>}:q   quota: hash w = window start, n = operations used
+    {prefix}{<len(plan)>:<plan>:<key>}:b   cost budget TAT (string)
+
+Clock: by default the script reads Redis ``TIME``. Every replica then decides against one clock, so
+clock skew between edge hosts cannot let one replica refill a bucket early or count into the wrong
+quota period; only the Redis primary's clock matters (after a failover, against the new primary's, which
+NTP keeps within milliseconds). Passing ``clock=`` makes the edge send its own ``now`` instead: the tests
+use this to inject time; in production it would let replica skew leak into decisions, so leave it unset.
+
+Failures (connection refused, timeouts, script errors) never raise. With ``failure_mode="open"`` the
+request is allowed and the decision has ``degraded=True``; with ``"closed"`` it is refused with code
+``"limiter-unavailable"`` (the caller answers 503). Either way ``store_errors`` is incremented and a
+warning is logged at most once per ``log_interval`` seconds (exception type and a redacted message, never
+a URL password). Each call is capped at ``timeout`` seconds (default 0.25) whatever the client's own
+settings, and the next request simply tries Redis again: redis-py reconnects, so recovery needs no
+restart. Use ``redis_client_from_url`` to build a client with short socket timeouts and no retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
+
+from edge.limits import _lua
+from edge.limits.calendar import QuotaResult
+from edge.limits.decision import (
+    ALLOWED_UNLIMITED,
+    LIMITER_UNAVAILABLE,
+    BudgetDecision,
+    LimitDecision,
+    budget_decision,
+    combine,
+)
+from edge.limits.gcra import GcraResult
+from edge.plans import CostBudget, Plan
+
+__all__ = ["DEFAULT_PREFIX", "FailureMode", "RedisCostBudgets", "RedisLimiter", "redis_client_from_url"]
+
+logger = logging.getLogger(__name__)
+
+FailureMode = Literal["open", "closed"]
+DEFAULT_PREFIX = "edge:limits:"
+DEFAULT_TIMEOUT = 0.25
+DEFAULT_GRACE_MS = 1_000
+_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]*@")
+
+DEGRADED_OPEN = LimitDecision(True, None, 0, 0, 0, None, degraded=True)
+DEGRADED_CLOSED = LimitDecision(False, LIMITER_UNAVAILABLE, 0, 0, 0, 1, degraded=True)
+
+
+def redis_client_from_url(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> aioredis.Redis:
+    """A client suited to the limiter: short connect/socket timeouts, no retries (the limiter decides)."""
+    return aioredis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )
+
+
+def _redact(text: str) -> str:
+    return _CREDENTIALS.sub(r"\1***@", text)[:200]
+
+
+class _Script:
+    """EVALSHA with one reload on NOSCRIPT."""
+
+    def __init__(self, client: aioredis.Redis, source: str) -> None:
+        self._client = client
+        self._source = source
+        self._sha: str | None = None
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[str | int | float]) -> list[Any]:
+        client = self._client
+        if self._sha is None:
+            self._sha = await client.script_load(self._source)
+        try:
+            result = await client.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self._sha = await client.script_load(self._source)
+            result = await client.evalsha(self._sha, len(keys), *keys, *args)
+        return cast(list[Any], result)
+
+
+class _RedisStore:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        failure_mode: FailureMode,
+        clock: Callable[[], float] | None,
+        prefix: str,
+        timeout: float,
+        grace_ms: int,
+        log_interval: float,
+    ) -> None:
+        if failure_mode not in ("open", "closed"):
+            raise ValueError(f"failure_mode must be 'open' or 'closed', not {failure_mode!r}")
+        self.client = client
+        self.failure_mode: FailureMode = failure_mode
+        self.store_errors = 0
+        self._clock = clock
+        self._prefix = prefix
+        self._timeout = timeout
+        self._grace_ms = grace_ms
+        self._log_interval = log_interval
+        self._next_log = 0.0
+        self._unlogged = 0
+        self._failing = False
+
+    def _key(self, plan_name: str, key: str) -> str:
+        return f"{self._prefix}{{{len(plan_name)}:{plan_name}:{key}}}"
+
+    def _now(self) -> str:
+        return "" if self._clock is None else repr(self._clock())
+
+    async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[str | int | float]) -> list[Any] | None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await script(keys, args)
+        except Exception as exc:  # the limiter never raises to the request path
+            self._failed(exc)
+            return None
+        if self._failing:
+            self._failing = False
+            logger.info("limiter_store_recovered", extra={"store_errors": self.store_errors})
+        return result
+
+    def _failed(self, exc: Exception) -> None:
+        self.store_errors += 1
+        self._failing = True
+        now = time.monotonic()
+        if now < self._next_log:
+            self._unlogged += 1
+            return
+        self._next_log = now + self._log_interval
+        logger.warning(
+            "limiter_store_error",
+            extra={
+                "error": type(exc).__name__,
+                "detail": _redact(str(exc)),
+                "failure_mode": self.failure_mode,
+                "store_errors": self.store_errors,
+                "suppressed": self._unlogged,
+            },
+        )
+        self._unlogged = 0
+
+
+class RedisLimiter(_RedisStore):
+    """``Limiter`` on Redis: rate (GCRA) and quota in one Lua script, shared by all replicas."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        failure_mode: FailureMode = "open",
+        clock: Callable[[], float] | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+        grace_ms: int = DEFAULT_GRACE_MS,
+        log_interval: float = 10.0,
+    ) -> None:
+        super().__init__(
+            client,
+            failure_mode=failure_mode,
+            clock=clock,
+            prefix=prefix,
+            timeout=timeout,
+            grace_ms=grace_ms,
+            log_interval=log_interval,
+        )
+        self._script = _Script(client, _lua.HIT)
+
+    async def hit(self, key: str, plan_name: str, plan: Plan, *, operations: int = 1) -> LimitDecision:
+        rate = plan.rate
+        quota = plan.quota
+        if rate is None and quota is None:
+            return ALLOWED_UNLIMITED
+        base = self._key(plan_name, key)
+        args = (
+            self._now(),
+            "" if rate is None else repr(rate.requests_per_second),
+            0 if rate is None else rate.burst,
+            "" if quota is None else quota.limit,
+            "" if quota is None else quota.period,
+            0 if quota is None else quota.offset_seconds,
+            operations,
+            self._grace_ms,
+        )
+        reply = await self._run(self._script, (base + ":r", base + ":q"), args)
+        if reply is None:
+            return DEGRADED_OPEN if self.failure_mode == "open" else DEGRADED_CLOSED
+        rate_result = (
+            None
+            if rate is None
+            else GcraResult(reply[0] in (b"1", "1"), float(reply[1]), int(reply[2]), float(reply[3]), float(reply[4]))
+        )
+        quota_result = (
+            None
+            if quota is None
+            else QuotaResult(reply[5] in (b"1", "1"), int(reply[6]), int(reply[7]), float(reply[8]), float(reply[9]))
+        )
+        return combine(rate_result, rate.burst if rate else 0, quota_result, quota.limit if quota else 0)
+
+
+class RedisCostBudgets(_RedisStore):
+    """``CostBudgets`` on Redis: a GCRA per key (``rate=restore_rate``, ``burst=maximum``) in one script."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        failure_mode: FailureMode = "open",
+        clock: Callable[[], float] | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+        grace_ms: int = DEFAULT_GRACE_MS,
+        log_interval: float = 10.0,
+    ) -> None:
+        super().__init__(
+            client,
+            failure_mode=failure_mode,
+            clock=clock,
+            prefix=prefix,
+            timeout=timeout,
+            grace_ms=grace_ms,
+            log_interval=log_interval,
+        )
+        self._charge = _Script(client, _lua.BUDGET_CHARGE)
+        self._refund = _Script(client, _lua.BUDGET_REFUND)
+
+    async def charge(self, key: str, plan_name: str, budget: CostBudget, points: int) -> BudgetDecision:
+        args = (self._now(), repr(budget.restore_rate), budget.maximum, points, self._grace_ms)
+        reply = await self._run(self._charge, (self._key(plan_name, key) + ":b",), args)
+        if reply is None:
+            allowed = self.failure_mode == "open"
+            return BudgetDecision(
+                allowed=allowed,
+                requested=points,
+                maximum=budget.maximum,
+                available=float(budget.maximum) if allowed else 0.0,
+                restore_rate=budget.restore_rate,
+                retry_after=None if allowed else 1,
+                degraded=True,
+            )
+        tat = float(reply[2]) if reply[2] else None
+        allowed = reply[0] in (b"1", "1")
+        return budget_decision(allowed, float(reply[1]), tat, now=float(reply[3]), budget=budget, points=points)
+
+    async def refund(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
+        args = (self._now(), repr(budget.restore_rate), points, self._grace_ms)
+        await self._run(self._refund, (self._key(plan_name, key) + ":b",), args)
