@@ -1,7 +1,10 @@
 """order_created trigger: one order_confirmations row per order.
 
-Values (owner, total, currency) come from the event's ``new`` row, the order as it was created, not
-from whatever the row holds when the event happens to arrive. Idempotent twice over: by event id
+Values (owner, total, currency) are read from the order row in the database, not from the event: the
+event fires on the order row *before* a nested insert adds its items, so ``new.total`` is 0, while
+``orders.total`` is kept equal to the items' sum by triggers (migration ``order_pricing``). Hasura
+delivers the event only after the inserting transaction committed, so the items are there when we read.
+Idempotent twice over: by event id
 (``ON CONFLICT (event_id) DO NOTHING``), and by order (the order row is locked ``FOR UPDATE`` and an
 existing confirmation makes any later event for the same order a duplicate), so a manual re-invocation
 with a fresh event id cannot confirm an order twice.
@@ -36,10 +39,10 @@ async def record_order_confirmation(
         inserted = await queries.insert_confirmation(
             session,
             event_id=event.id,
-            order_id=new.id,
-            user_id=new.user_id,
-            total=new.total,
-            currency=new.currency.strip(),
+            order_id=order.id,
+            user_id=order.user_id,
+            total=order.total,
+            currency=order.currency.strip(),
         )
     outcome = "recorded" if inserted else "duplicate"
     return EventAck(event_id=event.id, outcome=outcome)

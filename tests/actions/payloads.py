@@ -113,7 +113,7 @@ ORDER_INSERT_EVENT: dict[str, Any] = {
                 "id": ALICE_ORDER,
                 "user_id": ALICE,
                 "status": "awaiting_payment",
-                "total": 148.00,
+                "total": 0,  # the order row is inserted before its nested items; triggers fix the total
                 "currency": "USD",
                 "created_at": "2026-02-01T12:00:00+00:00",
                 "updated_at": "2026-02-01T12:00:00+00:00",

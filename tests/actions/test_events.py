@@ -275,3 +275,19 @@ async def test_an_event_that_failed_during_an_outage_is_recorded_once_on_redeliv
     assert (await deliver(client, "documents_history", retry)).status_code == 200
     assert (await deliver(client, "documents_history", retry)).status_code == 200
     assert db.count("document_history") == 3
+
+
+async def test_the_confirmation_total_comes_from_the_database_not_the_event(client: httpx.AsyncClient, db: Db) -> None:
+    order = db.make_order(user_id=BOB, total="0")
+    db.execute(
+        "INSERT INTO order_items (order_id, product_id, quantity) VALUES (%s, %s, 2)", order, KEYBOARD
+    )  # 2 x 89.00; the pricing triggers fill unit_price and orders.total
+    body = order_event(order_id=order)
+    body["event"]["data"]["new"].update(user_id=BOB, total=0)
+
+    response = await deliver(client, "order_created", body)
+
+    assert response.status_code == 200 and response.json()["outcome"] == "recorded"
+    assert db.rows("SELECT user_id::text, total::text FROM order_confirmations WHERE order_id = %s", order) == [
+        (BOB, "178.00")
+    ]
