@@ -14,8 +14,7 @@ not ``datetime``: it is faster, has no time-zone database, and the Redis Lua scr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = ["Period", "QuotaResult", "days_from_civil", "period_window", "quota_hit"]
 
@@ -65,8 +64,7 @@ def period_window(now: float, period: Period, offset_seconds: int) -> tuple[floa
     return float(first * DAY_SECONDS - offset_seconds), float(last * DAY_SECONDS - offset_seconds)
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaResult:
+class QuotaResult(NamedTuple):
     """Outcome of one quota step.
 
     ``remaining`` is what is left after this request (before it, when refused); ``retry_after`` is 0 when

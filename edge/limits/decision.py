@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from math import ceil as _ceil
 
 from edge.limits.calendar import QuotaResult
 from edge.limits.gcra import EPSILON, GcraResult, gcra_available
@@ -106,25 +108,35 @@ def _retry(seconds: float) -> int | None:
     return None if seconds == math.inf else max(ceil_seconds(seconds), 1)
 
 
+@lru_cache(maxsize=8192)
+def _decision(
+    allowed: bool, code: str | None, limit: int, remaining: int, reset_seconds: int, retry_after: int | None
+) -> LimitDecision:
+    # Decisions are immutable and take few distinct values; sharing them skips the frozen dataclass's
+    # __init__ (about 2 us here, more than the whole GCRA step).
+    return LimitDecision(allowed, code, limit, remaining, reset_seconds, retry_after)
+
+
 def combine(rate: GcraResult | None, rate_limit: int, quota: QuotaResult | None, quota_limit: int) -> LimitDecision:
     """One decision from the rate step and the quota step (either may be absent; not both)."""
+    # reset_after is never negative, so ceil(x - EPSILON) is ceil_seconds(x) without the call.
     if quota is not None and not quota.allowed:
         wait = quota.retry_after if rate is None or rate.allowed else max(quota.retry_after, rate.retry_after)
-        return LimitDecision(
-            False, QUOTA_EXCEEDED, quota_limit, quota.remaining, ceil_seconds(quota.reset_after), _retry(wait)
+        return _decision(
+            False, QUOTA_EXCEEDED, quota_limit, quota.remaining, _ceil(quota.reset_after - EPSILON), _retry(wait)
         )
     if rate is not None and not rate.allowed:
-        return LimitDecision(
-            False, RATE_LIMITED, rate_limit, rate.remaining, ceil_seconds(rate.reset_after), _retry(rate.retry_after)
+        return _decision(
+            False, RATE_LIMITED, rate_limit, rate.remaining, _ceil(rate.reset_after - EPSILON), _retry(rate.retry_after)
         )
     if quota is not None and (
         rate is None
         or quota.remaining < rate.remaining
         or (quota.remaining == rate.remaining and quota.reset_after >= rate.reset_after)
     ):
-        return LimitDecision(True, None, quota_limit, quota.remaining, ceil_seconds(quota.reset_after), None)
+        return _decision(True, None, quota_limit, quota.remaining, _ceil(quota.reset_after - EPSILON), None)
     assert rate is not None
-    return LimitDecision(True, None, rate_limit, rate.remaining, ceil_seconds(rate.reset_after), None)
+    return _decision(True, None, rate_limit, rate.remaining, _ceil(rate.reset_after - EPSILON), None)
 
 
 def budget_decision(

@@ -21,7 +21,7 @@ operations), so in-memory and Redis limiters decide alike.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["EPSILON", "GcraResult", "gcra", "gcra_available", "gcra_refund"]
 
@@ -29,9 +29,8 @@ EPSILON = 1e-6
 """Seconds of slack in comparisons: float epoch seconds near 1.7e9 have a resolution of ~2.4e-7 s."""
 
 
-@dataclass(frozen=True, slots=True)
-class GcraResult:
-    """Outcome of one GCRA step.
+class GcraResult(NamedTuple):
+    """Outcome of one GCRA step (a NamedTuple: about 4x cheaper to build than a frozen dataclass).
 
     - ``new_tat``: the state to store when allowed (equal to the effective old state when refused);
     - ``remaining``: whole operations that would still be admitted right now (after this one if allowed);

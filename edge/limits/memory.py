@@ -133,9 +133,12 @@ class InMemoryLimiter(_BoundedTable[list[Any]]):
                 entry[1], entry[2], entry[3] = start, end, quota_result.used
         if decision.allowed and rate_result is not None:
             entry[0] = rate_result.new_tat
-        if not self._idle(entry, now):
-            self._entries[slot] = entry
-            self._after_store(now)
+        tat = entry[0]
+        if (tat is not None and tat > now) or (entry[3] and entry[2] > now):  # not idle (see _idle)
+            entries = self._entries
+            entries[slot] = entry
+            if len(entries) > self._max_keys or now >= self._next_sweep:
+                self._after_store(now)
         return decision
 
 
