@@ -34,7 +34,15 @@ from edge.keys.repository import DEFAULT_ROTATION_GRACE, ApiKeyRepository, open_
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
-__all__ = ["EXIT_DATABASE", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_USAGE", "main", "parse_duration"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "EXIT_DATABASE",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "main",
+    "parse_duration",
+]
 
 EXIT_OK: Final = 0
 EXIT_NOT_FOUND: Final = 1
@@ -43,7 +51,7 @@ EXIT_DATABASE: Final = 3
 
 _DURATION: Final = re.compile(r"([0-9]{1,9})([smhdw])")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_CONNECT_TIMEOUT: Final = 10.0
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 
 
 class _UsageError(Exception):
@@ -186,9 +194,11 @@ async def _run(args: argparse.Namespace, repository: ApiKeyRepository, out: Text
     return EXIT_OK
 
 
-async def _main(args: argparse.Namespace, database_url: str, known_plans: Collection[str], out: TextIO) -> int:
+async def _main(
+    args: argparse.Namespace, database_url: str, known_plans: Collection[str], out: TextIO, connect_timeout: float
+) -> int:
     async with open_repository(
-        database_url, known_plans=known_plans, wait=True, min_size=1, max_size=1, timeout=_CONNECT_TIMEOUT
+        database_url, known_plans=known_plans, wait=True, min_size=1, max_size=1, timeout=connect_timeout
     ) as repository:
         return await _run(args, repository, out)
 
@@ -200,9 +210,13 @@ def main(
     known_plans: Collection[str],
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> int:
     """Run one ``keys`` command; return the exit code (see the module docstring). Output goes to ``out``,
-    problems to ``err``."""
+    problems to ``err``; an unreachable database is reported after ``connect_timeout`` seconds.
+
+    Example: ``main(["create", "--owner", "acme", "--plan", "free"], database_url=url, known_plans={"free"})``.
+    """
     if argv[:1] == ["keys"]:
         argv = argv[1:]
     try:
@@ -213,7 +227,7 @@ def main(
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
     try:
-        return asyncio.run(_main(args, database_url, known_plans, out))
+        return asyncio.run(_main(args, database_url, known_plans, out, connect_timeout))
     except ApiKeyValidationError as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
