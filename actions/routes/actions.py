@@ -9,12 +9,13 @@ from actions.deps import ResourcesDep
 from actions.errors import Forbidden, InvalidInput
 from actions.handlers import payments
 from actions.hasura import ActionRequest, PaymentResult, ProcessPaymentArgs, session_role, session_user_id
+from actions.routes._json import DecimalJSONRoute
 from actions.routes._responses import error
 from actions.security import VerifiedAction
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/actions", tags=["actions"], dependencies=[VerifiedAction])
+router = APIRouter(prefix="/actions", tags=["actions"], dependencies=[VerifiedAction], route_class=DecimalJSONRoute)
 
 
 @router.post(

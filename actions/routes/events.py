@@ -12,12 +12,13 @@ from actions.handlers.document_history import record_document_history
 from actions.handlers.low_stock import record_low_stock
 from actions.handlers.orders import record_order_confirmation
 from actions.hasura import DocumentRow, EventAck, EventRequest, InventoryRow, OrderRow
+from actions.routes._json import DecimalJSONRoute
 from actions.routes._responses import error
 from actions.security import VerifiedEvent
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/events", tags=["events"], dependencies=[VerifiedEvent])
+router = APIRouter(prefix="/events", tags=["events"], dependencies=[VerifiedEvent], route_class=DecimalJSONRoute)
 
 _COMMON: dict[int | str, dict[str, Any]] = {
     400: error("VALIDATION_FAILED (payload not Hasura-shaped) or EVENT_MISMATCH (wrong trigger/table)"),

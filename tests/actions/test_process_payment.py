@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -358,3 +359,22 @@ async def test_another_action_name_is_rejected(client: httpx.AsyncClient, db: Db
     body["action"]["name"] = "refundPayment"
     assert_error(await pay(client, body), 400, "ACTION_MISMATCH")
     assert db.count("payment_idempotency") == 0
+
+
+@pytest.mark.parametrize(
+    ("raw_amount", "status", "code"),
+    [("148.0000000000000001", 400, "INVALID_AMOUNT_PRECISION"), ("148.00", 200, None), ("1.48e2", 200, None)],
+)
+async def test_json_numbers_keep_every_digit(
+    client: httpx.AsyncClient, db: Db, raw_amount: str, status: int, code: str | None
+) -> None:
+    # As a float, 148.0000000000000001 would be 148.0 and pass; the route decodes numbers as Decimal.
+    text = json.dumps(payment_request()).replace('"amount": 148.0', f'"amount": {raw_amount}')
+    assert raw_amount in text
+    response = await client.post(
+        URL, content=text.encode(), headers={**ACTION_HEADERS, "content-type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    if code is not None:
+        assert response.json()["extensions"]["code"] == code
+        assert db.count("payment_idempotency") == 0
