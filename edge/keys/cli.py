@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, NoReturn, TextIO
 
 import psycopg
+import psycopg.errors
 
 from edge.keys.errors import ApiKeyNotFound, ApiKeyValidationError
 from edge.keys.model import ApiKey
@@ -234,6 +235,10 @@ def main(
     except ApiKeyNotFound as exc:
         err.write(f"error: {exc}\n")
         return EXIT_NOT_FOUND
+    except psycopg.errors.IntegrityError as exc:  # a CHECK the validation missed: still the caller's input
+        constraint = exc.diag.constraint_name or "a constraint"
+        err.write(f"error: the database refused the key ({constraint})\n")
+        return EXIT_USAGE
     except (psycopg.Error, OSError) as exc:  # PoolTimeout (unreachable database) is a psycopg.OperationalError
         err.write(f"error: the key database is unavailable ({type(exc).__name__}: {exc})\n")
         return EXIT_DATABASE

@@ -45,6 +45,7 @@ _COLUMNS: Final = (
     "id, key_prefix, key_hash, owner, plan, role, session_variables, "
     "created_at, expires_at, revoked_at, last_rotated_at"
 )
+_SELECT_BY_KEY_ID: Final = f"SELECT {_COLUMNS} FROM edge.api_keys WHERE key_prefix = %s"
 _INSERT_ATTEMPTS: Final = 5  # a key id collision (50 random bits) is astronomically rare; retry with a new id
 
 
@@ -158,7 +159,7 @@ class ApiKeyRepository:
     async def get_by_key_id(self, key_id: str) -> tuple[ApiKey, str] | None:
         """The key and its stored hash, or None. One query; revoked and expired keys are returned too."""
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(f"SELECT {_COLUMNS} FROM edge.api_keys WHERE key_prefix = %s", (key_id,))
+            cursor = await conn.execute(_SELECT_BY_KEY_ID, (key_id,))
             row = await cursor.fetchone()
         if row is None:
             return None
@@ -197,9 +198,7 @@ class ApiKeyRepository:
             raise ApiKeyValidationError("the grace period must not be negative")
         now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
-            cursor = await conn.execute(
-                f"SELECT {_COLUMNS} FROM edge.api_keys WHERE key_prefix = %s FOR UPDATE", (key_id,)
-            )
+            cursor = await conn.execute(_SELECT_BY_KEY_ID + " FOR UPDATE", (key_id,))
             row = await cursor.fetchone()
             if row is None:
                 raise ApiKeyNotFound(key_id)

@@ -23,8 +23,11 @@ Cache semantics:
   through this process takes effect at once. A revocation made elsewhere (the CLI is another process)
   takes effect within ``ttl`` seconds on every edge.
 
-A failing or slow database is ``ApiKeyStoreUnavailable`` (503), never a 500; failures are not cached,
-so the next request tries again.
+A failing or slow database (no connection within the pool timeout, or no answer within
+``lookup_timeout``) is ``ApiKeyStoreUnavailable`` (503), never a 500; failures are not cached, so the
+next request tries again.
+
+One store per event loop (it is not thread-safe); the edge makes one at start-up and shares it.
 """
 
 from __future__ import annotations
