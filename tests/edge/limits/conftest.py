@@ -1,0 +1,86 @@
+"""Fixtures for the limiter tests: an injected clock and both store backends behind one fixture.
+
+``stores`` is parametrized over ``memory`` and ``redis``: the same behaviour tests run against
+``InMemoryLimiter``/``InMemoryCostBudgets`` and ``RedisLimiter``/``RedisCostBudgets``. The Redis ones get
+the test's clock as ``now`` (the script's override argument) and a key prefix unique to the test, so a
+shared Redis (REDIS_URL) is never polluted across tests or runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from edge.limits import (
+    CostBudgets,
+    InMemoryCostBudgets,
+    InMemoryLimiter,
+    Limiter,
+    RedisCostBudgets,
+    RedisLimiter,
+    redis_client_from_url,
+)
+
+
+def at(iso: str) -> float:
+    """Epoch seconds of an ISO-8601 UTC instant such as ``"2024-03-10T22:00:00"``."""
+    return datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Stores:
+    backend: str
+    limiter: Limiter
+    budgets: CostBudgets
+    clock: FakeClock
+
+
+def unique_prefix() -> str:
+    return f"test:limits:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def backend(request: pytest.FixtureRequest) -> str | None:
+    """None for the in-memory stores, else the Redis URL."""
+    if request.param == "memory":
+        return None
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
+@pytest.fixture
+async def stores(backend: str | None, clock: FakeClock) -> AsyncIterator[Stores]:
+    if backend is None:
+        yield Stores("memory", InMemoryLimiter(clock=clock), InMemoryCostBudgets(clock=clock), clock)
+        return
+    client = redis_client_from_url(backend)
+    prefix = unique_prefix()
+    try:
+        yield Stores(
+            "redis",
+            RedisLimiter(client, clock=clock, prefix=prefix),
+            RedisCostBudgets(client, clock=clock, prefix=prefix),
+            clock,
+        )
+    finally:
+        await client.aclose()

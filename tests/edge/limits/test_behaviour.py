@@ -1,0 +1,165 @@
+"""One behaviour suite, run against the in-memory stores and the Redis stores (``stores`` fixture)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from edge.limits.calendar import Period, period_window
+from edge.plans import CostBudget, Plan
+from tests.edge.limits.conftest import Stores, at
+
+
+def plan(rate: tuple[float, int] | None = None, quota: tuple[int, str, str] | None = None) -> Plan:
+    spec: dict[str, object] = {}
+    if rate is not None:
+        spec["rate"] = {"requests_per_second": rate[0], "burst": rate[1]}
+    if quota is not None:
+        spec["quota"] = {"limit": quota[0], "period": quota[1], "offset": quota[2]}
+    return Plan.model_validate(spec)
+
+
+async def outcomes(stores: Stores, p: Plan, n: int, *, key: str = "k", name: str = "free") -> list[bool]:
+    return [(await stores.limiter.hit(key, name, p)).allowed for _ in range(n)]
+
+
+async def test_burst_then_steady_rate(stores: Stores) -> None:
+    p = plan(rate=(2.0, 4))
+    assert await outcomes(stores, p, 5) == [True, True, True, True, False]
+    refused = await stores.limiter.hit("k", "free", p)
+    assert (refused.code, refused.limit, refused.remaining, refused.retry_after) == ("rate-limited", 4, 0, 1)
+    assert refused.headers()[-1] == (b"retry-after", b"1")
+    for _ in range(6):
+        stores.clock.advance(0.5)
+        assert await outcomes(stores, p, 2) == [True, False]
+    stores.clock.advance(10)
+    assert await outcomes(stores, p, 5) == [True, True, True, True, False]
+
+
+async def test_quota_rolls_over_at_the_period_boundary(stores: Stores) -> None:
+    p = plan(quota=(3, "DAY", "+02:00"))
+    stores.clock.now = at("2024-03-10T21:59:59")
+    assert await outcomes(stores, p, 3) == [True, True, True]
+    refused = await stores.limiter.hit("k", "free", p)
+    assert (refused.code, refused.remaining, refused.reset_seconds, refused.retry_after) == ("quota-exceeded", 0, 1, 1)
+    stores.clock.now = at("2024-03-10T22:00:00")
+    fresh = await stores.limiter.hit("k", "free", p)
+    assert (fresh.allowed, fresh.limit, fresh.remaining, fresh.reset_seconds) == (True, 3, 2, 86_400)
+
+
+async def test_monthly_quota_rolls_over_from_december_to_january(stores: Stores) -> None:
+    p = plan(quota=(2, "MONTH", "-05:00"))
+    stores.clock.now = at("2025-01-01T04:59:00")
+    assert await outcomes(stores, p, 3) == [True, True, False]
+    stores.clock.now = at("2025-01-01T05:00:00")
+    decision = await stores.limiter.hit("k", "free", p)
+    assert (decision.allowed, decision.reset_seconds) == (True, 31 * 86_400)
+
+
+@pytest.mark.parametrize(
+    ("now", "period", "offset"),
+    [
+        ("2024-02-29T23:00:00", "MONTH", "+02:00"),
+        ("2023-02-28T23:59:59", "MONTH", "+00:00"),
+        ("2024-12-31T22:00:00", "MONTH", "+02:00"),
+        ("2024-03-11T07:59:59", "WEEK", "-08:00"),
+        ("2024-03-10T22:00:00", "DAY", "+02:00"),
+        ("1999-12-31T23:30:00", "MONTH", "+14:00"),
+    ],
+)
+async def test_both_stores_agree_on_calendar_windows(stores: Stores, now: str, period: Period, offset: str) -> None:
+    p = plan(quota=(1000, period, offset))
+    stores.clock.now = at(now) + 0.25
+    decision = await stores.limiter.hit("k", "free", p)
+    assert p.quota is not None
+    _, end = period_window(stores.clock.now, period, p.quota.offset_seconds)
+    assert decision.reset_seconds == math.ceil(end - stores.clock.now)
+
+
+async def test_batched_operations_count_separately(stores: Stores) -> None:
+    p = plan(rate=(1.0, 5), quota=(10, "DAY", "+00:00"))
+    first = await stores.limiter.hit("k", "free", p, operations=5)
+    assert (first.allowed, first.limit, first.remaining) == (True, 5, 0)  # the rate is closest to refusing
+    assert (await stores.limiter.hit("k", "free", p)).code == "rate-limited"
+    stores.clock.advance(5)
+    second = await stores.limiter.hit("k", "free", p, operations=5)
+    assert (second.allowed, second.limit, second.remaining) == (True, 10, 0)  # tie at 0: the quota resets later
+    stores.clock.advance(5)
+    assert (await stores.limiter.hit("k", "free", p)).code == "quota-exceeded"
+
+
+async def test_a_batch_larger_than_the_burst_is_refused_without_retry_after_and_consumes_nothing(
+    stores: Stores,
+) -> None:
+    p = plan(rate=(1.0, 3), quota=(100, "DAY", "+00:00"))
+    too_big = await stores.limiter.hit("k", "free", p, operations=4)
+    assert (too_big.allowed, too_big.code, too_big.retry_after) == (False, "rate-limited", None)
+    assert (await stores.limiter.hit("k", "free", p, operations=3)).allowed
+
+
+async def test_requests_refused_by_the_rate_consume_no_quota(stores: Stores) -> None:
+    p = plan(rate=(1.0, 2), quota=(3, "DAY", "+00:00"))
+    stores.clock.now = at("2024-03-10T12:00:00")
+    assert await outcomes(stores, p, 7) == [True, True, False, False, False, False, False]
+    stores.clock.advance(10)
+    assert await outcomes(stores, p, 2) == [True, False]
+    assert (await stores.limiter.hit("k", "free", p)).code == "quota-exceeded"
+
+
+async def test_requests_refused_by_the_quota_consume_no_rate(stores: Stores) -> None:
+    p = plan(rate=(0.0001, 3), quota=(2, "DAY", "+00:00"))  # one token per ~2.8 hours
+    stores.clock.now = at("2024-03-10T23:59:50")
+    assert await outcomes(stores, p, 7) == [True, True, False, False, False, False, False]
+    stores.clock.now = at("2024-03-11T00:00:00")
+    assert await outcomes(stores, p, 2) == [True, False]
+    assert (await stores.limiter.hit("k", "free", p)).code == "rate-limited"
+
+
+async def test_keys_and_plans_are_independent(stores: Stores) -> None:
+    p = plan(rate=(1.0, 1))
+    assert await outcomes(stores, p, 2, key="a") == [True, False]
+    assert await outcomes(stores, p, 2, key="b") == [True, False]
+    assert await outcomes(stores, p, 2, key="a", name="pro") == [True, False]
+    assert await outcomes(stores, p, 1, key="a", name="free:x") == [True]  # no collision on separators
+
+
+async def test_a_plan_without_rate_or_quota_is_always_allowed(stores: Stores) -> None:
+    decision = await stores.limiter.hit("k", "free", Plan())
+    assert (decision.allowed, decision.headers()) == (True, [])
+
+
+async def test_budget_charge_refuses_without_consuming_and_restores_over_time(stores: Stores) -> None:
+    budget = CostBudget(maximum=100, restore_rate=10)
+    first = await stores.budgets.charge("k", "free", budget, 60)
+    assert (first.allowed, first.available, first.retry_after) == (True, pytest.approx(40.0), None)
+    refused = await stores.budgets.charge("k", "free", budget, 60)
+    assert (refused.allowed, refused.available, refused.retry_after) == (False, pytest.approx(40.0), 2)
+    stores.clock.advance(2)
+    assert (await stores.budgets.charge("k", "free", budget, 60)).available == pytest.approx(0.0, abs=1e-6)
+
+
+async def test_budget_refund_never_exceeds_the_maximum(stores: Stores) -> None:
+    budget = CostBudget(maximum=100, restore_rate=1)
+    assert (await stores.budgets.charge("k", "free", budget, 100)).allowed
+    await stores.budgets.refund("k", "free", budget, 30)
+    assert (await stores.budgets.charge("k", "free", budget, 30)).allowed
+    assert not (await stores.budgets.charge("k", "free", budget, 1)).allowed
+    await stores.budgets.refund("k", "free", budget, 10_000)
+    assert (await stores.budgets.charge("k", "free", budget, 0)).available == 100.0
+    assert (await stores.budgets.charge("k", "free", budget, 100)).allowed
+    assert not (await stores.budgets.charge("k", "free", budget, 1)).allowed
+
+
+async def test_budget_request_above_the_maximum_can_never_succeed(stores: Stores) -> None:
+    budget = CostBudget(maximum=100, restore_rate=1)
+    decision = await stores.budgets.charge("k", "free", budget, 101)
+    assert (decision.allowed, decision.retry_after, decision.maximum, decision.requested) == (False, None, 100, 101)
+    assert (await stores.budgets.charge("k", "free", budget, 100)).allowed
+
+
+async def test_budgets_are_namespaced_by_plan(stores: Stores) -> None:
+    budget = CostBudget(maximum=10, restore_rate=0.01)
+    assert (await stores.budgets.charge("k", "free", budget, 10)).allowed
+    assert not (await stores.budgets.charge("k", "free", budget, 1)).allowed
+    assert (await stores.budgets.charge("k", "pro", budget, 10)).allowed

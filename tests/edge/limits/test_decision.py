@@ -1,0 +1,61 @@
+"""Which limit the RateLimit fields describe, and how decisions render as response fields."""
+
+from __future__ import annotations
+
+import math
+
+from edge.limits.calendar import QuotaResult
+from edge.limits.decision import ALLOWED_UNLIMITED, LimitDecision, ceil_seconds, combine
+from edge.limits.gcra import GcraResult
+
+
+def rate(allowed: bool, remaining: int, retry: float = 0.0, reset: float = 1.0) -> GcraResult:
+    return GcraResult(allowed, 0.0, remaining, retry, reset)
+
+
+def quota(allowed: bool, remaining: int, retry: float = 0.0, reset: float = 3600.0) -> QuotaResult:
+    return QuotaResult(allowed, 0, remaining, retry, reset)
+
+
+def test_allowed_describes_the_limit_with_fewest_remaining() -> None:
+    assert combine(rate(True, 9), 10, quota(True, 1), 1000) == LimitDecision(True, None, 1000, 1, 3600, None)
+    assert combine(rate(True, 0, reset=0.4), 10, quota(True, 500), 1000) == LimitDecision(True, None, 10, 0, 1, None)
+
+
+def test_on_a_tie_the_limit_resetting_later_is_described() -> None:
+    assert combine(rate(True, 3), 10, quota(True, 3), 1000).limit == 1000
+
+
+def test_refused_by_the_rate_describes_the_rate_with_retry_after_rounded_up() -> None:
+    decision = combine(rate(False, 0, retry=0.2, reset=4.2), 10, quota(True, 50), 1000)
+    assert decision == LimitDecision(False, "rate-limited", 10, 0, 5, 1)
+
+
+def test_refused_by_both_reports_the_quota_and_the_longer_wait() -> None:
+    decision = combine(rate(False, 0, retry=2.0), 10, quota(False, 0, retry=30.0, reset=30.0), 1000)
+    assert (decision.code, decision.limit, decision.retry_after) == ("quota-exceeded", 1000, 30)
+
+
+def test_a_request_that_can_never_fit_has_no_retry_after() -> None:
+    decision = combine(rate(False, 5, retry=math.inf), 5, None, 0)
+    assert (decision.allowed, decision.retry_after) == (False, None)
+    assert (b"retry-after", b"1") not in decision.headers()
+    assert all(name != b"retry-after" for name, _ in decision.headers())
+
+
+def test_headers_of_allowed_and_refused_decisions() -> None:
+    assert LimitDecision(True, None, 10, 7, 2, None).headers() == [
+        (b"ratelimit-limit", b"10"),
+        (b"ratelimit-remaining", b"7"),
+        (b"ratelimit-reset", b"2"),
+    ]
+    assert LimitDecision(False, "quota-exceeded", 100, 0, 3600, 3600).headers()[-1] == (b"retry-after", b"3600")
+
+
+def test_no_limit_means_no_ratelimit_fields() -> None:
+    assert ALLOWED_UNLIMITED.headers() == []
+    assert LimitDecision(False, "limiter-unavailable", 0, 0, 0, 1, degraded=True).headers() == [(b"retry-after", b"1")]
+
+
+def test_ceil_seconds_ignores_float_noise() -> None:
+    assert [ceil_seconds(x) for x in (0.0, 1e-9, 0.3, 1.0, 1.0000000001, -2.0)] == [0, 0, 1, 1, 1, 0]
