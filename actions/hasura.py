@@ -93,10 +93,6 @@ class SessionVariables(_Wire):
     role: str | None = Field(default=None, alias="x-hasura-role")
     user_id: str | None = Field(default=None, alias="x-hasura-user-id")
 
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None) -> SessionVariables:
-        return cls.model_validate({str(key).lower(): value for key, value in (values or {}).items()})
-
 
 def _lower_session(value: Any) -> Any:
     if isinstance(value, dict):
