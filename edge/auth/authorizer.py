@@ -277,7 +277,10 @@ class Authorizer:
     """Authorizes requests against one auth webhook URL, with a per-credential decision cache.
 
     ``client`` is shared and owned by the caller; redirects are never followed whatever its
-    settings. ``timeout`` bounds a whole hook call (connect, send, wait, read).
+    settings. ``timeout`` bounds a whole hook call (connect, send, wait, read). Use one instance
+    per event loop. In GET mode, keep credentials out of the URL: httpx turns URL userinfo into
+    an ``Authorization`` header, which would replace the client's. ``request`` must be JSON as
+    decoded by orjson (it is re-encoded with orjson for POST).
 
     >>> authorizer = Authorizer("https://auth.internal/hook", client=client, mode="POST")
     >>> decision = await authorizer.authorize(scope["headers"], graphql_request)
