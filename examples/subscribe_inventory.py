@@ -10,7 +10,9 @@ with an edge that serves subscriptions.
 Protocol: graphql-ws (subprotocol `graphql-transport-ws`), the way Hasura speaks it: the token goes in
 `connection_init.payload.headers.Authorization`; the server sends `next` with the full result every
 time it changes (Hasura refetches live queries about once a second); `ping` is answered with `pong`.
-Change stock to see an update, e.g. run examples/pay_order.py or update inventory as an admin.
+To see an update, change a stock level in another terminal, e.g.
+    docker compose exec postgres psql -U postgres hasura_edge -c \
+      "UPDATE inventory SET quantity = quantity - 1 WHERE quantity > 0 AND quantity <= 10"
 """
 
 from __future__ import annotations
