@@ -1,0 +1,212 @@
+"""Redis-only behaviour: one limit shared by independent clients and processes, TTLs, NOSCRIPT, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from edge.limits import RedisCostBudgets, RedisLimiter, make_cost_budgets, make_limiter, redis_client_from_url
+from edge.limits.memory import InMemoryLimiter
+from edge.plans import CostBudget, Plan
+from tests.edge.limits.conftest import FakeClock, unique_prefix
+from tests.edge.limits.redis_process import RedisProcess, free_port
+
+pytestmark = pytest.mark.redis
+
+ROOT = Path(__file__).resolve().parents[3]
+SCARCE = Plan.model_validate({"rate": {"requests_per_second": 0.001, "burst": 50}})
+PASSWORD = "s3cret-not-in-logs"
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = redis_client_from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A dedicated server (with a password) that the test may stop, flush and restart."""
+    server = RedisProcess(password=PASSWORD)
+    server.start()
+    yield server
+    server.close()
+
+
+async def test_two_clients_enforce_one_combined_limit(redis_url: str) -> None:
+    prefix = unique_prefix()
+    clients = [redis_client_from_url(redis_url) for _ in range(2)]
+    try:
+        limiters = [RedisLimiter(c, prefix=prefix) for c in clients]  # Redis TIME: the production clock
+        decisions = await asyncio.gather(*(limiters[i % 2].hit("k", "free", SCARCE) for i in range(120)))
+        assert sum(d.allowed for d in decisions) == 50
+        assert all(d.code == "rate-limited" for d in decisions if not d.allowed)
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+_WORKER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from edge.limits import RedisLimiter, redis_client_from_url
+    from edge.plans import Plan
+
+    url, prefix, start_at, hits = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    rate = {"requests_per_second": 0.001, "burst": 1000}
+    plan = Plan.model_validate({"quota": {"limit": 30, "period": "MONTH"}, "rate": rate})
+
+    async def main():
+        client = redis_client_from_url(url, timeout=2.0)
+        limiter = RedisLimiter(client, prefix=prefix)
+        await client.ping()
+        time.sleep(max(start_at - time.time(), 0))
+        allowed = 0
+        for _ in range(hits):
+            decision = await limiter.hit("shared", "free", plan)
+            assert not decision.degraded
+            allowed += decision.allowed
+        await client.aclose()
+        print(allowed)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_two_processes_sharing_redis_enforce_one_quota(redis_url: str) -> None:
+    prefix = unique_prefix()
+    start_at = f"{time.time() + 1.5:.3f}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, redis_url, prefix, start_at, "40"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    results = [w.communicate(timeout=30) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err.decode() for _, err in results]
+    counts = [int(out) for out, _ in results]
+    assert sum(counts) == 30, counts
+
+
+async def test_keys_expire_once_their_state_is_full_again(client: aioredis.Redis) -> None:
+    clock = FakeClock()
+    prefix = unique_prefix()
+    limiter = RedisLimiter(client, clock=clock, prefix=prefix, grace_ms=1000)
+    plan = Plan.model_validate(
+        {"rate": {"requests_per_second": 1, "burst": 10}, "quota": {"limit": 5, "period": "DAY"}}
+    )
+    clock.now = 1_700_006_400.0  # 2023-11-15T00:00:00Z: the DAY period ends in 86,400 s
+    await limiter.hit("k", "free", plan, operations=3)
+    keys = sorted(k.decode() if isinstance(k, bytes) else k for k in await client.keys(prefix + "*"))
+    assert keys == [prefix + "{4:free:k}:q", prefix + "{4:free:k}:r"]
+    assert 3000 < await client.pttl(keys[1]) <= 4000  # 3 s until full, plus grace
+    assert 86_400_000 < await client.pttl(keys[0]) <= 86_401_000
+    budgets = RedisCostBudgets(client, clock=clock, prefix=prefix)
+    await budgets.charge("k", "free", CostBudget(maximum=100, restore_rate=10), 50)
+    assert 5000 < await client.pttl(prefix + "{4:free:k}:b") <= 6000
+    await limiter.hit("k", "free", Plan.model_validate({"rate": {"requests_per_second": 1, "burst": 1}}), operations=2)
+    assert await client.pttl(keys[1]) <= 4000  # a refused request writes nothing
+
+
+async def test_scripts_are_reloaded_after_script_flush(own_redis: RedisProcess) -> None:
+    client = redis_client_from_url(own_redis.url)
+    try:
+        limiter = RedisLimiter(client, prefix=unique_prefix())
+        budgets = RedisCostBudgets(client, prefix=unique_prefix())
+        assert (await limiter.hit("k", "free", SCARCE)).remaining == 49
+        await client.script_flush()
+        assert (await limiter.hit("k", "free", SCARCE)).remaining == 48
+        await client.script_flush()
+        assert (await budgets.charge("k", "free", CostBudget(maximum=5, restore_rate=1), 1)).allowed
+        assert limiter.store_errors == budgets.store_errors == 0
+    finally:
+        await client.aclose()
+
+
+async def test_outage_fails_open_or_closed_and_recovers_without_a_new_limiter(
+    own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = redis_client_from_url(own_redis.url)
+    try:
+        opened = RedisLimiter(client, prefix=unique_prefix(), failure_mode="open")
+        closed = RedisLimiter(client, prefix=unique_prefix(), failure_mode="closed")
+        budgets = RedisCostBudgets(client, prefix=unique_prefix(), failure_mode="closed")
+        budget = CostBudget(maximum=10, restore_rate=1)
+        assert not (await opened.hit("k", "free", SCARCE)).degraded
+        assert (await budgets.charge("k", "free", budget, 1)).allowed
+
+        own_redis.kill()
+        with caplog.at_level(logging.WARNING, logger="edge.limits.redis_store"):
+            for attempt in range(1, 4):
+                decision = await opened.hit("k", "free", SCARCE)
+                assert (decision.allowed, decision.degraded, decision.headers()) == (True, True, [])
+                assert opened.store_errors == attempt
+            refused = await closed.hit("k", "free", SCARCE)
+            assert (refused.allowed, refused.code, refused.degraded) == (False, "limiter-unavailable", True)
+            assert refused.headers() == [(b"retry-after", b"1")]
+            assert closed.store_errors == 1
+            charge = await budgets.charge("k", "free", budget, 1)
+            assert (charge.allowed, charge.degraded, charge.retry_after) == (False, True, 1)
+            await budgets.refund("k", "free", budget, 1)  # swallowed, counted
+            assert budgets.store_errors == 2
+        warnings = [r for r in caplog.records if r.name == "edge.limits.redis_store"]
+        assert [r.getMessage() for r in warnings] == ["limiter_store_error"] * 3  # once per limiter per interval
+        assert PASSWORD not in caplog.text
+        assert all(PASSWORD not in str(r.__dict__) for r in warnings)
+
+        own_redis.start()
+        recovered = await opened.hit("k", "free", SCARCE)
+        assert (recovered.allowed, recovered.degraded, recovered.remaining) == (True, False, 49)  # data was lost
+        assert (await closed.hit("k", "free", SCARCE)).allowed
+        assert (await budgets.charge("k", "free", budget, 1)).allowed
+        assert opened.store_errors == 3
+    finally:
+        await client.aclose()
+
+
+async def test_a_server_that_never_answers_times_out_quickly() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # accepts TCP connections (backlog) but never replies
+        client = aioredis.Redis(host="127.0.0.1", port=silent.getsockname()[1])  # default client: 5 s timeouts
+        try:
+            limiter = RedisLimiter(client, prefix=unique_prefix(), timeout=0.1)
+            started = time.monotonic()
+            decision = await limiter.hit("k", "free", SCARCE)
+            assert time.monotonic() - started < 1.0
+            assert (decision.allowed, decision.degraded, limiter.store_errors) == (True, True, 1)
+        finally:
+            await client.aclose()
+
+
+async def test_a_plan_without_limits_never_calls_redis() -> None:
+    client = redis_client_from_url(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    try:
+        limiter = RedisLimiter(client, prefix=unique_prefix(), failure_mode="closed")
+        decision = await limiter.hit("k", "free", Plan())
+        assert (decision.allowed, decision.degraded, limiter.store_errors) == (True, False, 0)
+    finally:
+        await client.aclose()
+
+
+async def test_factories_choose_redis_when_given_a_client(client: aioredis.Redis) -> None:
+    assert isinstance(make_limiter(client, failure_mode="closed"), RedisLimiter)
+    assert isinstance(make_cost_budgets(client), RedisCostBudgets)
+    assert isinstance(make_limiter(None), InMemoryLimiter)
+    with pytest.raises(ValueError, match="failure_mode"):
+        RedisLimiter(client, failure_mode="sideways")  # type: ignore[arg-type]
