@@ -57,6 +57,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from graphql import (
+    DirectiveNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -202,6 +203,9 @@ class OperationAnalysis:
     """Hasura's node count: fields with a selection set, fragments expanded."""
     directives: int
     """Directives written anywhere in the document (every definition), duplicates included."""
+    duplicate_directives: int
+    """Directives repeated at one location (``@skip @skip``): invalid unless ``repeatable``, and none of
+    Hasura's directives (``@include``, ``@skip``, ``@cached``) is."""
     introspection: bool
     """The operation selects ``__schema`` or ``__type`` (``__typename`` does not count)."""
     plan: tuple[PlanField, ...]
@@ -287,11 +291,20 @@ def _select_operation(document: DocumentNode, operation_name: str | None) -> Ope
 # --- The document pass: directives and the fragment graph ---------------------------------------------------
 
 
-def _document_pass(document: DocumentNode) -> tuple[dict[str, FragmentDefinitionNode], int]:
-    """Fragments by name and the number of directives written anywhere; refuses duplicate, unknown and
-    cyclic fragments. Iterative; visits each written selection once."""
+def _directives(nodes: tuple[DirectiveNode, ...] | None) -> tuple[int, int]:
+    """(directives, repeated ones) at one location."""
+    if not nodes:
+        return 0, 0
+    if len(nodes) == 1:
+        return 1, 0
+    return len(nodes), len(nodes) - len({node.name.value for node in nodes})
+
+
+def _document_pass(document: DocumentNode) -> tuple[dict[str, FragmentDefinitionNode], int, int]:
+    """Fragments by name, and the directives written anywhere (all, and repeated at one location); refuses
+    duplicate, unknown and cyclic fragments. Iterative; visits each written selection once."""
     fragments: dict[str, FragmentDefinitionNode] = {}
-    directives = 0
+    directives = duplicates = 0
     spreads: dict[str, set[str]] = {}
     pending: list[tuple[str | None, tuple[SelectionNode, ...]]] = []
     for definition in document.definitions:
@@ -301,18 +314,22 @@ def _document_pass(document: DocumentNode) -> tuple[dict[str, FragmentDefinition
                 raise InvalidDocument("a fragment name is defined more than once")
             fragments[name] = definition
             spreads[name] = set()
-            directives += len(definition.directives or ())
+            count, repeated = _directives(definition.directives)
+            directives, duplicates = directives + count, duplicates + repeated
             pending.append((name, tuple(definition.selection_set.selections)))
         elif isinstance(definition, OperationDefinitionNode):
-            directives += len(definition.directives or ())
-            for variable in definition.variable_definitions or ():
-                directives += len(variable.directives or ())
+            variables = definition.variable_definitions or ()
+            located = [definition.directives, *(variable.directives for variable in variables)]
+            for nodes in located:
+                count, repeated = _directives(nodes)
+                directives, duplicates = directives + count, duplicates + repeated
             pending.append((None, tuple(definition.selection_set.selections)))
     used: set[str] = set()
     while pending:
         owner, selections = pending.pop()
         for selection in selections:
-            directives += len(selection.directives or ())
+            count, repeated = _directives(selection.directives)
+            directives, duplicates = directives + count, duplicates + repeated
             if isinstance(selection, FragmentSpreadNode):
                 target = selection.name.value
                 used.add(target)
@@ -323,7 +340,7 @@ def _document_pass(document: DocumentNode) -> tuple[dict[str, FragmentDefinition
     if not used <= fragments.keys():
         raise InvalidDocument("a fragment spread names a fragment that is not defined")
     _refuse_cycles(spreads)
-    return fragments, directives
+    return fragments, directives, duplicates
 
 
 def _refuse_cycles(spreads: dict[str, set[str]]) -> None:
@@ -401,7 +418,7 @@ def _field_builder(field: FieldNode, defaults: dict[str, int | None]) -> _Builde
 def _walk(
     operation: OperationDefinitionNode,
     fragments: dict[str, FragmentDefinitionNode],
-    directives: int,
+    directives: tuple[int, int],
     max_nodes: int,
 ) -> OperationAnalysis:
     defaults = _variable_defaults(operation)
@@ -463,7 +480,8 @@ def _walk(
         root_field_names=tuple(root_names),
         field_count=field_count,
         nodes=nodes,
-        directives=directives,
+        directives=directives[0],
+        duplicate_directives=directives[1],
         introspection=introspection,
         plan=_freeze(root),
     )
@@ -497,8 +515,8 @@ def _freeze(root: _Builder) -> tuple[PlanField, ...]:
 def _analyse(query: str, operation_name: str | None, max_tokens: int, max_nodes: int) -> OperationAnalysis:
     document = _parse(query, max_tokens)
     operation = _select_operation(document, operation_name)
-    fragments, directives = _document_pass(document)
-    return _walk(operation, fragments, directives, max_nodes)
+    fragments, directives, duplicates = _document_pass(document)
+    return _walk(operation, fragments, (directives, duplicates), max_nodes)
 
 
 # --- The cache ------------------------------------------------------------------------------------------

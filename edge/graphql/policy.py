@@ -12,7 +12,8 @@ Codes (all HTTP 400, none reaches Hasura)::
                                                   introspection subtree deeper than MAX_INTROSPECTION_DEPTH
     max_aliases      alias-limit-exceeded         more aliased fields than max_aliases
     max_root_fields  root-field-limit-exceeded    more root fields than max_root_fields
-    max_directives   directive-limit-exceeded     more directives in the document than max_directives
+    max_directives   directive-limit-exceeded     more directives in the document than max_directives, or
+                                                  a directive repeated at one location (``@skip @skip``)
     max_cost         cost-limit-exceeded          estimated cost over max_cost (when set)
     introspection    introspection-disabled       __schema/__type while the plan has introspection off
     max_batch_size   batch-size-exceeded          more operations in one batched request than max_batch_size
@@ -112,6 +113,14 @@ def check(analysis: OperationAnalysis, cost: int | None, limits: GraphQLLimits) 
                 "max_directives",
                 "directive-limit-exceeded",
                 f"The document has {analysis.directives} directives; the limit is {limits.max_directives}",
+            )
+        )
+    if analysis.duplicate_directives:
+        found.append(
+            (
+                "max_directives",
+                "directive-limit-exceeded",
+                f"The document repeats a directive at one location {analysis.duplicate_directives} time(s)",
             )
         )
     if cost is not None and limits.max_cost is not None and cost > limits.max_cost:
