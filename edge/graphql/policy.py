@@ -172,7 +172,7 @@ def strip_suggestions(errors: list[Any]) -> list[Any]:
     cleaned: list[Any] = []
     for error in errors:
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            message = _SUGGESTION.sub("", error["message"]).rstrip()
+            message = _SUGGESTION.sub("", error["message"]).strip()
             if message != error["message"]:
                 error = {**error, "message": message}
         cleaned.append(error)

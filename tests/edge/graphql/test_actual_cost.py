@@ -1,0 +1,99 @@
+"""actual_cost(): the estimate's rules applied to the rows the double actually returns.
+
+The double returns ``limit`` rows (``batch_size`` for ``_stream``), 3 without one, one row for ``_by_pk``,
+and echoes mutation inputs (tests/hasura_double/data.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from edge.graphql.actual_cost import actual_cost
+from edge.graphql.analysis import Analyser
+from edge.graphql.cost import CostModel
+from tests.hasura_double.double import _build_schema
+from tests.hasura_double.execution import Executor, GraphQLRequest
+from tests.hasura_double.schema import DEMO_SDL
+
+TOKENS = 15_000
+
+
+@pytest.fixture(scope="module")
+def executor() -> Executor:
+    return Executor(_build_schema(DEMO_SDL))
+
+
+# query, variables, actual cost of the double's answer, estimate for a caller without permission limits
+CASES: list[tuple[str, dict[str, Any] | None, int, int]] = [
+    ("{ users(limit: 2) { id orders { id } } }", None, 2 * (1 + 3), 2 * (1 + 100)),
+    ("query($n: Int) { users(limit: $n) { id } }", {"n": 7}, 7, 7),
+    ("{ products_aggregate(limit: 4) { aggregate { count } nodes { id } } }", None, 10 + 4, 10 + 4),
+    ("{ products_aggregate { aggregate { count } } }", None, 10, 10),
+    ('{ users_by_pk(id: "00000000-0000-4000-8000-000000000001") { id orders(limit: 2) { id } } }', None, 3, 3),
+    ("{ orders(limit: 2) { user { id } items(limit: 1) { product { id } } } }", None, 2 * (1 + 1 + 2), 8),
+    ("mutation { insert_users(objects: [{}, {}]) { affected_rows returning { id } } }", None, 13, 13),
+    ("mutation { insert_users_one(object: {}) { id } }", None, 11, 11),
+    ("mutation { update_users(where: {}) { returning { id } } }", None, 10 + 1 + 1, 10 + 1 + 100),
+    ("{ a: users(limit: 2) { id } b: users(limit: 3) { id } __typename }", None, 5, 5),
+]
+
+
+@pytest.mark.parametrize(("query", "variables", "actual", "estimate"), CASES)
+def test_actual_cost_of_the_doubles_responses(
+    analyse: Analyser,
+    model: CostModel,
+    executor: Executor,
+    query: str,
+    variables: dict[str, Any] | None,
+    actual: int,
+    estimate: int,
+) -> None:
+    analysis = analyse(query, None, max_tokens=TOKENS)
+    response = executor.run(GraphQLRequest(query, variables))
+    assert "errors" not in response
+    assert actual_cost(analysis, response["data"], model=model) == actual
+    assert model.estimate(analysis, variables=variables) == estimate
+    assert actual <= estimate
+
+
+def test_actual_cost_without_schema_reads_the_shape_of_the_data(
+    analyse: Analyser, fallback_model: CostModel, executor: Executor
+) -> None:
+    query = "{ users(limit: 2) { id orders { id } } }"
+    response = executor.run(GraphQLRequest(query))
+    assert actual_cost(analyse(query, None, max_tokens=TOKENS), response["data"], model=fallback_model) == 8
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (None, 0),
+        ([], 0),
+        ("oops", 0),
+        ({}, 0),
+        ({"users": None}, 0),
+        ({"users": []}, 0),
+        ({"users": "not a list"}, 0),
+        ({"users": [None, 1, "x", [], {"orders": None}]}, 1),
+        ({"users": [{"orders": [{"id": 1}, None, {"id": 2}]}]}, 3),
+        ({"users": {"orders": {"id": 1}}}, 2),  # an object where a list was expected still counts objects
+        ({"users": [{"orders": [[{"id": 1}]]}]}, 1),  # nested lists are not rows
+        ({"unexpected": [{"a": 1}], "users": [{}]}, 1),
+        ({1: 2, "users": [{"orders": 5}]}, 1),
+    ],
+)
+def test_weird_data_never_raises(analyse: Analyser, model: CostModel, data: Any, expected: int) -> None:
+    analysis = analyse("{ users { orders { id } } }", None, max_tokens=TOKENS)
+    assert actual_cost(analysis, data, model=model) == expected
+
+
+def test_a_large_response_is_walked_without_recursion(analyse: Analyser, model: CostModel) -> None:
+    query = "{ users { " + "orders { user { " * 40 + "id" + " } }" * 40 + " } }"
+    analysis = analyse(query, None, max_tokens=TOKENS)
+    row: dict[str, Any] = {"id": 1}
+    for _ in range(40):
+        row = {"orders": [{"user": row}]}
+    data = {"users": [row] * 1000}
+    assert actual_cost(analysis, data, model=model) == 1000 * (1 + 80)
