@@ -38,8 +38,9 @@ Introspection subtrees (``__schema``, ``__type``) are priced as one object per f
 
 Speed: the per-analysis work (type lookups, folding every subtree that depends on neither variables
 nor role into a constant) happens once and is cached per analysis (by identity, bounded LRU). A request
-then evaluates only the list fields whose row count depends on variables or role; an operation that
-depends on neither is a constant, and one that depends on the role alone is cached per role.
+then evaluates only the list fields whose row count depends on variables or role, and the result is
+memoised per (role, values of the variables it reads): an operation that depends on neither is a
+constant, and a repeated request is a dict lookup.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ __all__ = ["MAX_COST", "CostModel", "CostNode"]
 
 MAX_COST = 2**63 - 1
 """Estimates are clamped here (``limit: 99999999`` nested ten deep is a 80-digit number otherwise)."""
-MAX_ROLE_CACHE = 64
+MAX_MEMO = 256
+"""Results kept per compiled operation, keyed by role and the variables it reads (cleared when full)."""
 
 _NO_PERMISSIONS: Mapping[str, int] = MappingProxyType({})
 
@@ -113,15 +115,15 @@ _Op = tuple[int, int, int, int, CostNode | None]
 
 
 class _Program:
-    __slots__ = ("by_role", "constant", "dynamic", "ops", "roots", "uses_variables")
+    __slots__ = ("constant", "dynamic", "memo", "ops", "roots", "variables")
 
-    def __init__(self, roots: tuple[CostNode, ...], constant: int, ops: list[_Op], uses_variables: bool) -> None:
+    def __init__(self, roots: tuple[CostNode, ...], constant: int, ops: list[_Op], variables: tuple[str, ...]) -> None:
         self.roots = roots
         self.constant = constant
         self.ops = ops
-        self.uses_variables = uses_variables
+        self.variables = variables
         self.dynamic = bool(ops)
-        self.by_role: dict[str | None, int] = {}
+        self.memo: dict[Any, int] = {}
 
 
 class CostModel:
@@ -172,15 +174,22 @@ class CostModel:
         program: _Program = self._program(analysis)
         if not program.dynamic:
             return program.constant
-        if not program.uses_variables:
-            cached = program.by_role.get(role)
-            if cached is None:
-                cached = self._run(program, None, role)
-                if len(program.by_role) >= MAX_ROLE_CACHE:
-                    program.by_role.clear()
-                program.by_role[role] = cached
-            return cached
-        return self._run(program, variables, role)
+        if not program.variables:
+            key: Any = role
+        elif variables:
+            key = (role, *[variables.get(name) for name in program.variables])
+        else:
+            key = (role,)
+        try:
+            cached = program.memo.get(key)
+        except TypeError:  # an unhashable variable value (a list of objects to insert)
+            return self._run(program, variables, role)
+        if cached is None:
+            cached = self._run(program, variables, role)
+            if len(program.memo) >= MAX_MEMO:
+                program.memo.clear()
+            program.memo[key] = cached
+        return cached
 
     def tree(self, analysis: OperationAnalysis) -> tuple[CostNode, ...]:
         """The priced fields of an operation (what :func:`actual_cost` walks alongside the response)."""
@@ -214,8 +223,8 @@ class CostModel:
 
     def _compile(self, analysis: OperationAnalysis) -> _Program:
         roots = self._price_tree(analysis)
-        constant, ops, uses_variables = _fold(roots, self.default_list_size)
-        return _Program(roots, min(constant, MAX_COST), ops, uses_variables)
+        constant, ops, variables = _fold(roots, self.default_list_size)
+        return _Program(roots, min(constant, MAX_COST), ops, variables)
 
     def _price_tree(self, analysis: OperationAnalysis) -> tuple[CostNode, ...]:
         """PlanFields -> CostNodes without recursion: pre-order with parent indices, built in reverse."""
@@ -315,14 +324,14 @@ class CostModel:
         return self.permissions.roles_for(type_name)
 
 
-def _fold(roots: tuple[CostNode, ...], default_rows: int) -> tuple[int, list[_Op], bool]:
+def _fold(roots: tuple[CostNode, ...], default_rows: int) -> tuple[int, list[_Op], tuple[str, ...]]:
     """Constant-fold every subtree that depends on neither variables nor role.
 
     Returns the constant part of the whole operation, the post-order instructions for the rest, and
-    whether any instruction reads a variable. Iterative (post-order with an explicit stack).
+    the variables the instructions read. Iterative (post-order with an explicit stack).
     """
     ops: list[_Op] = []
-    uses_variables = False
+    variables: set[str] = set()
     # Per node in post-order: (is dynamic, constant value if static)
     results: dict[int, tuple[bool, int]] = {}
     stack: list[tuple[CostNode, bool]] = [(node, False) for node in reversed(roots)]
@@ -339,12 +348,10 @@ def _fold(roots: tuple[CostNode, ...], default_rows: int) -> tuple[int, list[_Op
                 dynamic_children += 1
             else:
                 constant += value
-        reads_variable = node.is_list and (
-            (node.limit is not None and node.limit.variable is not None)
-            or (node.limit is None and node.rows is not None and node.rows.variable is not None)
-        )
-        dynamic_rows = node.is_list and (reads_variable or bool(node.permission))
-        uses_variables = uses_variables or reads_variable
+        read = [arg.variable for arg in (node.limit, node.rows) if arg is not None and arg.variable is not None]
+        dynamic_rows = node.is_list and (bool(read) or bool(node.permission))
+        if node.is_list:
+            variables.update(read)
         if dynamic_children or dynamic_rows:
             ops.append((dynamic_children, constant, node.base, node.per_row, node if dynamic_rows else None))
             results[id(node)] = (True, 0)
@@ -356,7 +363,7 @@ def _fold(roots: tuple[CostNode, ...], default_rows: int) -> tuple[int, list[_Op
         dynamic, value = results.pop(id(node))
         if not dynamic:
             total += value
-    return total, ops, uses_variables
+    return total, ops, tuple(sorted(variables))
 
 
 def _static_rows(node: CostNode, default_rows: int) -> int:

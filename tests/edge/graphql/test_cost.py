@@ -133,6 +133,27 @@ def test_per_analysis_work_is_cached(analyse: Analyser, model: CostModel) -> Non
     assert model.estimate(analysis, role="user") == 101
 
 
+def test_memoised_results_follow_variables_and_role(analyse: Analyser, model: CostModel) -> None:
+    analysis = analyse(
+        "query($n: Int, $m: Int) { products(limit: $n) { id inventory(limit: $m) { id } } }", None, max_tokens=TOKENS
+    )
+    figures = [
+        model.estimate(analysis, variables={"n": 5, "m": 2}),
+        model.estimate(analysis, variables={"n": 7, "m": 2}),
+        model.estimate(analysis, variables={"n": 5, "m": 2, "unrelated": [1]}),
+        model.estimate(analysis, variables={"n": 500, "m": 2}, role="anonymous"),
+        model.estimate(analysis, variables={"n": 500, "m": 2}),
+        model.estimate(analysis),
+    ]
+    assert figures == [15, 21, 15, 150, 1500, 100 * 101]
+    inserted = analyse(
+        "mutation($rows: [users_insert_input!]!) { insert_users(objects: $rows) { returning { id } } }",
+        None,
+        max_tokens=TOKENS,
+    )
+    assert [model.estimate(inserted, variables={"rows": [{}] * n}) for n in (1, 4, 1)] == [12, 15, 12]
+
+
 def test_roles_without_a_limit_and_unknown_roles_use_the_default(analyse: Analyser, model: CostModel) -> None:
     analysis = analyse("{ orders { id } }", None, max_tokens=TOKENS)
     assert [model.estimate(analysis, role=role) for role in (None, "admin", "nobody", "user")] == [100, 100, 100, 100]
@@ -168,7 +189,7 @@ def test_schema_info_field_shapes(schema: SchemaInfo, type_name: str, field: str
 def test_schema_info_from_introspection_matches_sdl(schema: SchemaInfo) -> None:
     result = introspection_from_schema(build_schema(DEMO_SDL))
     for source in (result, {"data": result}):
-        info = SchemaInfo.from_introspection(source)  # type: ignore[arg-type]
+        info = SchemaInfo.from_introspection(source)
         assert info.fields == schema.fields
         assert info.roots == {"query": "query_root", "mutation": "mutation_root", "subscription": "subscription_root"}
 
