@@ -1,6 +1,6 @@
 """Lua sources for ``redis_store.py``: the same steps as ``gcra.py`` and ``calendar.py``, same formulas.
 
-Every number goes back to Python as a string (``%.17g`` round-trips a double exactly; Redis would
+Every number goes back to Python as text (``%.17g`` round-trips a double exactly; Redis would
 truncate a Lua number to an integer). ``ARGV[1]`` is ``now``: empty means "use Redis ``TIME``".
 """
 
@@ -41,7 +41,8 @@ HIT = (
     _PRELUDE
     + """
 -- KEYS[1]: TAT (string); KEYS[2]: quota (hash w = window start, n = used)
--- ARGV: now, rate|'' , burst, limit|'', period, offset_seconds, operations, grace_ms
+-- ARGV: now, operations, rate|'', burst, limit|'', period, offset_seconds, grace_ms
+-- Returns one space-separated string (one bulk reply parses faster than ten).
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
   local era = math.floor(y / 400)
@@ -79,17 +80,17 @@ local function window(now, period, offset)
 end
 
 local now = clock(ARGV[1])
-local cost = tonumber(ARGV[7])
+local cost = tonumber(ARGV[2])
 local grace = tonumber(ARGV[8])
 local r_ok, r_tat, r_rem, r_retry, r_reset = true, 0, 0, 0, 0
-if ARGV[2] ~= '' then
-  r_ok, r_tat, r_rem, r_retry, r_reset = gcra(tonumber(redis.call('GET', KEYS[1])), now, tonumber(ARGV[2]),
-    tonumber(ARGV[3]), cost)
+if ARGV[3] ~= '' then
+  r_ok, r_tat, r_rem, r_retry, r_reset = gcra(tonumber(redis.call('GET', KEYS[1])), now, tonumber(ARGV[3]),
+    tonumber(ARGV[4]), cost)
 end
 local q_ok, q_used, q_rem, q_retry, q_reset, q_start, q_end = true, 0, 0, 0, 0, 0, 0
-if ARGV[4] ~= '' then
-  local limit = tonumber(ARGV[4])
-  q_start, q_end = window(now, ARGV[5], tonumber(ARGV[6]))
+if ARGV[5] ~= '' then
+  local limit = tonumber(ARGV[5])
+  q_start, q_end = window(now, ARGV[6], tonumber(ARGV[7]))
   local stored = redis.call('HMGET', KEYS[2], 'w', 'n')
   local used = 0
   if stored[1] and tonumber(stored[1]) == q_start then used = tonumber(stored[2]) end
@@ -106,34 +107,35 @@ if ARGV[4] ~= '' then
   end
 end
 if r_ok and q_ok then
-  if ARGV[2] ~= '' then
+  if ARGV[3] ~= '' then
     redis.call('SET', KEYS[1], fmt(r_tat), 'PX', string.format('%d', math.ceil((r_tat - now) * 1000) + grace))
   end
-  if ARGV[4] ~= '' then
+  if ARGV[5] ~= '' then
     redis.call('HSET', KEYS[2], 'w', string.format('%d', q_start), 'n', string.format('%d', q_used))
     redis.call('PEXPIRE', KEYS[2], string.format('%d', math.ceil((q_end - now) * 1000) + grace))
   end
 end
 local function flag(b) if b then return '1' end return '0' end
-return {flag(r_ok), fmt(r_tat), fmt(r_rem), fmt(r_retry), fmt(r_reset),
-        flag(q_ok), fmt(q_used), fmt(q_rem), fmt(q_retry), fmt(q_reset)}
+return table.concat({flag(r_ok), fmt(r_tat), fmt(r_rem), fmt(r_retry), fmt(r_reset),
+                     flag(q_ok), fmt(q_used), fmt(q_rem), fmt(q_retry), fmt(q_reset)}, ' ')
 """
 )
 
 BUDGET_CHARGE = (
     _PRELUDE
     + """
--- KEYS[1]: TAT; ARGV: now, restore_rate, maximum, points, grace_ms -> ok, retry_after, tat|'', now
+-- KEYS[1]: TAT; ARGV: now, restore_rate, maximum, points, grace_ms -> 'ok retry_after tat|- now'
 local now = clock(ARGV[1])
 local ok, tat, _, retry = gcra(tonumber(redis.call('GET', KEYS[1])), now, tonumber(ARGV[2]), tonumber(ARGV[3]),
   tonumber(ARGV[4]))
 if ok and tat > now then
   redis.call('SET', KEYS[1], fmt(tat), 'PX', string.format('%d', math.ceil((tat - now) * 1000) + tonumber(ARGV[5])))
 end
-local state = ''
+local state = '-'
 if tat > now then state = fmt(tat) end
-if ok then return {'1', fmt(retry), state, fmt(now)} end
-return {'0', fmt(retry), state, fmt(now)}
+local flag = '0'
+if ok then flag = '1' end
+return table.concat({flag, fmt(retry), state, fmt(now)}, ' ')
 """
 )
 

@@ -32,7 +32,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -85,7 +85,7 @@ class _Script:
         self._source = source
         self._sha: str | None = None
 
-    async def __call__(self, keys: Sequence[str], args: Sequence[str | int | float]) -> list[Any]:
+    async def __call__(self, keys: Sequence[str], args: Sequence[str | int | float]) -> bytes:
         client = self._client
         if self._sha is None:
             self._sha = await client.script_load(self._source)
@@ -94,7 +94,8 @@ class _Script:
         except NoScriptError:
             self._sha = await client.script_load(self._source)
             result = await client.evalsha(self._sha, len(keys), *keys, *args)
-        return cast(list[Any], result)
+        # The scripts return one line of space-separated numbers; normalise decode_responses=True clients.
+        return result.encode() if isinstance(result, str) else cast(bytes, result)
 
 
 class _RedisStore:
@@ -129,7 +130,7 @@ class _RedisStore:
     def _now(self) -> str:
         return "" if self._clock is None else repr(self._clock())
 
-    async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[str | int | float]) -> list[Any] | None:
+    async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[str | int | float]) -> bytes | None:
         try:
             async with asyncio.timeout(self._timeout):
                 result = await script(keys, args)
@@ -186,6 +187,26 @@ class RedisLimiter(_RedisStore):
             log_interval=log_interval,
         )
         self._script = _Script(client, _lua.HIT)
+        self._plans: dict[int, tuple[Plan, tuple[str | int, ...]]] = {}
+
+    def _plan_args(self, plan: Plan) -> tuple[str | int, ...]:
+        # The plan's part of ARGV, per Plan object (Quota.offset_seconds parses a string each time).
+        cached = self._plans.get(id(plan))
+        if cached is not None and cached[0] is plan:
+            return cached[1]
+        rate, quota = plan.rate, plan.quota
+        args = (
+            "" if rate is None else repr(rate.requests_per_second),
+            0 if rate is None else rate.burst,
+            "" if quota is None else quota.limit,
+            "" if quota is None else quota.period,
+            0 if quota is None else quota.offset_seconds,
+            self._grace_ms,
+        )
+        if len(self._plans) > 1024:
+            self._plans.clear()
+        self._plans[id(plan)] = (plan, args)
+        return args
 
     async def hit(self, key: str, plan_name: str, plan: Plan, *, operations: int = 1) -> LimitDecision:
         rate = plan.rate
@@ -193,28 +214,17 @@ class RedisLimiter(_RedisStore):
         if rate is None and quota is None:
             return ALLOWED_UNLIMITED
         base = self._key(plan_name, key)
-        args = (
-            self._now(),
-            "" if rate is None else repr(rate.requests_per_second),
-            0 if rate is None else rate.burst,
-            "" if quota is None else quota.limit,
-            "" if quota is None else quota.period,
-            0 if quota is None else quota.offset_seconds,
-            operations,
-            self._grace_ms,
+        reply = await self._run(
+            self._script, (base + ":r", base + ":q"), (self._now(), operations, *self._plan_args(plan))
         )
-        reply = await self._run(self._script, (base + ":r", base + ":q"), args)
         if reply is None:
             return DEGRADED_OPEN if self.failure_mode == "open" else DEGRADED_CLOSED
+        f = reply.split()
         rate_result = (
-            None
-            if rate is None
-            else GcraResult(reply[0] in (b"1", "1"), float(reply[1]), int(reply[2]), float(reply[3]), float(reply[4]))
+            None if rate is None else GcraResult(f[0] == b"1", float(f[1]), int(f[2]), float(f[3]), float(f[4]))
         )
         quota_result = (
-            None
-            if quota is None
-            else QuotaResult(reply[5] in (b"1", "1"), int(reply[6]), int(reply[7]), float(reply[8]), float(reply[9]))
+            None if quota is None else QuotaResult(f[5] == b"1", int(f[6]), int(f[7]), float(f[8]), float(f[9]))
         )
         return combine(rate_result, rate.burst if rate else 0, quota_result, quota.limit if quota else 0)
 
@@ -259,9 +269,9 @@ class RedisCostBudgets(_RedisStore):
                 retry_after=None if allowed else 1,
                 degraded=True,
             )
-        tat = float(reply[2]) if reply[2] else None
-        allowed = reply[0] in (b"1", "1")
-        return budget_decision(allowed, float(reply[1]), tat, now=float(reply[3]), budget=budget, points=points)
+        f = reply.split()
+        tat = None if f[2] == b"-" else float(f[2])
+        return budget_decision(f[0] == b"1", float(f[1]), tat, now=float(f[3]), budget=budget, points=points)
 
     async def refund(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
         args = (self._now(), repr(budget.restore_rate), points, self._grace_ms)

@@ -210,3 +210,17 @@ async def test_factories_choose_redis_when_given_a_client(client: aioredis.Redis
     assert isinstance(make_limiter(None), InMemoryLimiter)
     with pytest.raises(ValueError, match="failure_mode"):
         RedisLimiter(client, failure_mode="sideways")  # type: ignore[arg-type]
+
+
+async def test_clients_that_decode_responses_work_too(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        prefix = unique_prefix()
+        limiter = RedisLimiter(client, prefix=prefix)
+        budgets = RedisCostBudgets(client, prefix=prefix)
+        assert (await limiter.hit("k", "free", SCARCE)).remaining == 49
+        charged = await budgets.charge("k", "free", CostBudget(maximum=10, restore_rate=0.001), 4)
+        assert (charged.allowed, round(charged.available)) == (True, 6)
+        assert limiter.store_errors == budgets.store_errors == 0
+    finally:
+        await client.aclose()
