@@ -28,8 +28,9 @@ from urllib.parse import urlsplit, urlunsplit
 from _client import DEFAULT_URL, add_common_arguments, auth_headers
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
 
-SUBPROTOCOL = "graphql-transport-ws"
+SUBPROTOCOL = Subprotocol("graphql-transport-ws")
 
 SUBSCRIPTION = """
 subscription LowStock($max: Int!) {

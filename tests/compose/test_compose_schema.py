@@ -40,7 +40,7 @@ def test_downloads_with_pip_when_the_cache_is_empty(tmp_path: Path, monkeypatch:
         _wheel(Path(command[command.index("--dest") + 1]), {"title": "downloaded"})
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr(compose_schema.subprocess, "run", fake_run)
+    monkeypatch.setattr(subprocess, "run", fake_run)
     assert compose_schema.load_compose_spec(cache) == {"title": "downloaded"}
     (command,) = calls
     assert command[:4] == [sys.executable, "-m", "pip", "download"]
@@ -53,7 +53,7 @@ def test_a_failed_download_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def failing_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(command, 1, "", "No matching distribution found")
 
-    monkeypatch.setattr(compose_schema.subprocess, "run", failing_run)
+    monkeypatch.setattr(subprocess, "run", failing_run)
     with pytest.raises(RuntimeError, match="No matching distribution"):
         compose_schema.load_compose_spec(tmp_path / "empty")
 

@@ -96,7 +96,7 @@ class FakeEdge:
             assert (await next_message())["type"] == "connection_init"
             await emit({"type": "connection_ack"})
             await emit({"type": "ping", "payload": {"message": "keepalive"}})
-            seen = set()
+            seen: set[str] = set()
             while not {"subscribe", "pong"} <= seen:
                 seen.add((await next_message())["type"])
             rows = [inventory_row(3), inventory_row(6)]

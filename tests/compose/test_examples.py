@@ -340,9 +340,9 @@ class Checker:
             return
         for argument in node.arguments or ():
             if argument.name.value == "_set" and isinstance(argument.value, ObjectValueNode):
-                for item in argument.value.fields or ():
-                    if item.name.value not in allowed:
-                        self.fail(name, f"_set.{item.name.value} is not an updatable column for {self.role}")
+                for assignment in argument.value.fields or ():
+                    if assignment.name.value not in allowed:
+                        self.fail(name, f"_set.{assignment.name.value} is not an updatable column for {self.role}")
         selection = node.selection_set
         if match.group(2):
             self.check_selection(table, selection, name)
@@ -395,16 +395,16 @@ class Checker:
         if not isinstance(value, ObjectValueNode):
             return  # a variable: its content is not in the document
         relationships = self.grants[table].relationships
-        for item in value.fields or ():
-            key = item.name.value
+        for entry in value.fields or ():
+            key = entry.name.value
             if key in ("_and", "_or", "_not"):
-                self.check_expression(table, item.value, where)
+                self.check_expression(table, entry.value, where)
             elif key in relationships:
                 target = relationships[key]
                 if self.readable(target) is None:
                     self.fail(where, f"role {self.role} cannot read {target} through {key}")
                 else:
-                    self.check_expression(target, item.value, f"{where}.{key}")
+                    self.check_expression(target, entry.value, f"{where}.{key}")
             elif key not in (self.readable(table) or set()):
                 self.fail(where, f"{key} is not a column {self.role} may filter or sort {table} by")
 

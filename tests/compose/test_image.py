@@ -26,8 +26,8 @@ LOCK = REPO_ROOT / "requirements.lock"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 BASE_IMAGE = "python:3.11-slim"
 # The image is Linux / CPython 3.11: evaluate dependency markers for that, not for the test machine.
-TARGET_ENV = {
-    **default_environment(),
+TARGET_ENV: dict[str, str] = {
+    **{key: str(value) for key, value in default_environment().items()},
     "sys_platform": "linux",
     "platform_system": "Linux",
     "os_name": "posix",
