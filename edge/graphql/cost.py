@@ -46,7 +46,6 @@ constant, and a repeated request is a dict lookup.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -65,8 +64,7 @@ MAX_MEMO = 256
 _NO_PERMISSIONS: Mapping[str, int] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class CostNode:
+class CostNode(NamedTuple):
     """One priced field: ``base + rows x (per_row + children)``, ``rows`` being 1 unless ``is_list``."""
 
     key: str
@@ -80,8 +78,7 @@ class CostNode:
     children: tuple[CostNode, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Context:
+class _Context(NamedTuple):
     """How to price a field, given where it sits."""
 
     parent_type: str | None
@@ -93,7 +90,7 @@ class _Context:
     """``nodes`` of an aggregate or ``returning`` of a mutation: a list priced with the parent's arguments."""
     inherited_limit: Arg | None = None
     inherited_rows: Arg | None = None
-    inherited_permission: Mapping[str, int] = field(default_factory=lambda: _NO_PERMISSIONS)
+    inherited_permission: Mapping[str, int] = _NO_PERMISSIONS
     inherited_type: str | None = None
 
 
