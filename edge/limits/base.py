@@ -4,7 +4,9 @@ Keys are namespaced by plan name: the same key under another plan has its own, f
 an API key to a new plan starts it with a full burst and an unused quota. Callers pass an identifier
 that is not a secret (an API key's id or hash, a user id, a client address): Redis stores it as-is.
 
-Neither method raises: store failures become decisions (see ``redis_store.py``).
+No method raises for store failures: they become decisions (see ``redis_store.py``). Negative
+``operations`` or ``points`` are programming errors and raise ``ValueError``; zero is allowed and
+consumes nothing.
 """
 
 from __future__ import annotations

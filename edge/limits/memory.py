@@ -110,6 +110,8 @@ class InMemoryLimiter(_BoundedTable[list[Any]]):
         quota = plan.quota
         if rate is None and quota is None:
             return ALLOWED_UNLIMITED
+        if operations < 0:
+            raise ValueError("operations must not be negative")
         now = self._clock()
         slot = (plan_name, key)
         entry = self._entries.pop(slot, None)
@@ -159,6 +161,8 @@ class InMemoryCostBudgets(_BoundedTable[float]):
         return entry <= now
 
     async def charge(self, key: str, plan_name: str, budget: CostBudget, points: int) -> BudgetDecision:
+        if points < 0:
+            raise ValueError("points must not be negative")
         now = self._clock()
         slot = (plan_name, key)
         tat = self._entries.pop(slot, None)
@@ -171,6 +175,8 @@ class InMemoryCostBudgets(_BoundedTable[float]):
         return budget_decision(result.allowed, result.retry_after, tat, now=now, budget=budget, points=points)
 
     async def refund(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
+        if points < 0:
+            raise ValueError("points must not be negative")
         now = self._clock()
         slot = (plan_name, key)
         tat = gcra_refund(self._entries.pop(slot, None), now=now, rate=budget.restore_rate, cost=points)

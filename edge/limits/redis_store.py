@@ -213,6 +213,8 @@ class RedisLimiter(_RedisStore):
         quota = plan.quota
         if rate is None and quota is None:
             return ALLOWED_UNLIMITED
+        if operations < 0:
+            raise ValueError("operations must not be negative")
         base = self._key(plan_name, key)
         reply = await self._run(
             self._script, (base + ":r", base + ":q"), (self._now(), operations, *self._plan_args(plan))
@@ -256,6 +258,8 @@ class RedisCostBudgets(_RedisStore):
         self._refund = _Script(client, _lua.BUDGET_REFUND)
 
     async def charge(self, key: str, plan_name: str, budget: CostBudget, points: int) -> BudgetDecision:
+        if points < 0:
+            raise ValueError("points must not be negative")
         args = (self._now(), repr(budget.restore_rate), budget.maximum, points, self._grace_ms)
         reply = await self._run(self._charge, (self._key(plan_name, key) + ":b",), args)
         if reply is None:
@@ -274,5 +278,7 @@ class RedisCostBudgets(_RedisStore):
         return budget_decision(f[0] == b"1", float(f[1]), tat, now=float(f[3]), budget=budget, points=points)
 
     async def refund(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
+        if points < 0:
+            raise ValueError("points must not be negative")
         args = (self._now(), repr(budget.restore_rate), points, self._grace_ms)
         await self._run(self._refund, (self._key(plan_name, key) + ":b",), args)

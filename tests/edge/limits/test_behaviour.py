@@ -165,3 +165,25 @@ async def test_budgets_are_namespaced_by_plan(stores: Stores) -> None:
     assert (await stores.budgets.charge("k", "free", budget, 10)).allowed
     assert not (await stores.budgets.charge("k", "free", budget, 1)).allowed
     assert (await stores.budgets.charge("k", "pro", budget, 10)).allowed
+
+
+async def test_a_batch_larger_than_the_quota_is_refused_without_retry_after(stores: Stores) -> None:
+    p = plan(quota=(3, "WEEK", "+00:00"))
+    decision = await stores.limiter.hit("k", "free", p, operations=4)
+    assert (decision.allowed, decision.code, decision.retry_after, decision.remaining) == (
+        False,
+        "quota-exceeded",
+        None,
+        3,
+    )
+    assert (await stores.limiter.hit("k", "free", p, operations=3)).allowed
+
+
+async def test_negative_counts_are_programming_errors(stores: Stores) -> None:
+    budget = CostBudget(maximum=10, restore_rate=1)
+    with pytest.raises(ValueError, match="operations"):
+        await stores.limiter.hit("k", "free", plan(rate=(1.0, 1)), operations=-1)
+    with pytest.raises(ValueError, match="points"):
+        await stores.budgets.charge("k", "free", budget, -5)
+    with pytest.raises(ValueError, match="points"):
+        await stores.budgets.refund("k", "free", budget, -5)
