@@ -6,11 +6,11 @@ test) gets exactly the Redis semantics without a network round trip. Time comes 
 
 Memory is bounded. Entries are kept in least-recently-used order (a hit moves its key to the end).
 An entry whose state is back to "full" (bucket refilled, quota window over or unused) carries no
-information and is dropped: on every sweep (each ``sweep_interval`` seconds of the clock, a full scan,
-about 10 ms per 100k keys) and whenever the table exceeds ``max_keys``; if that is not enough the least
-recently used entries go until 90 % of ``max_keys`` remain. Evicting a live entry resets that key (it
-is forgiven, never wrongly refused), and LRU order makes the evicted keys the idlest ones: a flood of
-random keys cannot reset a key that keeps sending.
+information and is dropped: on every sweep (each ``sweep_interval`` seconds of the clock; a full scan,
+measured at 9 ms per 100k live keys and 23 ms when all 100k go) and whenever the table exceeds
+``max_keys``; if that is not enough the least recently used entries go until 90 % of ``max_keys``
+remain. Evicting a live entry resets that key (it is forgiven, never wrongly refused), and LRU order
+makes the evicted keys the idlest ones: a flood of random keys cannot reset a key that keeps sending.
 """
 
 from __future__ import annotations
