@@ -9,11 +9,12 @@ shared Redis (REDIS_URL) is never polluted across tests or runs.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+import redis
 
 from edge.limits import (
     CostBudgets,
@@ -54,6 +55,25 @@ def unique_prefix() -> str:
     return f"test:limits:{uuid.uuid4().hex}:"
 
 
+def purge(url: str, prefix: str) -> None:
+    """Delete a test's keys: with an injected clock, quota keys can carry TTLs of up to a month."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix unique to the test on the shared Redis, purged afterwards."""
+    value = unique_prefix()
+    yield value
+    purge(redis_url, value)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -84,3 +104,4 @@ async def stores(backend: str | None, clock: FakeClock) -> AsyncIterator[Stores]
         )
     finally:
         await client.aclose()
+        purge(backend, prefix)

@@ -45,8 +45,7 @@ def own_redis() -> Iterator[RedisProcess]:
     server.close()
 
 
-async def test_two_clients_enforce_one_combined_limit(redis_url: str) -> None:
-    prefix = unique_prefix()
+async def test_two_clients_enforce_one_combined_limit(redis_url: str, prefix: str) -> None:
     clients = [redis_client_from_url(redis_url) for _ in range(2)]
     try:
         limiters = [RedisLimiter(c, prefix=prefix) for c in clients]  # Redis TIME: the production clock
@@ -86,8 +85,7 @@ _WORKER = textwrap.dedent(
 )
 
 
-def test_two_processes_sharing_redis_enforce_one_quota(redis_url: str) -> None:
-    prefix = unique_prefix()
+def test_two_processes_sharing_redis_enforce_one_quota(redis_url: str, prefix: str) -> None:
     start_at = f"{time.time() + 1.5:.3f}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     workers = [
@@ -103,9 +101,8 @@ def test_two_processes_sharing_redis_enforce_one_quota(redis_url: str) -> None:
     assert sum(counts) == 30, counts
 
 
-async def test_keys_expire_once_their_state_is_full_again(client: aioredis.Redis) -> None:
+async def test_keys_expire_once_their_state_is_full_again(client: aioredis.Redis, prefix: str) -> None:
     clock = FakeClock()
-    prefix = unique_prefix()
     limiter = RedisLimiter(client, clock=clock, prefix=prefix, grace_ms=1000)
     plan = Plan.model_validate(
         {"rate": {"requests_per_second": 1, "burst": 10}, "quota": {"limit": 5, "period": "DAY"}}
@@ -212,10 +209,9 @@ async def test_factories_choose_redis_when_given_a_client(client: aioredis.Redis
         RedisLimiter(client, failure_mode="sideways")  # type: ignore[arg-type]
 
 
-async def test_clients_that_decode_responses_work_too(redis_url: str) -> None:
+async def test_clients_that_decode_responses_work_too(redis_url: str, prefix: str) -> None:
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        prefix = unique_prefix()
         limiter = RedisLimiter(client, prefix=prefix)
         budgets = RedisCostBudgets(client, prefix=prefix)
         assert (await limiter.hit("k", "free", SCARCE)).remaining == 49
