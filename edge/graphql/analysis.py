@@ -55,7 +55,7 @@ field cost what one does) and records, per field, where a row multiplier would c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
@@ -213,9 +213,6 @@ class OperationAnalysis:
     """The operation selects ``__schema`` or ``__type`` (``__typename`` does not count)."""
     plan: tuple[PlanField, ...]
     """The root selections merged by response key: the input of the cost model."""
-
-
-Analyser = Callable[..., OperationAnalysis]
 
 
 # --- Bounded parsing -------------------------------------------------------------------------------------
@@ -532,30 +529,42 @@ class _CachedError:
         self.error = error
 
 
-def make_analyser(maxsize: int = 2048, *, max_nodes: int = MAX_NODES) -> Analyser:
-    """A cached ``analyse(query, operation_name, *, max_tokens)`` with its own bounded LRU.
+class Analyser:
+    """A cached ``analyse(query, operation_name, *, max_tokens) -> OperationAnalysis`` with its own bounded LRU.
 
-    Refusals (400s) are cached as well, so a client repeating a bad document costs a lookup too;
-    each hit raises a fresh copy of the error. ``.cache_info()``/``.cache_clear()`` are exposed.
+    Refusals (400s) are cached as well, so a client repeating a bad document costs a lookup too; each
+    hit raises a fresh copy of the error. ``cache_info()``/``cache_clear()`` are functools'.
     """
 
-    @lru_cache(maxsize=maxsize)
-    def cached(query: str, operation_name: str | None, max_tokens: int) -> OperationAnalysis | _CachedError:
-        try:
-            return _analyse(query, operation_name, max_tokens, max_nodes)
-        except BadRequest as error:
-            return _CachedError(error)
+    __slots__ = ("_cached", "max_nodes")
 
-    def analyse(query: str, operation_name: str | None, *, max_tokens: int) -> OperationAnalysis:
-        result = cached(query, operation_name, max_tokens)
+    def __init__(self, maxsize: int = 2048, *, max_nodes: int = MAX_NODES) -> None:
+        self.max_nodes = max_nodes
+        self._cached = lru_cache(maxsize=maxsize)(self._uncached)
+
+    def __call__(self, query: str, operation_name: str | None, *, max_tokens: int) -> OperationAnalysis:
+        result = self._cached(query, operation_name, max_tokens)
         if isinstance(result, _CachedError):
             error = result.error
             raise type(error)(error.message)
         return result
 
-    analyse.cache_info = cached.cache_info  # type: ignore[attr-defined]
-    analyse.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
-    return analyse
+    def _uncached(self, query: str, operation_name: str | None, max_tokens: int) -> OperationAnalysis | _CachedError:
+        try:
+            return _analyse(query, operation_name, max_tokens, self.max_nodes)
+        except BadRequest as error:
+            return _CachedError(error)
+
+    def cache_info(self) -> Any:
+        return self._cached.cache_info()
+
+    def cache_clear(self) -> None:
+        self._cached.cache_clear()
+
+
+def make_analyser(maxsize: int = 2048, *, max_nodes: int = MAX_NODES) -> Analyser:
+    """A new :class:`Analyser` (its own LRU of ``maxsize`` entries; ``max_nodes`` bounds fragment expansion)."""
+    return Analyser(maxsize, max_nodes=max_nodes)
 
 
 analyse: Analyser = make_analyser()

@@ -223,7 +223,7 @@ def test_a_repeated_operation_is_the_cached_object() -> None:
     first = analyse(query, "Q", max_tokens=TOKENS)
     second = analyse(query, "Q", max_tokens=TOKENS)
     assert second is first
-    info = analyse.cache_info()  # type: ignore[attr-defined]
+    info = analyse.cache_info()
     assert (info.hits, info.misses) == (1, 1)
     # The key is (query, operation name, max tokens).
     assert analyse(query, None, max_tokens=TOKENS) is not first
@@ -246,7 +246,7 @@ def test_the_cache_is_bounded() -> None:
     first = analyse("{ a }", None, max_tokens=TOKENS)
     analyse("{ b }", None, max_tokens=TOKENS)
     analyse("{ c }", None, max_tokens=TOKENS)
-    assert analyse.cache_info().currsize == 2  # type: ignore[attr-defined]
+    assert analyse.cache_info().currsize == 2
     assert analyse("{ a }", None, max_tokens=TOKENS) is not first
 
 
@@ -258,7 +258,7 @@ def test_refusals_are_cached_and_raised_afresh() -> None:
             analyse("{ broken", None, max_tokens=TOKENS)
         errors.append(caught.value)
     assert errors[0] is not errors[1]
-    assert analyse.cache_info().hits == 1  # type: ignore[attr-defined]
+    assert analyse.cache_info().hits == 1
 
 
 def test_analysis_is_immutable(analyse: Analyser) -> None:
