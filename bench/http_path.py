@@ -4,6 +4,7 @@ Measures requests/s, p50/p99 latency and the server's CPU µs per request for:
 
   direct  - the load generator straight to the fast upstream (the ceiling)
   nginx   - nginx as a reverse proxy to it (when nginx is on PATH): the baseline ratios use
+  bare    - raw ASGI + the edge's upstream client under uvicorn, no features (the Python floor)
   edge    - ``python -m edge`` (1 uvicorn worker, JWT verification on) in front of it
 
 and prints every figure as a ratio to nginx. The fast upstream is nginx returning a fixed
@@ -255,6 +256,20 @@ def main() -> int:
                 wait_port(proxy_port)
                 results.append(measure("nginx", proxy_port, "/graphql", proxy.pid, script, args))
                 stop(proxy)
+
+            bare_port = free_port()
+            bare = start(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "bare_proxy.py"),
+                    str(bare_port),
+                    f"http://127.0.0.1:{upstream_port}",
+                ]
+            )
+            processes.append(bare)
+            wait_port(bare_port)
+            results.append(measure("bare proxy", bare_port, "/graphql", bare.pid, script, args))
+            stop(bare)
 
             edge_port = free_port()
             env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_")}
