@@ -16,7 +16,7 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.upstream.lean import LeanUpstream  # noqa: E402
+from edge.upstream.lean import LeanUpstream
 
 
 def build(upstream_url: str) -> Any:

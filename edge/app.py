@@ -1,14 +1,16 @@
 """Assemble the edge: the raw ``/graphql`` handler in front, FastAPI for everything else.
 
-``create_app(settings, ...)`` takes its I/O (upstream client, JWT verifier) as arguments so
-tests can pass real ones pointed at the Hasura double; production passes nothing and gets the
-defaults built from settings.
+``create_app(settings, ...)`` takes its I/O (upstream client, JWT verifier, Redis client, the
+limiter and key store) as optional arguments so tests can pass real ones pointed at their own
+servers; production passes nothing and gets the defaults built from settings. Everything that
+needs a running event loop (pools, background refreshers) starts in the lifespan.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -16,14 +18,31 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge.asgi import Receive, Scope, Send
+from edge.auth.authorizer import Authorizer
 from edge.auth.jwt_verifier import JWTVerifier
 from edge.errors import graphql_error_body
+from edge.graphql.analysis import analyse
+from edge.graphql.cost import CostModel
+from edge.graphql.permissions import PermissionLimits
+from edge.graphql.schema_info import SchemaInfo
+from edge.graphql.schema_source import SchemaSource
 from edge.graphql_http import GraphQLHTTPHandler
+from edge.keys.repository import ApiKeyRepository, create_pool
+from edge.keys.store import ApiKeyStore
+from edge.limits import make_cost_budgets, make_limiter
+from edge.limits.base import CostBudgets, Limiter
+from edge.limits.redis_store import redis_client_from_url
+from edge.pipeline.analyse_operation import AnalyseOperation, CostModelHolder
 from edge.pipeline.authenticate import Authenticate
+from edge.pipeline.client_address import ClientAddressResolver
 from edge.pipeline.cors import CorsPolicy
+from edge.pipeline.finish_response import FinishResponse
+from edge.pipeline.identify_plan import IdentifyPlan
 from edge.pipeline.inject_session import InjectSession
+from edge.pipeline.limit import Limit
 from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
+from edge.routes.admin import admin_router
 from edge.routes.health import ReadinessCheck, hasura_check, health_router, redis_check
 from edge.settings import EdgeSettings
 from edge.upstream import make_upstream
@@ -37,9 +56,13 @@ GRAPHQL_PATH = "/graphql"
 class EdgeApp:
     """The ASGI entry point: ``/graphql`` over HTTP goes straight to the pipeline."""
 
-    def __init__(self, graphql: GraphQLHTTPHandler, framework: FastAPI) -> None:
+    def __init__(
+        self, graphql: GraphQLHTTPHandler, framework: FastAPI, *, schema_source: SchemaSource, costs: CostModelHolder
+    ) -> None:
         self.graphql = graphql
         self.framework = framework
+        self.schema_source = schema_source
+        self.costs = costs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH:
@@ -56,7 +79,10 @@ def create_app(
     *,
     upstream: Upstream | None = None,
     verifier: JWTVerifier | None = None,
-    redis_client: object | None = None,
+    redis_client: Any | None = None,
+    limiter: Limiter | None = None,
+    budgets: CostBudgets | None = None,
+    api_keys: ApiKeyStore | None = None,
 ) -> EdgeApp:
     upstream = upstream or make_upstream(
         settings.hasura_base_url,
@@ -66,62 +92,105 @@ def create_app(
         max_connections=settings.upstream_max_connections,
     )
     configs = settings.jwt_configs
-    jwks_client: httpx.AsyncClient | None = None
+    owned: contextlib.AsyncExitStack = contextlib.AsyncExitStack()
+    http_client: httpx.AsyncClient | None = None
+    if (verifier is None and any(config.jwk_url for config in configs)) or settings.authorizer_url is not None:
+        # JWKS fetches and authorizer calls: plain httpx, never following redirects (SSRF).
+        http_client = httpx.AsyncClient(timeout=5.0, follow_redirects=False, trust_env=False)
+        owned.push_async_callback(http_client.aclose)
     if verifier is None and configs:
-        if any(config.jwk_url for config in configs):
-            # JWKS fetches are rare and off the hot path: plain httpx, no redirects (SSRF).
-            jwks_client = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
-        verifier = JWTVerifier(configs, http_client=jwks_client)
+        verifier = JWTVerifier(configs, http_client=http_client)
     if redis_client is None and settings.redis_url is not None:
-        import redis.asyncio as redis_asyncio
+        redis_client = redis_client_from_url(settings.redis_url.get_secret_value())
+        owned.push_async_callback(redis_client.aclose)
+    limiter = limiter or make_limiter(redis_client, failure_mode=settings.limiter_failure_mode)
+    budgets = budgets or make_cost_budgets(redis_client, failure_mode=settings.limiter_failure_mode)
+    key_pool = None
+    if api_keys is None and settings.database_url is not None:
+        key_pool = create_pool(settings.database_url.get_secret_value())
+        repository = ApiKeyRepository(key_pool, known_plans=settings.plans.keys())
+        api_keys = ApiKeyStore(
+            repository, ttl=settings.api_key_cache_seconds, negative_ttl=settings.api_key_negative_cache_seconds
+        )
+    authorizer = None
+    if settings.authorizer_url is not None and http_client is not None:
+        authorizer = Authorizer(
+            str(settings.authorizer_url),
+            client=http_client,
+            mode=settings.authorizer_mode,
+            send_request_body=settings.authorizer_send_request_body,
+            cache_ttl=settings.authorizer_cache_seconds,
+            timeout=settings.authorizer_timeout_seconds,
+        )
 
-        redis_client = redis_asyncio.from_url(settings.redis_url.get_secret_value())
+    permissions = (
+        PermissionLimits.from_metadata_dir(settings.hasura_metadata_dir) if settings.hasura_metadata_dir else None
+    )
+
+    def cost_model(schema: SchemaInfo | None) -> CostModel:
+        return CostModel(schema, permissions, default_list_size=settings.default_list_size)
+
+    costs = CostModelHolder(cost_model(None))
+    schema_source = SchemaSource(
+        upstream,
+        admin_secret=settings.hasura_admin_secret.get_secret_value(),
+        refresh_seconds=settings.schema_refresh_seconds,
+        on_change=lambda schema: setattr(costs, "model", cost_model(schema)),
+    )
 
     handler = GraphQLHTTPHandler(
         receive_request=ReceiveRequest(max_body_bytes=settings.max_body_bytes, allow_get=settings.allow_get),
-        authenticate=Authenticate(verifier=verifier, configs=configs, unauthorized_role=settings.unauthorized_role),
+        authenticate=Authenticate(
+            verifier=verifier,
+            configs=configs,
+            unauthorized_role=settings.unauthorized_role,
+            api_keys=api_keys,
+            authorizer=authorizer,
+        ),
+        identify_plan=IdentifyPlan(
+            plans=settings.plans,
+            jwt_plan=settings.jwt_plan,
+            anonymous_plan=settings.anonymous_plan,
+            addresses=ClientAddressResolver(settings.trusted_proxies),
+        ),
+        analyse_operation=AnalyseOperation(analyser=analyse, costs=costs),
+        limit=Limit(limiter=limiter, budgets=budgets),
         inject_session=InjectSession(
             admin_secret=settings.hasura_admin_secret.get_secret_value(),
             extra_dropped=_token_header_names(settings),
         ),
         proxy=Proxy(upstream),
+        finish_response=FinishResponse(budgets=budgets, costs=costs),
         cors=CorsPolicy(settings.allowed_origins, allow_get=settings.allow_get),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if verifier is not None:
-            await verifier.start()
-        try:
-            yield
-        finally:
+        async with owned:
+            owned.push_async_callback(upstream.aclose)
+            if key_pool is not None:
+                await key_pool.open(wait=False)  # the edge starts without its database: keys get 503
+                owned.push_async_callback(key_pool.close)
             if verifier is not None:
-                await verifier.aclose()
-            if jwks_client is not None:
-                await jwks_client.aclose()
-            await upstream.aclose()
-            if redis_client is not None:
-                await redis_client.aclose()  # type: ignore[attr-defined]
+                await verifier.start()
+                owned.push_async_callback(verifier.aclose)
+            await schema_source.start()
+            owned.push_async_callback(schema_source.aclose)
+            yield
 
-    framework = FastAPI(
-        title="hasura-edge",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
+    framework = FastAPI(title="hasura-edge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     checks: dict[str, ReadinessCheck] = {"hasura": hasura_check(upstream)}
     if redis_client is not None:
         checks["redis"] = redis_check(redis_client)
     framework.include_router(health_router(checks))
+    if settings.admin_secret is not None:
+        framework.include_router(admin_router(settings.admin_secret.get_secret_value(), schema_source=schema_source))
 
     @framework.exception_handler(StarletteHTTPException)
     async def _graphql_shaped(_: Request, exc: StarletteHTTPException) -> Response:
-        # Everything that is not /graphql or a health route is absent: Hasura's /v1/metadata,
+        # Everything that is not /graphql or an edge route is absent: Hasura's /v1/metadata,
         # /v2/query, /console... are never reachable through the edge.
-        code = (
-            "not-found" if exc.status_code == 404 else "method-not-allowed" if exc.status_code == 405 else "bad-request"
-        )
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "bad-request")
         message = "resource does not exist" if exc.status_code == 404 else str(exc.detail)
         return Response(
             graphql_error_body(message, code),
@@ -130,7 +199,7 @@ def create_app(
             headers=exc.headers,
         )
 
-    return EdgeApp(handler, framework)
+    return EdgeApp(handler, framework, schema_source=schema_source, costs=costs)
 
 
 def _token_header_names(settings: EdgeSettings) -> list[bytes]:

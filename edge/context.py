@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge.session import Session
+from edge.session import Identity, Session
 from edge.upstream.base import UpstreamResponse
+
+if TYPE_CHECKING:
+    from edge.graphql.analysis import OperationAnalysis
+    from edge.limits.decision import BudgetDecision
+    from edge.plans import Plan
 
 __all__ = ["RequestContext"]
 
@@ -15,8 +20,10 @@ __all__ = ["RequestContext"]
 class RequestContext:
     """State of one HTTP request as it moves through the pipeline.
 
-    Stages fill it in order: ``receive_request`` (``body``, ``payload``), ``authenticate``
-    (``session``), ``inject_session`` (``upstream_headers``), ``proxy`` (``response``).
+    Stages fill it in order: ``receive_request`` (``body``, ``operations``), ``authenticate``
+    (``identity``), ``identify_plan`` (``plan``, ``limit_key``), ``analyse_operation``
+    (``analyses``, ``estimated_cost``), ``limit`` (``limit_headers``, ``budget``),
+    ``inject_session`` (``upstream_headers``), ``proxy`` (``response``).
     """
 
     method: str
@@ -29,7 +36,14 @@ class RequestContext:
     payload: Any = None
     """The decoded GraphQL request: one dict, or a list of dicts for a batch."""
     is_batch: bool = False
-    session: Session | None = None
+    identity: Identity | None = None
+    plan_name: str = ""
+    plan: Plan | None = None
+    limit_key: str = ""
+    analyses: list[OperationAnalysis] = field(default_factory=list)
+    estimated_cost: int = 0
+    limit_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    budget: BudgetDecision | None = None
     upstream_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     response: UpstreamResponse | None = None
     first_values: dict[bytes, bytes] = field(default_factory=dict)
@@ -37,6 +51,15 @@ class RequestContext:
 
     def __post_init__(self) -> None:
         self.first_values = dict(reversed(self.headers))
+
+    @property
+    def operations(self) -> list[dict[str, Any]]:
+        """The GraphQL requests in this HTTP request (one, or each of a batch)."""
+        return self.payload if self.is_batch else [self.payload]
+
+    @property
+    def session(self) -> Session | None:
+        return self.identity.session if self.identity is not None else None
 
     def header(self, name: bytes) -> bytes | None:
         """First value of a (lower-case) header name, or None."""

@@ -16,15 +16,21 @@ clients that already branch on Hasura's codes keep working; the rest are edge co
     │   ├── InvalidJWTClaims      401 jwt-invalid-claims
     │   └── MissingRoleClaims     401 jwt-missing-role-claims
     ├── RoleNotAllowed            403 access-denied
+    │   └── RoleNotInPlan         403 role-not-in-plan
     ├── NotFound                  404 not-found
     ├── MethodNotAllowed          405 method-not-allowed (Allow: ...)
     ├── RequestTimeout            408 request-timeout
     ├── PayloadTooLarge           413 payload-too-large
     ├── URITooLong                414 uri-too-long
     ├── UnsupportedMediaType      415 unsupported-media-type
+    ├── TooManyRequests           429 (Retry-After, RateLimit-*)
+    │   ├── RateLimited           429 rate-limited
+    │   ├── QuotaExceeded         429 quota-exceeded
+    │   └── CostBudgetExceeded    429 cost-budget-exceeded
     ├── HeadersTooLarge           431 headers-too-large
     ├── UpstreamUnavailable       502 upstream-unavailable
     ├── ServiceUnavailable        503 service-unavailable
+    │   └── LimiterUnavailable    503 limiter-unavailable
     └── UpstreamTimeout           504 upstream-timeout
 
 Messages never contain a token, key or secret: they are written for the client to read.
@@ -53,7 +59,13 @@ __all__ = [
     "PayloadTooLarge",
     "RequestTimeout",
     "RoleNotAllowed",
+    "QuotaExceeded",
+    "RateLimited",
+    "CostBudgetExceeded",
+    "LimiterUnavailable",
+    "RoleNotInPlan",
     "ServiceUnavailable",
+    "TooManyRequests",
     "UnsupportedMediaType",
     "UpstreamTimeout",
     "URITooLong",
@@ -161,6 +173,13 @@ class RoleNotAllowed(EdgeError):
     default_message = "Your requested role is not in allowed roles"
 
 
+class RoleNotInPlan(RoleNotAllowed):
+    """The identity's role is not among the roles its usage plan may use."""
+
+    code = "role-not-in-plan"
+    default_message = "Your role is not allowed on your usage plan"
+
+
 class NotFound(EdgeError):
     status = 404
     code = "not-found"
@@ -202,6 +221,29 @@ class UnsupportedMediaType(EdgeError):
     default_message = "Content-Type must be application/json"
 
 
+class TooManyRequests(EdgeError):
+    """A usage-plan limit refused the request; headers carry ``Retry-After`` and ``RateLimit-*``."""
+
+    status = 429
+    code = "too-many-requests"
+    default_message = "Too many requests"
+
+
+class RateLimited(TooManyRequests):
+    code = "rate-limited"
+    default_message = "Rate limit exceeded"
+
+
+class QuotaExceeded(TooManyRequests):
+    code = "quota-exceeded"
+    default_message = "Quota exceeded for the current period"
+
+
+class CostBudgetExceeded(TooManyRequests):
+    code = "cost-budget-exceeded"
+    default_message = "Cost budget exceeded"
+
+
 class HeadersTooLarge(EdgeError):
     status = 431
     code = "headers-too-large"
@@ -220,6 +262,13 @@ class ServiceUnavailable(EdgeError):
     status = 503
     code = "service-unavailable"
     default_message = "Service unavailable"
+
+
+class LimiterUnavailable(ServiceUnavailable):
+    """The shared limit store is unreachable and ``EDGE_LIMITER_FAILURE_MODE`` is ``closed``."""
+
+    code = "limiter-unavailable"
+    default_message = "Rate limiting is unavailable; try again shortly"
 
 
 class UpstreamTimeout(EdgeError):

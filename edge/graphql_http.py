@@ -11,9 +11,13 @@ import logging
 from edge.asgi import ClientDisconnected, Receive, Scope, Send, send_response
 from edge.context import RequestContext
 from edge.errors import EdgeError, PayloadTooLarge, RequestTimeout
+from edge.pipeline.analyse_operation import AnalyseOperation
 from edge.pipeline.authenticate import Authenticate
 from edge.pipeline.cors import CorsPolicy
+from edge.pipeline.finish_response import FinishResponse
+from edge.pipeline.identify_plan import IdentifyPlan
 from edge.pipeline.inject_session import InjectSession
+from edge.pipeline.limit import Limit
 from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
 from edge.pipeline.request_id import choose_request_id
@@ -28,24 +32,42 @@ _CLOSE_AFTER = (PayloadTooLarge, RequestTimeout)
 
 
 class GraphQLHTTPHandler:
-    """POST/GET ``/graphql``: receive -> authenticate -> inject session -> proxy."""
+    """POST/GET ``/graphql``: receive -> authenticate -> identify plan -> analyse -> limit ->
+    inject session -> proxy -> finish response."""
 
     def __init__(
         self,
         *,
         receive_request: ReceiveRequest,
         authenticate: Authenticate,
+        identify_plan: IdentifyPlan,
+        analyse_operation: AnalyseOperation,
+        limit: Limit,
         inject_session: InjectSession,
         proxy: Proxy,
+        finish_response: FinishResponse,
         cors: CorsPolicy,
     ) -> None:
         self.receive_request = receive_request
         self.authenticate = authenticate
+        self.identify_plan = identify_plan
+        self.analyse_operation = analyse_operation
+        self.limit = limit
         self.inject_session = inject_session
         self.proxy = proxy
+        self.finish_response = finish_response
         self.cors = cors
         # The declared order, for readers and for the test that pins it.
-        self.stages = (receive_request, authenticate, inject_session, proxy)
+        self.stages = (
+            receive_request,
+            authenticate,
+            identify_plan,
+            analyse_operation,
+            limit,
+            inject_session,
+            proxy,
+            finish_response,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
@@ -64,8 +86,12 @@ class GraphQLHTTPHandler:
         try:
             await self.receive_request(ctx, receive)
             await self.authenticate(ctx)
+            await self.identify_plan(ctx)
+            await self.analyse_operation(ctx)
+            await self.limit(ctx)
             await self.inject_session(ctx)
             await self.proxy(ctx)
+            await self.finish_response(ctx)
         except EdgeError as error:
             await self._send_error(ctx, send, error)
             return
@@ -76,6 +102,7 @@ class GraphQLHTTPHandler:
             raise RuntimeError("the proxy stage produced no response")
         out = [(name, value) for name, value in response.headers if name != b"x-request-id"]
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
+        out.extend(ctx.limit_headers)
         out.extend(self.cors.response_headers(ctx.origin))
         await send_response(send, response.status, out, response.body)
 

@@ -10,6 +10,7 @@ Settings are read once, in ``python -m edge``; nothing reads them at import time
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_valida
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.auth.jwt_config import JWTConfig, parse_jwt_secret
+from edge.plans import DEFAULT_PLAN, Plan
 
 __all__ = ["EdgeSettings", "UpstreamKind"]
 
@@ -102,11 +104,49 @@ class EdgeSettings(BaseSettings):
     upstream_max_connections: int = Field(default=256, ge=1)
     """Pooled keep-alive connections to Hasura. Default 256."""
 
-    # --- Shared state (used by later features) ---------------------------------------------
+    # --- Authorizer webhook ----------------------------------------------------------------
+    authorizer_url: AnyHttpUrl | None = None
+    """Auth webhook with Hasura's contract; decides identity for requests without JWT or key."""
+    authorizer_mode: Literal["GET", "POST"] = "GET"
+    """How the authorizer is called (Hasura's ``HASURA_GRAPHQL_AUTH_HOOK_MODE``). Default GET."""
+    authorizer_send_request_body: bool = True
+    """POST mode: include the GraphQL request. Default true."""
+    authorizer_cache_seconds: float = Field(default=300.0, ge=0)
+    """Cache a decision per credential this long (bounded by its Cache-Control/Expires). 0 disables."""
+    authorizer_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Time the authorizer has to answer (503 after it). Default 5 s."""
+
+    # --- Usage plans ------------------------------------------------------------------------
+    plans: dict[str, Plan] = Field(default_factory=lambda: {DEFAULT_PLAN: Plan()})
+    """Usage plans by name (see ``edge/plans.py``); usually declared in the EDGE_CONFIG file."""
+    jwt_plan: str = DEFAULT_PLAN
+    """Plan for requests with verified credentials (JWT or authorizer) and no API key."""
+    anonymous_plan: str = DEFAULT_PLAN
+    """Plan for requests without credentials (the unauthorized role), limited per client address."""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """CIDRs whose X-Forwarded-For is believed (comma-separated or JSON list). Default none."""
+    limiter_failure_mode: Literal["open", "closed"] = "open"
+    """When Redis is unreachable: allow and count (open, default) or refuse with 503 (closed)."""
+    api_key_cache_seconds: float = Field(default=30.0, gt=0)
+    """How long a resolved API key is cached; revocation elsewhere takes effect within it."""
+    api_key_negative_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long an unknown API key id is remembered as unknown."""
+
+    # --- Operation analysis -----------------------------------------------------------------
+    hasura_metadata_dir: Path | None = None
+    """Hasura metadata directory; select-permission ``limit``s per role price list fields."""
+    schema_refresh_seconds: float = Field(default=300.0, ge=0)
+    """Re-introspect Hasura's schema this often (0: only at start and on demand). Default 300 s."""
+    default_list_size: int = Field(default=100, ge=1)
+    """Rows assumed for a list field without a limit argument or permission limit. Default 100."""
+
+    # --- Shared state -----------------------------------------------------------------------
     redis_url: SecretStr | None = None
-    """Redis for shared limits and caches. Optional; readiness checks it when set."""
+    """Redis for shared limits. Optional (in-memory limits otherwise); readiness checks it when set."""
     database_url: SecretStr | None = None
-    """Postgres holding the ``edge`` schema (API keys). Optional."""
+    """Postgres holding the ``edge`` schema (API keys). Optional: without it X-API-Key is refused."""
+    admin_secret: SecretStr | None = None
+    """Secret for the ``/admin`` routes (``X-Edge-Admin-Secret``). Unset: admin routes answer 404."""
 
     # --- Operations ------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -125,9 +165,9 @@ class EdgeSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlFileSource(settings_cls), file_secret_settings)
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
@@ -143,6 +183,22 @@ class EdgeSettings(BaseSettings):
             if origin == "*" or not re.fullmatch(r"https?://[^/\s*]+", origin):
                 raise ValueError(f"allowed origin {origin!r} must be scheme://host[:port], no wildcard or path")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _known_plans(self) -> EdgeSettings:
+        for field_name in ("jwt_plan", "anonymous_plan"):
+            name = getattr(self, field_name)
+            if name not in self.plans:
+                known = ", ".join(sorted(self.plans)) or "none"
+                raise ValueError(f"{field_name} names the unknown plan {name!r} (configured plans: {known})")
+        return self
 
     @field_validator("hasura_admin_secret")
     @classmethod

@@ -63,8 +63,7 @@ import httpx
 import orjson
 
 from edge.errors import AuthenticationError, EdgeError, ServiceUnavailable
-from edge.pipeline.authenticate import session_from_claims
-from edge.session import Session
+from edge.session import Session, session_from_claims
 
 __all__ = [
     "DENIAL_TTL",

@@ -15,6 +15,7 @@ from typing import Final
 from uuid import UUID
 
 from edge.keys.errors import ApiKeyValidationError, UnknownPlan
+from edge.session import RESERVED_SESSION_NAMES
 
 __all__ = [
     "RESERVED_SESSION_VARIABLES",
@@ -26,16 +27,8 @@ __all__ = [
     "validate_session_variables",
 ]
 
-RESERVED_SESSION_VARIABLES: Final = frozenset(
-    {
-        "x-hasura-role",
-        "x-hasura-admin-secret",
-        "x-hasura-access-key",  # the admin secret's name in old Hasura versions
-        "x-hasura-use-backend-only-permissions",
-    }
-)
-"""Names the edge controls at Hasura; a key may never set them (the edge talks to Hasura with the admin
-secret, which makes Hasura honour every ``x-hasura-*`` header). Same list as ``edge.pipeline.authenticate``."""
+RESERVED_SESSION_VARIABLES: Final = RESERVED_SESSION_NAMES
+"""Names the edge controls at Hasura; a key may never set them (see :mod:`edge.session`)."""
 
 # A session variable becomes an HTTP header at Hasura: the name must be a header token and the value
 # must not carry control characters (CR/LF would split the upstream request).

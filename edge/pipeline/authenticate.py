@@ -1,65 +1,45 @@
 """Stage 2: establish who the request runs as, from verified credentials only.
 
-- ``Authorization: Bearer <JWT>`` (or the cookie / custom header named in the JWT config) is
-  verified by ``edge.auth.jwt_verifier``; the role is ``x-hasura-role`` if the client asks for
-  one within ``x-hasura-allowed-roles`` (403 otherwise), else the token's default role.
-- No credentials: the unauthorized role when configured, otherwise 401.
-- Tokens are never read from the query string.
+The rules, in order (``docs/identity.md`` explains them for operators):
 
-Session variables come from the token's claims only. Names the edge itself controls at Hasura
-(the admin secret, the role, backend-only permissions) are never taken from claims, because the
-edge talks to Hasura with the admin secret, which would make Hasura honour them.
+1. A bearer token (or the cookie / custom header the JWT config names) that is a JWT, when
+   ``EDGE_JWT_SECRET`` is set, is verified by ``edge.auth.jwt_verifier``. The role is the
+   client's ``x-hasura-role`` if it is among ``x-hasura-allowed-roles`` (403 otherwise), else
+   the token's default role. When an authorizer is also configured, only tokens shaped like a
+   JWT (three dot-separated parts) take this path; opaque tokens go to the authorizer.
+2. Otherwise, an ``X-API-Key`` alone authenticates as the key's role and session variables (a
+   machine client). With a JWT or an authorizer decision, the key only selects the plan.
+3. Otherwise, with ``EDGE_AUTHORIZER_URL``, the authorizer webhook decides (401 denies).
+4. Otherwise, with no credentials at all, ``EDGE_UNAUTHORIZED_ROLE`` when configured, else 401.
+
+A credential that is present but invalid is always refused: it never falls back to the
+unauthorized role. Tokens and keys are never read from the query string.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from http.cookies import CookieError, SimpleCookie
+from typing import Any
 
+from edge.auth.authorizer import Authorizer
 from edge.auth.claims import select_role
 from edge.auth.jwt_config import JWTConfig
 from edge.auth.jwt_verifier import JWTVerifier, VerifiedToken
 from edge.context import RequestContext
-from edge.errors import BadRequest, InvalidAuthHeader, InvalidJWTClaims, MissingCredentials
-from edge.session import Session
+from edge.errors import BadRequest, InvalidAuthHeader, MissingCredentials
+from edge.keys.model import ApiKey
+from edge.keys.store import ApiKeyStore
+from edge.session import Identity, Session, session_from_claims
 
-__all__ = ["Authenticate", "RESERVED_SESSION_NAMES", "session_from_claims"]
+__all__ = ["Authenticate"]
 
-RESERVED_SESSION_NAMES = frozenset(
-    {
-        "x-hasura-role",
-        "x-hasura-admin-secret",
-        "x-hasura-access-key",
-        "x-hasura-use-backend-only-permissions",
-    }
-)
-# A session variable becomes an HTTP header at Hasura: a name must be a header token and a
-# value must not carry control characters (CR/LF would split the upstream request).
-_SESSION_NAME = re.compile(r"x-hasura-[a-z0-9-]{1,100}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MAX_VALUE_LENGTH = 4096
+Headers = Sequence[tuple[bytes, bytes]]
 _SESSION_MEMO_SIZE = 10_000
 
 
-def session_from_claims(role: str, variables: Mapping[str, str]) -> Session:
-    """Build the trusted session; refuses claim values that cannot travel as a header."""
-    clean: dict[str, str] = {}
-    for name, value in variables.items():
-        if name in RESERVED_SESSION_NAMES:
-            continue
-        if not _SESSION_NAME.fullmatch(name):
-            raise InvalidJWTClaims(f"claim name {name[:60]!r} is not a valid session variable name")
-        if len(value) > _MAX_VALUE_LENGTH or _CONTROL.search(value):
-            raise InvalidJWTClaims(f"claim {name} has a value that cannot be sent as a header")
-        clean[name] = value
-    if _CONTROL.search(role) or not role:
-        raise InvalidJWTClaims("the role is not a valid header value")
-    return Session(role=role, variables=clean, user_id=clean.get("x-hasura-user-id"))
-
-
 class Authenticate:
-    """Fills ``ctx.session``; rejects 401 (missing/invalid credentials) and 403 (role not allowed)."""
+    """Fills ``ctx.identity``; rejects 401 (missing/invalid credentials), 403 (role), 503 (stores)."""
 
     def __init__(
         self,
@@ -67,56 +47,103 @@ class Authenticate:
         verifier: JWTVerifier | None,
         configs: Sequence[JWTConfig],
         unauthorized_role: str | None,
+        api_keys: ApiKeyStore | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self.verifier = verifier
-        # (token, requested role) -> (the verified token it was built from, its session):
-        # a repeated token then costs two dict lookups instead of rebuilding the session.
-        self._sessions: dict[tuple[str, str | None], tuple[VerifiedToken, Session]] = {}
-        self.unauthorized_session = Session(role=unauthorized_role) if unauthorized_role else None
+        self.api_keys = api_keys
+        self.authorizer = authorizer
+        self.unauthorized = (
+            Identity(session=Session(role=unauthorized_role), credential="anonymous") if unauthorized_role else None
+        )
         locations = {(config.header.kind, (config.header.name or "").lower()) for config in configs}
         self.read_authorization = ("Authorization", "") in locations or not configs
         self.cookie_names = sorted(name for kind, name in locations if kind == "Cookie" and name)
         self.custom_headers = sorted(
             name.encode("latin-1") for kind, name in locations if kind == "CustomHeader" and name
         )
+        # (token, requested role) -> (the verified token it was built from, its identity): a
+        # repeated token then costs two dict lookups instead of rebuilding the session.
+        self._sessions: dict[tuple[str, str | None], tuple[VerifiedToken, Identity]] = {}
 
     async def __call__(self, ctx: RequestContext) -> None:
-        token = self._find_token(ctx)
-        if token is None:
-            if self.unauthorized_session is None:
-                raise MissingCredentials()
-            ctx.session = self.unauthorized_session
-            return
-        if self.verifier is None:
+        ctx.identity = await self.identify(ctx.headers, request=ctx.payload)
+
+    async def identify(self, headers: Headers, *, request: Any | None = None) -> Identity:
+        """The identity for these headers (HTTP request headers, or a WebSocket's init headers)."""
+        token = self._find_token(headers)
+        api_key = await self._api_key(headers)
+        if token is not None and self.verifier is not None and (self.authorizer is None or token.count(".") == 2):
+            identity = await self._from_jwt(self.verifier, token, _requested_role(headers))
+        elif api_key is not None:
+            return Identity(
+                session=session_from_claims(api_key.role or "user", api_key.session_variables),
+                credential="api_key",
+                api_key=api_key,
+                expires_at=api_key.expires_at.timestamp() if api_key.expires_at else None,
+            )
+        elif self.authorizer is not None:
+            decision = await self.authorizer.authorize(headers, request)
+            identity = Identity(session=decision.session, credential="authorizer", expires_at=decision.expires_at)
+        elif token is not None:
             raise InvalidAuthHeader("This edge accepts no bearer tokens (EDGE_JWT_SECRET is not set)")
-        verified = await self.verifier.verify(token)  # checks exp even when cached
-        requested = _requested_role(ctx)
+        elif self.unauthorized is not None:
+            return self.unauthorized
+        else:
+            raise MissingCredentials()
+        if api_key is None:
+            return identity
+        return Identity(
+            session=identity.session, credential=identity.credential, api_key=api_key, expires_at=identity.expires_at
+        )
+
+    async def _from_jwt(self, verifier: JWTVerifier, token: str, requested: str | None) -> Identity:
+        verified = await verifier.verify(token)  # checks exp even when cached
         remembered = self._sessions.get((token, requested))
         if remembered is not None and remembered[0] is verified:
-            ctx.session = remembered[1]
-            return
+            return remembered[1]
         role = select_role(verified.claims, requested)
-        ctx.session = session_from_claims(role, verified.claims.session_variables)
+        identity = Identity(
+            session=session_from_claims(role, verified.claims.session_variables),
+            credential="jwt",
+            expires_at=verified.expires_at,
+        )
         if len(self._sessions) >= _SESSION_MEMO_SIZE:
             self._sessions.clear()  # bounded; refilled by the next requests
-        self._sessions[(token, requested)] = (verified, ctx.session)
+        self._sessions[(token, requested)] = (verified, identity)
+        return identity
 
-    def _find_token(self, ctx: RequestContext) -> str | None:
+    async def _api_key(self, headers: Headers) -> ApiKey | None:
+        values = [value for name, value in headers if name == b"x-api-key"]
+        if not values:
+            return None
+        if len(values) > 1:
+            raise InvalidAuthHeader("X-API-Key is given more than once")
+        if self.api_keys is None:
+            raise InvalidAuthHeader("This edge accepts no API keys (EDGE_DATABASE_URL is not set)")
+        try:
+            presented = values[0].decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidAuthHeader("X-API-Key is not ASCII") from None
+        return await self.api_keys.resolve(presented)
+
+    def _find_token(self, headers: Headers) -> str | None:
         found: list[str] = []
         if self.read_authorization:
-            values = ctx.header_values(b"authorization")
+            values = [value for name, value in headers if name == b"authorization"]
             if len(values) > 1:
                 raise InvalidAuthHeader("More than one Authorization header")
             if values:
                 found.append(_bearer_token(values[0]))
         for header in self.custom_headers:
-            values = ctx.header_values(header)
+            values = [value for name, value in headers if name == header]
             if len(values) > 1:
                 raise InvalidAuthHeader("The token header is given more than once")
             if values:
                 found.append(_decode_token(values[0]))
         if self.cookie_names:
-            found.extend(_cookie_tokens(ctx.header_values(b"cookie"), self.cookie_names))
+            cookies = [value for name, value in headers if name == b"cookie"]
+            found.extend(_cookie_tokens(cookies, self.cookie_names))
         if len(found) > 1:
             raise InvalidAuthHeader("Could not verify JWT: Multiple JWTs found")
         return found[0] if found else None
@@ -149,8 +176,8 @@ def _cookie_tokens(cookie_headers: list[bytes], names: list[str]) -> list[str]:
     return tokens
 
 
-def _requested_role(ctx: RequestContext) -> str | None:
-    values = {value.strip() for key, value in ctx.headers if key == b"x-hasura-role"}
+def _requested_role(headers: Headers) -> str | None:
+    values = {value.strip() for key, value in headers if key == b"x-hasura-role"}
     if not values:
         return None
     if len(values) > 1:

@@ -59,8 +59,14 @@ def edge_settings(hasura_url: str, **overrides: Any) -> EdgeSettings:
 
 
 @pytest.fixture
-def start_edge(hasura_url: str) -> Iterator[EdgeFactory]:
-    """Start an edge (``start_edge(**settings_overrides)``); stopped when the test ends."""
+def start_edge(hasura_server: tuple[HasuraDouble, RunningServer]) -> Iterator[EdgeFactory]:
+    """Start an edge (``start_edge(**settings_overrides)``); stopped when the test ends.
+
+    The edge introspects Hasura while it starts (type-aware cost); the double's records are
+    cleared once it is up, so tests see only what their own requests caused.
+    """
+    double, double_server = hasura_server
+    hasura_url = double_server.url
     running: list[RunningServer] = []
 
     def start(**overrides: Any) -> RunningServer:
@@ -75,6 +81,7 @@ def start_edge(hasura_url: str) -> Iterator[EdgeFactory]:
             timeout_keep_alive=settings.keep_alive_seconds,
         )
         running.append(server)
+        double.reset()
         return server
 
     yield start

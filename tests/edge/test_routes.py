@@ -111,4 +111,13 @@ def test_websocket_upgrade_is_refused_until_subscriptions_land(edge: RunningServ
 def test_pipeline_stages_run_in_the_declared_order(hasura_url: str):
     app = create_app(edge_settings(hasura_url))
     names = [type(stage).__name__ for stage in app.graphql.stages]
-    assert names == ["ReceiveRequest", "Authenticate", "InjectSession", "Proxy"]
+    assert names == [
+        "ReceiveRequest",
+        "Authenticate",
+        "IdentifyPlan",
+        "AnalyseOperation",
+        "Limit",
+        "InjectSession",
+        "Proxy",
+        "FinishResponse",
+    ]

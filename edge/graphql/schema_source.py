@@ -1,0 +1,81 @@
+"""Hasura's schema for type-aware cost: introspected at start, refreshed periodically and on demand.
+
+The edge introspects ``/v1/graphql`` as ``admin`` (with the admin secret), so it knows every
+field's shape (list, ``_by_pk``, ``_aggregate``, object, scalar) whatever the caller's role;
+row limits per role come from the Hasura metadata's select permissions instead. When Hasura
+cannot be introspected the edge keeps the last schema it had, or, before the first success,
+estimates cost from the document alone and logs ``cost_estimated_without_schema``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import orjson
+from graphql import get_introspection_query
+
+from edge.graphql.schema_info import SchemaInfo
+from edge.upstream.base import Upstream, UpstreamError
+
+__all__ = ["SchemaSource"]
+
+log = logging.getLogger("edge.schema")
+_QUERY = orjson.dumps({"query": get_introspection_query(descriptions=False), "operationName": "IntrospectionQuery"})
+
+
+class SchemaSource:
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        admin_secret: str,
+        refresh_seconds: float,
+        on_change: Callable[[SchemaInfo], None],
+    ) -> None:
+        self.upstream = upstream
+        self.headers = [(b"x-hasura-admin-secret", admin_secret.encode("latin-1")), (b"x-hasura-role", b"admin")]
+        self.refresh_seconds = refresh_seconds
+        self.on_change = on_change
+        self.schema: SchemaInfo | None = None
+        self.refreshes = 0
+        self.failures = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Introspect once (never raises) and start the periodic refresh."""
+        if not await self.refresh():
+            log.warning("cost_estimated_without_schema", extra={"reason": "introspection failed at start"})
+        if self.refresh_seconds > 0:
+            self._task = asyncio.create_task(self._poll(), name="edge-schema-refresh")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh(self) -> bool:
+        """Introspect now; True when a schema was loaded (it replaces the previous one)."""
+        try:
+            response = await self.upstream.post(_QUERY, self.headers, timeout=30.0)
+            document = orjson.loads(response.body)
+            if response.status != 200 or not isinstance(document, dict) or "data" not in document:
+                raise ValueError(f"introspection answered {response.status} without data")
+            schema = SchemaInfo.from_introspection(document)
+        except (UpstreamError, Exception) as exc:  # any failure keeps the previous schema; the reason is logged
+            self.failures += 1
+            log.warning("schema_introspection_failed", extra={"reason": type(exc).__name__})
+            return False
+        self.schema = schema
+        self.refreshes += 1
+        self.on_change(schema)
+        return True
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            await self.refresh()

@@ -1,0 +1,72 @@
+"""Stage 4: analyse each operation and apply the plan's GraphQL limits before Hasura sees it.
+
+Per operation (each element of a batch): a cached analysis (depth with Hasura's semantics,
+aliases, root fields, directives, introspection, a cost plan), a cost estimate for this role
+and these variables, then the plan's policies. The first violation that is not warn-only
+rejects the whole request with 400 and its code; warn-only violations are logged and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from edge.context import RequestContext
+from edge.graphql.analysis import Analyser
+from edge.graphql.cost import CostModel
+from edge.graphql.policy import Violation, check, check_batch, first_rejection
+
+__all__ = ["AnalyseOperation", "CostModelHolder"]
+
+log = logging.getLogger("edge.analysis")
+
+
+class CostModelHolder:
+    """The current cost model; replaced when Hasura's schema is (re)introspected."""
+
+    def __init__(self, model: CostModel) -> None:
+        self.model = model
+
+
+class AnalyseOperation:
+    """Fills ``ctx.analyses`` and ``ctx.estimated_cost``; rejects 400 with the limit's code."""
+
+    def __init__(self, *, analyser: Analyser, costs: CostModelHolder) -> None:
+        self.analyse = analyser
+        self.costs = costs
+        self.warnings: Counter[str] = Counter()
+        """Warn-only violations seen, by code (exported as a metric later)."""
+
+    async def __call__(self, ctx: RequestContext) -> None:
+        plan = ctx.plan
+        session = ctx.session
+        if plan is None or session is None:  # a pipeline ordering bug, never a client error
+            raise RuntimeError("analyse_operation ran before identify_plan")
+        limits = plan.graphql
+        operations = ctx.operations
+        if ctx.is_batch:
+            self._enforce(ctx, check_batch(len(operations), limits))
+        model = self.costs.model
+        total = 0
+        analyses = []
+        for operation in operations:
+            analysis = self.analyse(operation["query"], operation.get("operationName"), max_tokens=limits.max_tokens)
+            cost = model.estimate(analysis, variables=operation.get("variables"), role=session.role)
+            self._enforce(ctx, check(analysis, cost, limits))
+            analyses.append(analysis)
+            total += cost
+        ctx.analyses = analyses
+        ctx.estimated_cost = total
+
+    def _enforce(self, ctx: RequestContext, violations: list[Violation]) -> None:
+        if not violations:
+            return
+        rejection = first_rejection(violations)
+        if rejection is not None:
+            raise rejection
+        for violation in violations:
+            self.warnings[violation.code] += 1
+            log.warning(
+                "limit_warn_only",
+                extra={"request_id": ctx.request_id, "code": violation.code, "plan": ctx.plan_name},
+            )

@@ -1,0 +1,95 @@
+"""Stage N+1: what the edge does with Hasura's answer before the client gets it.
+
+- Plans with a cost budget: the actual cost is counted from the rows Hasura returned, the
+  difference to the estimate charged up front is refunded, and each result carries
+  ``extensions.cost`` (``requestedQueryCost``, ``actualQueryCost``, ``throttleStatus`` with
+  ``maximumAvailable``, ``currentlyAvailable``, ``restoreRate``), as GitHub and Shopify do.
+- Plans without introspection: "Did you mean ..." suggestions are removed from error messages,
+  because they leak field names (graphql-cop's ``field_suggestions``).
+
+Only JSON answers are touched, and the body is parsed only when one of the two applies, so the
+common path forwards Hasura's bytes untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from edge.context import RequestContext
+from edge.graphql.actual_cost import actual_cost
+from edge.graphql.policy import strip_suggestions
+from edge.limits.base import CostBudgets
+from edge.pipeline.analyse_operation import CostModelHolder
+from edge.upstream.base import UpstreamResponse
+
+__all__ = ["FinishResponse"]
+
+log = logging.getLogger("edge.finish")
+_SUGGESTION_MARK = b"Did you mean"
+
+
+class FinishResponse:
+    """Refunds over-estimated cost, adds ``extensions.cost``, strips suggestions; never rejects."""
+
+    def __init__(self, *, budgets: CostBudgets, costs: CostModelHolder) -> None:
+        self.budgets = budgets
+        self.costs = costs
+
+    async def __call__(self, ctx: RequestContext) -> None:
+        response = ctx.response
+        plan = ctx.plan
+        if response is None or plan is None or response.status != 200:
+            return
+        strip = not plan.graphql.introspection and _SUGGESTION_MARK in response.body
+        if ctx.budget is None and not strip:
+            return
+        try:
+            document: Any = orjson.loads(response.body)
+        except orjson.JSONDecodeError:
+            return  # not ours to judge: pass Hasura's bytes through
+        results = document if ctx.is_batch and isinstance(document, list) else [document]
+        if strip:
+            for result in results:
+                if isinstance(result, dict) and isinstance(result.get("errors"), list):
+                    result["errors"] = strip_suggestions(result["errors"])
+        if ctx.budget is not None:
+            await self._settle_cost(ctx, results)
+        ctx.response = UpstreamResponse(response.status, response.headers, orjson.dumps(document))
+
+    async def _settle_cost(self, ctx: RequestContext, results: list[Any]) -> None:
+        budget_decision = ctx.budget
+        plan = ctx.plan
+        if budget_decision is None or plan is None or plan.cost_budget is None:
+            return
+        model = self.costs.model
+        role = ctx.session.role if ctx.session else None
+        operations = ctx.operations
+        actuals: list[int] = []
+        requested: list[int] = []
+        for index, analysis in enumerate(ctx.analyses):
+            result = results[index] if index < len(results) else None
+            data = result.get("data") if isinstance(result, dict) else None
+            actuals.append(actual_cost(analysis, data, model=model))
+            requested.append(model.estimate(analysis, variables=operations[index].get("variables"), role=role))
+        refund = max(0, ctx.estimated_cost - sum(actuals))
+        available = budget_decision.available
+        if refund:
+            await self.budgets.refund(ctx.limit_key, ctx.plan_name, plan.cost_budget, refund)
+            available = min(float(budget_decision.maximum), available + refund)
+        throttle = {
+            "maximumAvailable": budget_decision.maximum,
+            "currentlyAvailable": int(available),
+            "restoreRate": budget_decision.restore_rate,
+        }
+        for result, asked, actual in zip(results, requested, actuals, strict=False):
+            if isinstance(result, dict):
+                extensions = result.setdefault("extensions", {})
+                if isinstance(extensions, dict):
+                    extensions["cost"] = {
+                        "requestedQueryCost": asked,
+                        "actualQueryCost": actual,
+                        "throttleStatus": throttle,
+                    }
