@@ -1,4 +1,8 @@
-"""``python -m edge``: read settings, configure logging, serve."""
+"""``python -m edge``: serve the edge; ``python -m edge keys ...``: manage API keys.
+
+Both read the same settings (``EDGE_*`` variables and the ``EDGE_CONFIG`` file), so the keys
+command runs wherever the edge runs (``docker compose exec edge python -m edge keys list``).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,43 @@ from edge.logs import configure_logging
 from edge.server import uvicorn_config
 from edge.settings import EdgeSettings
 
+USAGE = """usage: python -m edge                 serve /graphql (configuration: docs/configuration.md)
+       python -m edge keys ...        create|list|revoke|rotate API keys (python -m edge keys --help)
+"""
 
-def main() -> int:
+
+def load_settings() -> EdgeSettings | None:
     try:
-        settings = EdgeSettings()  # required fields come from the environment
+        return EdgeSettings()  # required fields come from the environment
     except (ValidationError, ValueError) as exc:
-        # pydantic's message names the field and the problem; secrets are SecretStr and not shown.
+        # pydantic's message names the field and the problem; inputs are hidden (hide_input_in_errors).
         sys.stderr.write(f"hasura-edge: invalid configuration:\n{exc}\n")
+        return None
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0
+    if argv and argv[0] != "keys":
+        sys.stderr.write(USAGE)
         return 2
+    settings = load_settings()
+    if settings is None:
+        return 2
+    if argv:
+        from edge.keys.cli import main as keys_main
+
+        if settings.database_url is None:
+            sys.stderr.write("hasura-edge: EDGE_DATABASE_URL is required to manage API keys\n")
+            return 2
+        return keys_main(
+            argv[1:], database_url=settings.database_url.get_secret_value(), known_plans=settings.plans.keys()
+        )
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.Server(uvicorn_config(settings)).run()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -27,6 +27,8 @@ __all__ = ["GraphQLHTTPHandler"]
 log = logging.getLogger("edge.graphql")
 
 _JSON = (b"content-type", b"application/json; charset=utf-8")
+# Response headers the edge writes itself (uvicorn adds Date; the request id is the edge's).
+_REPLACED_UPSTREAM_HEADERS = frozenset({b"x-request-id", b"date", b"server"})
 # After these the connection may hold unread request bytes, so it is not reused.
 _CLOSE_AFTER = (PayloadTooLarge, RequestTimeout)
 
@@ -100,7 +102,7 @@ class GraphQLHTTPHandler:
         response = ctx.response
         if response is None:  # a pipeline bug, not a client error
             raise RuntimeError("the proxy stage produced no response")
-        out = [(name, value) for name, value in response.headers if name != b"x-request-id"]
+        out = [(name, value) for name, value in response.headers if name not in _REPLACED_UPSTREAM_HEADERS]
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
         out.extend(ctx.limit_headers)
         out.extend(self.cors.response_headers(ctx.origin))

@@ -220,10 +220,11 @@ class EdgeSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _need_some_identity(self) -> EdgeSettings:
-        if self.jwt_secret is None and self.unauthorized_role is None:
+        sources = (self.jwt_secret, self.unauthorized_role, self.authorizer_url, self.database_url)
+        if all(source is None for source in sources):
             raise ValueError(
-                "configure EDGE_JWT_SECRET and/or EDGE_UNAUTHORIZED_ROLE: "
-                "without either, every request would be refused"
+                "configure at least one of EDGE_JWT_SECRET, EDGE_AUTHORIZER_URL, EDGE_DATABASE_URL (API keys) "
+                "or EDGE_UNAUTHORIZED_ROLE: without any, every request would be refused"
             )
         return self
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from edge.app import create_app
-from edge.server_protocol import guarded_protocol
+from edge.server import server_options
 from edge.settings import EdgeSettings
 from tests.hasura_double import HasuraDouble
 from tests.support.servers import RunningServer, start_server
@@ -71,15 +71,7 @@ def start_edge(hasura_server: tuple[HasuraDouble, RunningServer]) -> Iterator[Ed
 
     def start(**overrides: Any) -> RunningServer:
         settings = edge_settings(overrides.pop("hasura_url", hasura_url), **overrides)
-        server = start_server(
-            create_app(settings),
-            http=guarded_protocol(
-                max_header_bytes=settings.max_header_bytes,
-                max_url_bytes=settings.max_url_bytes,
-                request_deadline=settings.request_deadline_seconds,
-            ),
-            timeout_keep_alive=settings.keep_alive_seconds,
-        )
+        server = start_server(create_app(settings), **server_options(settings))
         running.append(server)
         double.reset()
         return server

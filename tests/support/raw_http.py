@@ -51,9 +51,7 @@ def read_response(sock: socket.socket, timeout: float = 5.0) -> RawResponse:
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ")[1])
-    headers = [
-        (line.split(":", 1)[0].strip(), line.split(":", 1)[1].strip()) for line in lines[1:] if ":" in line
-    ]
+    headers = [(line.split(":", 1)[0].strip(), line.split(":", 1)[1].strip()) for line in lines[1:] if ":" in line]
     length = next((int(v) for k, v in headers if k.lower() == "content-length"), None)
     while length is not None and len(body) < length:
         chunk = sock.recv(65536)
