@@ -1,0 +1,140 @@
+"""One structured JSON line per GraphQL operation, cheap enough for every request.
+
+Each line is ``logger.info("graphql_operation", extra=fields)`` on the ``edge.access`` logger, rendered by
+``edge.logs.JsonFormatter``. The fields are exactly::
+
+    request_id, batch_index, operation_type, operation_name, operation_hash, role, plan, key_id, user_id,
+    cost_estimated, request_cost_estimated, cost_actual, status, error_code, duration_ms, upstream_ms
+
+``batch_index`` is None for a single operation; a batch of n operations gives n lines sharing ``request_id``.
+``operation_hash`` is the first 16 hex digits of sha256 of the query text (the same query gives the same hash
+on every replica, so dashboards can group by it); hashes are cached per query string. ``cost_estimated`` is the
+operation's own estimate when known (a single operation: ``ctx.estimated_cost``; a batch: only when the caller
+passes ``estimated_costs``), and ``request_cost_estimated`` is the whole request's, so summing
+``cost_estimated`` never counts a batch twice. ``status``, ``duration_ms`` and ``upstream_ms`` are the HTTP
+request's (a batch is one HTTP exchange).
+
+Never logged: variables, the query text, headers, tokens, API keys (only ``key_id``), the admin secret. Only
+the fields above are read from the context. ``user_id`` (``x-hasura-user-id``) is an identifier, not a
+credential, and it is what usage is billed and abuse is traced by, so it is logged; pass
+``include_user_id=False`` where user ids are personal data (an e-mail address) that must stay out of logs.
+
+Cost: with INFO disabled for the logger, ``record`` returns after one cached ``isEnabledFor``. With
+``sample_rate < 1`` successful operations are sampled; errors (status >= 400 or an error code) always log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from edge.context import RequestContext
+
+__all__ = ["EVENT", "AccessLog", "operation_hash"]
+
+EVENT = "graphql_operation"
+_MAX_NAME = 128
+_HASH_CACHE_SIZE = 4096
+_hashes: dict[str, str] = {}
+
+
+def operation_hash(query: str) -> str:
+    """First 16 hex digits of sha256(query), cached (about 1 µs to compute, 50 ns to look up)."""
+    cached = _hashes.get(query)
+    if cached is None:
+        cached = hashlib.sha256(query.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        if len(_hashes) >= _HASH_CACHE_SIZE:
+            _hashes.clear()
+        _hashes[query] = cached
+    return cached
+
+
+class AccessLog:
+    """Writes the access-log lines of a request; construct once, call ``record`` after each response."""
+
+    def __init__(
+        self,
+        logger_name: str = "edge.access",
+        sample_rate: float = 1.0,
+        *,
+        include_user_id: bool = True,
+        random_source: Callable[[], float] = random.random,
+    ) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError("sample_rate must be between 0 and 1")
+        self.logger = logging.getLogger(logger_name)
+        self.sample_rate = sample_rate
+        self.include_user_id = include_user_id
+        self._random = random_source
+
+    def record(
+        self,
+        ctx: RequestContext,
+        *,
+        status: int,
+        duration: float,
+        upstream_duration: float | None,
+        error_code: str | None,
+        estimated_costs: Sequence[int] | None = None,
+        actual_costs: Sequence[int] | None = None,
+    ) -> None:
+        """Log one line per operation of ``ctx`` (durations in seconds; costs per operation, when known)."""
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        if self.sample_rate < 1.0 and status < 400 and error_code is None and self._random() >= self.sample_rate:
+            return
+        identity = ctx.identity
+        role = key_id = user_id = None
+        if identity is not None:
+            session = identity.session
+            role = session.role
+            if self.include_user_id:
+                user_id = session.user_id
+            if identity.api_key is not None:
+                key_id = identity.api_key.key_id
+        payload = ctx.payload
+        if ctx.is_batch and isinstance(payload, list):
+            operations: list[Any] = payload
+        else:
+            operations = [payload]
+        analyses = ctx.analyses
+        batch = ctx.is_batch
+        base = {
+            "request_id": ctx.request_id,
+            "role": role,
+            "plan": ctx.plan_name or None,
+            "key_id": key_id,
+            "user_id": user_id,
+            "request_cost_estimated": ctx.estimated_cost,
+            "status": status,
+            "error_code": error_code,
+            "duration_ms": round(duration * 1000.0, 3),
+            "upstream_ms": None if upstream_duration is None else round(upstream_duration * 1000.0, 3),
+        }
+        for index, operation in enumerate(operations):
+            fields = base.copy() if batch else base
+            analysis = analyses[index] if index < len(analyses) else None
+            query = name = None
+            if isinstance(operation, dict):
+                query = operation.get("query")
+                name = operation.get("operationName")
+            if analysis is not None:
+                fields["operation_type"] = analysis.operation_type
+                name = analysis.operation_name
+            else:
+                fields["operation_type"] = None
+            fields["operation_name"] = name[:_MAX_NAME] if isinstance(name, str) else None
+            fields["operation_hash"] = operation_hash(query) if isinstance(query, str) else None
+            fields["batch_index"] = index if batch else None
+            if estimated_costs is not None:
+                fields["cost_estimated"] = estimated_costs[index] if index < len(estimated_costs) else None
+            else:
+                fields["cost_estimated"] = None if batch else ctx.estimated_cost
+            fields["cost_actual"] = (
+                actual_costs[index] if actual_costs is not None and index < len(actual_costs) else None
+            )
+            logger.info(EVENT, extra=fields)

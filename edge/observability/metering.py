@@ -1,0 +1,425 @@
+"""Usage metering per API key and per user: requests, cost points, rows and subscription-seconds per period.
+
+The pipeline calls ``await meter.record(...)`` once per request; that only adds to a dict in memory (no I/O).
+``RedisUsageMeter`` flushes the buffer in a background task every ``flush_interval`` seconds, or as soon as
+``flush_records`` records are waiting, in one MULTI/EXEC pipeline (HINCRBY/HINCRBYFLOAT), and once more on
+``aclose()``. Redis layout (``period`` is the UTC calendar month ``2026-11``, or day ``2026-11-21``)::
+
+    {prefix}{period}:{kind}:{subject}   hash: requests, cost_points, rows, subscription_seconds
+    {prefix}{period}:index:{kind}       set of the subjects of that kind with usage in the period
+
+A record counts in the period of its ``record`` call, not of its flush, so a flush after midnight on the
+first of the month still bills the old month. Nothing expires by default (billing data); pass
+``retention_seconds`` to let old periods go.
+
+Loss window: a crash (SIGKILL, OOM) loses at most what was buffered since the last flush, i.e. at most
+``flush_interval`` seconds or ``flush_records`` records of this replica; a clean shutdown loses nothing. A
+failed flush never raises: the batch is merged back and retried at the next flush (``store_errors`` and the
+``edge_store_errors_total{store="usage"}`` metric count failures). The MULTI/EXEC is atomic, so a flush is
+applied entirely or not at all; only a timeout after Redis applied it but before its reply reached the
+edge can make a retry count that batch twice. While Redis is down the buffer keeps one entry per subject
+(``max_pending`` subjects at most; beyond, new subjects' usage is dropped and counted in ``dropped``).
+
+Per-subject usage is served by the admin endpoint (``usage_report``), not as Prometheus labels: keys and
+users are unbounded, and a label per key would be a series per key for ever. Prometheus gets only the sums
+per subject kind (``edge_usage_total{measure,subject_kind}``) through ``EdgeMetrics.usage_recorded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from edge.observability.metrics import EdgeMetrics
+
+__all__ = [
+    "MemoryUsageMeter",
+    "Period",
+    "RedisUsageMeter",
+    "SubjectKind",
+    "UsageMeter",
+    "UsageRow",
+    "UsageUnavailable",
+    "period_of",
+    "usage_report",
+]
+
+logger = logging.getLogger(__name__)
+
+SubjectKind = Literal["key", "user"]
+Period = Literal["month", "day"]
+_KINDS: tuple[SubjectKind, ...] = ("key", "user")
+_FIELDS = ("requests", "cost_points", "rows", "subscription_seconds")
+_MAX_SUBJECT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    subject_kind: SubjectKind
+    subject: str
+    period: str
+    requests: int = 0
+    cost_points: int = 0
+    rows: int = 0
+    subscription_seconds: float = 0.0
+
+
+class UsageMeter(Protocol):
+    async def record(
+        self,
+        subject_kind: SubjectKind,
+        subject: str,
+        *,
+        requests: int = 0,
+        cost_points: int = 0,
+        rows: int = 0,
+        subscription_seconds: float = 0,
+    ) -> None: ...
+
+    async def snapshot(self, subject_kind: SubjectKind | None = None, *, period: str | None = None) -> list[UsageRow]:
+        """Usage of ``period`` (default: the current one), sorted by kind then subject."""
+        ...
+
+    def current_period(self) -> str: ...
+
+
+def period_of(now: float, period: Period) -> tuple[str, float, float]:
+    """The period containing epoch second ``now``: its name, start and end (UTC).
+
+    >>> period_of(1795000000.0, "month")[0]
+    '2026-11'
+    """
+    t = time.gmtime(now)
+    if period == "month":
+        start = calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0))
+        year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
+        return f"{t.tm_year:04d}-{t.tm_mon:02d}", start, calendar.timegm((year, month, 1, 0, 0, 0))
+    if period == "day":
+        start = calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0))
+        return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}", start, start + 86_400
+    raise ValueError(f"period must be 'month' or 'day', not {period!r}")
+
+
+class _Buffer:
+    """Usage totals per (period, kind, subject), with the period computed once per period, not per record."""
+
+    def __init__(self, clock: Callable[[], float], period: Period, metrics: EdgeMetrics | None) -> None:
+        period_of(clock(), period)  # validates ``period``
+        self.clock = clock
+        self.period = period
+        self.metrics = metrics
+        self.totals: dict[tuple[str, str, str], list[float]] = {}
+        self.records = 0
+        self._name = ""
+        self._start = self._end = 0.0
+
+    def current_period(self) -> str:
+        now = self.clock()
+        if not self._start <= now < self._end:
+            self._name, self._start, self._end = period_of(now, self.period)
+        return self._name
+
+    def add(
+        self, kind: str, subject: str, requests: int, cost_points: int, rows: int, subscription_seconds: float
+    ) -> bool:
+        if kind not in _KINDS:
+            raise ValueError(f"subject_kind must be 'key' or 'user', not {kind!r}")
+        key = (self.current_period(), kind, subject[:_MAX_SUBJECT])
+        totals = self.totals.get(key)
+        if totals is None:
+            if not self.admit():
+                return False
+            totals = self.totals[key] = [0, 0, 0, 0.0]
+        totals[0] += requests
+        totals[1] += cost_points
+        totals[2] += rows
+        totals[3] += subscription_seconds
+        self.records += 1
+        if self.metrics is not None:
+            self.metrics.usage_recorded(kind, requests, cost_points, rows, subscription_seconds)
+        return True
+
+    def admit(self) -> bool:
+        return True
+
+
+def _row(kind: str, subject: str, period: str, totals: list[float]) -> UsageRow:
+    return UsageRow(
+        kind,  # type: ignore[arg-type]  # checked by _Buffer.add
+        subject,
+        period,
+        int(totals[0]),
+        int(totals[1]),
+        int(totals[2]),
+        float(totals[3]),
+    )
+
+
+class MemoryUsageMeter:
+    """Usage in this process only (tests, a single replica without Redis); lost on restart."""
+
+    def __init__(
+        self, *, period: Period = "month", clock: Callable[[], float] = time.time, metrics: EdgeMetrics | None = None
+    ) -> None:
+        self._buffer = _Buffer(clock, period, metrics)
+
+    def current_period(self) -> str:
+        return self._buffer.current_period()
+
+    async def record(
+        self,
+        subject_kind: SubjectKind,
+        subject: str,
+        *,
+        requests: int = 0,
+        cost_points: int = 0,
+        rows: int = 0,
+        subscription_seconds: float = 0,
+    ) -> None:
+        self._buffer.add(subject_kind, subject, requests, cost_points, rows, subscription_seconds)
+
+    async def snapshot(self, subject_kind: SubjectKind | None = None, *, period: str | None = None) -> list[UsageRow]:
+        wanted = period or self._buffer.current_period()
+        return sorted(
+            (
+                _row(kind, subject, p, totals)
+                for (p, kind, subject), totals in self._buffer.totals.items()
+                if p == wanted and (subject_kind is None or kind == subject_kind)
+            ),
+            key=lambda row: (row.subject_kind, row.subject),
+        )
+
+    async def reset(self) -> None:
+        self._buffer.totals.clear()
+
+
+class _BoundedBuffer(_Buffer):
+    def __init__(
+        self, clock: Callable[[], float], period: Period, metrics: EdgeMetrics | None, max_pending: int
+    ) -> None:
+        super().__init__(clock, period, metrics)
+        self.max_pending = max_pending
+        self.dropped = 0
+
+    def admit(self) -> bool:
+        if len(self.totals) < self.max_pending:
+            return True
+        self.dropped += 1
+        return False
+
+
+class RedisUsageMeter:
+    """Usage shared by every replica in Redis, buffered in memory and flushed in the background.
+
+    ``start()`` launches the flusher (needs a running loop); ``aclose()`` stops it and flushes once more.
+    Without ``start()``, nothing is written until ``flush()``, ``snapshot()`` or ``aclose()``.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str = "edge:usage:",
+        period: Period = "month",
+        *,
+        flush_interval: float = 5.0,
+        flush_records: int = 1000,
+        max_pending: int = 100_000,
+        retention_seconds: int | None = None,
+        timeout: float = 2.0,
+        clock: Callable[[], float] = time.time,
+        metrics: EdgeMetrics | None = None,
+        log_interval: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.flush_interval = flush_interval
+        self.flush_records = flush_records
+        self.retention_seconds = retention_seconds
+        self.timeout = timeout
+        self.metrics = metrics
+        self.store_errors = 0
+        self._buffer = _BoundedBuffer(clock, period, metrics, max_pending)
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._log_interval = log_interval
+        self._next_log = 0.0
+
+    @property
+    def dropped(self) -> int:
+        """Records refused because ``max_pending`` subjects were already waiting (Redis down for long)."""
+        return self._buffer.dropped
+
+    @property
+    def pending(self) -> int:
+        """Subjects buffered and not yet written."""
+        return len(self._buffer.totals)
+
+    def current_period(self) -> str:
+        return self._buffer.current_period()
+
+    async def record(
+        self,
+        subject_kind: SubjectKind,
+        subject: str,
+        *,
+        requests: int = 0,
+        cost_points: int = 0,
+        rows: int = 0,
+        subscription_seconds: float = 0,
+    ) -> None:
+        buffer = self._buffer
+        buffer.add(subject_kind, subject, requests, cost_points, rows, subscription_seconds)
+        if buffer.records >= self.flush_records and self._wake is not None:
+            self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._wake = asyncio.Event()
+            self._task = asyncio.create_task(self._run(), name="usage-meter-flush")
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush()
+
+    async def _run(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_interval):
+                    await wake.wait()
+            wake.clear()
+            await self.flush()
+
+    async def flush(self) -> bool:
+        """Write the buffer; True when it is empty afterwards. Never raises (failures are counted)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            buffer = self._buffer
+            batch, buffer.totals = buffer.totals, {}
+            buffer.records = 0
+            if not batch:
+                return True
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._write(batch)
+            except Exception as exc:  # metering never raises to the request path or the flusher
+                self._merge_back(batch)
+                self._failed(exc)
+                return False
+            return True
+
+    async def _write(self, batch: dict[tuple[str, str, str], list[float]]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        prefix, retention = self.prefix, self.retention_seconds
+        for (period, kind, subject), (requests, cost_points, rows, seconds) in batch.items():
+            key = f"{prefix}{period}:{kind}:{subject}"
+            index = f"{prefix}{period}:index:{kind}"
+            if requests:
+                pipe.hincrby(key, "requests", int(requests))
+            if cost_points:
+                pipe.hincrby(key, "cost_points", int(cost_points))
+            if rows:
+                pipe.hincrby(key, "rows", int(rows))
+            if seconds:
+                pipe.hincrbyfloat(key, "subscription_seconds", seconds)
+            pipe.sadd(index, subject)
+            if retention is not None:
+                pipe.expire(key, retention)
+                pipe.expire(index, retention)
+        await pipe.execute()
+
+    def _merge_back(self, batch: dict[tuple[str, str, str], list[float]]) -> None:
+        totals = self._buffer.totals
+        for key, values in batch.items():
+            current = totals.get(key)
+            if current is None:
+                if len(totals) >= self._buffer.max_pending:
+                    self._buffer.dropped += 1
+                    continue
+                totals[key] = values
+            else:
+                for i in range(4):
+                    current[i] += values[i]
+
+    def _failed(self, exc: Exception) -> None:
+        self.store_errors += 1
+        if self.metrics is not None:
+            self.metrics.store_error("usage")
+        now = time.monotonic()
+        if now >= self._next_log:
+            self._next_log = now + self._log_interval
+            logger.warning(
+                "usage_store_error",
+                extra={"error": type(exc).__name__, "store_errors": self.store_errors, "pending": self.pending},
+            )
+
+    async def snapshot(self, subject_kind: SubjectKind | None = None, *, period: str | None = None) -> list[UsageRow]:
+        """Usage of all replicas (after flushing this one's buffer); raises ``UsageUnavailable`` when Redis
+        cannot be read (the only method that raises: an admin asked, and an empty report would mislead)."""
+        await self.flush()
+        wanted = period or self.current_period()
+        kinds = _KINDS if subject_kind is None else (subject_kind,)
+        rows: list[UsageRow] = []
+        try:
+            async with asyncio.timeout(self.timeout):
+                for kind in kinds:
+                    members = await self.client.smembers(f"{self.prefix}{wanted}:index:{kind}")
+                    subjects = sorted(_text(member) for member in members)
+                    pipe = self.client.pipeline(transaction=False)
+                    for subject in subjects:
+                        pipe.hgetall(f"{self.prefix}{wanted}:{kind}:{subject}")
+                    hashes = await pipe.execute() if subjects else []
+                    for subject, values in zip(subjects, hashes, strict=True):
+                        fields = {_text(name): _text(value) for name, value in values.items()}
+                        totals = [float(fields.get(name, 0)) for name in _FIELDS]
+                        rows.append(_row(kind, subject, wanted, totals))
+        except Exception as exc:
+            self._failed(exc)
+            raise UsageUnavailable("usage store unavailable") from exc
+        return rows
+
+
+class UsageUnavailable(Exception):
+    """The usage store could not be read (the admin endpoint answers 503)."""
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+async def usage_report(
+    meter: UsageMeter, *, kind: SubjectKind | None = None, period: str | None = None
+) -> dict[str, Any]:
+    """The admin endpoint's JSON: per-subject usage of a period plus totals per kind.
+
+    ``{"period": "2026-11", "subjects": [{"subject_kind": "key", "subject": "k1", "requests": 3, ...}],
+    "totals": {"key": {"requests": 3, "cost_points": 40, "rows": 7, "subscription_seconds": 0.0}}}``
+    """
+    wanted = period or meter.current_period()
+    rows = await meter.snapshot(kind, period=wanted)
+    totals: dict[str, dict[str, float]] = {}
+    subjects = []
+    for row in rows:
+        entry = asdict(row)
+        del entry["period"]
+        subjects.append(entry)
+        sums = totals.setdefault(row.subject_kind, dict.fromkeys(_FIELDS, 0))
+        for name in _FIELDS:
+            sums[name] += entry[name]
+    return {"period": wanted, "subjects": subjects, "totals": totals}
