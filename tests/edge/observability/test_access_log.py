@@ -1,0 +1,226 @@
+"""AccessLog: one line per operation with exactly the documented fields, and nothing secret in it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import orjson
+import pytest
+
+from edge.context import RequestContext
+from edge.graphql.analysis import analyse
+from edge.keys.model import ApiKey
+from edge.logs import JsonFormatter
+from edge.observability.access_log import EVENT, AccessLog, operation_hash
+from edge.session import Identity, Session
+
+FIELDS = {
+    "request_id",
+    "batch_index",
+    "operation_type",
+    "operation_name",
+    "operation_hash",
+    "role",
+    "plan",
+    "key_id",
+    "user_id",
+    "cost_estimated",
+    "request_cost_estimated",
+    "cost_actual",
+    "status",
+    "error_code",
+    "duration_ms",
+    "upstream_ms",
+}
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.secret-token-body.sig"
+RAW_KEY = "edge_live_RAWKEYSECRETDONOTLOG"
+VARIABLE = "variable-value-never-logged"
+ADMIN_SECRET = "admin-secret-never-logged"
+QUERY = "query Users($x: String) { users(where: {name: {_eq: $x}}) { id } }"
+MUTATION = "mutation Touch { touch { id } }"
+
+
+def api_key() -> ApiKey:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    return ApiKey(uuid4(), "key_abc123", "acme", "pro", "user", {}, now, None, None, None)
+
+
+def context(payload: object, *, batch: bool = False, with_key: bool = True) -> RequestContext:
+    ctx = RequestContext(
+        method="POST",
+        headers=[
+            (b"authorization", f"Bearer {TOKEN}".encode()),
+            (b"x-api-key", RAW_KEY.encode()),
+            (b"x-hasura-admin-secret", ADMIN_SECRET.encode()),
+        ],
+        query_string=b"",
+        client=("203.0.113.9", 5000),
+        request_id="req-1",
+    )
+    ctx.payload = payload
+    ctx.is_batch = batch
+    ctx.body = orjson.dumps(payload)
+    session = Session("user", {"x-hasura-user-id": "u-42", "x-hasura-org": VARIABLE}, "u-42")
+    ctx.identity = Identity(session, "api_key" if with_key else "jwt", api_key() if with_key else None)
+    ctx.plan_name = "pro"
+    ctx.upstream_headers = [(b"x-hasura-admin-secret", ADMIN_SECRET.encode())]
+    operations = payload if isinstance(payload, list) else [payload]
+    ctx.analyses = [analyse(op["query"], op.get("operationName"), max_tokens=10_000) for op in operations]
+    ctx.estimated_cost = 12
+    return ctx
+
+
+@pytest.fixture
+def access_log(caplog: pytest.LogCaptureFixture) -> AccessLog:
+    caplog.set_level(logging.INFO, logger="edge.access")
+    return AccessLog()
+
+
+def lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    formatter = JsonFormatter()
+    return [
+        orjson.loads(formatter.format(record))
+        for record in caplog.records
+        if record.name == "edge.access" and record.getMessage() == EVENT
+    ]
+
+
+def test_one_operation_gives_one_line_with_exactly_the_documented_fields(
+    access_log: AccessLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = context({"query": QUERY, "operationName": "Users", "variables": {"x": VARIABLE}})
+    access_log.record(ctx, status=200, duration=0.0123, upstream_duration=0.004, error_code=None, actual_costs=[7])
+    [line] = lines(caplog)
+    assert set(line) - {"ts", "level", "logger", "event"} == FIELDS
+    assert line["event"] == "graphql_operation"
+    assert line["logger"] == "edge.access"
+    assert {key: line[key] for key in FIELDS} == {
+        "request_id": "req-1",
+        "batch_index": None,
+        "operation_type": "query",
+        "operation_name": "Users",
+        "operation_hash": hashlib.sha256(QUERY.encode()).hexdigest()[:16],
+        "role": "user",
+        "plan": "pro",
+        "key_id": "key_abc123",
+        "user_id": "u-42",
+        "cost_estimated": 12,
+        "request_cost_estimated": 12,
+        "cost_actual": 7,
+        "status": 200,
+        "error_code": None,
+        "duration_ms": 12.3,
+        "upstream_ms": 4.0,
+    }
+
+
+def test_no_variables_tokens_keys_secrets_or_query_text_reach_the_output(access_log: AccessLog) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("edge.access")
+    logger.addHandler(handler)
+    try:
+        ctx = context({"query": QUERY, "operationName": "Users", "variables": {"x": VARIABLE}})
+        access_log.record(ctx, status=200, duration=0.001, upstream_duration=None, error_code=None)
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert output.count("\n") == 1
+    for secret in (TOKEN, RAW_KEY, VARIABLE, ADMIN_SECRET, "users(where", "203.0.113.9"):
+        assert secret not in output
+
+
+def test_a_batch_gives_one_line_per_operation_sharing_the_request_id(
+    access_log: AccessLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = context(
+        [{"query": QUERY, "operationName": "Users", "variables": {"x": VARIABLE}}, {"query": MUTATION}], batch=True
+    )
+    access_log.record(ctx, status=200, duration=0.002, upstream_duration=0.001, error_code=None)
+    first, second = lines(caplog)
+    assert [first["batch_index"], second["batch_index"]] == [0, 1]
+    assert first["request_id"] == second["request_id"] == "req-1"
+    assert (first["operation_type"], second["operation_type"]) == ("query", "mutation")
+    assert (first["operation_name"], second["operation_name"]) == ("Users", "Touch")
+    assert first["operation_hash"] != second["operation_hash"]
+    # Per-operation estimates are unknown here: never the request total twice.
+    assert first["cost_estimated"] is None and second["cost_estimated"] is None
+    assert first["request_cost_estimated"] == second["request_cost_estimated"] == 12
+
+
+def test_a_batch_with_per_operation_costs(access_log: AccessLog, caplog: pytest.LogCaptureFixture) -> None:
+    ctx = context([{"query": QUERY}, {"query": MUTATION}], batch=True)
+    access_log.record(
+        ctx,
+        status=200,
+        duration=0.002,
+        upstream_duration=0.001,
+        error_code=None,
+        estimated_costs=[10, 2],
+        actual_costs=[3, 2],
+    )
+    assert [(line["cost_estimated"], line["cost_actual"]) for line in lines(caplog)] == [(10, 3), (2, 2)]
+
+
+def test_a_rejection_before_analysis_logs_what_is_known(
+    access_log: AccessLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = RequestContext(method="POST", headers=[], query_string=b"", client=None, request_id="req-2")
+    ctx.payload = {"query": MUTATION, "operationName": "Touch"}
+    access_log.record(ctx, status=401, duration=0.0005, upstream_duration=None, error_code="invalid-jwt")
+    [line] = lines(caplog)
+    assert line["status"] == 401
+    assert line["error_code"] == "invalid-jwt"
+    assert line["operation_type"] is None
+    assert line["operation_name"] == "Touch"
+    assert line["operation_hash"] == operation_hash(MUTATION)
+    assert line["role"] is None and line["key_id"] is None and line["plan"] is None
+
+
+def test_an_unparseable_body_still_logs_one_line(access_log: AccessLog, caplog: pytest.LogCaptureFixture) -> None:
+    ctx = RequestContext(method="POST", headers=[], query_string=b"", client=None, request_id="req-3")
+    access_log.record(ctx, status=400, duration=0.0001, upstream_duration=None, error_code="bad-request")
+    [line] = lines(caplog)
+    assert line["operation_hash"] is None and line["operation_name"] is None
+
+
+def test_user_id_can_be_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edge.access")
+    AccessLog(include_user_id=False).record(
+        context({"query": QUERY}), status=200, duration=0.001, upstream_duration=None, error_code=None
+    )
+    [line] = lines(caplog)
+    assert line["user_id"] is None
+
+
+def test_sampling_drops_successes_but_never_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edge.access")
+    sampled = AccessLog(sample_rate=0.25, random_source=iter([0.1, 0.9, 0.3, 0.2] * 10).__next__)
+    ctx = context({"query": QUERY})
+    for _ in range(4):
+        sampled.record(ctx, status=200, duration=0.001, upstream_duration=None, error_code=None)
+    assert len(lines(caplog)) == 2
+    sampled.record(ctx, status=429, duration=0.001, upstream_duration=None, error_code="rate-limited")
+    sampled.record(ctx, status=200, duration=0.001, upstream_duration=None, error_code="upstream-error")
+    assert len(lines(caplog)) == 4
+
+
+def test_nothing_is_built_when_info_is_disabled(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="edge.access")
+    AccessLog().record(context({"query": QUERY}), status=200, duration=0.001, upstream_duration=None, error_code=None)
+    assert lines(caplog) == []
+
+
+def test_sample_rate_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="sample_rate"):
+        AccessLog(sample_rate=1.5)
+
+
+def test_operation_hash_is_cached_and_stable() -> None:
+    assert operation_hash("{ a }") == hashlib.sha256(b"{ a }").hexdigest()[:16]
+    assert operation_hash("{ a }") is operation_hash("{ a }")
