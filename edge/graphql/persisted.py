@@ -13,25 +13,27 @@ resends the request with ``query`` *and* the hash, which the edge verifies and s
 What ``resolve`` answers, following Apollo Server 4 (``@apollo/server`` ``internalErrorClasses`` and
 ``requestPipeline``):
 
-====================================== ====== =============================== ============================
-situation                              status ``extensions.code``             message
-====================================== ====== =============================== ============================
-hash unknown (manifest and store)      200    ``PERSISTED_QUERY_NOT_FOUND``   ``PersistedQueryNotFound``
-``version`` is not 1                   200    ``PERSISTED_QUERY_NOT_SUPPORTED`` ``PersistedQueryNotSupported``
-``sha256Hash`` not 64 lowercase hex    400    ``bad-request``                 names the field
-``sha256(query) != sha256Hash``        400    ``PERSISTED_QUERY_HASH_MISMATCH`` ``provided sha does not match query``
-====================================== ====== =============================== ============================
+- hash in neither the manifest nor the store: 200, ``PERSISTED_QUERY_NOT_FOUND``, message
+  ``PersistedQueryNotFound`` (:class:`PersistedQueryNotFound`);
+- ``version`` other than the integer 1: 200, ``PERSISTED_QUERY_NOT_SUPPORTED``, message
+  ``PersistedQueryNotSupported`` (:class:`PersistedQueryNotSupported`);
+- ``persistedQuery`` not an object, or ``sha256Hash`` not 64 lowercase hex digits: 400, ``bad-request``
+  (:class:`InvalidPersistedQuery`);
+- ``query`` sent and its SHA-256 is not ``sha256Hash``: 400, ``PERSISTED_QUERY_HASH_MISMATCH``, message
+  ``provided sha does not match query`` (:class:`PersistedQueryHashMismatch`); nothing is stored.
 
 Apollo Server answers the two protocol signals with **200** and ``Cache-Control: private, no-cache,
 must-revalidate`` (so a CDN never caches a miss of a GET), and so does the edge: Apollo Client reads them
-from the body (3.x before 3.7 even *disabled* APQ for good after a 400 or 500). For ``version != 1`` Apollo
+from the body (older Apollo Client 3 releases even turned APQ off for good after a 400 or 500, see
+apollo-client PR #10806). For ``version != 1`` Apollo
 Server answers 400 "Unsupported persisted query version"; the edge answers ``PersistedQueryNotSupported``
 instead, on which Apollo Client stops hashing and resends the full document, so a client speaking a future
 version degrades instead of failing.
 
-Hasura CE refuses requests that carry ``extensions.persistedQuery``, so every request ``resolve`` handled
-comes back as a *new* dict without it (and without ``extensions`` when that becomes empty); a request with
-no ``persistedQuery`` comes back as the same object. Re-serialise the body when ``result is not request``.
+Hasura CE refuses requests that carry ``extensions.persistedQuery`` (``PersistedQueryNotSupported``), so
+every request ``resolve`` handled comes back as a *new* dict without it (and without ``extensions`` when that
+becomes empty); a request with no ``persistedQuery`` comes back as the same object. Re-serialise the body
+when ``result is not request``.
 
 Registration stores the query under its hash (unless the manifest already holds it, or it is larger than
 ``max_query_bytes``: it then runs, but is not kept). Stores never raise: a failing Redis reads as a miss, so
@@ -43,6 +45,8 @@ id, or when its *normalised* form is: normalisation is ``graphql.print_ast(graph
 canonical printing: whitespace, commas and comments do not matter; field order, aliases, arguments and
 ``__typename`` selections do), hashed with SHA-256. Manifest entries are hashed both ways when loaded.
 Check the *resolved* text, whatever path it came by (a hash may have been registered under another plan).
+Documents a client rewrites before sending (Apollo Client adds ``__typename`` selections) must be listed as
+sent. A refused operation is :class:`OperationNotSafelisted` (400, ``operation-not-safelisted``).
 """
 
 from __future__ import annotations
