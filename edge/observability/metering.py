@@ -250,6 +250,7 @@ class RedisUsageMeter:
         self._buffer = _BoundedBuffer(clock, period, metrics, max_pending)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._lock: asyncio.Lock | None = None
         self._log_interval = log_interval
         self._next_log = 0.0
@@ -283,27 +284,31 @@ class RedisUsageMeter:
             self._wake.set()
 
     def start(self) -> None:
+        """Launch the background flusher (idempotent)."""
         if self._task is None:
+            self._closing = False
             self._wake = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="usage-meter-flush")
 
     async def aclose(self) -> None:
+        """Stop the flusher (letting a flush in progress finish) and flush what is left."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None and self._wake is not None:
+            self._closing = True
+            self._wake.set()
+            await task
         await self.flush()
 
     async def _run(self) -> None:
         wake = self._wake
         assert wake is not None
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.flush_interval):
                     await wake.wait()
             wake.clear()
-            await self.flush()
+            if not self._closing:
+                await self.flush()
 
     async def flush(self) -> bool:
         """Write the buffer; True when it is empty afterwards. Never raises (failures are counted)."""
@@ -318,6 +323,9 @@ class RedisUsageMeter:
             try:
                 async with asyncio.timeout(self.timeout):
                     await self._write(batch)
+            except asyncio.CancelledError:
+                self._merge_back(batch)  # cancelled mid-write (loop shutdown): keep the usage for a later flush
+                raise
             except Exception as exc:  # metering never raises to the request path or the flusher
                 self._merge_back(batch)
                 self._failed(exc)

@@ -6,6 +6,7 @@ import hashlib
 import io
 import logging
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 import orjson
@@ -49,7 +50,7 @@ def api_key() -> ApiKey:
     return ApiKey(uuid4(), "key_abc123", "acme", "pro", "user", {}, now, None, None, None)
 
 
-def context(payload: object, *, batch: bool = False, with_key: bool = True) -> RequestContext:
+def context(payload: Any, *, batch: bool = False, with_key: bool = True) -> RequestContext:
     ctx = RequestContext(
         method="POST",
         headers=[
