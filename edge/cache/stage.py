@@ -16,7 +16,9 @@ The pipeline calls two hooks (or :meth:`ResponseCache.proxy_through`, which call
 
 Response headers on cached and cacheable answers (as Hasura EE): ``Cache-Control: max-age=<seconds left>``
 and ``X-Hasura-Query-Cache-Key: <key>``; plus ``X-Cache: HIT`` or ``MISS`` on every answer the cache
-looked at. Mutations, subscriptions, batches and answers with errors are never stored nor served.
+looked at. ``Cache-Control`` also says ``private`` unless ``private=False``: the answer belongs to one
+session, and without it a shared cache (a CDN in front of a GET ``/graphql``) could serve it to others.
+Mutations, subscriptions, batches and answers with errors are never stored nor served.
 """
 
 from __future__ import annotations
@@ -77,9 +79,11 @@ class ResponseCache:
         wait_timeout: float = 60.0,
         max_entry_bytes: int = 1024 * 1024,
         vary_headers: Iterable[bytes] = (b"cookie",),
+        private: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.cache_store = store
+        self.private = private
         self.rules = tuple(rules)
         self.wait_timeout = wait_timeout
         self.max_entry_bytes = max_entry_bytes
@@ -94,6 +98,11 @@ class ResponseCache:
         self.stores = 0
         """Answers stored."""
         self._inflight: dict[str, asyncio.Future[CachedResponse | None]] = {}
+
+    @property
+    def in_flight(self) -> int:
+        """Keys with a leader waiting for Hasura right now (single flight)."""
+        return len(self._inflight)
 
     # --- before the proxy --------------------------------------------------------------------------------
 
@@ -115,7 +124,7 @@ class ResponseCache:
                 remaining = entry.remaining(self.clock())
                 if remaining > 0:
                     self.hits += 1
-                    return CacheDecision("hit", key, ttl, name, response=_answer(entry, b"HIT", key, remaining))
+                    return CacheDecision("hit", key, ttl, name, response=self._answer(entry, key, remaining))
             if key in self._inflight:  # another miss started its flight while this one read the store
                 continue
             self._inflight[key] = asyncio.get_running_loop().create_future()
@@ -174,7 +183,7 @@ class ResponseCache:
             remaining = entry.remaining(self.clock())
             if remaining > 0:
                 self.coalesced += 1
-                return CacheDecision("hit", key, ttl, name, response=_answer(entry, b"HIT", key, remaining))
+                return CacheDecision("hit", key, ttl, name, response=self._answer(entry, key, remaining))
         self.misses += 1  # the leader was too slow or its answer cannot be shared: proxy alone
         return CacheDecision("miss", key, ttl, name)
 
@@ -198,7 +207,7 @@ class ResponseCache:
             self._resolve(decision, entry)  # waiters are served before the store's round trip
             await self.cache_store.set(decision.key, entry, decision.ttl)
             self.stores += 1
-            ctx.response = _with_headers(response, _cache_headers(b"MISS", decision.key, decision.ttl))
+            ctx.response = _with_headers(response, self._cache_headers(b"MISS", decision.key, decision.ttl))
         finally:
             self._resolve(decision, entry)
 
@@ -240,6 +249,14 @@ class ResponseCache:
             operation_name=decision.operation_name,
         )
 
+    def _cache_headers(self, status: bytes, key: str, max_age: int) -> list[tuple[bytes, bytes]]:
+        control = (b"private, max-age=%d" if self.private else b"max-age=%d") % max_age
+        return [(_CACHE_CONTROL, control), (_X_CACHE, status), (CACHE_KEY_HEADER, key.encode("ascii"))]
+
+    def _answer(self, entry: CachedResponse, key: str, remaining: int) -> UpstreamResponse:
+        headers = [*entry.headers, *self._cache_headers(b"HIT", key, remaining)]
+        return UpstreamResponse(entry.status, headers, entry.body)
+
     def _resolve(self, decision: CacheDecision, entry: CachedResponse | None) -> None:
         if not decision.leader:
             return
@@ -251,18 +268,6 @@ class ResponseCache:
             flight.set_result(entry)
 
 
-def _cache_headers(status: bytes, key: str, max_age: int) -> list[tuple[bytes, bytes]]:
-    return [
-        (_CACHE_CONTROL, b"max-age=%d" % max_age),
-        (_X_CACHE, status),
-        (CACHE_KEY_HEADER, key.encode("ascii")),
-    ]
-
-
 def _with_headers(response: UpstreamResponse, added: list[tuple[bytes, bytes]]) -> UpstreamResponse:
     kept = [(name, value) for name, value in response.headers if name not in _REPLACED]
     return UpstreamResponse(response.status, kept + added, response.body)
-
-
-def _answer(entry: CachedResponse, status: bytes, key: str, remaining: int) -> UpstreamResponse:
-    return UpstreamResponse(entry.status, [*entry.headers, *_cache_headers(status, key, remaining)], entry.body)
