@@ -47,6 +47,7 @@ from edge.routes.health import ReadinessCheck, hasura_check, health_router, redi
 from edge.settings import EdgeSettings
 from edge.upstream import make_upstream
 from edge.upstream.base import Upstream
+from edge.ws import GraphQLWebSocketHandler, make_websocket_handler
 
 __all__ = ["EdgeApp", "create_app"]
 
@@ -57,9 +58,16 @@ class EdgeApp:
     """The ASGI entry point: ``/graphql`` over HTTP goes straight to the pipeline."""
 
     def __init__(
-        self, graphql: GraphQLHTTPHandler, framework: FastAPI, *, schema_source: SchemaSource, costs: CostModelHolder
+        self,
+        graphql: GraphQLHTTPHandler,
+        framework: FastAPI,
+        *,
+        schema_source: SchemaSource,
+        costs: CostModelHolder,
+        websocket: GraphQLWebSocketHandler | None = None,
     ) -> None:
         self.graphql = graphql
+        self.websocket = websocket
         self.framework = framework
         self.schema_source = schema_source
         self.costs = costs
@@ -68,8 +76,10 @@ class EdgeApp:
         if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH:
             await self.graphql(scope, receive, send)
         elif scope["type"] == "websocket":
-            # Subscriptions through the edge are not served yet: refuse the upgrade (HTTP 403).
-            await send({"type": "websocket.close", "code": 1008})
+            if self.websocket is None:  # no subscriptions configured: refuse the upgrade (HTTP 403)
+                await send({"type": "websocket.close", "code": 1008})
+            else:
+                await self.websocket(scope, receive, send)
         else:
             await self.framework(scope, receive, send)
 
@@ -199,7 +209,16 @@ def create_app(
             headers=exc.headers,
         )
 
-    return EdgeApp(handler, framework, schema_source=schema_source, costs=costs)
+    websocket = make_websocket_handler(
+        settings,
+        authenticate=handler.authenticate,
+        identify_plan=handler.identify_plan,
+        costs=costs,
+        limiter=limiter,
+        budgets=budgets,
+        redis_client=redis_client,
+    )
+    return EdgeApp(handler, framework, schema_source=schema_source, costs=costs, websocket=websocket)
 
 
 def _token_header_names(settings: EdgeSettings) -> list[bytes]:

@@ -9,12 +9,15 @@ import uvicorn
 from edge.app import create_app
 from edge.server_protocol import guarded_protocol
 from edge.settings import EdgeSettings
+from edge.ws.wire import EdgeWebSocketProtocol
 
 __all__ = ["server_options", "uvicorn_config"]
 
 
 def server_options(settings: EdgeSettings) -> dict[str, Any]:
     """The uvicorn options that shape the edge's behaviour (tests start their servers with them too)."""
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        raise ValueError("EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE must be set together")
     return {
         "http": guarded_protocol(
             max_header_bytes=settings.max_header_bytes,
@@ -28,6 +31,16 @@ def server_options(settings: EdgeSettings) -> dict[str, Any]:
         "server_header": False,
         # X-Forwarded-For is the edge's own business (trusted proxies only), not uvicorn's.
         "proxy_headers": False,
+        # WebSocket: the sans-I/O implementation (fastest measured), closing with 1001 on shutdown;
+        # messages capped (1009), no compression (CPU and decompression bombs), protocol pings.
+        "ws": EdgeWebSocketProtocol,
+        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_per_message_deflate": False,
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
+        # TLS on the same port for HTTP and WebSocket when a certificate is given.
+        "ssl_certfile": str(settings.tls_cert_file) if settings.tls_cert_file else None,
+        "ssl_keyfile": str(settings.tls_key_file) if settings.tls_key_file else None,
     }
 
 

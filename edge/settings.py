@@ -154,6 +154,37 @@ class EdgeSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     """Log line format. Default json."""
 
+    # --- Subscriptions (WebSocket) ---------------------------------------------------------
+    tls_cert_file: Path | None = None
+    """PEM certificate (chain) for TLS on the edge's port: https and wss. Unset (default): plain HTTP/WS."""
+    tls_key_file: Path | None = None
+    """PEM private key for ``EDGE_TLS_CERT_FILE``. Required with it. Default unset."""
+    ws_init_timeout_seconds: float = Field(default=3.0, gt=0)
+    """Time a client has to send ``connection_init`` after the upgrade (close 4408). Default 3 s."""
+    ws_keepalive_seconds: float = Field(default=5.0, gt=0)
+    """Interval of the edge's keep-alives to clients (``ka`` or ``ping``). Default 5 s (Hasura's)."""
+    ws_max_message_bytes: int = Field(default=65_536, ge=1024)
+    """Largest WebSocket message a client may send (close 1009 above it). Default 64 KiB."""
+    ws_max_messages_per_second: float = Field(default=50.0, gt=0)
+    """Sustained messages per second a client may send on one socket (close 1008 above it). Default 50."""
+    ws_message_burst: int = Field(default=100, ge=1)
+    """Messages a client may send at once before the per-socket rate applies. Default 100."""
+    ws_send_queue_messages: int = Field(default=256, ge=1)
+    """Messages queued for a client that reads slowly before it is closed with 1013. Default 256."""
+    ws_connections_per_second: float | None = Field(default=None, gt=0)
+    """Connection rate per limit key (API key, user or address), shared across replicas (close 4429).
+    Default unset: unlimited."""
+    ws_connection_burst: int = Field(default=10, ge=1)
+    """Connections per limit key allowed at once before ``EDGE_WS_CONNECTIONS_PER_SECOND`` applies. Default 10."""
+    ws_expiry_grace_seconds: float = Field(default=0.0, ge=0)
+    """Seconds a socket stays open after its credentials expire (clock skew allowance). Default 0."""
+    ws_recheck_seconds: float | None = Field(default=None, gt=0)
+    """How often sockets authenticated by API key re-check it (revoked: close 4403). Default unset:
+    ``EDGE_API_KEY_CACHE_SECONDS``."""
+    ws_upstream_reconnect_attempts: int = Field(default=2, ge=0)
+    """Reconnects to Hasura (subscriptions re-subscribed) before clients are closed with 1011/1012/1013.
+    Default 2."""
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -19,7 +19,7 @@ from .execution import Executor
 from .faults import Faults
 from .records import RecordedRequest
 from .schema import DEMO_SDL
-from .websocket import WebSocketApp, reject_websocket
+from .websocket import WebSocketApp, WebSocketDouble
 
 __all__ = ["HASURA_VERSION", "HasuraDouble"]
 
@@ -42,7 +42,7 @@ class HasuraDouble:
     - ``field_suggestions``: append graphql-js style "Did you mean ...?" hints to validation errors (real
       Hasura never does; the edge must strip them).
     - ``gzip``: compress successful responses for clients that accept gzip, as Hasura does.
-    - ``websocket_app``: ASGI callable for WebSocket scopes (a placeholder that refuses the handshake).
+    - ``ws`` / ``websocket_app``: the WebSocket side (both subscription protocols, ``websocket.py``).
     """
 
     def __init__(
@@ -65,7 +65,8 @@ class HasuraDouble:
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self.websocket_app: WebSocketApp = reject_websocket
+        self.ws = WebSocketDouble(self)
+        self.websocket_app: WebSocketApp = self.ws
         self.app = DoubleApp(self)
 
     @property
@@ -82,6 +83,7 @@ class HasuraDouble:
             self.requests.clear()
         self.faults.clear()
         self.healthy = True
+        self.ws.reset()
 
     def graphql_requests(self) -> list[RecordedRequest]:
         """Only the ``POST /v1/graphql`` records."""

@@ -1,28 +1,310 @@
-"""Placeholder for the WebSocket side of the double (contracts §5), built later.
+"""The WebSocket side of the double: Hasura's ``/v1/graphql`` subscriptions (contracts §5).
 
-``HasuraDouble.websocket_app`` is called for every ``websocket`` scope on any path. Until the subscription
-protocols are implemented it refuses the handshake (uvicorn answers HTTP 403).
+Both protocols, as §5.1-§5.6 describe them:
+
+- Subprotocol: ``graphql-transport-ws`` only when it is the single offered value, otherwise the legacy
+  ``graphql-ws``. (Deviation: the chosen name is echoed only when the client offered it, because real
+  WebSocket clients fail a handshake that echoes a name they did not offer.)
+- Auth on ``connection_init``: ``payload.headers`` (string values only) first, then the handshake headers,
+  resolved like HTTP (admin-secret mode, ``auth.resolve_session``). Failure: legacy ``connection_error`` then
+  close 4400; graphql-transport-ws close 4403 ``{"server_error_msg":"4403: Forbidden"}``.
+- ``connection_ack`` then one ``ka``/``ping``; keep-alives every ``keepalive`` seconds from the accept.
+- Operations: queries/mutations answer one ``data``/``next`` then ``complete``; subscriptions answer the
+  current result at once and, when ``tick_seconds`` is set, again every tick (the double's data never
+  changes, so Hasura would stay silent: the tick stands for "the rows changed"). Errors before execution:
+  ``error`` (+ ``complete`` on legacy). Duplicate id: legacy ``error`` ``start-failed`` + ``complete``;
+  graphql-transport-ws ``error`` then close 1000. Unparsable message: legacy ``connection_error`` (socket
+  stays); graphql-transport-ws close 4400. ``connection_terminate`` closes 1000.
+
+Controls (callable from any thread): ``close_all(code, reason)`` (e.g. 1012 metadata change, 1011),
+``refuse = True`` (refuse new handshakes, as a Hasura that is down), ``connections`` (what each socket sent:
+subprotocol, handshake headers, init payload, resolved session, operations), ``active()``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["WebSocketApp", "reject_websocket"]
+import orjson
+from graphql import execute
 
-WebSocketApp = Callable[
-    [dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]],
-    Awaitable[None],
-]
+from .auth import AuthConfig, resolve_session
+from .errors import HasuraError, graphql_error_object
+from .execution import select_operation
+
+if TYPE_CHECKING:
+    from .double import HasuraDouble
+
+__all__ = ["WebSocketApp", "WebSocketDouble", "WsConnection", "reject_websocket"]
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+WebSocketApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
+
+PATHS = ("/v1/graphql", "/v1alpha1/graphql", "/v1beta1/relay")
+TRANSPORT = "graphql-transport-ws"
+LEGACY = "graphql-ws"
+DROPPED_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "upgrade", "connection"})
 
 
-async def reject_websocket(
-    scope: dict[str, Any],
-    receive: Callable[[], Awaitable[dict[str, Any]]],
-    send: Callable[[dict[str, Any]], Awaitable[None]],
-) -> None:
-    """Refuse the handshake: ``websocket.close`` before ``websocket.accept``."""
+async def reject_websocket(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """Refuse the handshake: ``websocket.close`` before ``websocket.accept`` (HTTP 403)."""
     message = await receive()
     if message["type"] == "websocket.connect":
         await send({"type": "websocket.close", "code": 1008})
+
+
+@dataclass
+class WsConnection:
+    """What one socket did, for assertions."""
+
+    subprotocol: str
+    handshake_headers: list[tuple[str, str]]
+    init_payload: Any = None
+    session: dict[str, str] | None = None
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    closed: bool = False
+
+
+class _Socket:
+    def __init__(self, owner: WebSocketDouble, record: WsConnection, send: Send) -> None:
+        self.owner = owner
+        self.record = record
+        self.legacy = record.subprotocol == LEGACY
+        self._send = send
+        self.lock = asyncio.Lock()
+        self.closed = False
+        self.initialised = False
+        self.ops: dict[str, asyncio.Task[None]] = {}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        async with self.lock:
+            with contextlib.suppress(Exception):
+                await self._send({"type": "websocket.send", "text": orjson.dumps(message).decode()})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        async with self.lock:
+            with contextlib.suppress(Exception):
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+    def keepalive_message(self) -> dict[str, Any]:
+        return {"type": "ka"} if self.legacy else {"type": "ping", "payload": {"message": "keepalive"}}
+
+
+class WebSocketDouble:
+    def __init__(self, double: HasuraDouble) -> None:
+        self.double = double
+        self.keepalive = 5.0
+        self.tick_seconds: float | None = None
+        self.refuse = False
+        self.connections: list[WsConnection] = []
+        self._sockets: set[_Socket] = set()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def reset(self) -> None:
+        self.keepalive = 5.0
+        self.tick_seconds = None
+        self.refuse = False
+        with self._lock:
+            self.connections.clear()
+
+    def active(self) -> int:
+        return sum(1 for s in list(self._sockets) if not s.closed)
+
+    def close_all(self, code: int = 1012, reason: str = "Server state changed, restarting the server") -> None:
+        loop = self._loop
+        if loop is None:
+            return
+
+        async def close() -> None:
+            for sock in list(self._sockets):
+                await sock.close(code, reason)
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result(5)
+
+    def wait_for_connections(self, count: int, timeout: float = 5.0) -> list[WsConnection]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                done = [c for c in self.connections if c.session is not None]
+            if len(done) >= count:
+                return done
+            time.sleep(0.01)
+        raise TimeoutError(f"expected {count} initialised connections, got {len(done)}")
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        self._loop = asyncio.get_running_loop()
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        if scope["path"] not in PATHS or self.refuse:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        offered = list(scope.get("subprotocols") or [])
+        chosen = TRANSPORT if offered == [TRANSPORT] else LEGACY
+        await send({"type": "websocket.accept", **({"subprotocol": chosen} if chosen in offered else {})})
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        record = WsConnection(chosen, [(k, v) for k, v in headers if k not in DROPPED_HANDSHAKE])
+        with self._lock:
+            self.connections.append(record)
+        sock = _Socket(self, record, send)
+        self._sockets.add(sock)
+        keepalive = asyncio.create_task(self._keepalive(sock))
+        try:
+            while not sock.closed:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    text = (message.get("bytes") or b"").decode("utf-8", "replace")
+                await self._on_message(sock, text)
+        finally:
+            sock.closed = True
+            record.closed = True
+            keepalive.cancel()
+            for task in sock.ops.values():
+                task.cancel()
+            self._sockets.discard(sock)
+
+    async def _keepalive(self, sock: _Socket) -> None:
+        while True:
+            await asyncio.sleep(self.keepalive)
+            await sock.send(sock.keepalive_message())
+
+    async def _on_message(self, sock: _Socket, text: str) -> None:
+        try:
+            message = orjson.loads(text)
+            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                raise ValueError("expected an object with a type")
+            kind = message["type"]
+            if kind in ("start", "subscribe", "stop", "complete") and not isinstance(message.get("id"), str):
+                raise ValueError('key "id" not found')
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            await self._parse_failure(sock, str(exc))
+            return
+        if kind == "connection_init":
+            await self._init(sock, message.get("payload"))
+        elif kind in ("start", "subscribe"):
+            await self._start(sock, message["id"], message.get("payload"))
+        elif kind in ("stop", "complete"):
+            task = sock.ops.pop(message["id"], None)
+            if task is not None:
+                task.cancel()
+        elif kind == "ping":
+            pong: dict[str, Any] = {"type": "pong"}
+            if "payload" in message:
+                pong["payload"] = message["payload"]
+            await sock.send(pong)
+        elif kind == "pong":
+            pass
+        elif kind == "connection_terminate":
+            await sock.close(1000, "GQL_CONNECTION_TERMINATE received")
+        else:
+            await self._parse_failure(sock, f"unknown message type {kind}")
+
+    async def _parse_failure(self, sock: _Socket, detail: str) -> None:
+        if sock.legacy:
+            await sock.send({"type": "connection_error", "payload": f"parsing ClientMessage failed: {detail}"})
+        else:
+            await sock.close(
+                4400, orjson.dumps({"server_error_msg": f"4400: Parsing client message failed: {detail}"}).decode()
+            )
+
+    async def _init(self, sock: _Socket, payload: Any) -> None:
+        sock.record.init_payload = payload
+        try:
+            headers_in = (payload or {}).get("headers", {}) if isinstance(payload, dict) else {}
+            if not isinstance(headers_in, dict) or not all(isinstance(v, str) for v in headers_in.values()):
+                raise HasuraError("parsing ClientMessage failed: headers must be strings", "parse-failed")
+            headers = [(str(k).lower(), v) for k, v in headers_in.items()] + sock.record.handshake_headers
+            session = resolve_session(headers, AuthConfig(self.double.admin_secret, self.double.unauthorized_role))
+        except HasuraError as error:
+            if sock.legacy:
+                await sock.send({"type": "connection_error", "payload": error.message})
+                reason = {"server_error_msg": f"4400: Connection initialization failed: {error.message}"}
+                await sock.close(4400, orjson.dumps(reason).decode())
+            else:
+                await sock.close(4403, orjson.dumps({"server_error_msg": "4403: Forbidden"}).decode())
+            return
+        sock.record.session = session
+        sock.initialised = True
+        await sock.send({"type": "connection_ack"})
+        await sock.send(sock.keepalive_message())
+
+    async def _start(self, sock: _Socket, op_id: str, payload: Any) -> None:
+        data_type = "data" if sock.legacy else "next"
+        if not sock.initialised:
+            await self._op_error(sock, op_id, "start received before the connection is initialised", "start-failed")
+            if not sock.legacy:
+                await sock.close(1000, orjson.dumps({"server_error_msg": "4400: start received before init"}).decode())
+            return
+        if op_id in sock.ops:
+            message = f"an operation already exists with this id: {op_id}"
+            await self._op_error(sock, op_id, message, "start-failed")
+            if not sock.legacy:
+                await sock.close(1000, orjson.dumps({"server_error_msg": f"4400: {message}"}).decode())
+            return
+        sock.record.operations.append({"id": op_id, "payload": payload})
+        try:
+            if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+                raise HasuraError("parsing GQLReq failed", "parse-failed")
+            parsed = self.double.executor._parsed(payload["query"])
+            operation = select_operation(parsed.document, payload.get("operationName"))
+            if parsed.errors:
+                raise self.double.executor._error(parsed.errors[0], parsed)
+        except HasuraError as error:
+            await self._op_error(sock, op_id, error.message, error.code)
+            return
+        subscription = operation.operation.value == "subscription"
+
+        async def run() -> None:
+            while True:
+                result = execute(
+                    self.double.schema,
+                    parsed.document,
+                    variable_values=payload.get("variables"),
+                    operation_name=payload.get("operationName"),
+                    field_resolver=_resolver(),
+                )
+                body: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
+                if result.errors:  # type: ignore[union-attr]
+                    body["errors"] = [{"message": e.message} for e in result.errors]  # type: ignore[union-attr]
+                await sock.send({"type": data_type, "id": op_id, "payload": body})
+                if not subscription:
+                    break
+                tick = self.tick_seconds
+                if tick is None:
+                    await asyncio.Event().wait()  # rows never change: stay subscribed, silent
+                else:
+                    await asyncio.sleep(tick)
+            sock.ops.pop(op_id, None)
+            await sock.send({"type": "complete", "id": op_id})
+
+        sock.ops[op_id] = asyncio.create_task(run())
+
+    async def _op_error(self, sock: _Socket, op_id: str, message: str, code: str) -> None:
+        error = graphql_error_object(HasuraError(message, code))
+        if sock.legacy:
+            await sock.send({"type": "error", "id": op_id, "payload": {"errors": [error]}})
+        else:
+            await sock.send({"type": "error", "id": op_id, "payload": [error]})
+        await sock.send({"type": "complete", "id": op_id})
+
+
+def _resolver() -> Any:
+    from .data import resolve_field
+
+    return resolve_field

@@ -1,0 +1,565 @@
+"""One client socket relayed to Hasura: the state machine and its pumps.
+
+Tasks per connection: the client reader (this module's ``_read_client``), the client writer
+(``_write_client``, draining a bounded outbox), the upstream reader (``_read_upstream``) and a
+ticker (keep-alives, API key re-checks, subscription lease refreshes). Timers close the socket
+when ``connection_init`` is late and when the credentials expire.
+
+States: accepted -> initialised (``connection_ack`` sent) -> closing. Every ``subscribe``/``start``
+(and query or mutation) is checked by the plan like an HTTP request; a refused operation gets an
+error for its id and the connection lives. ``docs/subscriptions.md`` is the reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from edge.asgi import Receive, Send
+from edge.errors import AuthenticationError, EdgeError, LimiterUnavailable, RoleNotAllowed
+from edge.plans import Plan
+from edge.session import Identity
+from edge.ws import protocols as p
+from edge.ws.credentials import BadInitPayload, credential_headers
+from edge.ws.protocols import CloseCode, Protocol
+from edge.ws.services import Services, WebSocketConfig
+from edge.ws.upstream import UpstreamConnection, UpstreamRefused, UpstreamUnavailable
+
+__all__ = ["Bridge"]
+
+log = logging.getLogger("edge.ws")
+_CLOSE_FLUSH_SECONDS = 5.0
+_MAX_ID_LENGTH = 256
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class _Operation:
+    raw: bytes
+    subscription: bool
+    counted: bool
+
+
+class _Refused(Exception):
+    """An operation refused by the edge: its id gets an error, the connection lives."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class _Close(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class Bridge:
+    def __init__(
+        self,
+        protocol: Protocol,
+        receive: Receive,
+        send: Send,
+        *,
+        handshake: list[tuple[bytes, bytes]],
+        client_address: str,
+        request_id: str,
+        services: Services,
+        config: WebSocketConfig,
+    ) -> None:
+        self.protocol = protocol
+        self._receive = receive
+        self._send = send
+        self.handshake = handshake
+        self.client_address = client_address
+        self.request_id = request_id
+        self.services = services
+        self.config = config
+        self.connection_id = f"{request_id}:{next(_ids)}"
+        self.identity: Identity | None = None
+        self.credentials: list[tuple[bytes, bytes]] = []
+        self.plan_name = ""
+        self.plan: Plan | None = None
+        self.limit_key = ""
+        self.upstream: UpstreamConnection | None = None
+        self.operations: dict[str, _Operation] = {}
+        self.outbox: collections.deque[bytes | tuple[int, str]] = collections.deque()
+        self._outbox_ready = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._closing = False
+        self.close_code: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._upstream_task: asyncio.Task[None] | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tokens = float(config.message_burst)
+        self._tokens_at = time.monotonic()
+        self._reinit_lock = asyncio.Lock()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers["init"] = loop.call_later(
+            self.config.init_timeout, self.close, CloseCode.INIT_TIMEOUT, "Connection initialisation timeout"
+        )
+        self._tasks = [
+            asyncio.create_task(self._read_client()),
+            asyncio.create_task(self._write_client()),
+            asyncio.create_task(self._tick()),
+        ]
+        self.services.registry.add(self)
+        try:
+            await self._finished.wait()
+        finally:
+            self.services.registry.discard(self)
+            for timer in self._timers.values():
+                timer.cancel()
+            tasks = [*self._tasks, *([self._upstream_task] if self._upstream_task else [])]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.upstream is not None:
+                await self.upstream.close()
+            await self._release_all()
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close the client socket (after what is already queued); idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        self.close_code = code
+        self.outbox.append((code, reason[:120]))
+        self._outbox_ready.set()
+        asyncio.get_running_loop().call_later(_CLOSE_FLUSH_SECONDS, self._finished.set)
+
+    def _gone(self) -> None:
+        """The client went away: nothing more can be sent."""
+        self._closing = True
+        self._finished.set()
+
+    def enqueue(self, message: bytes) -> None:
+        if self._closing:
+            return
+        if len(self.outbox) >= self.config.send_queue_messages:
+            # The client is not reading: drop what it has not read and close (bounded memory).
+            self.outbox.clear()
+            self.close(CloseCode.TRY_AGAIN, "Client too slow: send queue full")
+            return
+        self.outbox.append(message)
+        self._outbox_ready.set()
+
+    # --- pumps ---------------------------------------------------------------------------------
+
+    async def _write_client(self) -> None:
+        send = self._send
+        outbox = self.outbox
+        try:
+            while True:
+                if not outbox:
+                    self._outbox_ready.clear()
+                    await self._outbox_ready.wait()
+                    continue
+                item = outbox.popleft()
+                if isinstance(item, tuple):
+                    await send({"type": "websocket.close", "code": item[0], "reason": item[1]})
+                    self._finished.set()
+                    return
+                await send({"type": "websocket.send", "text": item.decode("utf-8")})
+        except Exception:  # uvicorn's ClientDisconnected, or the transport went away
+            self._gone()
+
+    async def _read_client(self) -> None:
+        try:
+            while not self._closing:
+                message = await self._receive()
+                kind = message["type"]
+                if kind == "websocket.disconnect":
+                    self._gone()
+                    return
+                if kind != "websocket.receive":
+                    continue
+                text = message.get("text")
+                if text is None:
+                    raise _Close(CloseCode.BAD_REQUEST, "Binary messages are not supported")
+                if not self._take_token():
+                    raise _Close(CloseCode.POLICY, "Message rate limit exceeded")
+                await self._on_client_message(text)
+        except _Close as close:
+            self.close(close.code, close.reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("ws_client_handler_failed", extra={"request_id": self.request_id})
+            self.close(CloseCode.INTERNAL, "Internal error")
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        rate = self.config.messages_per_second
+        self._tokens = min(float(self.config.message_burst), self._tokens + (now - self._tokens_at) * rate)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    async def _tick(self) -> None:
+        interval = self.config.keepalive
+        lease = self.services.counter.lease / 3
+        recheck = self.config.recheck_seconds
+        loop = asyncio.get_running_loop()
+        next_lease = loop.time() + lease
+        next_recheck = loop.time() + recheck
+        step = min(interval, lease, recheck)
+        next_keepalive = loop.time() + interval
+        while True:
+            await asyncio.sleep(step)
+            now = loop.time()
+            if self.upstream is None:
+                continue
+            if now >= next_keepalive:
+                next_keepalive = now + interval
+                self.enqueue(self.protocol.keepalive)
+            if now >= next_lease:
+                next_lease = now + lease
+                counted = [self._member(op_id) for op_id, op in self.operations.items() if op.counted]
+                if counted:
+                    await self.services.counter.refresh(self.limit_key, counted)
+            if now >= next_recheck:
+                next_recheck = now + recheck
+                await self._recheck()
+
+    # --- client messages -----------------------------------------------------------------------
+
+    async def _on_client_message(self, text: str) -> None:
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self._protocol_error("Message is not valid JSON")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind in p.SUBSCRIBE_TYPES:
+            await self._on_subscribe(message, text)
+        elif kind in p.STOP_TYPES:
+            await self._on_stop(message, text)
+        elif kind == p.PING:
+            if not self.protocol.legacy:
+                payload = message.get("payload")
+                self.enqueue(p.dumps({"type": "pong", **({"payload": payload} if payload is not None else {})}))
+        elif kind == p.PONG:
+            pass
+        elif kind == p.CONNECTION_INIT:
+            if self.upstream is not None or "init" not in self._timers:
+                raise _Close(CloseCode.TOO_MANY, "Too many initialisation requests")
+            await self._on_init(message.get("payload"))
+        elif kind == p.REFRESH:
+            if self.upstream is None:
+                raise _Close(CloseCode.UNAUTHORIZED, "Unauthorized")
+            await self._on_refresh(message.get("payload"))
+        elif kind == p.TERMINATE and self.protocol.legacy:
+            raise _Close(CloseCode.NORMAL, "GQL_CONNECTION_TERMINATE received")
+        else:
+            self._protocol_error(f"Unknown message type {str(kind)[:40]!r}")
+
+    def _protocol_error(self, message: str) -> None:
+        """graphql-transport-ws closes with 4400; the legacy protocol answers connection_error (Hasura)."""
+        if self.protocol.legacy:
+            self.enqueue(p.dumps({"type": "connection_error", "payload": f"parsing ClientMessage failed: {message}"}))
+            return
+        raise _Close(CloseCode.BAD_REQUEST, message)
+
+    async def _on_init(self, payload: Any) -> None:
+        timer = self._timers.pop("init", None)
+        if timer is not None:
+            timer.cancel()
+        try:
+            identity, headers = await self._identify(payload)
+            plan_name, plan, limit_key = self.services.identify_plan.resolve(identity, self.client_address)
+            await self._admit(limit_key)
+        except BadInitPayload as exc:
+            self._refuse_init(str(exc), CloseCode.BAD_REQUEST)
+            return
+        except EdgeError as exc:
+            code = CloseCode.TOO_MANY if exc.status == 429 else CloseCode.FORBIDDEN
+            if exc.status >= 500:
+                code = CloseCode.TRY_AGAIN
+            self._refuse_init(exc.message, code)
+            return
+        self.identity, self.credentials = identity, headers
+        self.plan_name, self.plan, self.limit_key = plan_name, plan, limit_key
+        try:
+            self.upstream = await self.services.connector.connect(self.protocol, self._upstream_payload())
+        except UpstreamUnavailable:
+            raise _Close(CloseCode.TRY_AGAIN, "The GraphQL engine is unavailable") from None
+        except UpstreamRefused:
+            log.error("ws_upstream_refused_init", extra={"request_id": self.request_id})
+            raise _Close(CloseCode.INTERNAL, "The GraphQL engine refused the edge") from None
+        self._upstream_task = asyncio.create_task(self._read_upstream(self.upstream))
+        self._schedule_expiry()
+        self.enqueue(p.CONNECTION_ACK)
+        if self.protocol.legacy:
+            self.enqueue(self.protocol.keepalive)  # as Hasura: one ka right after the ack
+
+    async def _identify(self, payload: Any) -> tuple[Identity, list[tuple[bytes, bytes]]]:
+        headers = credential_headers(payload, self.handshake)
+        identity = await self.services.authenticate.identify(headers)
+        if identity.expires_at is not None and identity.expires_at + self.config.expiry_grace <= time.time():
+            raise AuthenticationError("The credentials have expired")
+        return identity, headers
+
+    async def _admit(self, limit_key: str) -> None:
+        """The per-key connection rate (``EDGE_WS_CONNECTIONS_PER_SECOND``), on the shared limiter."""
+        plan = self.services.connection_plan
+        if plan is None:
+            return
+        decision = await self.services.limiter.hit(limit_key, "ws-connections", plan)
+        if not decision.allowed:
+            if decision.code == "limiter-unavailable":
+                raise LimiterUnavailable()
+            raise _Close(CloseCode.TOO_MANY, "Too many connections; retry later")
+
+    def _refuse_init(self, message: str, code: int) -> None:
+        if self.protocol.legacy:
+            self.enqueue(p.dumps({"type": "connection_error", "payload": message}))
+            code = CloseCode.BAD_REQUEST if code == CloseCode.FORBIDDEN else code
+        reason = "Forbidden" if code == CloseCode.FORBIDDEN else message
+        raise _Close(code, reason)
+
+    def _upstream_payload(self) -> dict[str, Any]:
+        """Exactly the edge-made identity: nothing the client wrote reaches Hasura."""
+        assert self.identity is not None
+        session = self.identity.session
+        headers = {
+            "x-hasura-admin-secret": self.services.admin_secret,
+            "x-hasura-role": session.role,
+            **session.variables,
+            "x-request-id": self.request_id,
+        }
+        return {"headers": headers}
+
+    def _schedule_expiry(self) -> None:
+        old = self._timers.pop("expiry", None)
+        if old is not None:
+            old.cancel()
+        assert self.identity is not None
+        expires_at = self.identity.expires_at
+        if expires_at is None:
+            return
+        delay = max(0.0, expires_at + self.config.expiry_grace - time.time())
+        self._timers["expiry"] = asyncio.get_running_loop().call_later(
+            delay, self._credentials_ended, "Credentials expired"
+        )
+
+    def _credentials_ended(self, reason: str) -> None:
+        if self.protocol.legacy:
+            self.enqueue(p.dumps({"type": "connection_error", "payload": reason}))
+        self.close(CloseCode.FORBIDDEN, reason)
+
+    async def _recheck(self) -> None:
+        """API keys are looked up again (revocation elsewhere lands within the key cache TTL)."""
+        if self.identity is None or self.identity.api_key is None:
+            return
+        try:
+            await self.services.authenticate.identify(self.credentials)
+        except AuthenticationError as exc:
+            self._credentials_ended(exc.message)
+        except EdgeError:
+            pass  # the key store is unavailable: keep the connection, try again next time
+
+    async def _on_refresh(self, payload: Any) -> None:
+        assert self.identity is not None
+        try:
+            identity, headers = await self._identify(payload)
+            plan_name, plan, limit_key = self.services.identify_plan.resolve(identity, self.client_address)
+            if limit_key != self.limit_key or identity.session.role != self.identity.session.role:
+                raise RoleNotAllowed("Refreshed credentials must be for the same principal and role")
+        except (BadInitPayload, EdgeError) as exc:
+            message = exc.message if isinstance(exc, EdgeError) else str(exc)
+            code = exc.code if isinstance(exc, EdgeError) else "bad-request"
+            self.enqueue(
+                p.dumps({"type": "refresh_error", "payload": {"message": message, "extensions": {"code": code}}})
+            )
+            return
+        changed = identity.session != self.identity.session
+        self.identity, self.credentials = identity, headers
+        self.plan_name, self.plan = plan_name, plan
+        self._schedule_expiry()
+        if changed:
+            await self._reinit_upstream()
+        self.enqueue(p.REFRESH_ACK)
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def _member(self, op_id: str) -> str:
+        return f"{self.connection_id}:{op_id}"
+
+    async def _on_subscribe(self, message: dict[str, Any], text: str) -> None:
+        if self.upstream is None or self.plan is None or self.identity is None:
+            raise _Close(CloseCode.UNAUTHORIZED, "Unauthorized")
+        op_id = message.get("id")
+        payload = message.get("payload")
+        if not isinstance(op_id, str) or not op_id or len(op_id) > _MAX_ID_LENGTH:
+            self._protocol_error("An operation needs a string id")
+            return
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            self._protocol_error("An operation needs payload.query")
+            return
+        if op_id in self.operations:
+            raise _Close(CloseCode.DUPLICATE_ID, f"Subscriber for {op_id[:60]} already exists")
+        try:
+            operation = await self._admit_operation(op_id, payload)
+        except _Refused as refused:
+            for out in self.protocol.operation_error(op_id, refused.message, refused.code):
+                self.enqueue(out)
+            return
+        operation.raw = text.encode("utf-8")
+        self.operations[op_id] = operation
+        await self.upstream.send(text)
+
+    async def _admit_operation(self, op_id: str, payload: dict[str, Any]) -> _Operation:
+        plan, services = self.plan, self.services
+        assert plan is not None and self.identity is not None
+        name = payload.get("operationName")
+        variables = payload.get("variables")
+        if name is not None and not isinstance(name, str):
+            raise _Refused("operationName must be a string", "bad-request")
+        if variables is not None and not isinstance(variables, dict):
+            raise _Refused("variables must be an object", "bad-request")
+        limits = plan.graphql
+        try:
+            analysis = services.analyser(payload["query"], name, max_tokens=limits.max_tokens)
+            cost = services.costs.model.estimate(analysis, variables=variables, role=self.identity.session.role)
+            rejection = services.first_rejection(services.check(analysis, cost, limits))
+            if rejection is not None:
+                raise rejection
+            subscription = analysis.operation_type == "subscription"
+            if subscription and plan.max_subscriptions is not None:
+                active = sum(1 for op in self.operations.values() if op.subscription)
+                if active >= plan.max_subscriptions:
+                    raise _Refused(
+                        f"At most {plan.max_subscriptions} concurrent subscriptions per connection on your plan",
+                        "subscription-limit-exceeded",
+                    )
+            if plan.rate is not None or plan.quota is not None:
+                decision = await services.limiter.hit(self.limit_key, self.plan_name, plan)
+                if not decision.allowed:
+                    raise _Refused("Rate limit or quota exceeded", decision.code or "rate-limited")
+            if plan.cost_budget is not None:
+                charged = await services.budgets.charge(self.limit_key, self.plan_name, plan.cost_budget, cost)
+                if not charged.allowed:
+                    raise _Refused(f"This operation costs {cost} points; budget exhausted", "cost-budget-exceeded")
+        except EdgeError as exc:
+            raise _Refused(exc.message, exc.code) from None
+        counted = False
+        if subscription and plan.max_subscriptions is not None:
+            if not await services.counter.acquire(self.limit_key, self._member(op_id), plan.max_subscriptions):
+                raise _Refused(
+                    f"At most {plan.max_subscriptions} concurrent subscriptions per key or user on your plan",
+                    "subscription-limit-exceeded",
+                )
+            counted = True
+        return _Operation(b"", subscription, counted)
+
+    async def _on_stop(self, message: dict[str, Any], text: str) -> None:
+        op_id = message.get("id")
+        if not isinstance(op_id, str):
+            self._protocol_error("stop/complete needs an id")
+            return
+        operation = self.operations.pop(op_id, None)
+        if operation is None:
+            return  # unknown or finished: ignored, as Hasura does
+        await self._release(op_id, operation)
+        if self.upstream is not None:
+            await self.upstream.send(text)
+
+    async def _release(self, op_id: str, operation: _Operation) -> None:
+        if operation.counted:
+            operation.counted = False
+            await self.services.counter.release(self.limit_key, self._member(op_id))
+
+    async def _release_all(self) -> None:
+        operations, self.operations = self.operations, {}
+        for op_id, operation in operations.items():
+            with contextlib.suppress(Exception):
+                await self._release(op_id, operation)
+
+    # --- upstream ------------------------------------------------------------------------------
+
+    async def _read_upstream(self, upstream: UpstreamConnection) -> None:
+        protocol = self.protocol
+        while True:
+            text = await upstream.receive()
+            if text is None:
+                break
+            try:
+                message = orjson.loads(text)
+                kind = message.get("type")
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            if kind == protocol.data:
+                if message.get("id") in self.operations:
+                    self.enqueue(text.encode("utf-8"))
+            elif kind == protocol.complete or kind == protocol.error:
+                op_id = message.get("id")
+                operation = self.operations.get(op_id) if isinstance(op_id, str) else None
+                if operation is None or op_id is None:
+                    continue
+                self.enqueue(text.encode("utf-8"))
+                if kind == protocol.complete or not protocol.legacy:
+                    del self.operations[op_id]
+                    await self._release(op_id, operation)
+            elif kind == p.PING:
+                await upstream.send('{"type":"pong"}')
+            elif kind == "connection_error":
+                self.enqueue(text.encode("utf-8"))
+        if upstream is self.upstream and not self._closing:
+            await self._upstream_lost(upstream.close_code)
+
+    async def _upstream_lost(self, code: int | None) -> None:
+        log.warning("ws_upstream_lost", extra={"request_id": self.request_id, "code": code})
+        for attempt in range(self.config.upstream_reconnect_attempts):
+            await asyncio.sleep(self.config.upstream_reconnect_delay * (attempt + 1))
+            try:
+                await self._reinit_upstream()
+                return
+            except UpstreamUnavailable:
+                continue
+            except UpstreamRefused:
+                break
+        if code in (CloseCode.RESTART, CloseCode.GOING_AWAY):
+            self.close(CloseCode.RESTART, "The GraphQL engine restarted; reconnect")
+        elif code is None or code == 1006 or code == CloseCode.TRY_AGAIN:
+            self.close(CloseCode.TRY_AGAIN, "The GraphQL engine is unavailable; try again later")
+        else:
+            self.close(CloseCode.INTERNAL, "The GraphQL engine closed the connection")
+
+    async def _reinit_upstream(self) -> None:
+        """A fresh upstream connection with the current identity; active subscriptions follow it
+        with their ids. Queries and mutations in flight on the old one get an error."""
+        async with self._reinit_lock:
+            fresh = await self.services.connector.connect(self.protocol, self._upstream_payload())
+            old, old_task = self.upstream, self._upstream_task
+            self.upstream = fresh
+            self._upstream_task = asyncio.create_task(self._read_upstream(fresh))
+            for op_id, operation in list(self.operations.items()):
+                if operation.subscription:
+                    await fresh.send(operation.raw)
+                    continue
+                del self.operations[op_id]
+                for out in self.protocol.operation_error(
+                    op_id, "The connection to the GraphQL engine was renewed; the result was lost", "upstream-renewed"
+                ):
+                    self.enqueue(out)
+            if old_task is not None and old_task is not asyncio.current_task():
+                old_task.cancel()
+            if old is not None:
+                asyncio.get_running_loop().create_task(old.close())

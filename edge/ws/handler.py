@@ -1,0 +1,76 @@
+"""The ASGI handler for WebSocket ``/graphql``: Origin, subprotocol, then one :class:`Bridge`.
+
+- Any other path: refused before the upgrade (HTTP 403).
+- ``Origin`` present and not exactly in ``EDGE_ALLOWED_ORIGINS`` (``null`` included): HTTP 403.
+  Without ``Origin`` (a non-browser client) the upgrade is allowed; credentials are required in
+  ``connection_init`` as always, so nothing is reachable without them (unless an unauthorized
+  role is configured, exactly as on HTTP).
+- Subprotocol: ``graphql-transport-ws`` (preferred) or ``graphql-ws``; none offered: legacy, as
+  Hasura; only unknown ones: accepted without a subprotocol, then closed with 4406.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from edge.asgi import Receive, Scope, Send
+from edge.pipeline.client_address import ClientAddressResolver
+from edge.pipeline.request_id import choose_request_id
+from edge.ws.bridge import Bridge
+from edge.ws.protocols import CloseCode, choose_subprotocol
+from edge.ws.services import Services, WebSocketConfig
+
+__all__ = ["GraphQLWebSocketHandler"]
+
+log = logging.getLogger("edge.ws")
+GRAPHQL_PATH = "/graphql"
+
+
+class GraphQLWebSocketHandler:
+    def __init__(
+        self,
+        services: Services,
+        config: WebSocketConfig,
+        *,
+        allowed_origins: list[str],
+        addresses: ClientAddressResolver,
+    ) -> None:
+        self.services = services
+        self.config = config
+        self.allowed_origins = frozenset(origin.encode("latin-1") for origin in allowed_origins)
+        self.addresses = addresses
+
+    @property
+    def registry(self) -> object:
+        return self.services.registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+        origins = [value for name, value in headers if name == b"origin"]
+        if scope["path"] != GRAPHQL_PATH or any(origin not in self.allowed_origins for origin in origins):
+            await send({"type": "websocket.close", "code": CloseCode.POLICY})  # before accept: HTTP 403
+            return
+        protocol, subprotocol = choose_subprotocol(list(scope.get("subprotocols") or ()))
+        if protocol is None:
+            await send({"type": "websocket.accept"})
+            await send(
+                {"type": "websocket.close", "code": CloseCode.SUBPROTOCOL, "reason": "Subprotocol not acceptable"}
+            )
+            return
+        await send({"type": "websocket.accept", "subprotocol": subprotocol})
+        request_id = choose_request_id(next((value for name, value in headers if name == b"x-request-id"), None))
+        forwarded = [value for name, value in headers if name == b"x-forwarded-for"]
+        bridge = Bridge(
+            protocol,
+            receive,
+            send,
+            handshake=headers,
+            client_address=self.addresses.resolve(scope.get("client"), forwarded),
+            request_id=request_id,
+            services=self.services,
+            config=self.config,
+        )
+        await bridge.run()

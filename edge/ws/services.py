@@ -1,0 +1,83 @@
+"""What a bridge needs from the rest of the edge (built once in ``create_app``), and its settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from edge.graphql.analysis import Analyser, OperationAnalysis
+from edge.graphql.policy import OperationRejected, Violation
+from edge.limits.base import CostBudgets, Limiter
+from edge.pipeline.analyse_operation import CostModelHolder
+from edge.pipeline.authenticate import Authenticate
+from edge.pipeline.identify_plan import IdentifyPlan
+from edge.plans import GraphQLLimits, Plan
+from edge.ws.counters import SubscriptionCounter
+from edge.ws.upstream import UpstreamConnector
+
+if TYPE_CHECKING:
+    from edge.ws.bridge import Bridge
+
+__all__ = ["Registry", "Services", "WebSocketConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketConfig:
+    init_timeout: float = 3.0
+    keepalive: float = 5.0
+    messages_per_second: float = 50.0
+    message_burst: int = 100
+    send_queue_messages: int = 256
+    expiry_grace: float = 0.0
+    recheck_seconds: float = 30.0
+    upstream_reconnect_attempts: int = 2
+    upstream_reconnect_delay: float = 0.5
+
+
+class Registry:
+    """The open bridges of this process (for shutdown, revocation and metrics)."""
+
+    def __init__(self) -> None:
+        self.bridges: set[Bridge] = set()
+
+    def add(self, bridge: Bridge) -> None:
+        self.bridges.add(bridge)
+
+    def discard(self, bridge: Bridge) -> None:
+        self.bridges.discard(bridge)
+
+    def __len__(self) -> int:
+        return len(self.bridges)
+
+    def close_key(self, key_id: str, reason: str = "API key revoked") -> int:
+        """Close every socket authenticated with this API key (e.g. right after revoking it here)."""
+        closed = 0
+        for bridge in list(self.bridges):
+            identity = bridge.identity
+            if identity is not None and identity.api_key is not None and identity.api_key.key_id == key_id:
+                bridge._credentials_ended(reason)
+                closed += 1
+        return closed
+
+    def close_all(self, code: int, reason: str) -> None:
+        for bridge in list(self.bridges):
+            bridge.close(code, reason)
+
+
+@dataclass(slots=True)
+class Services:
+    authenticate: Authenticate
+    identify_plan: IdentifyPlan
+    analyser: Analyser | Callable[..., OperationAnalysis]
+    costs: CostModelHolder
+    check: Callable[[OperationAnalysis, int | None, GraphQLLimits], list[Violation]]
+    first_rejection: Callable[[list[Violation]], OperationRejected | None]
+    limiter: Limiter
+    budgets: CostBudgets
+    counter: SubscriptionCounter
+    connector: UpstreamConnector
+    admin_secret: str
+    connection_plan: Plan | None
+    registry: Registry
+    extra: dict[str, Any] | None = None
