@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import orjson
 import pytest
 
-from edge.cache import CACHE_KEY_HEADER, CacheRule, ResponseCache, ResponseCacheStore, clear_key, clear_operation
+from edge.cache import (
+    CACHE_KEY_HEADER,
+    CacheRule,
+    RedisResponseCache,
+    ResponseCache,
+    ResponseCacheStore,
+    clear_key,
+    clear_operation,
+)
 from edge.context import RequestContext
+from edge.limits import redis_client_from_url
 from edge.upstream.base import UpstreamResponse
 from tests.edge.cache.conftest import JSON, FakeClock, FakeHasura, make_ctx
 
@@ -325,3 +335,20 @@ async def test_a_cache_control_header_from_upstream_is_replaced(store: ResponseC
     upstream = UpstreamResponse(200, [JSON, (b"cache-control", b"no-store")], b'{"data":{}}')
     await cache.store(ctx, decision, upstream)
     assert header(ctx, b"cache-control") == b"private, max-age=120"
+
+
+async def test_with_redis_down_requests_still_work_and_still_coalesce(clock: FakeClock) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    client = redis_client_from_url(f"redis://127.0.0.1:{port}/0", timeout=0.2)
+    store = RedisResponseCache(client, timeout=0.2, log_interval=60)
+    try:
+        cache, hasura = ResponseCache(store, clock=clock), FakeHasura(delay=0.05)
+        contexts = [make_ctx(CACHED) for _ in range(5)]
+        await asyncio.gather(*(run(cache, hasura, ctx) for ctx in contexts))
+        assert hasura.calls == 1 and cache.coalesced == 4
+        assert store.store_errors >= 2  # the reads, and the write
+        assert all(ctx.response is not None and ctx.response.status == 200 for ctx in contexts)
+    finally:
+        await client.aclose()
