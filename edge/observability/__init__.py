@@ -10,15 +10,18 @@ from edge.observability.metering import (
     usage_report,
 )
 from edge.observability.metrics import EdgeMetrics, metrics_asgi_app
+from edge.observability.recorder import RequestObserver, count_rows
 
 __all__ = [
     "AccessLog",
     "EdgeMetrics",
     "MemoryUsageMeter",
     "RedisUsageMeter",
+    "RequestObserver",
     "UsageMeter",
     "UsageRow",
     "UsageUnavailable",
+    "count_rows",
     "metrics_asgi_app",
     "operation_hash",
     "usage_report",

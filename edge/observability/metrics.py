@@ -108,6 +108,8 @@ class EdgeMetrics:
         self._plan = _Bounded(plans, 0)
         self._role = _Bounded(roles, max_dynamic_roles)
         self._codes = _Bounded((), max_codes)
+        self._jwks_results = _Bounded((), max_codes)
+        self._store_names = _Bounded((), max_codes)
         self._request_children: dict[tuple[str, int, str, str], tuple[Any, Any]] = {}
         self._upstream = self.upstream_duration  # no labels: the histogram is its own child
         self._rejections: dict[str, Any] = {}
@@ -189,11 +191,11 @@ class EdgeMetrics:
 
     def jwks_refresh(self, result: str) -> None:
         """``result``: ``"ok"``, ``"not_modified"`` or ``"error"`` (any string, capped at ``max_codes`` values)."""
-        self._labelled(self.jwks_refreshes, self._jwks, result).inc()
+        self._labelled(self.jwks_refreshes, self._jwks, self._jwks_results, result).inc()
 
     def store_error(self, store: str) -> None:
         """``store``: ``"limiter"``, ``"budgets"``, ``"api_keys"``, ``"usage"``..."""
-        self._labelled(self.store_errors, self._stores, store).inc()
+        self._labelled(self.store_errors, self._stores, self._store_names, store).inc()
 
     def usage_recorded(
         self, subject_kind: str, requests: int, cost_points: int, rows: int, subscription_seconds: float
@@ -218,12 +220,11 @@ class EdgeMetrics:
         if subscription_seconds:
             children[3].inc(subscription_seconds)
 
-    def _labelled(self, family: Counter, cache: dict[str, Any], value: str) -> Any:
+    def _labelled(self, family: Counter, cache: dict[str, Any], bound: _Bounded, value: str) -> Any:
         child = cache.get(value)
         if child is None:
-            label = value if (value in cache or len(cache) < 32) and value else OTHER
-            child = family.labels(label)
-            if label != OTHER:
+            child = family.labels(bound(value))
+            if len(cache) < _MAX_CACHED:
                 cache[value] = child
         return child
 

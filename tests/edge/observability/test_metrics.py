@@ -178,3 +178,16 @@ def test_metrics_app_serves_over_a_real_socket_with_and_without_token() -> None:
     finally:
         open_server.stop()
         locked_server.stop()
+
+
+def test_codes_results_and_stores_are_capped_too() -> None:
+    metrics = EdgeMetrics(max_codes=3)
+    for i in range(10):
+        metrics.rejected(f"code-{i}")
+        metrics.store_error(f"store-{i}")
+        metrics.jwks_refresh(f"result-{i}")
+    out = text(metrics)
+    assert len(re.findall(r"^edge_rejections_total\{", out, re.M)) == 4
+    assert len(re.findall(r"^edge_store_errors_total\{", out, re.M)) == 4
+    assert len(re.findall(r"^edge_jwks_refreshes_total\{", out, re.M)) == 4
+    assert 'edge_rejections_total{code="other"} 7.0' in out

@@ -1,0 +1,127 @@
+"""The one call the ``/graphql`` handler makes once a request is answered: metrics, access log, usage.
+
+``RequestObserver.finished(ctx, ...)`` keeps the handler to one line per exit path. What it records:
+
+- metrics: ``observe_request`` once per operation (a batch of n counts n operations, each with the HTTP
+  status), ``rejected(code)`` for an edge error, ``cost(estimated, actual, plan)``, ``observe_upstream``;
+- the access log: one line per operation (``AccessLog.record``);
+- usage, only for requests Hasura answered (``ctx.response`` is set): refused requests (401, 429, 400...)
+  are not billed. ``requests`` is the number of operations, ``cost_points`` the actual cost when counted,
+  else the estimate; recorded for the API key (``key_id``) and for the user (``x-hasura-user-id``), each
+  when present.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from edge.context import RequestContext
+from edge.observability.access_log import AccessLog
+from edge.observability.metering import UsageMeter
+from edge.observability.metrics import EdgeMetrics
+
+__all__ = ["RequestObserver", "count_rows"]
+
+
+class RequestObserver:
+    """Metrics, access log and usage meter behind one call; any of the three may be None (off)."""
+
+    def __init__(
+        self,
+        *,
+        metrics: EdgeMetrics | None = None,
+        access_log: AccessLog | None = None,
+        meter: UsageMeter | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.access_log = access_log
+        self.meter = meter
+
+    async def finished(
+        self,
+        ctx: RequestContext,
+        *,
+        status: int,
+        started: float,
+        upstream_duration: float | None = None,
+        error_code: str | None = None,
+        estimated_costs: Sequence[int] | None = None,
+        actual_costs: Sequence[int] | None = None,
+        rows: int = 0,
+    ) -> None:
+        """Record one answered request. ``started`` is ``time.perf_counter()`` at its arrival."""
+        duration = time.perf_counter() - started
+        session = ctx.session
+        role = session.role if session is not None else ""
+        plan = ctx.plan_name
+        actual = sum(actual_costs) if actual_costs is not None else None
+        metrics = self.metrics
+        if metrics is not None:
+            analyses = ctx.analyses
+            if analyses:
+                for analysis in analyses:
+                    metrics.observe_request(analysis.operation_type, status, plan, role, duration)
+            else:
+                metrics.observe_request("none", status, plan, role, duration)
+            if error_code is not None:
+                metrics.rejected(error_code)
+            if upstream_duration is not None:
+                metrics.observe_upstream(upstream_duration)
+            if ctx.estimated_cost or actual:
+                metrics.cost(ctx.estimated_cost, actual, plan)
+        if self.access_log is not None:
+            self.access_log.record(
+                ctx,
+                status=status,
+                duration=duration,
+                upstream_duration=upstream_duration,
+                error_code=error_code,
+                estimated_costs=estimated_costs,
+                actual_costs=actual_costs,
+            )
+        meter = self.meter
+        identity = ctx.identity
+        if meter is None or identity is None or ctx.response is None:
+            return
+        requests = len(ctx.analyses) or 1
+        points = actual if actual is not None else ctx.estimated_cost
+        if identity.api_key is not None:
+            await meter.record("key", identity.api_key.key_id, requests=requests, cost_points=points, rows=rows)
+        user_id = identity.session.user_id
+        if user_id:
+            await meter.record("user", user_id, requests=requests, cost_points=points, rows=rows)
+
+
+def count_rows(data: Any) -> int:
+    """Rows in a GraphQL ``data`` value: every object inside a list, plus each root field holding one object
+    (``users_by_pk``, an aggregate). Objects nested without a list (``post.author``) and scalars do not count.
+
+    >>> count_rows({"users": [{"id": 1, "posts": [{"id": 2}, {"id": 3}]}], "me": {"id": 1}})
+    4
+    """
+    if not isinstance(data, dict):
+        return 0
+    total = 0
+    for value in data.values():
+        if isinstance(value, dict):
+            total += 1 + _nested(value)
+        elif isinstance(value, list):
+            total += _nested(value)
+    return total
+
+
+def _nested(value: Any) -> int:
+    total = 0
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                total += 1 + _nested(item)
+            elif isinstance(item, list):
+                total += _nested(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            if isinstance(item, list | dict):
+                total += _nested(item)
+    return total
