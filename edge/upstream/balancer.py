@@ -117,7 +117,7 @@ class BalancedUpstream:
                 names=[m.label for m in self._members],
                 path=health_path,
                 interval=health_interval,
-                timeout=min(health_timeout, health_interval),
+                timeout=health_timeout,
                 rise=health_rise,
                 fall=health_fall,
             )
