@@ -17,7 +17,9 @@ Loss window: a crash (SIGKILL, OOM) loses at most what was buffered since the la
 failed flush never raises: the batch is merged back and retried at the next flush (``store_errors`` and the
 ``edge_store_errors_total{store="usage"}`` metric count failures). The MULTI/EXEC is atomic, so a flush is
 applied entirely or not at all; only a timeout after Redis applied it but before its reply reached the
-edge can make a retry count that batch twice. While Redis is down the buffer keeps one entry per subject
+edge can make a retry count that batch twice. On Redis Cluster a MULTI cannot span slots: pass
+``transaction=False`` there (a failed flush may then have been applied in part, and its retry counts that part
+twice). While Redis is down the buffer keeps one entry per subject
 (``max_pending`` subjects at most; beyond, new subjects' usage is dropped and counted in ``dropped``).
 
 Per-subject usage is served by the admin endpoint (``usage_report``), not as Prometheus labels: keys and
@@ -238,8 +240,10 @@ class RedisUsageMeter:
         clock: Callable[[], float] = time.time,
         metrics: EdgeMetrics | None = None,
         log_interval: float = 10.0,
+        transaction: bool = True,
     ) -> None:
         self.client = client
+        self.transaction = transaction
         self.prefix = prefix
         self.flush_interval = flush_interval
         self.flush_records = flush_records
@@ -333,7 +337,7 @@ class RedisUsageMeter:
             return True
 
     async def _write(self, batch: dict[tuple[str, str, str], list[float]]) -> None:
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.client.pipeline(transaction=self.transaction)
         prefix, retention = self.prefix, self.retention_seconds
         for (period, kind, subject), (requests, cost_points, rows, seconds) in batch.items():
             key = f"{prefix}{period}:{kind}:{subject}"

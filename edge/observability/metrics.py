@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -110,14 +109,14 @@ class EdgeMetrics:
         self._codes = _Bounded((), max_codes)
         self._jwks_results = _Bounded((), max_codes)
         self._store_names = _Bounded((), max_codes)
-        self._request_children: dict[tuple[str, int, str, str], tuple[Any, Any]] = {}
+        self._request_children: dict[tuple[str, int, str, str], tuple[Counter, Histogram]] = {}
         self._upstream = self.upstream_duration  # no labels: the histogram is its own child
-        self._rejections: dict[str, Any] = {}
-        self._costs: dict[str, tuple[Any, Any]] = {}
+        self._rejections: dict[str, Counter] = {}
+        self._costs: dict[str, tuple[Counter, Counter]] = {}
         self._cache = (self.cache_requests.labels("hit"), self.cache_requests.labels("miss"))
-        self._jwks: dict[str, Any] = {}
-        self._stores: dict[str, Any] = {}
-        self._usage: dict[str, tuple[Any, Any, Any, Any]] = {}
+        self._jwks: dict[str, Counter] = {}
+        self._stores: dict[str, Counter] = {}
+        self._usage: dict[str, tuple[Counter, Counter, Counter, Counter]] = {}
 
     # --- the request path -------------------------------------------------------------------
 
@@ -130,7 +129,7 @@ class EdgeMetrics:
         children[0].inc()
         children[1].observe(duration)
 
-    def _request_child(self, key: tuple[str, int, str, str]) -> tuple[Any, Any]:
+    def _request_child(self, key: tuple[str, int, str, str]) -> tuple[Counter, Histogram]:
         operation_type, status, plan, role = key
         op = operation_type if operation_type in _OPERATION_TYPES else "none"
         status_label = str(status) if 100 <= status <= 599 else OTHER
@@ -220,7 +219,7 @@ class EdgeMetrics:
         if subscription_seconds:
             children[3].inc(subscription_seconds)
 
-    def _labelled(self, family: Counter, cache: dict[str, Any], bound: _Bounded, value: str) -> Any:
+    def _labelled(self, family: Counter, cache: dict[str, Counter], bound: _Bounded, value: str) -> Counter:
         child = cache.get(value)
         if child is None:
             child = family.labels(bound(value))
