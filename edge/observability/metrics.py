@@ -16,6 +16,9 @@ HTTP status (100-599, else ``"other"``); ``code``, ``result`` and ``store`` are 
 are still capped at ``max_codes`` distinct values each. Per-key and per-user usage is deliberately not a label
 here (see ``edge.observability.metering``).
 
+Counters other objects already keep (the analysis cache's ``cache_info()``, ``RedisLimiter.store_errors``) are
+copied at scrape time through ``watch_cache``/``watch_store_errors``: nothing is added to the request path.
+
 Served by :func:`metrics_asgi_app` (``GET /metrics``, optionally behind ``Authorization: Bearer <token>``),
 either on its own port or mounted on the main app.
 """
@@ -23,7 +26,8 @@ either on its own port or mounted on the main app.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -58,6 +62,23 @@ class _Bounded:
             self._known[value] = value
             return value
         return OTHER
+
+
+class _Watched:
+    """A counter owned by another object, copied into a child by its increase since the last scrape."""
+
+    __slots__ = ("_child", "_last", "_pick", "_read")
+
+    def __init__(self, read: Callable[[], Any], pick: Callable[[Any], int], child: Counter) -> None:
+        self._read, self._pick, self._child, self._last = read, pick, child, 0
+
+    def sync(self) -> None:
+        value = self._pick(self._read())
+        # A source reset (``cache_clear()``) starts again from zero: count what it has seen since.
+        increase = value - self._last if value >= self._last else value
+        self._last = value
+        if increase:
+            self._child.inc(increase)
 
 
 class EdgeMetrics:
@@ -117,6 +138,7 @@ class EdgeMetrics:
         self._jwks: dict[str, Counter] = {}
         self._stores: dict[str, Counter] = {}
         self._usage: dict[str, tuple[Counter, Counter, Counter, Counter]] = {}
+        self._watched: list[_Watched] = []
 
     # --- the request path -------------------------------------------------------------------
 
@@ -227,8 +249,23 @@ class EdgeMetrics:
                 cache[value] = child
         return child
 
+    # --- counters kept elsewhere, copied at scrape time (no per-request cost) -----------------
+
+    def watch_cache(self, read: Callable[[], Any]) -> None:
+        """Export a cache's own hit/miss counts (``read()`` returns an object with ``hits`` and ``misses``,
+        e.g. ``functools``' ``cache_info``) as ``edge_cache_requests_total`` at each scrape."""
+        self._watched.append(_Watched(read, lambda info: info.hits, self._cache[0]))
+        self._watched.append(_Watched(read, lambda info: info.misses, self._cache[1]))
+
+    def watch_store_errors(self, store: str, read: Callable[[], int]) -> None:
+        """Export a store's own error count (``RedisLimiter.store_errors``) as ``edge_store_errors_total``."""
+        child = self._labelled(self.store_errors, self._stores, self._store_names, store)
+        self._watched.append(_Watched(read, lambda value: int(value), child))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type."""
+        for watched in self._watched:
+            watched.sync()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 

@@ -191,3 +191,33 @@ def test_codes_results_and_stores_are_capped_too() -> None:
     assert len(re.findall(r"^edge_store_errors_total\{", out, re.M)) == 4
     assert len(re.findall(r"^edge_jwks_refreshes_total\{", out, re.M)) == 4
     assert 'edge_rejections_total{code="other"} 7.0' in out
+
+
+def test_watched_cache_and_store_counters_are_copied_at_scrape_time() -> None:
+    from functools import lru_cache
+
+    @lru_cache(maxsize=8)
+    def cached(x: int) -> int:
+        return x
+
+    class Store:
+        store_errors = 0
+
+    store = Store()
+    metrics = EdgeMetrics()
+    metrics.watch_cache(cached.cache_info)
+    metrics.watch_store_errors("limiter", lambda: store.store_errors)
+    cached(1)
+    cached(1)
+    cached(2)
+    store.store_errors = 3
+    out = text(metrics)
+    assert 'edge_cache_requests_total{result="hit"} 1.0' in out
+    assert 'edge_cache_requests_total{result="miss"} 2.0' in out
+    assert 'edge_store_errors_total{store="limiter"} 3.0' in out
+    cached.cache_clear()
+    cached(3)
+    store.store_errors = 4
+    out = text(metrics)
+    assert 'edge_cache_requests_total{result="miss"} 3.0' in out
+    assert 'edge_store_errors_total{store="limiter"} 4.0' in out
