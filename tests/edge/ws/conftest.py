@@ -116,7 +116,7 @@ class Client:
                     pass
         except Exception:
             pass
-        rcvd = self.ws.close_rcvd
+        rcvd = self.ws.protocol.close_rcvd
         return (rcvd.code, rcvd.reason) if rcvd is not None else (None, "")
 
     async def init(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
