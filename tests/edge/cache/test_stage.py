@@ -37,6 +37,13 @@ def data(ctx: RequestContext) -> object:
     return orjson.loads(ctx.response.body)["data"]
 
 
+async def until_in_flight(cache: ResponseCache) -> None:
+    """Until a leader holds the key (its store read may take a while on a loaded machine)."""
+    async with asyncio.timeout(5):
+        while cache.in_flight == 0:
+            await asyncio.sleep(0.001)
+
+
 async def run(cache: ResponseCache, hasura: FakeHasura, ctx: RequestContext) -> RequestContext:
     await cache.proxy_through(ctx, hasura)
     return ctx
@@ -202,14 +209,16 @@ async def test_refresh_true_skips_the_lookup_and_stores_the_new_answer(
 
 
 async def test_twenty_concurrent_misses_make_one_upstream_call(store: ResponseCacheStore, clock: FakeClock) -> None:
-    cache, hasura = ResponseCache(store, clock=clock), FakeHasura(delay=0.05)
+    # The upstream call outlasts every store read by far (Redis under a loaded CI machine included).
+    cache, hasura = ResponseCache(store, clock=clock), FakeHasura(delay=0.2)
     contexts = [make_ctx(CACHED) for _ in range(20)]
     await asyncio.gather(*(run(cache, hasura, ctx) for ctx in contexts))
     assert hasura.calls == 1
     bodies = {ctx.response.body for ctx in contexts if ctx.response is not None}
     assert len(bodies) == 1
     assert sorted(header(ctx, b"x-cache") or b"" for ctx in contexts) == [b"HIT"] * 19 + [b"MISS"]
-    assert (cache.misses, cache.coalesced, cache.stores) == (1, 19, 1)
+    assert (cache.misses, cache.stores) == (1, 1)
+    assert cache.coalesced + cache.hits == 19 and cache.coalesced >= 1
 
 
 async def test_single_flight_with_explicit_lookup_and_store_hooks(store: ResponseCacheStore, clock: FakeClock) -> None:
@@ -228,7 +237,7 @@ async def test_single_flight_with_explicit_lookup_and_store_hooks(store: Respons
         async def proxy() -> None:
             nonlocal upstream_calls
             upstream_calls += 1
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
             response = UpstreamResponse(200, [JSON], b'{"data":{"users":[{"id":1}]}}')
             ctx.response = response
             await cache.store(ctx, decision, response)
@@ -269,7 +278,7 @@ async def test_a_failed_proxy_releases_the_waiters_and_the_error_propagates(
     failing.fail = RuntimeError("upstream down")
     healthy = FakeHasura()
     leader = asyncio.create_task(run(cache, failing, make_ctx(CACHED)))
-    await asyncio.sleep(0.005)
+    await until_in_flight(cache)
     waiter = await run(cache, healthy, make_ctx(CACHED))
     with pytest.raises(RuntimeError):
         await leader
@@ -280,7 +289,7 @@ async def test_a_failed_proxy_releases_the_waiters_and_the_error_propagates(
 async def test_a_cancelled_leader_releases_the_waiters(store: ResponseCacheStore, clock: FakeClock) -> None:
     cache, slow, healthy = ResponseCache(store, clock=clock), FakeHasura(delay=10), FakeHasura()
     leader = asyncio.create_task(run(cache, slow, make_ctx(CACHED)))
-    await asyncio.sleep(0.005)
+    await until_in_flight(cache)
     waiter = asyncio.create_task(run(cache, healthy, make_ctx(CACHED)))
     await asyncio.sleep(0.005)
     leader.cancel()
@@ -344,7 +353,7 @@ async def test_with_redis_down_requests_still_work_and_still_coalesce(clock: Fak
     client = redis_client_from_url(f"redis://127.0.0.1:{port}/0", timeout=0.2)
     store = RedisResponseCache(client, timeout=0.2, log_interval=60)
     try:
-        cache, hasura = ResponseCache(store, clock=clock), FakeHasura(delay=0.05)
+        cache, hasura = ResponseCache(store, clock=clock), FakeHasura(delay=0.3)
         contexts = [make_ctx(CACHED) for _ in range(5)]
         await asyncio.gather(*(run(cache, hasura, ctx) for ctx in contexts))
         assert hasura.calls == 1 and cache.coalesced == 4
