@@ -142,6 +142,28 @@ class Bridge:
         self._outbox_ready.set()
         asyncio.get_running_loop().call_later(_CLOSE_FLUSH_SECONDS, self._finished.set)
 
+    def _abort(self, code: int, reason: str) -> None:
+        """Close now, without waiting for the writer (it may be blocked on a client that does not read).
+
+        The queued messages are dropped; the close frame is written past the transport's flow control
+        by ``edge.ws.wire`` (a few bytes), behind what the kernel already holds.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        self.close_code = code
+        self.outbox.clear()
+        if len(self._tasks) > 1:
+            self._tasks[1].cancel()  # the writer
+
+        async def send_close() -> None:
+            with contextlib.suppress(Exception):
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            self._finished.set()
+
+        self._tasks.append(asyncio.get_running_loop().create_task(send_close()))
+        asyncio.get_running_loop().call_later(_CLOSE_FLUSH_SECONDS, self._finished.set)
+
     def _gone(self) -> None:
         """The client went away: nothing more can be sent."""
         self._closing = True
@@ -152,8 +174,7 @@ class Bridge:
             return
         if len(self.outbox) >= self.config.send_queue_messages:
             # The client is not reading: drop what it has not read and close (bounded memory).
-            self.outbox.clear()
-            self.close(CloseCode.TRY_AGAIN, "Client too slow: send queue full")
+            self._abort(CloseCode.TRY_AGAIN, "Client too slow: send queue full")
             return
         self.outbox.append(message)
         self._outbox_ready.set()
