@@ -94,6 +94,7 @@ class _Socket:
         if self.closed:
             return
         self.closed = True
+        reason = reason.encode()[:123].decode("utf-8", "ignore")  # RFC 6455 §5.5: control frames <= 125 bytes
         async with self.lock:
             with contextlib.suppress(Exception):
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
