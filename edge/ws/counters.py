@@ -8,11 +8,13 @@ and a bridge refreshes its members every ``lease / 3`` seconds while they run.
 - :class:`MemorySubscriptionCounter`: one process (a single replica, tests).
 - :class:`RedisSubscriptionCounter`: a sorted set per key (score = lease end, Redis ``TIME``), one
   Lua script per call, so the check and the add are atomic across replicas. A Redis failure
-  allows the subscription (fail open, logged): the per-connection cap still holds.
+  allows the subscription (fail open, logged; each call is capped at ``timeout``): the
+  per-connection cap still holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -85,16 +87,19 @@ return 1
 """
 _REFRESH = """
 local t = redis.call('TIME')
-local until = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', until, ARGV[i]) end
+local lease_end = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', lease_end, ARGV[i]) end
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 1)
 return 1
 """
 
 
 class RedisSubscriptionCounter:
-    def __init__(self, client: Any, *, lease: float = DEFAULT_LEASE, prefix: str = "edge:ws:subs:") -> None:
+    def __init__(
+        self, client: Any, *, lease: float = DEFAULT_LEASE, prefix: str = "edge:ws:subs:", timeout: float = 0.5
+    ) -> None:
         self.lease = lease
+        self.timeout = timeout
         self._client = client
         self._prefix = prefix
         self._shas: dict[str, str] = {}
@@ -111,14 +116,16 @@ class RedisSubscriptionCounter:
 
     async def acquire(self, key: str, member: str, limit: int) -> bool:
         try:
-            return bool(await self._run(_ACQUIRE, key, member, limit, self.lease))
+            async with asyncio.timeout(self.timeout):
+                return bool(await self._run(_ACQUIRE, key, member, limit, self.lease))
         except Exception as exc:  # any store failure: fail open, the per-connection cap still holds
             logger.warning("subscription_counter_unavailable", extra={"error": type(exc).__name__})
             return True
 
     async def release(self, key: str, member: str) -> None:
         try:
-            await self._client.zrem(self._prefix + key, member)
+            async with asyncio.timeout(self.timeout):
+                await self._client.zrem(self._prefix + key, member)
         except Exception as exc:
             logger.warning("subscription_counter_unavailable", extra={"error": type(exc).__name__})
 
@@ -127,7 +134,8 @@ class RedisSubscriptionCounter:
         if not names:
             return
         try:
-            await self._run(_REFRESH, key, self.lease, *names)
+            async with asyncio.timeout(self.timeout):
+                await self._run(_REFRESH, key, self.lease, *names)
         except Exception as exc:
             logger.warning("subscription_counter_unavailable", extra={"error": type(exc).__name__})
 
