@@ -17,9 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from edge.asgi import Receive, Scope, Send
+from edge.asgi import ASGIApp, Receive, Scope, Send
 from edge.auth.authorizer import Authorizer
 from edge.auth.jwt_verifier import JWTVerifier
+from edge.components import build_observability, build_persisted_queries, build_response_cache, build_upstream
 from edge.errors import graphql_error_body
 from edge.graphql.analysis import analyse
 from edge.graphql.cost import CostModel
@@ -32,6 +33,8 @@ from edge.keys.store import ApiKeyStore
 from edge.limits import make_cost_budgets, make_limiter
 from edge.limits.base import CostBudgets, Limiter
 from edge.limits.redis_store import redis_client_from_url
+from edge.observability import RedisUsageMeter, metrics_asgi_app
+from edge.observability.metrics_server import MetricsServer
 from edge.pipeline.analyse_operation import AnalyseOperation, CostModelHolder
 from edge.pipeline.authenticate import Authenticate
 from edge.pipeline.client_address import ClientAddressResolver
@@ -42,10 +45,9 @@ from edge.pipeline.inject_session import InjectSession
 from edge.pipeline.limit import Limit
 from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
-from edge.routes.admin import admin_router
+from edge.routes.admin import admin_router, usage_router
 from edge.routes.health import ReadinessCheck, hasura_check, health_router, redis_check
 from edge.settings import EdgeSettings
-from edge.upstream import make_upstream
 from edge.upstream.base import Upstream
 from edge.ws import GraphQLWebSocketHandler, make_websocket_handler
 
@@ -65,8 +67,10 @@ class EdgeApp:
         schema_source: SchemaSource,
         costs: CostModelHolder,
         websocket: GraphQLWebSocketHandler | None = None,
+        metrics: ASGIApp | None = None,
     ) -> None:
         self.graphql = graphql
+        self.metrics = metrics
         self.websocket = websocket
         self.framework = framework
         self.schema_source = schema_source
@@ -75,6 +79,8 @@ class EdgeApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH:
             await self.graphql(scope, receive, send)
+        elif self.metrics is not None and scope["type"] == "http" and scope["path"] == "/metrics":
+            await self.metrics(scope, receive, send)  # on the main port only with EDGE_METRICS_TOKEN
         elif scope["type"] == "websocket":
             if self.websocket is None:  # no subscriptions configured: refuse the upgrade (HTTP 403)
                 await send({"type": "websocket.close", "code": 1008})
@@ -94,13 +100,8 @@ def create_app(
     budgets: CostBudgets | None = None,
     api_keys: ApiKeyStore | None = None,
 ) -> EdgeApp:
-    upstream = upstream or make_upstream(
-        settings.hasura_base_url,
-        kind=settings.upstream_client,
-        connect_timeout=settings.upstream_connect_timeout_seconds,
-        read_timeout=settings.upstream_read_timeout_seconds,
-        max_connections=settings.upstream_max_connections,
-    )
+    balanced = build_upstream(settings, upstream)
+    upstream = balanced
     configs = settings.jwt_configs
     owned: contextlib.AsyncExitStack = contextlib.AsyncExitStack()
     http_client: httpx.AsyncClient | None = None
@@ -148,8 +149,21 @@ def create_app(
         on_change=lambda schema: setattr(costs, "model", cost_model(schema)),
     )
 
+    persisted = build_persisted_queries(settings, redis_client)
+    cache = build_response_cache(settings, redis_client)
+    metrics, meter, observer = build_observability(settings, redis_client)
+    metrics.watch_store_errors("limiter", lambda: getattr(limiter, "store_errors", 0))
+    metrics.watch_store_errors("budgets", lambda: getattr(budgets, "store_errors", 0))
+    if cache is not None:
+        metrics.watch_store_errors("response_cache", lambda: getattr(cache[1], "store_errors", 0))
+    metrics_app = metrics_asgi_app(
+        metrics, token=settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    )
+
     handler = GraphQLHTTPHandler(
-        receive_request=ReceiveRequest(max_body_bytes=settings.max_body_bytes, allow_get=settings.allow_get),
+        receive_request=ReceiveRequest(
+            max_body_bytes=settings.max_body_bytes, allow_get=settings.allow_get, persisted=persisted
+        ),
         authenticate=Authenticate(
             verifier=verifier,
             configs=configs,
@@ -163,7 +177,7 @@ def create_app(
             anonymous_plan=settings.anonymous_plan,
             addresses=ClientAddressResolver(settings.trusted_proxies),
         ),
-        analyse_operation=AnalyseOperation(analyser=analyse, costs=costs),
+        analyse_operation=AnalyseOperation(analyser=analyse, costs=costs, persisted=persisted),
         limit=Limit(limiter=limiter, budgets=budgets),
         inject_session=InjectSession(
             admin_secret=settings.hasura_admin_secret.get_secret_value(),
@@ -172,12 +186,15 @@ def create_app(
         proxy=Proxy(upstream),
         finish_response=FinishResponse(budgets=budgets, costs=costs),
         cors=CorsPolicy(settings.allowed_origins, allow_get=settings.allow_get),
+        response_cache=cache[0] if cache is not None else None,
+        observer=observer,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with owned:
-            owned.push_async_callback(upstream.aclose)
+            await balanced.start()
+            owned.push_async_callback(balanced.drain, settings.upstream_drain_seconds)
             if key_pool is not None:
                 await key_pool.open(wait=False)  # the edge starts without its database: keys get 503
                 owned.push_async_callback(key_pool.close)
@@ -186,6 +203,13 @@ def create_app(
                 owned.push_async_callback(verifier.aclose)
             await schema_source.start()
             owned.push_async_callback(schema_source.aclose)
+            if isinstance(meter, RedisUsageMeter):
+                meter.start()
+                owned.push_async_callback(meter.aclose)  # the final flush runs before Redis closes
+            if settings.metrics_port is not None:
+                metrics_server = MetricsServer(metrics_app, host=settings.metrics_host, port=settings.metrics_port)
+                await metrics_server.start()
+                owned.push_async_callback(metrics_server.aclose)
             yield
 
     framework = FastAPI(title="hasura-edge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -194,7 +218,15 @@ def create_app(
         checks["redis"] = redis_check(redis_client)
     framework.include_router(health_router(checks))
     if settings.admin_secret is not None:
-        framework.include_router(admin_router(settings.admin_secret.get_secret_value(), schema_source=schema_source))
+        framework.include_router(
+            admin_router(
+                settings.admin_secret.get_secret_value(),
+                schema_source=schema_source,
+                cache_store=cache[1] if cache is not None else None,
+            )
+        )
+    if settings.usage_admin_secret is not None:
+        framework.include_router(usage_router(settings.usage_admin_secret.get_secret_value(), meter=meter))
 
     @framework.exception_handler(StarletteHTTPException)
     async def _graphql_shaped(_: Request, exc: StarletteHTTPException) -> Response:
@@ -218,7 +250,15 @@ def create_app(
         budgets=budgets,
         redis_client=redis_client,
     )
-    return EdgeApp(handler, framework, schema_source=schema_source, costs=costs, websocket=websocket)
+    serve_metrics = metrics_app if settings.metrics_port is None and settings.metrics_token is not None else None
+    return EdgeApp(
+        handler,
+        framework,
+        schema_source=schema_source,
+        costs=costs,
+        websocket=websocket,
+        metrics=serve_metrics,
+    )
 
 
 def _token_header_names(settings: EdgeSettings) -> list[bytes]:

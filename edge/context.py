@@ -42,6 +42,12 @@ class RequestContext:
     limit_key: str = ""
     analyses: list[OperationAnalysis] = field(default_factory=list)
     estimated_cost: int = 0
+    estimated_costs: list[int] = field(default_factory=list)
+    """Per operation, in order (``estimated_cost`` is their sum)."""
+    actual_costs: list[int] = field(default_factory=list)
+    """Per operation, counted from Hasura's rows (plans with a cost budget)."""
+    rows: int = 0
+    """Rows Hasura returned, when the answer was parsed (usage metering)."""
     limit_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     budget: BudgetDecision | None = None
     upstream_headers: list[tuple[bytes, bytes]] = field(default_factory=list)

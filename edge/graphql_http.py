@@ -7,10 +7,13 @@ machines (``docs/architecture.md``), and this path does nothing that needs the f
 from __future__ import annotations
 
 import logging
+import time
 
 from edge.asgi import ClientDisconnected, Receive, Scope, Send, send_response
+from edge.cache import ResponseCache
 from edge.context import RequestContext
 from edge.errors import EdgeError, PayloadTooLarge, RequestTimeout
+from edge.observability import RequestObserver
 from edge.pipeline.analyse_operation import AnalyseOperation
 from edge.pipeline.authenticate import Authenticate
 from edge.pipeline.cors import CorsPolicy
@@ -49,7 +52,11 @@ class GraphQLHTTPHandler:
         proxy: Proxy,
         finish_response: FinishResponse,
         cors: CorsPolicy,
+        response_cache: ResponseCache | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
+        self.response_cache = response_cache
+        self.observer = observer or RequestObserver()
         self.receive_request = receive_request
         self.authenticate = authenticate
         self.identify_plan = identify_plan
@@ -72,6 +79,7 @@ class GraphQLHTTPHandler:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         ctx = RequestContext(
             method=scope["method"],
@@ -82,6 +90,7 @@ class GraphQLHTTPHandler:
         )
         ctx.request_id = choose_request_id(ctx.header(b"x-request-id"))
         ctx.origin = ctx.header(b"origin")
+        upstream: float | None = None
         if ctx.method == "OPTIONS":
             await self._preflight(ctx, send)
             return
@@ -92,10 +101,20 @@ class GraphQLHTTPHandler:
             await self.analyse_operation(ctx)
             await self.limit(ctx)
             await self.inject_session(ctx)
-            await self.proxy(ctx)
+            sent = time.perf_counter()
+            try:
+                if self.response_cache is not None:
+                    await self.response_cache.proxy_through(ctx, self.proxy)  # lookup, proxy unless HIT, store
+                else:
+                    await self.proxy(ctx)
+            finally:
+                upstream = time.perf_counter() - sent
             await self.finish_response(ctx)
         except EdgeError as error:
             await self._send_error(ctx, send, error)
+            await self.observer.finished(
+                ctx, status=error.status, started=started, upstream_duration=upstream, error_code=error.code
+            )
             return
         except ClientDisconnected:
             return
@@ -107,6 +126,15 @@ class GraphQLHTTPHandler:
         out.extend(ctx.limit_headers)
         out.extend(self.cors.response_headers(ctx.origin))
         await send_response(send, response.status, out, response.body)
+        await self.observer.finished(
+            ctx,
+            status=response.status,
+            started=started,
+            upstream_duration=upstream,
+            estimated_costs=ctx.estimated_costs or None,
+            actual_costs=ctx.actual_costs or None,
+            rows=ctx.rows,
+        )
 
     async def _send_error(self, ctx: RequestContext, send: Send, error: EdgeError) -> None:
         if error.status >= 500:

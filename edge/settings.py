@@ -21,7 +21,9 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_valida
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.auth.jwt_config import JWTConfig, parse_jwt_secret
+from edge.cache.rules import CacheRule
 from edge.plans import DEFAULT_PLAN, Plan
+from edge.upstream.balancer import parse_targets
 
 __all__ = ["EdgeSettings", "UpstreamKind"]
 
@@ -140,6 +142,64 @@ class EdgeSettings(BaseSettings):
     default_list_size: int = Field(default=100, ge=1)
     """Rows assumed for a list field without a limit argument or permission limit. Default 100."""
 
+    persisted_queries: bool = True
+    """Accept Apollo's automatic persisted queries (hash-only requests). Default true."""
+    persisted_manifest_file: Path | None = None
+    """Apollo persisted-query manifest (``python -m edge manifest build``): the safelist for plans
+    with ``graphql.safelist``, and hashes every client may send without registering them."""
+
+    # --- Response cache ---------------------------------------------------------------------
+    response_cache: Literal["off", "memory", "redis"] = "memory"
+    """Where ``@cached`` responses are kept: ``memory`` (default, per process), ``redis`` (shared), ``off``."""
+    cache_rules: list[CacheRule] = Field(default_factory=list)
+    """Cache these operations by name without ``@cached``: ``[{operation_name: X, ttl: 30}]``."""
+    response_cache_max_entries: int = Field(default=10_000, ge=1)
+    """In-memory cache: most entries kept. Default 10,000."""
+    response_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """In-memory cache: most bytes kept. Default 64 MiB."""
+    response_cache_max_entry_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest response stored. Default 1 MiB."""
+    response_cache_vary_headers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["cookie"])
+    """Request headers that are part of the cache key besides the session. Default ``cookie``."""
+    response_cache_private: bool = True
+    """Send ``Cache-Control: private, max-age=N`` (true, default) or Hasura's exact ``max-age=N``."""
+
+    # --- Upstream resilience ----------------------------------------------------------------
+    hasura_urls: str | None = None
+    """Several Hasura instances, weighted: ``http://a:8080|3, http://b:8080``. Unset: ``EDGE_HASURA_URL``."""
+    upstream_breaker_failure_threshold: int = Field(default=5, ge=1)
+    """Consecutive failures (connect errors, timeouts, 502/503/504) that open an upstream's circuit."""
+    upstream_breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    """How long an open circuit refuses (503 + Retry-After) before a half-open probe."""
+    upstream_breaker_half_open_max_calls: int = Field(default=1, ge=1)
+    """Probes allowed while half-open. Default 1."""
+    upstream_health_interval_seconds: float = Field(default=5.0, gt=0)
+    """With several Hasura URLs: how often each ``/healthz`` is checked. Default 5 s."""
+    upstream_health_timeout_seconds: float = Field(default=2.0, gt=0)
+    """Time each health check may take. Default 2 s."""
+    upstream_drain_seconds: float = Field(default=10.0, ge=0)
+    """On shutdown, how long in-flight requests to Hasura may finish. Default 10 s."""
+
+    # --- Observability ----------------------------------------------------------------------
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve ``GET /metrics`` on its own port (recommended). Unset: on the main port, only with a token."""
+    metrics_host: str = "127.0.0.1"
+    """Interface for the metrics port. Default 127.0.0.1."""
+    metrics_token: SecretStr | None = None
+    """Bearer token required on ``/metrics`` (required when it is served on the main port)."""
+    metrics_roles: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Roles always kept as metric label values (others: the first 20 seen, then ``other``)."""
+    access_log_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    """Share of successful operations logged (errors always are). Default 1."""
+    access_log_user_id: bool = True
+    """Include ``x-hasura-user-id`` in access-log lines. Default true."""
+    usage_admin_secret: SecretStr | None = None
+    """Secret for ``GET /admin/usage`` (``X-Edge-Usage-Secret``). Unset: the route answers 404."""
+    usage_period: Literal["month", "day"] = "month"
+    """Billing period of the usage meter. Default month."""
+    usage_flush_seconds: float = Field(default=5.0, gt=0)
+    """How often buffered usage is written to Redis. Default 5 s."""
+
     # --- Shared state -----------------------------------------------------------------------
     redis_url: SecretStr | None = None
     """Redis for shared limits. Optional (in-memory limits otherwise); readiness checks it when set."""
@@ -196,7 +256,9 @@ class EdgeSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlFileSource(settings_cls), file_secret_settings)
 
-    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @field_validator(
+        "allowed_origins", "trusted_proxies", "response_cache_vary_headers", "metrics_roles", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -221,6 +283,19 @@ class EdgeSettings(BaseSettings):
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad entry
         return value
+
+    @field_validator("hasura_urls")
+    @classmethod
+    def _check_urls(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_targets(value)  # ValueError names the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _shared_stores_need_redis(self) -> EdgeSettings:
+        if self.response_cache == "redis" and self.redis_url is None:
+            raise ValueError("EDGE_RESPONSE_CACHE=redis needs EDGE_REDIS_URL")
+        return self
 
     @model_validator(mode="after")
     def _known_plans(self) -> EdgeSettings:

@@ -14,6 +14,7 @@ from collections import Counter
 from edge.context import RequestContext
 from edge.graphql.analysis import Analyser
 from edge.graphql.cost import CostModel
+from edge.graphql.persisted import OperationNotSafelisted, PersistedQueries
 from edge.graphql.policy import Violation, check, check_batch, first_rejection
 
 __all__ = ["AnalyseOperation", "CostModelHolder"]
@@ -31,9 +32,12 @@ class CostModelHolder:
 class AnalyseOperation:
     """Fills ``ctx.analyses`` and ``ctx.estimated_cost``; rejects 400 with the limit's code."""
 
-    def __init__(self, *, analyser: Analyser, costs: CostModelHolder) -> None:
+    def __init__(
+        self, *, analyser: Analyser, costs: CostModelHolder, persisted: PersistedQueries | None = None
+    ) -> None:
         self.analyse = analyser
         self.costs = costs
+        self.persisted = persisted
         self.warnings: Counter[str] = Counter()
         """Warn-only violations seen, by code (exported as a metric later)."""
 
@@ -47,16 +51,22 @@ class AnalyseOperation:
         if ctx.is_batch:
             self._enforce(ctx, check_batch(len(operations), limits))
         model = self.costs.model
-        total = 0
+        costs = []
         analyses = []
         for operation in operations:
+            if limits.safelist:
+                # A safelisted plan runs only operations in the persisted-operations manifest.
+                if self.persisted is None:
+                    raise OperationNotSafelisted()
+                self.persisted.check_safelisted(operation["query"])
             analysis = self.analyse(operation["query"], operation.get("operationName"), max_tokens=limits.max_tokens)
             cost = model.estimate(analysis, variables=operation.get("variables"), role=session.role)
             self._enforce(ctx, check(analysis, cost, limits))
             analyses.append(analysis)
-            total += cost
+            costs.append(cost)
         ctx.analyses = analyses
-        ctx.estimated_cost = total
+        ctx.estimated_costs = costs
+        ctx.estimated_cost = sum(costs)
 
     def _enforce(self, ctx: RequestContext, violations: list[Violation]) -> None:
         if not violations:

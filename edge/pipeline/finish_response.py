@@ -22,6 +22,7 @@ from edge.context import RequestContext
 from edge.graphql.actual_cost import actual_cost
 from edge.graphql.policy import strip_suggestions
 from edge.limits.base import CostBudgets
+from edge.observability.recorder import count_rows
 from edge.pipeline.analyse_operation import CostModelHolder
 from edge.upstream.base import UpstreamResponse
 
@@ -57,6 +58,7 @@ class FinishResponse:
                     result["errors"] = strip_suggestions(result["errors"])
         if ctx.budget is not None:
             await self._settle_cost(ctx, results)
+            ctx.rows = sum(count_rows(result.get("data")) for result in results if isinstance(result, dict))
         ctx.response = UpstreamResponse(response.status, response.headers, orjson.dumps(document))
 
     async def _settle_cost(self, ctx: RequestContext, results: list[Any]) -> None:
@@ -65,15 +67,13 @@ class FinishResponse:
         if budget_decision is None or plan is None or plan.cost_budget is None:
             return
         model = self.costs.model
-        role = ctx.session.role if ctx.session else None
-        operations = ctx.operations
         actuals: list[int] = []
-        requested: list[int] = []
         for index, analysis in enumerate(ctx.analyses):
             result = results[index] if index < len(results) else None
             data = result.get("data") if isinstance(result, dict) else None
             actuals.append(actual_cost(analysis, data, model=model))
-            requested.append(model.estimate(analysis, variables=operations[index].get("variables"), role=role))
+        requested = ctx.estimated_costs
+        ctx.actual_costs = actuals
         refund = max(0, ctx.estimated_cost - sum(actuals))
         available = budget_decision.available
         if refund:

@@ -1,7 +1,8 @@
 """Stage N: send the request to Hasura's ``/v1/graphql`` and keep its answer.
 
 Upstream failures map to GraphQL-shaped edge errors here, in one place: could not connect or
-a broken response -> 502, no answer in time -> 504, no free pooled connection in time -> 503.
+a broken response -> 502, no answer in time -> 504, no free pooled connection in time or an
+open circuit (every Hasura failing) -> 503 with ``Retry-After``.
 Hasura's own answers (including its HTTP-200 GraphQL errors) are passed back unchanged.
 """
 
@@ -11,8 +12,10 @@ import logging
 
 from edge.context import RequestContext
 from edge.errors import ServiceUnavailable, UpstreamTimeout, UpstreamUnavailable
+from edge.upstream.balancer import BalancedUpstream
 from edge.upstream.base import Upstream, UpstreamError, UpstreamPoolTimeout
 from edge.upstream.base import UpstreamTimeout as UpstreamClientTimeout
+from edge.upstream.breaker import UpstreamCircuitOpen
 
 __all__ = ["Proxy"]
 
@@ -27,7 +30,17 @@ class Proxy:
 
     async def __call__(self, ctx: RequestContext) -> None:
         try:
-            ctx.response = await self.upstream.post(ctx.body, ctx.upstream_headers)
+            if isinstance(self.upstream, BalancedUpstream):
+                # Only a request made of queries may be retried on another Hasura, and only when the
+                # connection failed before the request could reach it: a mutation is never sent twice.
+                ctx.response = await self.upstream.post(ctx.body, ctx.upstream_headers, idempotent=_only_queries(ctx))
+            else:
+                ctx.response = await self.upstream.post(ctx.body, ctx.upstream_headers)
+        except UpstreamCircuitOpen as exc:  # also draining on shutdown
+            log.warning("upstream_circuit_open", extra={"request_id": ctx.request_id, "retry_after": exc.retry_after})
+            raise ServiceUnavailable(
+                "The GraphQL engine is unavailable", headers=(("Retry-After", str(exc.retry_after)),)
+            ) from None
         except UpstreamPoolTimeout:
             # Every pooled connection stayed busy: the edge is saturated, Hasura may be fine.
             log.warning("upstream_pool_exhausted", extra={"request_id": ctx.request_id})
@@ -40,3 +53,11 @@ class Proxy:
         except UpstreamError as exc:
             log.warning("upstream_unavailable", extra={"request_id": ctx.request_id, "reason": type(exc).__name__})
             raise UpstreamUnavailable() from None
+
+
+def _only_queries(ctx: RequestContext) -> bool:
+    return (
+        bool(ctx.analyses)
+        and len(ctx.analyses) == len(ctx.operations)
+        and all(analysis.operation_type == "query" for analysis in ctx.analyses)
+    )

@@ -25,6 +25,7 @@ from edge.errors import (
     UnsupportedMediaType,
 )
 from edge.graphql.operation import operation_type
+from edge.graphql.persisted import PersistedQueries
 
 __all__ = ["ReceiveRequest"]
 
@@ -45,16 +46,17 @@ def _media_type(value: bytes | None) -> bytes | None:
 class ReceiveRequest:
     """Fills ``ctx.body``/``ctx.payload``; rejects 405, 413, 415, 400 (JSON/CSRF)."""
 
-    def __init__(self, *, max_body_bytes: int, allow_get: bool) -> None:
+    def __init__(self, *, max_body_bytes: int, allow_get: bool, persisted: PersistedQueries | None = None) -> None:
         self.max_body_bytes = max_body_bytes
         self.allow_get = allow_get
+        self.persisted = persisted
         self.allowed_methods = "GET, POST" if allow_get else "POST"
 
     async def __call__(self, ctx: RequestContext, receive: Receive) -> None:
         if ctx.method == "POST":
             await self._receive_post(ctx, receive)
         elif ctx.method == "GET" and self.allow_get:
-            self._receive_get(ctx)
+            await self._receive_get(ctx)
         else:
             raise MethodNotAllowed(f"{ctx.method} is not supported on /graphql", allow=self.allowed_methods)
 
@@ -69,14 +71,30 @@ class ReceiveRequest:
             payload = orjson.loads(ctx.body)
         except orjson.JSONDecodeError:
             raise InvalidJSON() from None
-        ctx.payload, ctx.is_batch = _check_shape(payload)
+        resolved = await self._resolve_persisted(payload)
+        if resolved is not payload:
+            # The query text was filled in (or the extension removed): Hasura gets the full request.
+            ctx.body = orjson.dumps(resolved)
+        ctx.payload, ctx.is_batch = _check_shape(resolved)
 
-    def _receive_get(self, ctx: RequestContext) -> None:
+    async def _resolve_persisted(self, payload: Any) -> Any:
+        """Apollo's automatic persisted queries: hash-only requests get their query text back."""
+        if self.persisted is None:
+            return payload
+        if isinstance(payload, dict):
+            return await self.persisted.resolve(payload)
+        if isinstance(payload, list):
+            resolved = [await self.persisted.resolve(item) if isinstance(item, dict) else item for item in payload]
+            changed = any(new is not old for new, old in zip(resolved, payload, strict=True))
+            return resolved if changed else payload
+        return payload
+
+    async def _receive_get(self, ctx: RequestContext) -> None:
         if not any(ctx.header(name) for name in _PREFLIGHT_HEADERS):
             media_type = _media_type(ctx.header(b"content-type"))
             if media_type is None or media_type in _SIMPLE_CONTENT_TYPES:
                 raise CSRFHeaderRequired()
-        request = _decode_get_parameters(ctx.query_string)
+        request = await self._resolve_persisted(_decode_get_parameters(ctx.query_string))
         ctx.payload, ctx.is_batch = _check_shape(request)
         kind = operation_type(request["query"], request.get("operationName"))
         if kind != "query":
@@ -98,12 +116,14 @@ def _decode_get_parameters(query_string: bytes) -> dict[str, Any]:
             raise BadRequest(f"Query parameter {name!r} given more than once")
         if name in ("variables", "extensions"):
             try:
-                request[name] = orjson.loads(value) if value else None
+                decoded = orjson.loads(value) if value else None
             except orjson.JSONDecodeError:
                 raise InvalidJSON(f"Query parameter {name!r} is not valid JSON") from None
+            if decoded is not None:  # Hasura refuses an explicit null (hasura/graphql-engine#10013)
+                request[name] = decoded
         else:
             request[name] = value
-    if "query" not in request:
+    if "query" not in request and "extensions" not in request:
         raise BadRequest("GET requests need a 'query' parameter")
     return request
 

@@ -94,20 +94,6 @@ def test_cors_headers_only_for_allowed_origins_on_responses(start_edge: EdgeFact
     assert "access-control-allow-origin" not in other.headers
 
 
-def test_websocket_upgrade_is_refused_until_subscriptions_land(edge: RunningServer):
-    response = httpx.get(
-        f"{edge.url}/graphql",
-        headers={
-            "Connection": "Upgrade",
-            "Upgrade": "websocket",
-            "Sec-WebSocket-Version": "13",
-            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-            "Sec-WebSocket-Protocol": "graphql-transport-ws",
-        },
-    )
-    assert response.status_code == 403
-
-
 def test_pipeline_stages_run_in_the_declared_order(hasura_url: str):
     app = create_app(edge_settings(hasura_url))
     names = [type(stage).__name__ for stage in app.graphql.stages]
