@@ -1,4 +1,4 @@
-"""``python -m edge``: serve the edge; ``python -m edge keys ...``: manage API keys.
+"""``python -m edge``: serve the edge; ``keys ...``: manage API keys; ``manifest ...``: persisted operations.
 
 Both read the same settings (``EDGE_*`` variables and the ``EDGE_CONFIG`` file), so the keys
 command runs wherever the edge runs (``docker compose exec edge python -m edge keys list``).
@@ -17,6 +17,7 @@ from edge.settings import EdgeSettings
 
 USAGE = """usage: python -m edge                 serve /graphql (configuration: docs/configuration.md)
        python -m edge keys ...        create|list|revoke|rotate API keys (python -m edge keys --help)
+       python -m edge manifest ...    build|check a persisted-operations manifest (python -m edge manifest --help)
 """
 
 
@@ -33,6 +34,10 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
         sys.stdout.write(USAGE)
         return 0
+    if argv and argv[0] == "manifest":
+        from edge.manifest_cli import main as manifest_main  # needs no settings
+
+        return manifest_main(argv[1:])
     if argv and argv[0] != "keys":
         sys.stderr.write(USAGE)
         return 2
