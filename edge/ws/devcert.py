@@ -1,6 +1,7 @@
 """A development CA and server certificate, so the compose demo serves https and wss.
 
-``python -m edge.ws.devcert DIR [--hosts localhost,edge,127.0.0.1]`` writes, only when they are missing:
+``python -m edge.ws.devcert DIR [--hosts localhost,edge,127.0.0.1] [--owner 10001:10001]`` writes, only
+when they are missing:
 
 - ``DIR/ca.pem``: a throwaway CA (trust it in a client: ``SSL_CERT_FILE``, ``--cacert``, ``NODE_EXTRA_CA_CERTS``);
 - ``DIR/edge.pem`` + ``DIR/edge-key.pem``: a certificate for the hosts, signed by that CA (825 days).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import ipaddress
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,8 +81,11 @@ def make_certificate(hosts: Sequence[str], *, days: int = 825) -> DevCertificate
     )
 
 
-def write_if_missing(directory: Path, hosts: Sequence[str]) -> bool:
-    """Write ``ca.pem``, ``edge.pem``, ``edge-key.pem`` unless all exist; True when written."""
+def write_if_missing(directory: Path, hosts: Sequence[str], *, owner: tuple[int, int] | None = None) -> bool:
+    """Write ``ca.pem``, ``edge.pem``, ``edge-key.pem`` unless all exist; True when written.
+
+    ``owner`` (uid, gid): chown the files (the compose init container runs as root, the edge does not).
+    """
     files = [directory / "ca.pem", directory / "edge.pem", directory / "edge-key.pem"]
     if all(path.exists() for path in files):
         return False
@@ -90,6 +95,9 @@ def write_if_missing(directory: Path, hosts: Sequence[str]) -> bool:
     files[1].write_bytes(made.cert_pem)
     files[2].touch(mode=0o600)
     files[2].write_bytes(made.key_pem)
+    if owner is not None:
+        for path in files:
+            os.chown(path, *owner)
     return True
 
 
@@ -97,9 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edge.ws.devcert", description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--hosts", default="localhost,edge,127.0.0.1,::1")
+    parser.add_argument("--owner", help="uid:gid to own the files (when run as root for another user)")
     args = parser.parse_args(argv)
     hosts = [host.strip() for host in args.hosts.split(",") if host.strip()]
-    written = write_if_missing(args.directory, hosts)
+    owner = None
+    if args.owner:
+        uid, _, gid = args.owner.partition(":")
+        owner = (int(uid), int(gid or uid))
+    written = write_if_missing(args.directory, hosts, owner=owner)
     sys.stderr.write(f"{'wrote' if written else 'kept'} development certificate in {args.directory}\n")
     return 0
 
