@@ -99,7 +99,7 @@ async def upstream_main(port: int) -> None:
                 task.cancel()
 
     async with serve(
-        handler, "127.0.0.1", port, subprotocols=["graphql-transport-ws"], compression=None, max_size=None
+        handler, "127.0.0.1", port, backlog=4096, subprotocols=["graphql-transport-ws"], compression=None, max_size=None
     ):  # type: ignore[list-item]
         await asyncio.Future()
 
@@ -135,8 +135,8 @@ async def idle_memory(edge_url: str, edge_pid: int, count: int) -> dict[str, flo
     await asyncio.sleep(0.5)
     before = rss_kib(edge_pid)
     sockets = []
-    for start in range(0, count, 200):
-        batch = await asyncio.gather(*(open_subscription(edge_url) for _ in range(min(200, count - start))))
+    for start in range(0, count, 100):  # batches: the listen backlogs are 100 (uvicorn: 2048)
+        batch = await asyncio.gather(*(open_subscription(edge_url) for _ in range(min(100, count - start))))
         sockets.extend(batch)
     await asyncio.gather(*(ws.recv() for ws in sockets))  # every subscription answered once
     await asyncio.sleep(1.0)
@@ -220,6 +220,7 @@ async def client_main(options: argparse.Namespace) -> None:
         "EDGE_UNAUTHORIZED_ROLE": "anonymous",
         "EDGE_PORT": str(edge_port),
         "EDGE_LOG_LEVEL": "error",
+        "EDGE_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "30",
         "EDGE_SCHEMA_REFRESH_SECONDS": "0",
         "EDGE_WS_MAX_MESSAGES_PER_SECOND": "100000",
         "EDGE_WS_MESSAGE_BURST": "100000",
@@ -230,7 +231,15 @@ async def client_main(options: argparse.Namespace) -> None:
         wait_port(edge_port)
         edge_url = f"ws://127.0.0.1:{edge_port}/graphql"
         direct_url = f"ws://127.0.0.1:{upstream_port}/v1/graphql"
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         for count in options.idle:
+            if 2 * count + 64 > limit:
+                print(
+                    json.dumps(
+                        {"idle": {"connections": count, "skipped": f"needs ~{2 * count + 64} fds, limit {limit}"}}
+                    )
+                )
+                continue
             print(json.dumps({"idle": await idle_memory(edge_url, processes[1].pid, count)}), flush=True)
             await asyncio.sleep(2)
         if options.streams:
@@ -243,7 +252,10 @@ async def client_main(options: argparse.Namespace) -> None:
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(10)
+            try:
+                process.wait(40)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def edge_main() -> None:

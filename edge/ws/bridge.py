@@ -93,7 +93,7 @@ class Bridge:
         self.limit_key = ""
         self.upstream: UpstreamConnection | None = None
         self.operations: dict[str, _Operation] = {}
-        self.outbox: collections.deque[bytes | tuple[int, str]] = collections.deque()
+        self.outbox: collections.deque[str | tuple[int, str]] = collections.deque()
         self._outbox_ready = asyncio.Event()
         self._finished = asyncio.Event()
         self._closing = False
@@ -169,9 +169,12 @@ class Bridge:
         self._closing = True
         self._finished.set()
 
-    def enqueue(self, message: bytes) -> None:
+    def enqueue(self, message: str | bytes) -> None:
+        """Queue one text message for the client (upstream frames are passed as received, never re-encoded)."""
         if self._closing:
             return
+        if isinstance(message, bytes):
+            message = message.decode("utf-8")
         if len(self.outbox) >= self.config.send_queue_messages:
             # The client is not reading: drop what it has not read and close (bounded memory).
             self._abort(CloseCode.TRY_AGAIN, "Client too slow: send queue full")
@@ -195,7 +198,7 @@ class Bridge:
                     await send({"type": "websocket.close", "code": item[0], "reason": item[1]})
                     self._finished.set()
                     return
-                await send({"type": "websocket.send", "text": item.decode("utf-8")})
+                await send({"type": "websocket.send", "text": item})
         except Exception:  # uvicorn's ClientDisconnected, or the transport went away
             self._gone()
 
@@ -377,10 +380,11 @@ class Bridge:
             return
         delay = max(0.0, expires_at + self.config.expiry_grace - time.time())
         self._timers["expiry"] = asyncio.get_running_loop().call_later(
-            delay, self._credentials_ended, "Credentials expired"
+            delay, self.end_credentials, "Credentials expired"
         )
 
-    def _credentials_ended(self, reason: str) -> None:
+    def end_credentials(self, reason: str) -> None:
+        """The credentials expired or were revoked: close with 4403 (``connection_error`` first on legacy)."""
         if self.protocol.legacy:
             self.enqueue(p.dumps({"type": "connection_error", "payload": reason}))
         self.close(CloseCode.FORBIDDEN, reason)
@@ -392,7 +396,7 @@ class Bridge:
         try:
             await self.services.authenticate.identify(self.credentials)
         except AuthenticationError as exc:
-            self._credentials_ended(exc.message)
+            self.end_credentials(exc.message)
         except EdgeError:
             pass  # the key store is unavailable: keep the connection, try again next time
 
@@ -410,12 +414,19 @@ class Bridge:
                 p.dumps({"type": "refresh_error", "payload": {"message": message, "extensions": {"code": code}}})
             )
             return
-        changed = identity.session != self.identity.session
-        self.identity, self.credentials = identity, headers
+        previous = self.identity
+        self.identity = identity
+        if identity.session != previous.session:
+            try:
+                await self._reinit_upstream()
+            except (UpstreamUnavailable, UpstreamRefused):
+                self.identity = previous  # the old connection and credentials carry on
+                error = {"message": "The GraphQL engine is unavailable", "extensions": {"code": "upstream-unavailable"}}
+                self.enqueue(p.dumps({"type": "refresh_error", "payload": error}))
+                return
+        self.credentials = headers
         self.plan_name, self.plan = plan_name, plan
         self._schedule_expiry()
-        if changed:
-            await self._reinit_upstream()
         self.enqueue(p.REFRESH_ACK)
 
     # --- operations ----------------------------------------------------------------------------
@@ -528,20 +539,20 @@ class Bridge:
                 continue
             if kind == protocol.data:
                 if message.get("id") in self.operations:
-                    self.enqueue(text.encode("utf-8"))
+                    self.enqueue(text)
             elif kind == protocol.complete or kind == protocol.error:
                 op_id = message.get("id")
                 operation = self.operations.get(op_id) if isinstance(op_id, str) else None
                 if operation is None or op_id is None:
                     continue
-                self.enqueue(text.encode("utf-8"))
+                self.enqueue(text)
                 if kind == protocol.complete or not protocol.legacy:
                     del self.operations[op_id]
                     await self._release(op_id, operation)
             elif kind == p.PING:
                 await upstream.send('{"type":"pong"}')
             elif kind == "connection_error":
-                self.enqueue(text.encode("utf-8"))
+                self.enqueue(text)
         if upstream is self.upstream and not self._closing:
             await self._upstream_lost(upstream.close_code)
 

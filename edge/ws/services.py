@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from edge.graphql.analysis import Analyser, OperationAnalysis
 from edge.graphql.policy import OperationRejected, Violation
@@ -56,7 +56,7 @@ class Registry:
         for bridge in list(self.bridges):
             identity = bridge.identity
             if identity is not None and identity.api_key is not None and identity.api_key.key_id == key_id:
-                bridge._credentials_ended(reason)
+                bridge.end_credentials(reason)
                 closed += 1
         return closed
 
@@ -80,4 +80,3 @@ class Services:
     admin_secret: str
     connection_plan: Plan | None
     registry: Registry
-    extra: dict[str, Any] | None = None
