@@ -24,9 +24,14 @@ def build(upstream_url: str) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                pass
-            return
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await upstream.aclose()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
         message = await receive()
         response = await upstream.post(message.get("body", b""), [])
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})

@@ -6,6 +6,8 @@ Measures requests/s, p50/p99 latency and the server's CPU µs per request for:
   nginx   - nginx as a reverse proxy to it (when nginx is on PATH): the baseline ratios use
   bare    - raw ASGI + the edge's upstream client under uvicorn, no features (the Python floor)
   edge    - ``python -m edge`` (1 uvicorn worker, JWT verification on) in front of it
+  edge + limiter (``--limiters``) - the same with a rate+quota plan, in memory and (with
+            ``--redis-url`` or REDIS_URL) in Redis, reported as ratios to the plain edge
 
 and prints every figure as a ratio to nginx. The fast upstream is nginx returning a fixed
 ~1 KB JSON body (or a small uvloop server when nginx is absent). Load comes from ``wrk`` (with
@@ -55,6 +57,15 @@ RESPONSE_BODY = json.dumps(
     }
 )
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Limits that never refuse during a run: the point is what checking them costs.
+LIMITED_PLANS = """
+plans:
+  bench:
+    rate: {requests_per_second: 1000000000, burst: 1000000000}
+    quota: {limit: 1000000000, period: DAY}
+jwt_plan: bench
+anonymous_plan: bench
+"""
 
 
 def free_port() -> int:
@@ -223,6 +234,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--upstream-client", default="lean", help="EDGE_UPSTREAM_CLIENT for the edge run")
+    parser.add_argument("--limiters", action="store_true", help="also run the edge with rate+quota plans")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL", ""),
+        help="Redis for the shared-limiter run (default REDIS_URL)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is required (Debian package 'wrk')", file=sys.stderr)
@@ -271,22 +288,34 @@ def main() -> int:
             results.append(measure("bare proxy", bare_port, "/graphql", bare.pid, script, args))
             stop(bare)
 
-            edge_port = free_port()
-            env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_")}
-            env.update(
-                {
-                    "EDGE_HASURA_URL": f"http://127.0.0.1:{upstream_port}",
-                    "EDGE_HASURA_ADMIN_SECRET": "bench-admin-secret",
-                    "EDGE_JWT_SECRET": JWT_SECRET_JSON,
-                    "EDGE_PORT": str(edge_port),
-                    "EDGE_LOG_LEVEL": "warning",
-                    "EDGE_UPSTREAM_CLIENT": args.upstream_client,
-                }
-            )
-            edge = start([sys.executable, "-m", "edge"], env=env)
-            processes.append(edge)
-            wait_port(edge_port)
-            results.append(measure(f"edge ({args.upstream_client})", edge_port, "/graphql", edge.pid, script, args))
+            variants: list[tuple[str, dict[str, str]]] = [(f"edge ({args.upstream_client})", {})]
+            if args.limiters:
+                limited = tmp / "limited.yaml"
+                limited.write_text(LIMITED_PLANS)
+                variants.append(("edge + memory limiter", {"EDGE_CONFIG": str(limited)}))
+                if args.redis_url:
+                    variants.append(
+                        ("edge + redis limiter", {"EDGE_CONFIG": str(limited), "EDGE_REDIS_URL": args.redis_url})
+                    )
+            for name, extra in variants:
+                edge_port = free_port()
+                env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_")}
+                env.update(
+                    {
+                        "EDGE_HASURA_URL": f"http://127.0.0.1:{upstream_port}",
+                        "EDGE_HASURA_ADMIN_SECRET": "bench-admin-secret",
+                        "EDGE_JWT_SECRET": JWT_SECRET_JSON,
+                        "EDGE_PORT": str(edge_port),
+                        "EDGE_LOG_LEVEL": "warning",
+                        "EDGE_UPSTREAM_CLIENT": args.upstream_client,
+                        **extra,
+                    }
+                )
+                edge = start([sys.executable, "-m", "edge"], env=env)
+                processes.append(edge)
+                wait_port(edge_port)
+                results.append(measure(name, edge_port, "/graphql", edge.pid, script, args))
+                stop(edge)
         finally:
             for process in processes:
                 stop(process)
@@ -306,7 +335,14 @@ def main() -> int:
             f"{result.name:<18}{result.rps:>10.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{cpu:>12}"
             f"{result.errors:>8}{result.rps / baseline.rps:>10.2f}"
         )
-    print(f"edge / {baseline.name} requests/s: {results[-1].rps / baseline.rps:.2f}")
+    edge = next(result for result in results if result.name.startswith("edge ("))
+    print(f"edge / {baseline.name} requests/s: {edge.rps / baseline.rps:.2f}")
+    for result in results:
+        if result.name.startswith("edge +") and result.cpu_us_per_request and edge.cpu_us_per_request:
+            print(
+                f"{result.name}: {result.rps / edge.rps:.2f} x the plain edge's requests/s, "
+                f"+{result.cpu_us_per_request - edge.cpu_us_per_request:.0f} us CPU per request"
+            )
     return 0
 
 

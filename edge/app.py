@@ -188,6 +188,7 @@ def create_app(
         cors=CorsPolicy(settings.allowed_origins, allow_get=settings.allow_get),
         response_cache=cache[0] if cache is not None else None,
         observer=observer,
+        tls=settings.tls_cert_file is not None,
     )
 
     @contextlib.asynccontextmanager

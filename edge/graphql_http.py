@@ -24,6 +24,7 @@ from edge.pipeline.limit import Limit
 from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
 from edge.pipeline.request_id import choose_request_id
+from edge.pipeline.response_headers import compress_if_worthwhile, security_headers
 
 __all__ = ["GraphQLHTTPHandler"]
 
@@ -54,7 +55,9 @@ class GraphQLHTTPHandler:
         cors: CorsPolicy,
         response_cache: ResponseCache | None = None,
         observer: RequestObserver | None = None,
+        tls: bool = False,
     ) -> None:
+        self.security_headers = security_headers(tls=tls)
         self.response_cache = response_cache
         self.observer = observer or RequestObserver()
         self.receive_request = receive_request
@@ -125,7 +128,9 @@ class GraphQLHTTPHandler:
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
         out.extend(ctx.limit_headers)
         out.extend(self.cors.response_headers(ctx.origin))
-        await send_response(send, response.status, out, response.body)
+        out.extend(self.security_headers)
+        body = compress_if_worthwhile(response.body, out, ctx.header(b"accept-encoding"))
+        await send_response(send, response.status, out, body)
         await self.observer.finished(
             ctx,
             status=response.status,
@@ -143,6 +148,7 @@ class GraphQLHTTPHandler:
         if isinstance(error, _CLOSE_AFTER):
             out.append((b"connection", b"close"))
         out.extend(self.cors.response_headers(ctx.origin))
+        out.extend(self.security_headers)
         await send_response(send, error.status, out, error.body())
 
     async def _preflight(self, ctx: RequestContext, send: Send) -> None:
