@@ -48,6 +48,11 @@ class _Operation:
     counted: bool
 
 
+def _reason(text: str) -> str:
+    """A close reason fits a control frame: at most 123 bytes of UTF-8 (RFC 6455 §5.5)."""
+    return text.encode("utf-8")[:123].decode("utf-8", "ignore")
+
+
 class _Refused(Exception):
     """An operation refused by the edge: its id gets an error, the connection lives."""
 
@@ -138,9 +143,9 @@ class Bridge:
             return
         self._closing = True
         self.close_code = code
-        self.outbox.append((code, reason[:120]))
+        self.outbox.append((code, _reason(reason)))
         self._outbox_ready.set()
-        asyncio.get_running_loop().call_later(_CLOSE_FLUSH_SECONDS, self._finished.set)
+        self._timers["flush"] = asyncio.get_running_loop().call_later(_CLOSE_FLUSH_SECONDS, self._finished.set)
 
     def _abort(self, code: int, reason: str) -> None:
         """Close now, without waiting for the writer (it may be blocked on a client that does not read).
@@ -158,11 +163,11 @@ class Bridge:
 
         async def send_close() -> None:
             with contextlib.suppress(Exception):
-                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+                await self._send({"type": "websocket.close", "code": code, "reason": _reason(reason)})
             self._finished.set()
 
         self._tasks.append(asyncio.get_running_loop().create_task(send_close()))
-        asyncio.get_running_loop().call_later(_CLOSE_FLUSH_SECONDS, self._finished.set)
+        self._timers["flush"] = asyncio.get_running_loop().call_later(_CLOSE_FLUSH_SECONDS, self._finished.set)
 
     def _gone(self) -> None:
         """The client went away: nothing more can be sent."""
