@@ -117,6 +117,7 @@ def create_app(
     limiter = limiter or make_limiter(redis_client, failure_mode=settings.limiter_failure_mode)
     budgets = budgets or make_cost_budgets(redis_client, failure_mode=settings.limiter_failure_mode)
     key_pool = None
+    repository: ApiKeyRepository | None = None
     if api_keys is None and settings.database_url is not None:
         key_pool = create_pool(settings.database_url.get_secret_value())
         repository = ApiKeyRepository(key_pool, known_plans=settings.plans.keys())
@@ -150,6 +151,7 @@ def create_app(
     )
 
     persisted = build_persisted_queries(settings, redis_client)
+    introspection_roles = frozenset(settings.introspection_roles)
     cache = build_response_cache(settings, redis_client)
     metrics, meter, observer = build_observability(settings, redis_client)
     metrics.watch_store_errors("limiter", lambda: getattr(limiter, "store_errors", 0))
@@ -177,14 +179,16 @@ def create_app(
             anonymous_plan=settings.anonymous_plan,
             addresses=ClientAddressResolver(settings.trusted_proxies),
         ),
-        analyse_operation=AnalyseOperation(analyser=analyse, costs=costs, persisted=persisted),
+        analyse_operation=AnalyseOperation(
+            analyser=analyse, costs=costs, persisted=persisted, introspection_roles=introspection_roles
+        ),
         limit=Limit(limiter=limiter, budgets=budgets),
         inject_session=InjectSession(
             admin_secret=settings.hasura_admin_secret.get_secret_value(),
             extra_dropped=_token_header_names(settings),
         ),
         proxy=Proxy(upstream),
-        finish_response=FinishResponse(budgets=budgets, costs=costs),
+        finish_response=FinishResponse(budgets=budgets, costs=costs, introspection_roles=introspection_roles),
         cors=CorsPolicy(settings.allowed_origins, allow_get=settings.allow_get),
         response_cache=cache[0] if cache is not None else None,
         observer=observer,
@@ -224,6 +228,8 @@ def create_app(
                 settings.admin_secret.get_secret_value(),
                 schema_source=schema_source,
                 cache_store=cache[1] if cache is not None else None,
+                key_repository=repository,
+                key_store=api_keys,
             )
         )
     if settings.usage_admin_secret is not None:

@@ -29,11 +29,21 @@ or key creation with a message naming the plan.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["DEFAULT_PLAN", "CostBudget", "GraphQLLimits", "Plan", "Quota", "RateLimit", "parse_utc_offset"]
+__all__ = [
+    "DEFAULT_PLAN",
+    "CostBudget",
+    "GraphQLLimits",
+    "Plan",
+    "Quota",
+    "RateLimit",
+    "parse_utc_offset",
+    "with_introspection",
+]
 
 DEFAULT_PLAN = "default"
 _OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
@@ -103,6 +113,16 @@ class GraphQLLimits(_Strict):
     """Limit names (``max_depth``, ``max_cost``...) that log and count instead of rejecting."""
     safelist: bool = False
     """Only operations whose hash is in the persisted-operations manifest may run."""
+
+
+def with_introspection(limits: GraphQLLimits) -> GraphQLLimits:
+    """The same limits with introspection allowed (for ``EDGE_INTROSPECTION_ROLES``), built once per plan."""
+    return _opened(limits)
+
+
+@lru_cache(maxsize=256)
+def _opened(limits: GraphQLLimits) -> GraphQLLimits:
+    return limits if limits.introspection else limits.model_copy(update={"introspection": True})
 
 
 class Plan(_Strict):

@@ -139,6 +139,8 @@ class EdgeSettings(BaseSettings):
     """Hasura metadata directory; select-permission ``limit``s per role price list fields."""
     schema_refresh_seconds: float = Field(default=300.0, ge=0)
     """Re-introspect Hasura's schema this often (0: only at start and on demand). Default 300 s."""
+    introspection_roles: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Roles allowed to introspect (and to see "Did you mean" hints) whatever their plan says."""
     default_list_size: int = Field(default=100, ge=1)
     """Rows assumed for a list field without a limit argument or permission limit. Default 100."""
 
@@ -257,7 +259,12 @@ class EdgeSettings(BaseSettings):
         return (init_settings, env_settings, _YamlFileSource(settings_cls), file_secret_settings)
 
     @field_validator(
-        "allowed_origins", "trusted_proxies", "response_cache_vary_headers", "metrics_roles", mode="before"
+        "allowed_origins",
+        "trusted_proxies",
+        "response_cache_vary_headers",
+        "metrics_roles",
+        "introspection_roles",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: Any) -> Any:

@@ -16,6 +16,7 @@ from edge.graphql.analysis import Analyser
 from edge.graphql.cost import CostModel
 from edge.graphql.persisted import OperationNotSafelisted, PersistedQueries
 from edge.graphql.policy import Violation, check, check_batch, first_rejection
+from edge.plans import with_introspection
 
 __all__ = ["AnalyseOperation", "CostModelHolder"]
 
@@ -33,8 +34,14 @@ class AnalyseOperation:
     """Fills ``ctx.analyses`` and ``ctx.estimated_cost``; rejects 400 with the limit's code."""
 
     def __init__(
-        self, *, analyser: Analyser, costs: CostModelHolder, persisted: PersistedQueries | None = None
+        self,
+        *,
+        analyser: Analyser,
+        costs: CostModelHolder,
+        persisted: PersistedQueries | None = None,
+        introspection_roles: frozenset[str] = frozenset(),
     ) -> None:
+        self.introspection_roles = introspection_roles
         self.analyse = analyser
         self.costs = costs
         self.persisted = persisted
@@ -47,6 +54,8 @@ class AnalyseOperation:
         if plan is None or session is None:  # a pipeline ordering bug, never a client error
             raise RuntimeError("analyse_operation ran before identify_plan")
         limits = plan.graphql
+        if session.role in self.introspection_roles:
+            limits = with_introspection(limits)
         operations = ctx.operations
         if ctx.is_batch:
             self._enforce(ctx, check_batch(len(operations), limits))

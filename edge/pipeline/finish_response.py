@@ -4,7 +4,7 @@
   difference to the estimate charged up front is refunded, and each result carries
   ``extensions.cost`` (``requestedQueryCost``, ``actualQueryCost``, ``throttleStatus`` with
   ``maximumAvailable``, ``currentlyAvailable``, ``restoreRate``), as GitHub and Shopify do.
-- Plans without introspection: "Did you mean ..." suggestions are removed from error messages,
+- Callers who may not introspect (plan and role): "Did you mean ..." suggestions are removed,
   because they leak field names (graphql-cop's ``field_suggestions``).
 
 Only JSON answers are touched, and the body is parsed only when one of the two applies, so the
@@ -35,16 +35,21 @@ _SUGGESTION_MARK = b"Did you mean"
 class FinishResponse:
     """Refunds over-estimated cost, adds ``extensions.cost``, strips suggestions; never rejects."""
 
-    def __init__(self, *, budgets: CostBudgets, costs: CostModelHolder) -> None:
+    def __init__(
+        self, *, budgets: CostBudgets, costs: CostModelHolder, introspection_roles: frozenset[str] = frozenset()
+    ) -> None:
         self.budgets = budgets
         self.costs = costs
+        self.introspection_roles = introspection_roles
 
     async def __call__(self, ctx: RequestContext) -> None:
         response = ctx.response
         plan = ctx.plan
         if response is None or plan is None or response.status != 200:
             return
-        strip = not plan.graphql.introspection and _SUGGESTION_MARK in response.body
+        role = ctx.session.role if ctx.session is not None else None
+        may_introspect = plan.graphql.introspection or role in self.introspection_roles
+        strip = not may_introspect and _SUGGESTION_MARK in response.body
         if ctx.budget is None and not strip:
             return
         try:

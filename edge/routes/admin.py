@@ -1,6 +1,7 @@
 """Operator routes under ``/admin``, each family protected by its own secret.
 
-- ``EDGE_ADMIN_SECRET`` (``X-Edge-Admin-Secret``): schema refresh and response-cache clearing.
+- ``EDGE_ADMIN_SECRET`` (``X-Edge-Admin-Secret``): schema refresh, response-cache clearing, and API
+  key revocation (effective at once on this edge, within the key-cache TTL on the others).
 - ``EDGE_USAGE_ADMIN_SECRET`` (``X-Edge-Usage-Secret``): the usage report, for billing; a
   separate secret so a billing job cannot clear caches.
 
@@ -16,12 +17,15 @@ from collections.abc import Callable
 from typing import Literal
 
 import orjson
+import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
+from psycopg_pool import PoolTimeout
 
 from edge.cache import clear_key, clear_operation
 from edge.cache.store import ResponseCacheStore
 from edge.graphql.schema_source import SchemaSource
+from edge.keys import ApiKeyNotFound, ApiKeyRepository, ApiKeyStore, ApiKeyStoreUnavailable
 from edge.observability import UsageUnavailable, usage_report
 from edge.observability.metering import UsageMeter
 
@@ -43,7 +47,14 @@ def _require(expected_secret: str, header_name: str) -> Callable[[Request], None
     return check
 
 
-def admin_router(secret: str, *, schema_source: SchemaSource, cache_store: ResponseCacheStore | None) -> APIRouter:
+def admin_router(
+    secret: str,
+    *,
+    schema_source: SchemaSource,
+    cache_store: ResponseCacheStore | None,
+    key_repository: ApiKeyRepository | None = None,
+    key_store: ApiKeyStore | None = None,
+) -> APIRouter:
     router = APIRouter(prefix="/admin", dependencies=[Depends(_require(secret, "X-Edge-Admin-Secret"))])
 
     @router.post("/schema/refresh", summary="Re-introspect Hasura's schema now (type-aware cost)")
@@ -65,6 +76,19 @@ def admin_router(secret: str, *, schema_source: SchemaSource, cache_store: Respo
             else await clear_operation(cache_store, operation or "")
         )
         return _json({"cleared": cleared})
+
+    @router.post("/keys/{key_id}/revoke", summary="Revoke an API key now")
+    async def revoke_key(key_id: str) -> Response:
+        if key_repository is None or key_store is None:
+            return _json({"error": "API keys are not configured (EDGE_DATABASE_URL)"}, 404)
+        try:
+            key = await key_repository.revoke(key_id)
+        except ApiKeyNotFound:
+            return _json({"error": "no such key"}, 404)
+        except (ApiKeyStoreUnavailable, psycopg.Error, PoolTimeout):
+            return _json({"error": "key store unavailable"}, 503)
+        key_store.invalidate(key_id)  # this edge refuses the key from the next request on
+        return _json({"revoked": True, "key_id": key.key_id})
 
     return router
 

@@ -223,3 +223,19 @@ def test_jwt_shaped_tokens_go_to_jwt_and_opaque_ones_to_the_authorizer(
     assert hasura.last().session["x-hasura-user-id"] == "jwt-user"
     assert post(edge, Authorization="Bearer good").status_code == 200
     assert hook.calls == 1
+
+
+def test_revoking_through_the_edge_takes_effect_at_once_on_that_edge(
+    start_edge: EdgeFactory, hasura: HasuraDouble, keys_database: str
+):
+    key = create_key(keys_database, "--owner", "revoke-me", "--plan", "partner", "--role", "service")
+    edge = start_edge(database_url=keys_database, admin_secret="ops", api_key_cache_seconds=3600, **PLANS)
+    assert post(edge, **{"X-API-Key": key}).status_code == 200  # now cached for an hour
+    key_id = key.split("_")[1]
+    revoked = httpx.post(f"{edge.url}/admin/keys/{key_id}/revoke", headers={"X-Edge-Admin-Secret": "ops"})
+    assert revoked.json() == {"revoked": True, "key_id": key_id}
+    refused = post(edge, **{"X-API-Key": key})
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["extensions"]["code"] == "api-key-revoked"
+    missing = httpx.post(f"{edge.url}/admin/keys/zzzzzzzzzz/revoke", headers={"X-Edge-Admin-Secret": "ops"})
+    assert missing.status_code == 404

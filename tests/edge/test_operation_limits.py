@@ -213,3 +213,11 @@ class TestGraphQLCop:
         assert response.status_code < 500
         text = response.text.lower()
         assert "traceback" not in text and "exception" not in text and 'file "' not in text
+
+
+def test_introspection_roles_may_introspect_whatever_their_plan(start_edge: EdgeFactory, hasura: HasuraDouble):
+    edge = start_edge(introspection_roles="editor")
+    query = {"query": "{ __schema { queryType { name } } }"}
+    assert code(post(edge, query, auth())) == "introspection-disabled"
+    editor = {"Authorization": auth()["Authorization"], "x-hasura-role": "editor"}
+    assert post(edge, query, editor).json()["data"]["__schema"]["queryType"]["name"] == "query_root"
