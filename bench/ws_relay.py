@@ -17,11 +17,23 @@ uvloop, ``EDGE_UNAUTHORIZED_ROLE`` so clients need no token), and this client.
 
 Needs about 2 x N + 100 file descriptors in the edge (raised towards 65,536 when allowed).
 
-Results (2 vCPU VM, Python 3.11, uvloop; 2026-11-21):
+Results (2 vCPU VM shared by all three processes, Python 3.11.7, uvloop, no TLS; 2026-11-21;
+``--idle 1000 9900 10000``, relay 16 x 20,000):
 
-    idle subscriptions       edge RSS growth     per subscription
-    1,000                    see --idle output   ~ (run to refresh)
-    10,000                   ...
+    idle subscriptions (1 socket + 1 subscription each)   edge RSS growth   per subscription
+    1,000                                                 +46 MiB           47.6 KiB
+    9,900                                                 +401 MiB          41.5 KiB
+    10,000                                                skipped here: the edge holds 2 fds per subscription
+                                                          (client + Hasura) and this VM's hard RLIMIT_NOFILE is 20,000
+
+    relay                                    msgs/s at the client   one-way latency p50 / p99
+    direct, saturated (16 x 20,000)          100,587                (queueing: 62 / 225 ms)
+    through the edge, saturated              43,604                 (queueing: 998 / 2,953 ms)
+    direct, paced 4 x 500 msg/s              1,788                  0.116 / 2.20 ms
+    through the edge, paced 4 x 500 msg/s    1,738                  0.282 / 2.52 ms   -> the edge adds ~0.17 ms p50
+
+Saturated latency is queueing (the upstream sends faster than the client reads; the bench raises
+EDGE_WS_SEND_QUEUE_MESSAGES so the edge buffers instead of closing the client with 1013).
 """
 
 from __future__ import annotations
