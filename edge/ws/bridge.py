@@ -25,7 +25,7 @@ import orjson
 
 from edge.asgi import Receive, Send
 from edge.errors import AuthenticationError, EdgeError, LimiterUnavailable, RoleNotAllowed
-from edge.plans import Plan
+from edge.plans import Plan, RateLimit
 from edge.session import Identity
 from edge.ws import protocols as p
 from edge.ws.credentials import BadInitPayload, credential_headers
@@ -313,7 +313,7 @@ class Bridge:
         try:
             identity, headers = await self._identify(payload)
             plan_name, plan, limit_key = self.services.identify_plan.resolve(identity, self.client_address)
-            await self._admit(limit_key)
+            await self._admit(limit_key, plan_name, plan)
         except BadInitPayload as exc:
             self._refuse_init(str(exc), CloseCode.BAD_REQUEST)
             return
@@ -345,12 +345,21 @@ class Bridge:
             raise AuthenticationError("The credentials have expired")
         return identity, headers
 
-    async def _admit(self, limit_key: str) -> None:
-        """The per-key connection rate (``EDGE_WS_CONNECTIONS_PER_SECOND``), on the shared limiter."""
-        plan = self.services.connection_plan
-        if plan is None:
+    async def _admit(self, limit_key: str, plan_name: str, plan: Plan) -> None:
+        """The connection rate per limit key, on the shared limiter: the plan's own
+        ``ws_connection_rate`` (a ``RateLimit``) when plans carry one, else ``EDGE_WS_CONNECTIONS_PER_SECOND``."""
+        rate = getattr(plan, "ws_connection_rate", None)
+        if isinstance(rate, RateLimit):
+            # One Plan object per plan and rate: the limiters cache per Plan object.
+            cached = self.services.connection_plans.get(plan_name)
+            if cached is None or cached.rate != rate:
+                cached = self.services.connection_plans[plan_name] = Plan(rate=rate)
+            bucket, connection_plan = f"ws-connections:{plan_name}", cached
+        elif self.services.connection_plan is not None:
+            bucket, connection_plan = "ws-connections", self.services.connection_plan
+        else:
             return
-        decision = await self.services.limiter.hit(limit_key, "ws-connections", plan)
+        decision = await self.services.limiter.hit(limit_key, bucket, connection_plan)
         if not decision.allowed:
             if decision.code == "limiter-unavailable":
                 raise LimiterUnavailable()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from edge.graphql.analysis import Analyser, OperationAnalysis
@@ -80,3 +80,5 @@ class Services:
     admin_secret: str
     connection_plan: Plan | None
     registry: Registry
+    connection_plans: dict[str, Plan] = field(default_factory=dict)
+    """Per-plan connection-rate plans, built once (see ``Bridge._admit``)."""

@@ -10,6 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from edge.plans import Plan, RateLimit
 from tests.edge.ws.conftest import LEGACY, TRANSPORT, WssEdge, WssEdgeFactory, bearer, open_client
 from tests.hasura_double import HasuraDouble
 from tests.support.tokens import hasura_claims, mint
@@ -237,3 +238,19 @@ async def test_hasura_unreachable_at_init_closes_with_1013(start_wss_edge: WssEd
     async with open_client(edge, TRANSPORT) as client:
         await client.send({"type": "connection_init", "payload": bearer()})
         assert (await client.closed())[0] == 1013
+
+
+class _PlanWithConnectionRate(Plan):
+    """A plan carrying its own connection rate (what ``Bridge._admit`` reads when plans define one)."""
+
+    ws_connection_rate: RateLimit | None = None
+
+
+async def test_a_plans_own_connection_rate_wins(start_wss_edge: WssEdgeFactory) -> None:
+    plan = _PlanWithConnectionRate(ws_connection_rate=RateLimit(requests_per_second=0.01, burst=1))
+    edge = start_wss_edge(plans={"default": plan})
+    async with open_client(edge, TRANSPORT) as client:
+        assert await client.init(bearer()) == {"type": "connection_ack"}
+    async with open_client(edge, TRANSPORT) as client:
+        await client.send({"type": "connection_init", "payload": bearer()})
+        assert (await client.closed())[0] == 4429
