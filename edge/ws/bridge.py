@@ -265,7 +265,7 @@ class Bridge:
                     await self.services.counter.refresh(self.limit_key, counted)
             if now >= next_recheck:
                 next_recheck = now + recheck
-                await self._recheck()
+                await self.recheck()
 
     # --- client messages -----------------------------------------------------------------------
 
@@ -403,7 +403,7 @@ class Bridge:
             self.enqueue(p.dumps({"type": "connection_error", "payload": reason}))
         self.close(CloseCode.FORBIDDEN, reason)
 
-    async def _recheck(self) -> None:
+    async def recheck(self) -> None:
         """API keys are looked up again (revocation elsewhere lands within the key cache TTL)."""
         if self.identity is None or self.identity.api_key is None:
             return

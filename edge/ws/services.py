@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -59,6 +60,19 @@ class Registry:
                 bridge.end_credentials(reason)
                 closed += 1
         return closed
+
+    async def recheck_key(self, key_id: str) -> int:
+        """Verify again every socket using this API key (call it after ``ApiKeyStore.invalidate``, e.g. from
+        the admin revoke route): revoked or expired keys close with 4403 at once. Returns how many closed."""
+        using = [
+            bridge
+            for bridge in list(self.bridges)
+            if bridge.identity is not None
+            and bridge.identity.api_key is not None
+            and bridge.identity.api_key.key_id == key_id
+        ]
+        await asyncio.gather(*(bridge.recheck() for bridge in using))
+        return sum(1 for bridge in using if bridge.close_code is not None)
 
     def close_all(self, code: int, reason: str) -> None:
         for bridge in list(self.bridges):

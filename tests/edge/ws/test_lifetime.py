@@ -227,3 +227,25 @@ async def test_registry_close_key_closes_at_once(key_edge: tuple[WssEdge, _Keys,
 
 async def _close_key(registry: Any, key_id: str) -> int:
     return int(registry.close_key(key_id))
+
+
+async def test_recheck_key_after_invalidate_closes_revoked_sockets_at_once(
+    key_edge: tuple[WssEdge, _Keys, str],
+) -> None:
+    edge, keys, key = key_edge
+    app = _app(edge)
+    registry = app.websocket.services.registry  # type: ignore[union-attr]
+    store = app.websocket.services.authenticate.api_keys  # type: ignore[union-attr]
+    async with open_client(edge, TRANSPORT) as client:
+        assert await client.init({"headers": {"X-API-Key": key}}) == {"type": "connection_ack"}
+        key_id = next(iter(keys.rows))
+
+        async def revoke() -> int:
+            record, stored = keys.rows[key_id]
+            keys.rows[key_id] = (replace(record, revoked_at=datetime.now(UTC)), stored)
+            store.invalidate(key_id)
+            return int(await registry.recheck_key(key_id))
+
+        closed = asyncio.run_coroutine_threadsafe(revoke(), edge.server.loop)
+        assert await asyncio.wrap_future(closed) == 1
+        assert (await client.closed())[0] == 4403
