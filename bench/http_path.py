@@ -6,6 +6,7 @@ Measures requests/s, p50/p99 latency and the server's CPU µs per request for:
   nginx   - nginx as a reverse proxy to it (when nginx is on PATH): the baseline ratios use
   bare    - raw ASGI + the edge's upstream client under uvicorn, no features (the Python floor)
   edge    - ``python -m edge`` (1 uvicorn worker, JWT verification on) in front of it
+  edge, @cached hit (``--cache-hit``) - the edge answering from its response cache
   edge + limiter (``--limiters``) - the same with a rate+quota plan, in memory and (with
             ``--redis-url`` or REDIS_URL) in Redis, reported as ratios to the plain edge
 
@@ -45,6 +46,16 @@ QUERY_BODY = json.dumps(
     {
         "query": "query GetUsers($limit: Int!) { users(limit: $limit) { id name email posts { id title "
         "comments { id body } } } }",
+        "variables": {"limit": 10},
+        "operationName": "GetUsers",
+    }
+)
+# The same operation with Hasura EE's @cached directive: after the first request, the edge answers
+# from its response cache without calling the upstream (the cache-hit path).
+CACHED_BODY = json.dumps(
+    {
+        "query": "query GetUsers($limit: Int!) @cached(ttl: 300) { users(limit: $limit) { id name email posts { id "
+        "title comments { id body } } } }",
         "variables": {"limit": 10},
         "operationName": "GetUsers",
     }
@@ -235,6 +246,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--upstream-client", default="lean", help="EDGE_UPSTREAM_CLIENT for the edge run")
     parser.add_argument("--limiters", action="store_true", help="also run the edge with rate+quota plans")
+    parser.add_argument("--cache-hit", action="store_true", help="also run the edge answering an @cached query")
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("REDIS_URL", ""),
@@ -288,16 +300,24 @@ def main() -> int:
             results.append(measure("bare proxy", bare_port, "/graphql", bare.pid, script, args))
             stop(bare)
 
-            variants: list[tuple[str, dict[str, str]]] = [(f"edge ({args.upstream_client})", {})]
+            cached_script = tmp / "cached.lua"
+            cached_script.write_text(WRK_SCRIPT.format(body=lua_string(CACHED_BODY), token=token))
+            variants: list[tuple[str, dict[str, str], Path]] = [(f"edge ({args.upstream_client})", {}, script)]
+            if args.cache_hit:
+                variants.append(("edge, @cached hit", {}, cached_script))
             if args.limiters:
                 limited = tmp / "limited.yaml"
                 limited.write_text(LIMITED_PLANS)
-                variants.append(("edge + memory limiter", {"EDGE_CONFIG": str(limited)}))
+                variants.append(("edge + memory limiter", {"EDGE_CONFIG": str(limited)}, script))
                 if args.redis_url:
                     variants.append(
-                        ("edge + redis limiter", {"EDGE_CONFIG": str(limited), "EDGE_REDIS_URL": args.redis_url})
+                        (
+                            "edge + redis limiter",
+                            {"EDGE_CONFIG": str(limited), "EDGE_REDIS_URL": args.redis_url},
+                            script,
+                        )
                     )
-            for name, extra in variants:
+            for name, extra, variant_script in variants:
                 edge_port = free_port()
                 env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_")}
                 env.update(
@@ -314,7 +334,7 @@ def main() -> int:
                 edge = start([sys.executable, "-m", "edge"], env=env)
                 processes.append(edge)
                 wait_port(edge_port)
-                results.append(measure(name, edge_port, "/graphql", edge.pid, script, args))
+                results.append(measure(name, edge_port, "/graphql", edge.pid, variant_script, args))
                 stop(edge)
         finally:
             for process in processes:
@@ -338,7 +358,7 @@ def main() -> int:
     edge = next(result for result in results if result.name.startswith("edge ("))
     print(f"edge / {baseline.name} requests/s: {edge.rps / baseline.rps:.2f}")
     for result in results:
-        if result.name.startswith("edge +") and result.cpu_us_per_request and edge.cpu_us_per_request:
+        if result.name.startswith(("edge +", "edge,")) and result.cpu_us_per_request and edge.cpu_us_per_request:
             print(
                 f"{result.name}: {result.rps / edge.rps:.2f} x the plain edge's requests/s, "
                 f"+{result.cpu_us_per_request - edge.cpu_us_per_request:.0f} us CPU per request"

@@ -8,6 +8,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -197,6 +198,10 @@ def test_one_access_log_line_per_operation_without_secrets(
     ]
     with caplog.at_level(logging.INFO, logger="edge.access"):
         assert post(edge, batch, token_headers).status_code == 200
+        # The line is written just after the answer is sent (the client never waits for logging).
+        deadline = time.monotonic() + 5
+        while len([r for r in caplog.records if r.name == "edge.access"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
     lines = [record for record in caplog.records if record.name == "edge.access"]
     assert [line.operation_name for line in lines] == ["One", "Two"]  # type: ignore[attr-defined]
     assert lines[0].role == "user" and lines[0].status == 200  # type: ignore[attr-defined]
@@ -210,7 +215,15 @@ def test_usage_report_per_user_behind_its_own_secret(start_edge: EdgeFactory, ha
     for _ in range(3):
         post(edge, {"query": "{ products(limit: 2) { id } }"}, auth("metered-user"))
     assert httpx.get(f"{edge.url}/admin/usage").status_code == 404
-    report = httpx.get(f"{edge.url}/admin/usage", params={"kind": "user"}, headers={"X-Edge-Usage-Secret": "billing"})
-    assert report.status_code == 200
-    [row] = [row for row in report.json()["subjects"] if row["subject"] == "metered-user"]
-    assert row["requests"] == 3
+    # Usage is recorded just after each answer is sent: poll briefly for the last one.
+    deadline = time.monotonic() + 5
+    while True:
+        report = httpx.get(
+            f"{edge.url}/admin/usage", params={"kind": "user"}, headers={"X-Edge-Usage-Secret": "billing"}
+        )
+        assert report.status_code == 200
+        rows = [row for row in report.json()["subjects"] if row["subject"] == "metered-user"]
+        if (rows and rows[0]["requests"] == 3) or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert rows[0]["requests"] == 3
