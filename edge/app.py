@@ -35,6 +35,7 @@ from edge.limits.base import CostBudgets, Limiter
 from edge.limits.redis_store import redis_client_from_url
 from edge.observability import RedisUsageMeter, metrics_asgi_app
 from edge.observability.metrics_server import MetricsServer
+from edge.observability.tracing import Tracing
 from edge.pipeline.analyse_operation import AnalyseOperation, CostModelHolder
 from edge.pipeline.authenticate import Authenticate
 from edge.pipeline.client_address import ClientAddressResolver
@@ -162,6 +163,12 @@ def create_app(
         metrics, token=settings.metrics_token.get_secret_value() if settings.metrics_token else None
     )
 
+    endpoint = settings.otel_exporter_otlp_endpoint
+    tracing = Tracing(
+        str(endpoint) if endpoint is not None else None,
+        service_name=settings.otel_service_name,
+        sample_ratio=settings.otel_sample_ratio,
+    )
     handler = GraphQLHTTPHandler(
         receive_request=ReceiveRequest(
             max_body_bytes=settings.max_body_bytes, allow_get=settings.allow_get, persisted=persisted
@@ -192,12 +199,14 @@ def create_app(
         cors=CorsPolicy(settings.allowed_origins, allow_get=settings.allow_get),
         response_cache=cache[0] if cache is not None else None,
         observer=observer,
+        tracing=tracing,
         tls=settings.tls_cert_file is not None,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with owned:
+            owned.push_async_callback(tracing.aclose)  # first in, last out: flushes the drained requests' spans
             await balanced.start()
             owned.push_async_callback(balanced.drain, settings.upstream_drain_seconds)
             if key_pool is not None:

@@ -6,6 +6,7 @@ machines (``docs/architecture.md``), and this path does nothing that needs the f
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -14,6 +15,7 @@ from edge.cache import ResponseCache
 from edge.context import RequestContext
 from edge.errors import EdgeError, PayloadTooLarge, RequestTimeout
 from edge.observability import RequestObserver
+from edge.observability.tracing import RequestSpan, Tracing, with_trace_headers
 from edge.pipeline.analyse_operation import AnalyseOperation
 from edge.pipeline.authenticate import Authenticate
 from edge.pipeline.cors import CorsPolicy
@@ -55,8 +57,10 @@ class GraphQLHTTPHandler:
         cors: CorsPolicy,
         response_cache: ResponseCache | None = None,
         observer: RequestObserver | None = None,
+        tracing: Tracing | None = None,
         tls: bool = False,
     ) -> None:
+        self.tracing = tracing or Tracing(None)
         self.security_headers = security_headers(tls=tls)
         self.response_cache = response_cache
         self.observer = observer or RequestObserver()
@@ -97,32 +101,42 @@ class GraphQLHTTPHandler:
         if ctx.method == "OPTIONS":
             await self._preflight(ctx, send)
             return
+        span = self.tracing.start_request(headers, request_id=ctx.request_id, method=ctx.method)
         try:
             await self.receive_request(ctx, receive)
             await self.authenticate(ctx)
             await self.identify_plan(ctx)
             await self.analyse_operation(ctx)
+            if span.recording:
+                _name_operation(span, ctx)
             await self.limit(ctx)
             await self.inject_session(ctx)
+            proxy = functools.partial(self._traced_proxy, span=span) if span.recording else self.proxy
             sent = time.perf_counter()
             try:
                 if self.response_cache is not None:
-                    await self.response_cache.proxy_through(ctx, self.proxy)  # lookup, proxy unless HIT, store
+                    await self.response_cache.proxy_through(ctx, proxy)  # lookup, proxy unless HIT, store
                 else:
-                    await self.proxy(ctx)
+                    await proxy(ctx)
             finally:
                 upstream = time.perf_counter() - sent
             await self.finish_response(ctx)
         except EdgeError as error:
             await self._send_error(ctx, send, error)
+            span.end(error.status, error.code)
             await self.observer.finished(
                 ctx, status=error.status, started=started, upstream_duration=upstream, error_code=error.code
             )
             return
         except ClientDisconnected:
+            span.end(499, "client-disconnected")
             return
+        except BaseException:
+            span.end(500, "internal")
+            raise
         response = ctx.response
         if response is None:  # a pipeline bug, not a client error
+            span.end(500, "internal")
             raise RuntimeError("the proxy stage produced no response")
         out = [(name, value) for name, value in response.headers if name not in _REPLACED_UPSTREAM_HEADERS]
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
@@ -131,6 +145,7 @@ class GraphQLHTTPHandler:
         out.extend(self.security_headers)
         body = compress_if_worthwhile(response.body, out, ctx.header(b"accept-encoding"))
         await send_response(send, response.status, out, body)
+        span.end(response.status)
         await self.observer.finished(
             ctx,
             status=response.status,
@@ -140,6 +155,12 @@ class GraphQLHTTPHandler:
             actual_costs=ctx.actual_costs or None,
             rows=ctx.rows,
         )
+
+    async def _traced_proxy(self, ctx: RequestContext, *, span: RequestSpan) -> None:
+        """The proxy stage inside the CLIENT span, whose ``traceparent`` Hasura gets (a cache HIT makes none)."""
+        with span.upstream_span() as trace_headers:
+            ctx.upstream_headers = with_trace_headers(ctx.upstream_headers, trace_headers)
+            await self.proxy(ctx)
 
     async def _send_error(self, ctx: RequestContext, send: Send, error: EdgeError) -> None:
         if error.status >= 500:
@@ -158,3 +179,11 @@ class GraphQLHTTPHandler:
             status, out = self.cors.preflight(ctx.origin)
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
         await send_response(send, status, out, b"")
+
+
+def _name_operation(span: RequestSpan, ctx: RequestContext) -> None:
+    analyses = ctx.analyses
+    if len(analyses) == 1:
+        span.set_operation(analyses[0].operation_type, analyses[0].operation_name)
+    elif analyses:
+        span.set_operation("batch", None)

@@ -189,6 +189,12 @@ class EdgeSettings(BaseSettings):
     """Interface for the metrics port. Default 127.0.0.1."""
     metrics_token: SecretStr | None = None
     """Bearer token required on ``/metrics`` (required when it is served on the main port)."""
+    otel_exporter_otlp_endpoint: AnyHttpUrl | None = None
+    """OTLP/HTTP traces URL, e.g. ``http://otel-collector:4318/v1/traces``. Unset (default): no tracing."""
+    otel_service_name: str = "hasura-edge"
+    """``service.name`` of the edge's spans. Default ``hasura-edge``."""
+    otel_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Share of new traces recorded (0..1); a client's sampled ``traceparent`` is always kept. Default 1."""
     metrics_roles: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Roles always kept as metric label values (others: the first 20 seen, then ``other``)."""
     access_log_sample_rate: float = Field(default=1.0, ge=0, le=1)
