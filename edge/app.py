@@ -159,6 +159,10 @@ def create_app(
     metrics.watch_store_errors("budgets", lambda: getattr(budgets, "store_errors", 0))
     if cache is not None:
         metrics.watch_store_errors("response_cache", lambda: getattr(cache[1], "store_errors", 0))
+        metrics.watch_cache(lambda: cache[0])  # hits and misses of the @cached response cache
+    if verifier is not None:
+        jwt_verifier = verifier
+        metrics.watch_jwks_fetches(lambda: jwt_verifier.jwks_fetches)
     metrics_app = metrics_asgi_app(
         metrics, token=settings.metrics_token.get_secret_value() if settings.metrics_token else None
     )
@@ -226,6 +230,16 @@ def create_app(
                 owned.push_async_callback(metrics_server.aclose)
             yield
 
+    websocket = make_websocket_handler(
+        settings,
+        authenticate=handler.authenticate,
+        identify_plan=handler.identify_plan,
+        costs=costs,
+        limiter=limiter,
+        budgets=budgets,
+        redis_client=redis_client,
+    )
+
     framework = FastAPI(title="hasura-edge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     checks: dict[str, ReadinessCheck] = {"hasura": hasura_check(upstream)}
     if redis_client is not None:
@@ -239,6 +253,7 @@ def create_app(
                 cache_store=cache[1] if cache is not None else None,
                 key_repository=repository,
                 key_store=api_keys,
+                on_key_revoked=websocket.services.registry.recheck_key if websocket is not None else None,
             )
         )
     if settings.usage_admin_secret is not None:
@@ -257,15 +272,6 @@ def create_app(
             headers=exc.headers,
         )
 
-    websocket = make_websocket_handler(
-        settings,
-        authenticate=handler.authenticate,
-        identify_plan=handler.identify_plan,
-        costs=costs,
-        limiter=limiter,
-        budgets=budgets,
-        redis_client=redis_client,
-    )
     serve_metrics = metrics_app if settings.metrics_port is None and settings.metrics_token is not None else None
     return EdgeApp(
         handler,

@@ -132,5 +132,7 @@ class Plan(_Strict):
     graphql: GraphQLLimits = GraphQLLimits()
     max_subscriptions: int | None = Field(default=None, ge=0)
     """Concurrent subscriptions per connection and per key or user (None: unlimited)."""
+    ws_connection_rate: RateLimit | None = None
+    """New WebSocket connections per key or user (None: ``EDGE_WS_CONNECTIONS_PER_SECOND``)."""
     roles: frozenset[str] | None = None
     """Hasura roles callers on this plan may use (None: any role their credentials allow)."""

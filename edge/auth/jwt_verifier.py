@@ -151,6 +151,11 @@ class JWTVerifier:
                 raise ValueError("each JWTConfig needs type+key or jwk_url")
         self._caches = tuple(by_url.values())
 
+    @property
+    def jwks_fetches(self) -> int:
+        """JWKS documents fetched so far, over every ``jwk_url`` (for metrics)."""
+        return sum(cache.fetch_count for cache in self._caches)
+
     async def start(self) -> None:
         """Fetch every JWKS once and start their background refreshers (never raises on IdP errors)."""
         for cache in self._caches:

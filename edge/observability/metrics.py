@@ -262,6 +262,11 @@ class EdgeMetrics:
         child = self._labelled(self.store_errors, self._stores, self._store_names, store)
         self._watched.append(_Watched(read, lambda value: int(value), child))
 
+    def watch_jwks_fetches(self, read: Callable[[], int]) -> None:
+        """Export the JWT verifier's JWKS fetch count as ``edge_jwks_refreshes_total{result="fetched"}``."""
+        child = self._labelled(self.jwks_refreshes, self._jwks, self._jwks_results, "fetched")
+        self._watched.append(_Watched(read, lambda value: int(value), child))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type."""
         for watched in self._watched:

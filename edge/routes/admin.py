@@ -13,7 +13,7 @@ reachable with a client's JWT or API key.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import orjson
@@ -54,6 +54,7 @@ def admin_router(
     cache_store: ResponseCacheStore | None,
     key_repository: ApiKeyRepository | None = None,
     key_store: ApiKeyStore | None = None,
+    on_key_revoked: Callable[[str], Awaitable[int]] | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/admin", dependencies=[Depends(_require(secret, "X-Edge-Admin-Secret"))])
 
@@ -88,7 +89,8 @@ def admin_router(
         except (ApiKeyStoreUnavailable, psycopg.Error, PoolTimeout):
             return _json({"error": "key store unavailable"}, 503)
         key_store.invalidate(key_id)  # this edge refuses the key from the next request on
-        return _json({"revoked": True, "key_id": key.key_id})
+        closed = await on_key_revoked(key_id) if on_key_revoked is not None else 0  # and its open sockets
+        return _json({"revoked": True, "key_id": key.key_id, "sockets_closed": closed})
 
     return router
 

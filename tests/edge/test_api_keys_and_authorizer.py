@@ -233,7 +233,7 @@ def test_revoking_through_the_edge_takes_effect_at_once_on_that_edge(
     assert post(edge, **{"X-API-Key": key}).status_code == 200  # now cached for an hour
     key_id = key.split("_")[1]
     revoked = httpx.post(f"{edge.url}/admin/keys/{key_id}/revoke", headers={"X-Edge-Admin-Secret": "ops"})
-    assert revoked.json() == {"revoked": True, "key_id": key_id}
+    assert revoked.json() == {"revoked": True, "key_id": key_id, "sockets_closed": 0}
     refused = post(edge, **{"X-API-Key": key})
     assert refused.status_code == 401
     assert refused.json()["errors"][0]["extensions"]["code"] == "api-key-revoked"
