@@ -238,7 +238,11 @@ def create_app(
         limiter=limiter,
         budgets=budgets,
         redis_client=redis_client,
+        meter=meter,
     )
+    registry = websocket.services.registry
+    metrics.websocket_connections.set_function(lambda: len(registry))
+    metrics.subscriptions.set_function(registry.subscriptions)
 
     framework = FastAPI(title="hasura-edge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     checks: dict[str, ReadinessCheck] = {"hasura": hasura_check(upstream)}

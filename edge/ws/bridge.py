@@ -46,6 +46,8 @@ class _Operation:
     raw: bytes
     subscription: bool
     counted: bool
+    started: float = 0.0
+    """``time.monotonic()`` when the operation started (subscription-seconds metering)."""
 
 
 def _reason(text: str) -> str:
@@ -513,7 +515,7 @@ class Bridge:
                     "subscription-limit-exceeded",
                 )
             counted = True
-        return _Operation(b"", subscription, counted)
+        return _Operation(b"", subscription, counted, time.monotonic())
 
     async def _on_stop(self, message: dict[str, Any], text: str) -> None:
         op_id = message.get("id")
@@ -527,10 +529,26 @@ class Bridge:
         if self.upstream is not None:
             await self.upstream.send(text)
 
+    def active_subscriptions(self) -> int:
+        return sum(1 for operation in self.operations.values() if operation.subscription)
+
     async def _release(self, op_id: str, operation: _Operation) -> None:
+        if operation.subscription and operation.started:
+            await self._meter(time.monotonic() - operation.started)
+            operation.started = 0.0  # metered once
         if operation.counted:
             operation.counted = False
             await self.services.counter.release(self.limit_key, self._member(op_id))
+
+    async def _meter(self, seconds: float) -> None:
+        meter, identity = self.services.meter, self.identity
+        if meter is None or identity is None:
+            return
+        with contextlib.suppress(Exception):  # metering never breaks a socket
+            if identity.api_key is not None:
+                await meter.record("key", identity.api_key.key_id, subscription_seconds=seconds)
+            if identity.session.user_id:
+                await meter.record("user", identity.session.user_id, subscription_seconds=seconds)
 
     async def _release_all(self) -> None:
         operations, self.operations = self.operations, {}

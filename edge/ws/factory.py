@@ -7,6 +7,7 @@ from typing import Any
 from edge.graphql.analysis import analyse
 from edge.graphql.policy import check, first_rejection
 from edge.limits.base import CostBudgets, Limiter
+from edge.observability.metering import UsageMeter
 from edge.pipeline.analyse_operation import CostModelHolder
 from edge.pipeline.authenticate import Authenticate
 from edge.pipeline.identify_plan import IdentifyPlan
@@ -29,6 +30,7 @@ def make_websocket_handler(
     limiter: Limiter,
     budgets: CostBudgets,
     redis_client: Any | None,
+    meter: UsageMeter | None = None,
 ) -> GraphQLWebSocketHandler:
     connection_plan = None
     if settings.ws_connections_per_second is not None:
@@ -50,6 +52,7 @@ def make_websocket_handler(
             connect_timeout=settings.upstream_connect_timeout_seconds,
         ),
         admin_secret=settings.hasura_admin_secret.get_secret_value(),
+        meter=meter,
         connection_plan=connection_plan,
         registry=Registry(),
     )

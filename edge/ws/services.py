@@ -18,6 +18,7 @@ from edge.ws.counters import SubscriptionCounter
 from edge.ws.upstream import UpstreamConnector
 
 if TYPE_CHECKING:
+    from edge.observability.metering import UsageMeter
     from edge.ws.bridge import Bridge
 
 __all__ = ["Registry", "Services", "WebSocketConfig"]
@@ -50,6 +51,10 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self.bridges)
+
+    def subscriptions(self) -> int:
+        """Active subscriptions over every open socket (read at metrics scrape time)."""
+        return sum(bridge.active_subscriptions() for bridge in list(self.bridges))
 
     def close_key(self, key_id: str, reason: str = "API key revoked") -> int:
         """Close every socket authenticated with this API key (e.g. right after revoking it here)."""
@@ -96,3 +101,5 @@ class Services:
     registry: Registry
     connection_plans: dict[str, Plan] = field(default_factory=dict)
     """Per-plan connection-rate plans, built once (see ``Bridge._admit``)."""
+    meter: UsageMeter | None = None
+    """Subscription-seconds per key and per user, recorded when each subscription ends."""
