@@ -64,6 +64,9 @@ class _Bounded:
         return OTHER
 
 
+_USAGE_MEASURES = ("requests", "cost_points", "rows", "subscription_seconds")
+
+
 class _Watched:
     """A counter owned by another object, copied into a child by its increase since the last scrape."""
 
@@ -137,7 +140,8 @@ class EdgeMetrics:
         self._cache = (self.cache_requests.labels("hit"), self.cache_requests.labels("miss"))
         self._jwks: dict[str, Counter] = {}
         self._stores: dict[str, Counter] = {}
-        self._usage: dict[str, tuple[Counter, Counter, Counter, Counter]] = {}
+        self._usage_totals: dict[str, list[float]] = {}
+        self._usage_synced: dict[str, list[float]] = {}
         self._watched: list[_Watched] = []
 
     # --- the request path -------------------------------------------------------------------
@@ -221,25 +225,30 @@ class EdgeMetrics:
     def usage_recorded(
         self, subject_kind: str, requests: int, cost_points: int, rows: int, subscription_seconds: float
     ) -> None:
-        children = self._usage.get(subject_kind)
-        if children is None:
+        # Called for every request: plain additions here, copied into the counters at scrape time
+        # (prometheus_client takes a lock per increment).
+        totals = self._usage_totals.get(subject_kind)
+        if totals is None:
             kind = subject_kind if subject_kind in ("key", "user") else OTHER
-            children = (
-                self.usage.labels("requests", kind),
-                self.usage.labels("cost_points", kind),
-                self.usage.labels("rows", kind),
-                self.usage.labels("subscription_seconds", kind),
-            )
+            totals = self._usage_totals.setdefault(kind, [0.0, 0.0, 0.0, 0.0])
             if kind != OTHER:
-                self._usage[subject_kind] = children
-        if requests:
-            children[0].inc(requests)
-        if cost_points:
-            children[1].inc(cost_points)
-        if rows:
-            children[2].inc(rows)
-        if subscription_seconds:
-            children[3].inc(subscription_seconds)
+                self._usage_totals[subject_kind] = totals
+        totals[0] += requests
+        totals[1] += cost_points
+        totals[2] += rows
+        totals[3] += subscription_seconds
+
+    def _sync_usage(self) -> None:
+        for kind in ("key", "user", OTHER):
+            totals = self._usage_totals.get(kind)
+            if totals is None:
+                continue
+            synced = self._usage_synced.setdefault(kind, [0.0, 0.0, 0.0, 0.0])
+            for index, measure in enumerate(_USAGE_MEASURES):
+                increase = totals[index] - synced[index]
+                if increase > 0:
+                    self.usage.labels(measure, kind).inc(increase)
+                    synced[index] = totals[index]
 
     def _labelled(self, family: Counter, cache: dict[str, Counter], bound: _Bounded, value: str) -> Counter:
         child = cache.get(value)
@@ -271,6 +280,7 @@ class EdgeMetrics:
         """The exposition body and its content type."""
         for watched in self._watched:
             watched.sync()
+        self._sync_usage()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
