@@ -2,9 +2,12 @@
 
     python examples/browse_products.py                 # anonymous (EDGE_UNAUTHORIZED_ROLE=anonymous)
     python examples/browse_products.py --user alice    # role user: also sees low-stock thresholds
+    python examples/browse_products.py --url https://edge.example.com/graphql --ca ./my-ca.pem
 
 Needs the stack from `docker compose up --build`. Uses the `products` table, its `inventory` array
 relationship and `inventory.warehouse` (hasura/metadata/databases/default/tables/).
+Talks https to the edge (default https://localhost:8000/graphql), trusting the stack's .dev-certs/ca.pem;
+`--url` and `--ca` (or EDGE_URL, EDGE_CA_FILE) point it elsewhere, see examples/_client.py.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import httpx
-from _client import add_common_arguments, auth_headers, graphql, run
+from _client import add_common_arguments, auth_headers, graphql, http_client, run
 
 ANONYMOUS_QUERY = """
 query BrowseProducts($limit: Int!) {
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def flow() -> int:
         query = ANONYMOUS_QUERY if args.user is None else USER_QUERY
-        with httpx.Client(timeout=10.0) as client:
+        with http_client(args.ca, timeout=10.0) as client:
             data = graphql(client, args.url, query, {"limit": args.limit}, headers=auth_headers(args.user))
         who = args.user or "anonymous"
         print(f"{len(data['products'])} products, as {who}:\n")

@@ -10,6 +10,8 @@ documents_history event trigger has recorded the new version (the actions servic
 asynchronously, usually within a second or two), and print the diff.
 
 Needs the stack from `docker compose up --build`.
+Talks https to the edge (default https://localhost:8000/graphql), trusting the stack's .dev-certs/ca.pem;
+`--url` and `--ca` (or EDGE_URL, EDGE_CA_FILE) point it elsewhere, see examples/_client.py.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-import httpx
-from _client import add_common_arguments, auth_headers, graphql, run, show
+from _client import add_common_arguments, auth_headers, graphql, http_client, run, show
 
 SHARED_DOCUMENT = "dddddddd-0000-4000-8000-000000000001"
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     def flow() -> int:
         headers = auth_headers(args.user)
         variables = {"id": args.document_id}
-        with httpx.Client(timeout=10.0) as client:
+        with http_client(args.ca, timeout=10.0) as client:
             document = graphql(client, args.url, READ_DOCUMENT, variables, headers=headers)["documents_by_pk"]
             if document is None:
                 print(f"{args.user} cannot see document {args.document_id} (or it does not exist)")

@@ -3,7 +3,8 @@
     python examples/mint_token.py alice                      # prints the token, nothing else
     python examples/mint_token.py bob --role user --ttl 600
     TOKEN=$(python examples/mint_token.py alice)
-    curl -s localhost:8000/graphql -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+    curl -s --cacert .dev-certs/ca.pem https://localhost:8000/graphql -H "Authorization: Bearer $TOKEN" \\
+         -H 'Content-Type: application/json' \\
          -d '{"query":"{ orders { id status total } }"}'
 
 The key is, first found: EDGE_JWT_SECRET from the environment (Hasura's JWT secret JSON, HS* with a

@@ -11,6 +11,8 @@ charges nothing), then read the order and its payments again.
 The seeded order cccccccc-0000-4000-8000-000000000001 (148.00 USD) can be paid once; to pay it again,
 reset the demo data: `docker compose down -v && docker compose up --build`.
 Needs the stack from `docker compose up --build`.
+Talks https to the edge (default https://localhost:8000/graphql), trusting the stack's .dev-certs/ca.pem;
+`--url` and `--ca` (or EDGE_URL, EDGE_CA_FILE) point it elsewhere, see examples/_client.py.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ import sys
 import uuid
 from typing import Any
 
-import httpx
-from _client import add_common_arguments, auth_headers, graphql, run, show
+from _client import add_common_arguments, auth_headers, graphql, http_client, run, show
 
 AWAITING_ORDERS = """
 query AwaitingOrders {
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def flow() -> int:
         headers = auth_headers(args.user)
-        with httpx.Client(timeout=30.0) as client:
+        with http_client(args.ca, timeout=30.0) as client:
             orders = graphql(client, args.url, AWAITING_ORDERS, headers=headers)["orders"]
             show(f"{args.user}'s orders awaiting payment", orders)
             order: dict[str, Any] | None = next(

@@ -2,6 +2,10 @@
 
     python examples/subscribe_inventory.py                    # alice, rows with quantity <= 10
     python examples/subscribe_inventory.py --max-quantity 5 --updates 3 --seconds 60
+    python examples/subscribe_inventory.py --url wss://edge.example.com/graphql --ca ./my-ca.pem
+
+Default endpoint wss://localhost:8000/graphql (--url also takes the http(s):// GraphQL URL), trusting the
+stack's .dev-certs/ca.pem besides the system's CAs; --ca or EDGE_CA_FILE names another CA file.
 
 NOTE: the edge's WebSocket support is being built. Until it ships, the edge refuses the upgrade
 (HTTP 403) and this script says so and exits 2. It needs the stack from `docker compose up --build`
@@ -20,12 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from _client import DEFAULT_URL, add_common_arguments, auth_headers
+from _client import CA_HINT, DEFAULT_URL, add_common_arguments, auth_headers, tls_context
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
@@ -74,9 +79,12 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
         )
 
 
-async def watch(url: str, headers: dict[str, str], max_quantity: int, updates: int, seconds: float) -> int:
+async def watch(
+    url: str, headers: dict[str, str], max_quantity: int, updates: int, seconds: float, *, ca_file: str | None = None
+) -> int:
     deadline = time.monotonic() + seconds
-    async with connect(url, subprotocols=[SUBPROTOCOL], open_timeout=10) as ws:
+    tls = tls_context(ca_file) if urlsplit(url).scheme == "wss" else None
+    async with connect(url, subprotocols=[SUBPROTOCOL], open_timeout=10, ssl=tls) as ws:
         if ws.subprotocol != SUBPROTOCOL:
             print(f"server chose subprotocol {ws.subprotocol!r}, expected {SUBPROTOCOL!r}", file=sys.stderr)
             return 1
@@ -119,14 +127,16 @@ async def watch(url: str, headers: dict[str, str], max_quantity: int, updates: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Subscribe to low-stock inventory rows through the edge.")
-    add_common_arguments(parser, default_user="alice")
+    add_common_arguments(parser, default_user="alice", default_url=websocket_url(DEFAULT_URL))
     parser.add_argument("--max-quantity", type=int, default=10, help="show rows with quantity <= this (default: 10)")
     parser.add_argument("--updates", type=int, default=5, help="stop after this many results (default: 5)")
     parser.add_argument("--seconds", type=float, default=120.0, help="stop after this many seconds (default: 120)")
     args = parser.parse_args(argv)
-    url = websocket_url(args.url or DEFAULT_URL)
+    url = websocket_url(args.url)
     try:
-        return asyncio.run(watch(url, auth_headers(args.user), args.max_quantity, args.updates, args.seconds))
+        return asyncio.run(
+            watch(url, auth_headers(args.user), args.max_quantity, args.updates, args.seconds, ca_file=args.ca)
+        )
     except InvalidStatus as error:
         status = error.response.status_code
         print(
@@ -135,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except ssl.SSLCertVerificationError as error:
+        print(f"the edge's certificate is not trusted ({error}): {CA_HINT}", file=sys.stderr)
+        return 1
     except (InvalidHandshake, ConnectionClosed, OSError, TimeoutError) as error:
         print(f"WebSocket failed ({type(error).__name__}: {error}); is `docker compose up` running?", file=sys.stderr)
         return 1

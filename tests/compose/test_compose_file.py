@@ -1,17 +1,22 @@
 """docker-compose.yml against the Compose Specification and the rules the schema cannot express.
 
 Without Docker or Hasura, these keep `docker compose up --build` honest: the file is valid, it starts in a
-working order (healthchecks behind every service_healthy), exposes only the edge, works without a .env file,
-hands Hasura every variable its metadata reads, wires the services to each other on the names and ports they
-really listen on, and configures each Python service only with settings that exist and validate.
+working order (healthchecks behind every service_healthy, the one-shot certificate service behind
+service_completed_successfully), exposes only the edge, over https with a development CA written to the
+git-ignored ./.dev-certs, works without a .env file, hands Hasura every variable its metadata reads, wires the
+services to each other on the names and ports they really listen on, and configures each Python service only
+with settings that exist and validate.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+import shutil
+import subprocess
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.error import URLError
 from urllib.parse import urlsplit
 
 import jsonschema
@@ -19,8 +24,10 @@ import pytest
 
 from actions.settings import ActionsSettings
 from edge.settings import EdgeSettings
+from edge.ws.devcert import main as devcert_main
 from tests.compose import support
 from tests.compose.compose_schema import load_compose_spec
+from tests.support.servers import serving
 
 HASURA_IMAGE = "hasura/graphql-engine:v2.48.16.cli-migrations-v3"
 METADATA_DIR = support.REPO_ROOT / "hasura" / "metadata"
@@ -32,6 +39,12 @@ CLI_MIGRATIONS_DIRS = {
     "/hasura-seeds": "seeds",
 }
 PUBLIC_SERVICE = "edge"
+CERT_SERVICE = "edge-certs"  # one-shot: writes the development CA and certificate, then exits
+ONE_SHOT_SERVICES = {CERT_SERVICE}
+CERT_DIR = "./.dev-certs"  # bind-mounted, git-ignored; host clients trust CERT_DIR/ca.pem
+CERTS_MOUNT = "/certs"
+DEVCERT_FILES = ("ca.pem", "edge.pem", "edge-key.pem")  # what edge/ws/devcert.py writes
+PLAIN_HTTP_OVERRIDE = support.REPO_ROOT / "docker" / "edge-plain-http.compose.yml"
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +77,17 @@ def test_the_schema_check_catches_mistakes(compose: dict[str, Any]) -> None:
     assert list(validator.iter_errors(wrong))
 
 
+def test_the_schema_knows_service_completed_successfully() -> None:
+    """The edge waits for edge-certs with `service_completed_successfully`. docker-compose 1.29.2's schema
+    already lists that condition, so the whole-file validation above covers it; should the schema ever be
+    swapped for one that does not, this fails instead of the condition being dropped to please it."""
+    validator = jsonschema.Draft7Validator(load_compose_spec())
+    done = {"services": {"a": {"image": "x", "depends_on": {"b": {"condition": "service_completed_successfully"}}}}}
+    assert not list(validator.iter_errors(done))
+
+
 def test_expected_services(services: dict[str, Any]) -> None:
-    assert set(services) == {"postgres", "hasura", "redis", "actions", "edge"}
+    assert set(services) == {"postgres", "hasura", "redis", "actions", "edge", CERT_SERVICE}
 
 
 def test_hasura_image_is_pinned_exactly(services: dict[str, Any]) -> None:
@@ -74,13 +96,15 @@ def test_hasura_image_is_pinned_exactly(services: dict[str, Any]) -> None:
 
 
 def test_python_services_build_the_repository_image(services: dict[str, Any]) -> None:
-    for name, module in (("edge", "edge"), ("actions", "actions")):
+    for name, module in (("edge", "edge"), ("actions", "actions"), (CERT_SERVICE, "edge.ws.devcert")):
         build = services[name]["build"]
         context = build if isinstance(build, str) else build.get("context", ".")
         dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
         assert (support.REPO_ROOT / context).resolve() == support.REPO_ROOT
         assert (support.REPO_ROOT / context / dockerfile).is_file()
-        assert services[name]["command"] == ["python", "-m", module]
+        assert services[name]["command"][:3] == ["python", "-m", module]
+        if name != CERT_SERVICE:
+            assert services[name]["command"] == ["python", "-m", module]
 
 
 # --- start order and health --------------------------------------------------------------------------------
@@ -88,6 +112,10 @@ def test_python_services_build_the_repository_image(services: dict[str, Any]) ->
 
 def test_every_service_has_a_healthcheck(services: dict[str, Any]) -> None:
     for name, service in services.items():
+        if name in ONE_SHOT_SERVICES:
+            # Runs to completion; the edge waits for its exit status, not for health.
+            assert "healthcheck" not in service and service.get("restart", "no") == "no", name
+            continue
         check = service.get("healthcheck")
         assert check and not check.get("disable") and check.get("test"), f"{name} has no healthcheck"
         assert check["test"][0] in ("CMD", "CMD-SHELL"), f"{name}: healthcheck test must be CMD or CMD-SHELL"
@@ -102,6 +130,8 @@ def test_depends_on_targets_exist_and_healthy_conditions_have_healthchecks(servi
             if spec.get("condition") == "service_healthy":
                 check = services[target].get("healthcheck") or {}
                 assert check.get("test") and not check.get("disable"), f"{name} waits for {target}, which has none"
+            if spec.get("condition") == "service_completed_successfully":
+                assert target in ONE_SHOT_SERVICES, f"{name} waits for {target} to exit, but it keeps running"
 
 
 def test_start_order(services: dict[str, Any]) -> None:
@@ -111,6 +141,8 @@ def test_start_order(services: dict[str, Any]) -> None:
     assert healthy("hasura") == {"postgres"}
     assert healthy("actions") == {"postgres"}
     assert {"hasura", "redis"} <= healthy("edge")
+    # The edge starts only once the certificate files exist (the cert service exited 0).
+    assert services["edge"]["depends_on"][CERT_SERVICE] == {"condition": "service_completed_successfully"}
 
 
 def test_hasura_healthcheck_uses_healthz_with_a_tool_the_image_has(services: dict[str, Any]) -> None:
@@ -136,6 +168,7 @@ def test_python_healthchecks_probe_the_port_the_service_listens_on(services: dic
         assert url, f"{name}: no URL in the healthcheck"
         parsed = urlsplit(url.group(0))
         assert (parsed.hostname, str(parsed.port), parsed.path) == ("127.0.0.1", port, paths[name])
+        assert parsed.scheme == ("https" if name == "edge" else "http"), f"{name}: the edge serves TLS only"
         compile(test[3], f"<{name} healthcheck>", "exec")
 
 
@@ -158,12 +191,12 @@ def _seconds(duration: str) -> float:
 # --- exposure ----------------------------------------------------------------------------------------------
 
 
-def test_only_the_edge_is_published_beyond_localhost(services: dict[str, Any]) -> None:
+def test_only_the_edge_publishes_a_port(services: dict[str, Any]) -> None:
+    # Operators who want Hasura on localhost add it in a docker-compose.override.yml (see the compose file).
     for name, service in services.items():
         assert service.get("network_mode") != "host", f"{name} must not use the host network"
-        for port in support.published_ports(service):
-            if name != PUBLIC_SERVICE:
-                assert port.host_ip in ("127.0.0.1", "::1"), f"{name} publishes {port} beyond localhost"
+        if name != PUBLIC_SERVICE:
+            assert not service.get("ports") and not service.get("expose"), f"{name} publishes a port"
 
 
 def test_the_edge_publishes_exactly_its_listening_port(services: dict[str, Any]) -> None:
@@ -282,13 +315,15 @@ def test_hasura_mounts_the_project_read_only(services: dict[str, Any]) -> None:
 
 
 def test_every_bind_mount_source_exists(services: dict[str, Any]) -> None:
-    named = set((support.load()["volumes"] or {}).keys())
+    named = set((support.load().get("volumes") or {}).keys())
     for name, service in services.items():
         for volume in service.get("volumes") or []:
             source = volume.split(":")[0]
             if source in named:
                 continue
             assert source.startswith("."), f"{name}: bind mounts are relative to the repository ({source})"
+            if source == CERT_DIR:
+                continue  # created by Docker on first start and filled by edge-certs (git-ignored, see below)
             assert (support.REPO_ROOT / source).exists(), f"{name}: {source} does not exist"
 
 
@@ -354,7 +389,9 @@ def test_edge_environment_is_real_settings(services: dict[str, Any], monkeypatch
     assert settings.hasura_base_url == "http://hasura:8080"
     assert settings.unauthorized_role == "anonymous"
     assert [config.type for config in settings.jwt_configs] == ["HS256"]
-    assert settings.allowed_origins == ["http://localhost:3000"]
+    assert settings.allowed_origins == ["https://localhost:3000", "http://localhost:3000"]
+    assert settings.tls_cert_file == Path(CERTS_MOUNT, "edge.pem")
+    assert settings.tls_key_file == Path(CERTS_MOUNT, "edge-key.pem")
 
 
 def test_actions_environment_is_real_settings(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -367,9 +404,129 @@ def test_actions_environment_is_real_settings(services: dict[str, Any], monkeypa
 
 
 def test_python_services_run_hardened(services: dict[str, Any]) -> None:
-    for name in ("edge", "actions"):
+    for name in ("edge", "actions", CERT_SERVICE):
         service = services[name]
         assert service.get("read_only") is True
         assert "ALL" in service.get("cap_drop", [])
         assert "no-new-privileges:true" in service.get("security_opt", [])
-        assert "user" not in service, "the image's non-root USER applies"
+        if name == CERT_SERVICE:
+            # root only to write into the root-owned bind mount and chown the files to the edge's user.
+            assert service["user"] == "0:0" and service.get("cap_add") == ["CHOWN"]
+        else:
+            assert "user" not in service, "the image's non-root USER applies"
+            assert not service.get("cap_add")
+
+
+# --- TLS: the development certificate ----------------------------------------------------------------------
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """target -> (source, options) of the short-syntax volume entries."""
+    result: dict[str, tuple[str, list[str]]] = {}
+    for volume in service.get("volumes") or []:
+        source, target, *options = volume.split(":")
+        result[target] = (source, options)
+    return result
+
+
+def _devcert_args(services: dict[str, Any]) -> dict[str, str]:
+    command = services[CERT_SERVICE]["command"]
+    assert command[:3] == ["python", "-m", "edge.ws.devcert"]
+    rest = command[3:]
+    assert rest[0] == CERTS_MOUNT, "the cert service writes into the mounted directory"
+    options = dict(zip(rest[1::2], rest[2::2], strict=True))
+    assert set(options) <= {"--hosts", "--owner"}
+    return options
+
+
+def test_the_cert_service_writes_into_the_bind_mounted_dev_certs_dir(services: dict[str, Any]) -> None:
+    mounts = _mounts(services[CERT_SERVICE])
+    assert mounts == {CERTS_MOUNT: (CERT_DIR, [])}, "a bind mount of ./.dev-certs, writable, nothing else"
+    assert not (support.load().get("volumes") or {}).get("edge-certs"), "no named volume: host clients need ca.pem"
+    options = _devcert_args(services)
+    hosts = options["--hosts"].split(",")
+    assert {"localhost", "127.0.0.1", PUBLIC_SERVICE} <= set(hosts)  # host clients, the healthcheck, the network
+    assert options["--owner"] == "10001:10001"  # the image's app user (Dockerfile), which runs the edge
+
+
+def test_the_dockerfile_user_owns_the_certificate_files() -> None:
+    dockerfile = (support.REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"--uid 10001 ", dockerfile) and re.search(r"--gid 10001 ", dockerfile)
+
+
+def test_the_edge_serves_tls_from_the_mounted_files(services: dict[str, Any]) -> None:
+    edge = services["edge"]
+    mounts = _mounts(edge)
+    assert mounts[CERTS_MOUNT] == (CERT_DIR, ["ro"]), "the edge reads the same directory, read-only"
+    env = support.environment(edge)
+    for name, file in (("EDGE_TLS_CERT_FILE", "edge.pem"), ("EDGE_TLS_KEY_FILE", "edge-key.pem")):
+        assert PurePosixPath(env[name]) == PurePosixPath(CERTS_MOUNT, file), name
+        assert file in DEVCERT_FILES
+    check = edge["healthcheck"]["test"][3]
+    assert "https://127.0.0.1:" in check and f"cafile='{CERTS_MOUNT}/ca.pem'" in check
+    # Subscriptions hold two descriptors per socket: the default 1024 would cap them at ~500.
+    assert edge["ulimits"]["nofile"] == {"soft": 65536, "hard": 65536}
+
+
+def test_devcert_keeps_existing_files_so_restarts_keep_the_ca(services: dict[str, Any], tmp_path: Path) -> None:
+    """The compose command, run twice (owner dropped: the test is not root): files written once, then kept."""
+    options = _devcert_args(services)
+    target = tmp_path / "certs"
+    assert devcert_main([str(target), "--hosts", options["--hosts"]]) == 0
+    assert sorted(path.name for path in target.iterdir()) == sorted(DEVCERT_FILES)
+    before = {name: (target / name).read_bytes() for name in DEVCERT_FILES}
+    assert devcert_main([str(target), "--hosts", options["--hosts"]]) == 0
+    assert {name: (target / name).read_bytes() for name in DEVCERT_FILES} == before
+    assert (target / "edge-key.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_edge_healthcheck_passes_against_the_generated_certificate(
+    services: dict[str, Any], tmp_path: Path
+) -> None:
+    """The healthcheck's own code, pointed at a copy of what edge-certs writes and a TLS server using it."""
+    options = _devcert_args(services)
+    certs = tmp_path / "certs"
+    assert devcert_main([str(certs), "--hosts", options["--hosts"]]) == 0
+
+    async def healthz(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        status = 200 if scope["path"] == "/healthz" else 404
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
+
+    check = services["edge"]["healthcheck"]["test"][3]
+    with serving(
+        healthz, lifespan="off", ssl_certfile=str(certs / "edge.pem"), ssl_keyfile=str(certs / "edge-key.pem")
+    ) as server:
+        code = check.replace(f"{CERTS_MOUNT}/", f"{certs}/").replace(":8000/", f":{server.port}/")
+        exec(compile(code, "<edge healthcheck>", "exec"), {})  # raises on a TLS or HTTP failure
+        with pytest.raises(URLError, match="CERTIFICATE_VERIFY_FAILED"):  # it verifies: another CA is refused
+            other = tmp_path / "other"
+            devcert_main([str(other), "--hosts", options["--hosts"]])
+            exec(compile(code.replace(str(certs), str(other)), "<edge healthcheck>", "exec"), {})
+
+
+def test_dev_certs_are_git_ignored() -> None:
+    lines = (support.REPO_ROOT / ".gitignore").read_text(encoding="utf-8").split()
+    assert ".dev-certs/" in lines or ".dev-certs" in lines
+    if shutil.which("git") and (support.REPO_ROOT / ".git").exists():
+        for path in (".dev-certs/ca.pem", ".dev-certs/edge-key.pem"):
+            result = subprocess.run(["git", "check-ignore", "-q", path], cwd=support.REPO_ROOT, check=False)
+            assert result.returncode == 0, f"{path} is not git-ignored"
+
+
+def test_the_plain_http_override_turns_tls_off(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker/edge-plain-http.compose.yml, merged the way compose merges (environment by key, healthcheck.test
+    replaced): the edge then starts without TLS and its healthcheck probes http."""
+    override = support.load(path=PLAIN_HTTP_OVERRIDE)
+    errors = list(jsonschema.Draft7Validator(load_compose_spec()).iter_errors(override))
+    assert not errors, [error.message for error in errors]
+    assert set(override["services"]) == {"edge"}
+    edge_override = override["services"]["edge"]
+    env = {**support.environment(services["edge"]), **support.environment(edge_override)}
+    settings = _settings_from_env(monkeypatch, "EDGE_", env, EdgeSettings)
+    assert settings.tls_cert_file is None and settings.tls_key_file is None  # empty counts as unset
+    test = edge_override["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"] and "http://127.0.0.1:8000/healthz" in test[3]
+    compile(test[3], "<plain-http healthcheck>", "exec")

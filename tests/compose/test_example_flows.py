@@ -2,6 +2,9 @@
 for the subscription), answering with Hasura-shaped data: the scripts send what the flow needs (token,
 operation, variables, idempotency key) and survive the answers, including the unhappy ones.
 
+Like the compose edge, the stand-in serves https/wss with a certificate from ``edge.ws.devcert``; the scripts
+trust its CA through ``--ca`` or ``EDGE_CA_FILE`` and refuse the server when they do not.
+
 The stand-in answers by operation name with data shaped like Hasura's (numeric as JSON numbers, timestamps as
 strings); whether the documents fit the real schema is test_examples.py's job.
 """
@@ -14,13 +17,16 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from jose import jwt
 
+from edge.ws.devcert import write_if_missing
 from tests.compose import support
-from tests.support.servers import RunningServer, serving
+from tests.support.servers import serving
 
 ALICE = "11111111-1111-4111-8111-111111111111"
 BOB = "22222222-2222-4222-8222-222222222222"
@@ -119,25 +125,45 @@ def inventory_row(quantity: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class TLSEdge:
+    """Where the stand-in listens (https://127.0.0.1:<port>) and the CA that signed its certificate."""
+
+    url: str
+    ca: Path
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("certs")
+    write_if_missing(directory, ["localhost", "127.0.0.1"])  # what the compose edge-certs service writes
+    return directory
+
+
 @pytest.fixture
-def fake() -> Iterator[tuple[FakeEdge, RunningServer]]:
+def fake(certs: Path) -> Iterator[tuple[FakeEdge, TLSEdge]]:
     edge = FakeEdge()
-    with serving(edge) as server:
-        yield edge, server
+    tls = {"ssl_certfile": str(certs / "edge.pem"), "ssl_keyfile": str(certs / "edge-key.pem")}
+    with serving(edge, **tls) as server:
+        yield edge, TLSEdge(f"https://127.0.0.1:{server.port}", certs / "ca.pem")
 
 
-def run_script(name: str, server: RunningServer | str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run examples/<name>.py against ``server`` (or a base URL) with the test key in JWT_HS256_KEY."""
+def run_script(
+    name: str, server: TLSEdge | str, *args: str, trust: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run examples/<name>.py against ``server`` (or a base URL) with the test key in JWT_HS256_KEY, trusting
+    the stand-in's CA with ``--ca`` unless ``trust`` is false."""
     base = server if isinstance(server, str) else server.url
-    env = {k: v for k, v in os.environ.items() if k not in ("EDGE_JWT_SECRET", "EDGE_URL")}
-    env["JWT_HS256_KEY"] = KEY
+    ca = ["--ca", str(server.ca)] if trust and isinstance(server, TLSEdge) else []
+    clean = {k: v for k, v in os.environ.items() if k not in ("EDGE_JWT_SECRET", "EDGE_URL", "EDGE_CA_FILE")}
+    clean["JWT_HS256_KEY"] = KEY
     return subprocess.run(
-        [sys.executable, f"examples/{name}.py", "--url", f"{base}/graphql", *args],
+        [sys.executable, f"examples/{name}.py", "--url", f"{base}/graphql", *ca, *args],
         cwd=support.REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
+        env={**clean, **(env or {})},
         check=False,
     )
 
@@ -166,7 +192,7 @@ def products(with_threshold: bool) -> Responder:
     return answer
 
 
-def test_browse_products_anonymous_and_as_a_user(fake: tuple[FakeEdge, RunningServer]) -> None:
+def test_browse_products_anonymous_and_as_a_user(fake: tuple[FakeEdge, TLSEdge]) -> None:
     edge, server = fake
     edge.responders = {"BrowseProducts": products(False), "BrowseProductsAsUser": products(True)}
     anonymous = run_script("browse_products", server, "--limit", "2")
@@ -181,7 +207,7 @@ def test_browse_products_anonymous_and_as_a_user(fake: tuple[FakeEdge, RunningSe
     assert bearer_subject(edge.requests[-1][0]) == ALICE
 
 
-def test_pay_order_pays_then_replays_with_the_same_key(fake: tuple[FakeEdge, RunningServer]) -> None:
+def test_pay_order_pays_then_replays_with_the_same_key(fake: tuple[FakeEdge, TLSEdge]) -> None:
     edge, server = fake
     payments: dict[str, dict[str, Any]] = {}
 
@@ -230,7 +256,7 @@ def test_pay_order_pays_then_replays_with_the_same_key(fake: tuple[FakeEdge, Run
     assert {bearer_subject(headers) for headers, _ in edge.requests} == {ALICE}
 
 
-def test_pay_order_with_nothing_to_pay(fake: tuple[FakeEdge, RunningServer]) -> None:
+def test_pay_order_with_nothing_to_pay(fake: tuple[FakeEdge, TLSEdge]) -> None:
     edge, server = fake
     edge.responders = {"AwaitingOrders": lambda _: {"data": {"orders": []}}}
     result = run_script("pay_order", server)
@@ -238,7 +264,7 @@ def test_pay_order_with_nothing_to_pay(fake: tuple[FakeEdge, RunningServer]) -> 
     assert "nothing to pay" in result.stdout and "docker compose down -v" in result.stdout
 
 
-def test_pay_order_reports_graphql_errors(fake: tuple[FakeEdge, RunningServer]) -> None:
+def test_pay_order_reports_graphql_errors(fake: tuple[FakeEdge, TLSEdge]) -> None:
     edge, server = fake
     error = {"message": "amount and currency must equal the order total", "extensions": {"code": "AMOUNT_MISMATCH"}}
     edge.responders = {
@@ -254,7 +280,7 @@ def test_pay_order_reports_graphql_errors(fake: tuple[FakeEdge, RunningServer]) 
     assert "AMOUNT_MISMATCH" in result.stderr and "req-1" in result.stderr
 
 
-def test_edit_document_updates_then_waits_for_the_history_row(fake: tuple[FakeEdge, RunningServer]) -> None:
+def test_edit_document_updates_then_waits_for_the_history_row(fake: tuple[FakeEdge, TLSEdge]) -> None:
     edge, server = fake
     polls = {"count": 0}
     content = "Goals\n- Ship the edge gateway\n"
@@ -295,7 +321,7 @@ def test_edit_document_updates_then_waits_for_the_history_row(fake: tuple[FakeEd
     assert {bearer_subject(headers) for headers, _ in edge.requests} == {BOB}
 
 
-def test_edit_document_as_a_viewer_changes_nothing(fake: tuple[FakeEdge, RunningServer]) -> None:
+def test_edit_document_as_a_viewer_changes_nothing(fake: tuple[FakeEdge, TLSEdge]) -> None:
     edge, server = fake
     document = {"id": DOCUMENT, "title": "t", "version": 1, "content": "c\n", "owner_id": ALICE, "updated_at": "x"}
     edge.responders = {
@@ -307,7 +333,7 @@ def test_edit_document_as_a_viewer_changes_nothing(fake: tuple[FakeEdge, Running
     assert "may read but not edit" in result.stdout
 
 
-def test_subscribe_inventory_speaks_graphql_transport_ws(fake: tuple[FakeEdge, RunningServer]) -> None:
+def test_subscribe_inventory_speaks_graphql_transport_ws(fake: tuple[FakeEdge, TLSEdge]) -> None:
     edge, server = fake
     result = run_script("subscribe_inventory", server, "--updates", "2", "--seconds", "20", "--max-quantity", "7")
     assert result.returncode == 0, result.stderr
@@ -321,12 +347,54 @@ def test_subscribe_inventory_speaks_graphql_transport_ws(fake: tuple[FakeEdge, R
     assert subscribe["payload"]["query"].lstrip().startswith("subscription LowStock")
 
 
-def test_subscribe_inventory_explains_a_refused_upgrade(fake: tuple[FakeEdge, RunningServer]) -> None:
+def test_subscribe_inventory_explains_a_refused_upgrade(fake: tuple[FakeEdge, TLSEdge]) -> None:
     edge, server = fake
     edge.ws_mode = "refuse"  # what the edge does until its WebSocket support ships (HTTP 403)
     result = run_script("subscribe_inventory", server, "--seconds", "5")
     assert result.returncode == 2
     assert "HTTP 403" in result.stderr and "being built" in result.stderr
+
+
+def test_scripts_trust_the_ca_from_edge_ca_file(fake: tuple[FakeEdge, TLSEdge]) -> None:
+    edge, server = fake
+    edge.responders = {"BrowseProducts": products(False)}
+    result = run_script("browse_products", server, trust=False, env={"EDGE_CA_FILE": str(server.ca)})
+    assert result.returncode == 0, result.stderr
+    assert "Mechanical Keyboard" in result.stdout
+
+
+def test_scripts_refuse_an_edge_whose_ca_they_do_not_trust(fake: tuple[FakeEdge, TLSEdge], tmp_path: Path) -> None:
+    edge, server = fake
+    edge.responders = {"BrowseProducts": products(False), "AwaitingOrders": lambda _: {"data": {"orders": []}}}
+    other = tmp_path / "other"
+    write_if_missing(other, ["localhost", "127.0.0.1"])  # a CA, just not the stand-in's
+    for name in ("browse_products", "pay_order", "subscribe_inventory"):
+        result = run_script(name, server, "--ca", str(other / "ca.pem"), trust=False)
+        assert result.returncode == 1, (name, result.stderr)
+        assert "certificate is not trusted" in result.stderr and ".dev-certs/ca.pem" in result.stderr, name
+    assert not edge.requests and not edge.ws_messages
+
+
+def test_a_missing_ca_file_is_reported(fake: tuple[FakeEdge, TLSEdge], tmp_path: Path) -> None:
+    _, server = fake
+    result = run_script("browse_products", server, "--ca", str(tmp_path / "absent.pem"), trust=False)
+    assert result.returncode == 1
+    assert "absent.pem is not a file" in result.stderr
+
+
+def test_scripts_default_to_https_and_wss_on_localhost() -> None:
+    for name, scheme in (("browse_products", "https"), ("subscribe_inventory", "wss")):
+        result = subprocess.run(
+            [sys.executable, f"examples/{name}.py", "--help"],
+            cwd=support.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if k != "EDGE_URL"},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"{scheme}://localhost:8000/graphql" in " ".join(result.stdout.split()), name
 
 
 def test_scripts_explain_an_unreachable_edge() -> None:

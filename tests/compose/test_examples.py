@@ -11,6 +11,7 @@ import json
 import os
 import py_compile
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ from edge.auth.jwt_config import parse_jwt_secret
 from edge.auth.jwt_verifier import JWTVerifier
 from edge.server_protocol import guarded_protocol
 from edge.settings import EdgeSettings
+from edge.ws.devcert import write_if_missing
 from tests.compose import support
 from tests.hasura_double import HasuraDouble
 from tests.support.hasura_metadata import TableRef, iter_tables, load_actions_sdl, load_metadata
@@ -114,7 +116,8 @@ def test_the_compose_edge_accepts_the_tokens_end_to_end(
     mint_token: ModuleType, edge_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An edge built from the compose environment (only Hasura's URL and the Redis/Postgres URLs changed, since
-    those hosts exist only on the compose network) forwards a demo token's identity to Hasura."""
+    those hosts exist only on the compose network, and the certificate files moved from /certs to a temporary
+    directory) serves https with a development certificate and forwards a demo token's identity to Hasura."""
     for name in list(os.environ):
         if name.startswith("EDGE_"):
             monkeypatch.delenv(name)
@@ -122,6 +125,10 @@ def test_the_compose_edge_accepts_the_tokens_end_to_end(
         monkeypatch.setenv(name, value)
     for name in ("EDGE_REDIS_URL", "EDGE_DATABASE_URL"):
         monkeypatch.delenv(name)
+    certs = tmp_path / "certs"
+    write_if_missing(certs, ["localhost", "127.0.0.1"])  # what the compose edge-certs service writes
+    for name in ("EDGE_TLS_CERT_FILE", "EDGE_TLS_KEY_FILE"):
+        monkeypatch.setenv(name, str(certs / Path(edge_env[name]).name))
     double = HasuraDouble(admin_secret=edge_env["EDGE_HASURA_ADMIN_SECRET"])
     with serving(double.app) as hasura:
         monkeypatch.setenv("EDGE_HASURA_URL", hasura.url)
@@ -132,23 +139,30 @@ def test_the_compose_edge_accepts_the_tokens_end_to_end(
             max_url_bytes=settings.max_url_bytes,
             request_deadline=settings.request_deadline_seconds,
         )
-        with serving(create_app(settings), http=protocol) as edge:
+        assert settings.tls_cert_file and settings.tls_key_file
+        tls = {"ssl_certfile": str(settings.tls_cert_file), "ssl_keyfile": str(settings.tls_key_file)}  # as edge.server
+        with serving(create_app(settings), http=protocol, **tls) as edge:
+            url = f"https://127.0.0.1:{edge.port}/graphql"
+            client = httpx.Client(verify=ssl.create_default_context(cafile=str(certs / "ca.pem")))
             query = {"query": "{ products(limit: 1) { id } }"}
             for user, user_id in USERS.items():
                 token = mint_token.mint_token(user, environ={}, dotenv=_no_env_file(tmp_path))
-                response = httpx.post(f"{edge.url}/graphql", json=query, headers={"Authorization": f"Bearer {token}"})
+                response = client.post(url, json=query, headers={"Authorization": f"Bearer {token}"})
                 assert response.status_code == 200, response.text
                 assert "errors" not in response.json()
                 session = double.last().session
                 assert session is not None
                 assert session["x-hasura-role"] == "user"
                 assert session["x-hasura-user-id"] == user_id
-            anonymous = httpx.post(f"{edge.url}/graphql", json=query)
+            anonymous = client.post(url, json=query)
             assert anonymous.status_code == 200, anonymous.text
             assert double.last().session == {"x-hasura-role": "anonymous"}
             forged = mint_token.mint_token("alice", environ={"JWT_HS256_KEY": "x" * 40}, dotenv=_no_env_file(tmp_path))
-            refused = httpx.post(f"{edge.url}/graphql", json=query, headers={"Authorization": f"Bearer {forged}"})
+            refused = client.post(url, json=query, headers={"Authorization": f"Bearer {forged}"})
             assert refused.status_code == 401
+            client.close()
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                httpx.post(url, json=query)  # the system's CAs do not know the development CA
 
 
 def test_key_lookup_order(mint_token: ModuleType, tmp_path: Path) -> None:
@@ -228,13 +242,44 @@ def test_subscription_script_says_the_edge_websocket_is_being_built() -> None:
 
 def test_client_scripts_default_to_the_edge(edge_env: dict[str, str]) -> None:
     text = (EXAMPLES / "_client.py").read_text(encoding="utf-8")
-    assert f'"http://localhost:{edge_env["EDGE_PORT"]}/graphql"' in text
+    assert f'"https://localhost:{edge_env["EDGE_PORT"]}/graphql"' in text  # the compose edge serves TLS
     for script in SCRIPTS:
         source = script.read_text(encoding="utf-8")
         assert ":8080" not in source and "v1/graphql" not in source, f"{script.name} bypasses the edge"
         lowered = source.lower()
         for marker in ("admin-secret", "admin_secret", "x-hasura-admin"):
             assert marker not in lowered, f"{script.name}: the examples act as end users, never with {marker}"
+
+
+def _import_client(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    for name in ("_client", "mint_token"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    spec = importlib.util.spec_from_file_location("_client", EXAMPLES / "_client.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_default_ca_is_where_the_compose_stack_writes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = support.load()["services"]
+    source, target = services["edge-certs"]["volumes"][0].split(":")[:2]
+    assert services["edge-certs"]["command"][3] == target
+    client = _import_client(monkeypatch)
+    assert (support.REPO_ROOT / source / "ca.pem").resolve() == client.DEV_CA_FILE
+    monkeypatch.setenv("EDGE_CA_FILE", "/somewhere/ca.pem")
+    assert client.default_ca_file() == "/somewhere/ca.pem"
+    monkeypatch.delenv("EDGE_CA_FILE")
+    expected = str(client.DEV_CA_FILE) if client.DEV_CA_FILE.is_file() else None
+    assert client.default_ca_file() == expected
+
+
+def test_the_scripts_offer_no_way_to_skip_certificate_checks() -> None:
+    for script in [*SCRIPTS, EXAMPLES / "_client.py"]:
+        source = script.read_text(encoding="utf-8")
+        for marker in ("--insecure", "verify=False", "CERT_NONE", "check_hostname = False", "_create_unverified"):
+            assert marker not in source, f"{script.name}: {marker}"
 
 
 # --- GraphQL documents against the metadata ----------------------------------------------------------------
