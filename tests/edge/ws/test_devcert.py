@@ -5,9 +5,6 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-import yaml
-
-from edge.settings import EdgeSettings
 from edge.ws.devcert import main
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -24,12 +21,3 @@ def test_devcert_writes_a_chain_a_client_trusts_and_keeps_it(tmp_path: Path) -> 
     before = cert.read_bytes()
     main([str(tmp_path / "certs")])
     assert cert.read_bytes() == before  # never regenerated while present
-
-
-def test_the_compose_tls_override_names_real_settings() -> None:
-    override = yaml.safe_load((ROOT / "docker" / "edge-tls.compose.yml").read_text())
-    edge = override["services"]["edge"]
-    for name in edge["environment"]:
-        assert name.removeprefix("EDGE_").lower() in EdgeSettings.model_fields
-    assert edge["environment"]["EDGE_TLS_CERT_FILE"] == "/certs/edge.pem"
-    assert override["services"]["edge-certs"]["command"][:3] == ["python", "-m", "edge.ws.devcert"]
