@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,12 +27,12 @@ import orjson
 import redis.asyncio as aioredis
 
 from edge.cache.directive import MAX_TTL
+from edge.store_health import StoreHealth
 
 __all__ = ["CachedResponse", "MemoryResponseCache", "RedisResponseCache", "ResponseCacheStore"]
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
-_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]*@")
 _ENTRY_OVERHEAD = 256
 """Bytes charged per memory entry on top of the body and headers (key, bookkeeping)."""
 
@@ -198,11 +197,11 @@ class RedisResponseCache:
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
-        self.store_errors = 0
-        self._log_interval = log_interval
-        self._next_log = 0.0
-        self._unlogged = 0
-        self._failing = False
+        self.health = StoreHealth("response_cache_store", logger, log_interval=log_interval)
+
+    @property
+    def store_errors(self) -> int:
+        return self.health.errors
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}r:{key}"
@@ -217,7 +216,7 @@ class RedisResponseCache:
         try:
             return CachedResponse.decode(raw.encode("latin-1") if isinstance(raw, str) else raw)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
-            self._failed(exc)
+            self.health.failed(exc)
             return None
 
     async def set(self, key: str, response: CachedResponse, ttl: int) -> None:
@@ -255,28 +254,7 @@ class RedisResponseCache:
             async with asyncio.timeout(self.timeout):
                 result = await call
         except Exception as exc:  # the cache never raises to the request path
-            self._failed(exc)
+            self.health.failed(exc)
             return default
-        if self._failing:
-            self._failing = False
-            logger.info("response_cache_store_recovered", extra={"store_errors": self.store_errors})
+        self.health.succeeded()
         return result
-
-    def _failed(self, exc: Exception) -> None:
-        self.store_errors += 1
-        self._failing = True
-        now = time.monotonic()
-        if now < self._next_log:
-            self._unlogged += 1
-            return
-        self._next_log = now + self._log_interval
-        logger.warning(
-            "response_cache_store_error",
-            extra={
-                "error": type(exc).__name__,
-                "detail": _CREDENTIALS.sub(r"\1***@", str(exc))[:200],
-                "store_errors": self.store_errors,
-                "suppressed": self._unlogged,
-            },
-        )
-        self._unlogged = 0

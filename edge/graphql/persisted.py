@@ -55,7 +55,6 @@ import asyncio
 import hashlib
 import logging
 import re
-import time
 from collections import OrderedDict
 from typing import Any, Final, Protocol
 
@@ -64,6 +63,7 @@ from graphql import GraphQLError, parse, print_ast
 
 from edge.errors import BadRequest, EdgeError
 from edge.graphql.manifest import Manifest
+from edge.store_health import StoreHealth
 
 __all__ = [
     "DEFAULT_MAX_QUERY_BYTES",
@@ -86,7 +86,6 @@ DEFAULT_MAX_QUERY_BYTES: Final = 100_000
 NORMALISE_MAX_TOKENS: Final = 15_000
 """Token bound for the parse behind normalisation (the analyser's default ``max_tokens``)."""
 _SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
-_CREDENTIALS: Final = re.compile(r"(\w+://)[^/@\s]*@")
 # Apollo Server's headers for the two protocol signals: a shared cache must never keep a miss.
 _NO_CACHE: Final = (("Cache-Control", "private, no-cache, must-revalidate"),)
 
@@ -230,20 +229,20 @@ class RedisPersistedQueryStore:
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
         self.timeout = timeout
-        self.store_errors = 0
-        self._log_interval = log_interval
-        self._next_log = 0.0
-        self._unlogged = 0
-        self._failing = False
+        self.health = StoreHealth("apq_store", logger, log_interval=log_interval)
+
+    @property
+    def store_errors(self) -> int:
+        return self.health.errors
 
     async def get(self, sha256: str) -> str | None:
         try:
             async with asyncio.timeout(self.timeout):
                 value: Any = await self.client.get(self.prefix + sha256)
         except Exception as exc:  # the store never raises to the request path
-            self._failed(exc)
+            self.health.failed(exc)
             return None
-        self._recovered()
+        self.health.succeeded()
         if value is None:
             return None
         try:
@@ -260,33 +259,9 @@ class RedisPersistedQueryStore:
             async with asyncio.timeout(self.timeout):
                 await self.client.set(self.prefix + sha256, query.encode("utf-8"), ex=self.ttl_seconds)
         except Exception as exc:  # a lost registration only costs the client one more full request
-            self._failed(exc)
+            self.health.failed(exc)
             return
-        self._recovered()
-
-    def _recovered(self) -> None:
-        if self._failing:
-            self._failing = False
-            logger.info("apq_store_recovered", extra={"store_errors": self.store_errors})
-
-    def _failed(self, exc: Exception) -> None:
-        self.store_errors += 1
-        self._failing = True
-        now = time.monotonic()
-        if now < self._next_log:
-            self._unlogged += 1
-            return
-        self._next_log = now + self._log_interval
-        logger.warning(
-            "apq_store_error",
-            extra={
-                "error": type(exc).__name__,
-                "detail": _CREDENTIALS.sub(r"\1***@", str(exc))[:200],
-                "store_errors": self.store_errors,
-                "suppressed": self._unlogged,
-            },
-        )
-        self._unlogged = 0
+        self.health.succeeded()
 
 
 class PersistedQueries:

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import time
 from collections.abc import Callable, Sequence
 from typing import Literal, cast
 
@@ -51,6 +49,7 @@ from edge.limits.decision import (
 )
 from edge.limits.gcra import GcraResult
 from edge.plans import CostBudget, Plan
+from edge.store_health import StoreHealth
 
 __all__ = ["DEFAULT_PREFIX", "FailureMode", "RedisCostBudgets", "RedisLimiter", "redis_client_from_url"]
 
@@ -60,7 +59,6 @@ FailureMode = Literal["open", "closed"]
 DEFAULT_PREFIX = "edge:limits:"
 DEFAULT_TIMEOUT = 0.25
 DEFAULT_GRACE_MS = 1_000
-_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]*@")
 
 DEGRADED_OPEN = LimitDecision(True, None, 0, 0, 0, None, degraded=True)
 DEGRADED_CLOSED = LimitDecision(False, LIMITER_UNAVAILABLE, 0, 0, 0, 1, degraded=True)
@@ -71,10 +69,6 @@ def redis_client_from_url(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> aior
     return aioredis.Redis.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
     )
-
-
-def _redact(text: str) -> str:
-    return _CREDENTIALS.sub(r"\1***@", text)[:200]
 
 
 class _Script:
@@ -114,15 +108,15 @@ class _RedisStore:
             raise ValueError(f"failure_mode must be 'open' or 'closed', not {failure_mode!r}")
         self.client = client
         self.failure_mode: FailureMode = failure_mode
-        self.store_errors = 0
         self._clock = clock
         self._prefix = prefix
         self._timeout = timeout
         self._grace_ms = grace_ms
-        self._log_interval = log_interval
-        self._next_log = 0.0
-        self._unlogged = 0
-        self._failing = False
+        self.health = StoreHealth("limiter_store", logger, log_interval=log_interval)
+
+    @property
+    def store_errors(self) -> int:
+        return self.health.errors
 
     def _key(self, plan_name: str, key: str) -> str:
         return f"{self._prefix}{{{len(plan_name)}:{plan_name}:{key}}}"
@@ -135,32 +129,10 @@ class _RedisStore:
             async with asyncio.timeout(self._timeout):
                 result = await script(keys, args)
         except Exception as exc:  # the limiter never raises to the request path
-            self._failed(exc)
+            self.health.failed(exc, failure_mode=self.failure_mode)
             return None
-        if self._failing:
-            self._failing = False
-            logger.info("limiter_store_recovered", extra={"store_errors": self.store_errors})
+        self.health.succeeded()
         return result
-
-    def _failed(self, exc: Exception) -> None:
-        self.store_errors += 1
-        self._failing = True
-        now = time.monotonic()
-        if now < self._next_log:
-            self._unlogged += 1
-            return
-        self._next_log = now + self._log_interval
-        logger.warning(
-            "limiter_store_error",
-            extra={
-                "error": type(exc).__name__,
-                "detail": _redact(str(exc)),
-                "failure_mode": self.failure_mode,
-                "store_errors": self.store_errors,
-                "suppressed": self._unlogged,
-            },
-        )
-        self._unlogged = 0
 
 
 class RedisLimiter(_RedisStore):

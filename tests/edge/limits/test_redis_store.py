@@ -223,7 +223,7 @@ async def test_clients_that_decode_responses_work_too(redis_url: str, prefix: st
 
 
 def test_logged_error_details_never_carry_url_credentials() -> None:
-    from edge.limits.redis_store import _redact
+    from edge.store_health import redact_credentials as _redact
 
     assert _redact("Error connecting to redis://user:hunter2@db:6379/0") == "Error connecting to redis://***@db:6379/0"
     assert _redact("rediss://:hunter2@db") == "rediss://***@db"
