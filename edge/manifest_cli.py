@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NoReturn, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
+from edge.cli_parser import CommandParser, HelpShown, UsageError
 from edge.graphql.manifest import Manifest, ManifestError, build_from_graphql_files, build_from_query_collections
 
 if TYPE_CHECKING:
-    from _typeshed import SupportsWrite
+    pass
 
 __all__ = ["EXIT_INVALID", "EXIT_OK", "main"]
 
@@ -32,38 +33,11 @@ EXIT_OK: Final = 0
 EXIT_INVALID: Final = 2
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _HelpShown(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports instead of exiting, so ``main`` returns an exit code to its caller."""
-
-    def __init__(self, *args: object, out: TextIO, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._out = out
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{message}\n{self.format_usage().strip()}")
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            self._out.write(message)
-        raise _HelpShown()
-
-    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
-        super().print_help(file or self._out)
-
-
-def _build_parser(out: TextIO) -> _Parser:
-    parser = _Parser(
+def _build_parser(out: TextIO) -> CommandParser:
+    parser = CommandParser(
         prog="python -m edge manifest", description="Build and check the persisted-operations manifest.", out=out
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     build = commands.add_parser(
         "build", help="build a manifest from .graphql files or Hasura query collections", out=out
     )
@@ -123,9 +97,9 @@ def main(argv: list[str], *, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         argv = argv[1:]
     try:
         args = _build_parser(out).parse_args(argv)
-    except _HelpShown:
+    except HelpShown:
         return EXIT_OK
-    except _UsageError as exc:
+    except UsageError as exc:
         err.write(f"error: {exc}\n")
         return EXIT_INVALID
     try:

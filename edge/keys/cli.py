@@ -23,17 +23,18 @@ import re
 import sys
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final, NoReturn, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
 import psycopg
 import psycopg.errors
 
+from edge.cli_parser import CommandParser, HelpShown, UsageError
 from edge.keys.errors import ApiKeyNotFound, ApiKeyValidationError
 from edge.keys.model import ApiKey
 from edge.keys.repository import DEFAULT_ROTATION_GRACE, ApiKeyRepository, open_repository
 
 if TYPE_CHECKING:
-    from _typeshed import SupportsWrite
+    pass
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -55,33 +56,6 @@ _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w":
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _HelpShown(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports instead of exiting, so ``main`` returns an exit code to its caller."""
-
-    def __init__(self, *args: object, out: TextIO, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._out = out
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{message}\n{self.format_usage().strip()}")
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            self._out.write(message)
-        raise _HelpShown()
-
-    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
-        super().print_help(file or self._out)
-
-
 def parse_duration(text: str) -> timedelta:
     """``"30d"`` -> 30 days; ``s``, ``m``, ``h``, ``d`` and ``w`` units; zero is allowed (a grace of ``0s``)."""
     match = _DURATION.fullmatch(text.strip())
@@ -97,9 +71,9 @@ def _variable(text: str) -> tuple[str, str]:
     return name, value
 
 
-def _build_parser(out: TextIO) -> _Parser:
-    parser = _Parser(prog="python -m edge keys", description="Manage the edge's API keys.", out=out)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+def _build_parser(out: TextIO) -> CommandParser:
+    parser = CommandParser(prog="python -m edge keys", description="Manage the edge's API keys.", out=out)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     create = commands.add_parser("create", help="create a key and print it once", out=out)
     create.add_argument("--owner", required=True, help="who the key is for (free text, e.g. a customer id)")
     create.add_argument("--plan", required=True, help="one of the configured plan names")
@@ -222,9 +196,9 @@ def main(
         argv = argv[1:]
     try:
         args = _build_parser(out).parse_args(argv)
-    except _HelpShown:
+    except HelpShown:
         return EXIT_OK
-    except _UsageError as exc:
+    except UsageError as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
     try:
