@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
-__all__ = ["CommandParser", "HelpShown", "UsageError"]
+__all__ = ["CommandParser", "HelpShown", "UsageError", "parse_command"]
 
 
 class UsageError(Exception):
@@ -38,3 +38,19 @@ class CommandParser(argparse.ArgumentParser):
 
     def print_help(self, file: SupportsWrite[str] | None = None) -> None:
         super().print_help(file or self._out)
+
+
+def parse_command(
+    parser: CommandParser, argv: list[str], *, command: str, err: TextIO, usage_exit: int
+) -> argparse.Namespace | int:
+    """Parse ``argv`` (a leading ``command`` word is accepted); an exit code when it was ``--help`` (0) or
+    bad arguments (``usage_exit``, with the message on ``err``)."""
+    if argv[:1] == [command]:
+        argv = argv[1:]
+    try:
+        return parser.parse_args(argv)
+    except HelpShown:
+        return 0
+    except UsageError as exc:
+        err.write(f"error: {exc}\n")
+        return usage_exit

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
-from edge.cli_parser import CommandParser, HelpShown, UsageError
+from edge.cli_parser import CommandParser, parse_command
 from edge.graphql.manifest import Manifest, ManifestError, build_from_graphql_files, build_from_query_collections
 
 if TYPE_CHECKING:
@@ -93,15 +93,9 @@ def main(argv: list[str], *, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
 
     Example: ``main(["build", "--from-graphql", "src/graphql", "-o", "manifest.json"])``.
     """
-    if argv[:1] == ["manifest"]:
-        argv = argv[1:]
-    try:
-        args = _build_parser(out).parse_args(argv)
-    except HelpShown:
-        return EXIT_OK
-    except UsageError as exc:
-        err.write(f"error: {exc}\n")
-        return EXIT_INVALID
+    args = parse_command(_build_parser(out), argv, command="manifest", err=err, usage_exit=EXIT_INVALID)
+    if isinstance(args, int):
+        return args
     try:
         return _build(args, out, err) if args.command == "build" else _check(args, out, err)
     except ManifestError as exc:

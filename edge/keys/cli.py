@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 import psycopg
 import psycopg.errors
 
-from edge.cli_parser import CommandParser, HelpShown, UsageError
+from edge.cli_parser import CommandParser, parse_command
 from edge.keys.errors import ApiKeyNotFound, ApiKeyValidationError
 from edge.keys.model import ApiKey
 from edge.keys.repository import DEFAULT_ROTATION_GRACE, ApiKeyRepository, open_repository
@@ -192,15 +192,9 @@ def main(
 
     Example: ``main(["create", "--owner", "acme", "--plan", "free"], database_url=url, known_plans={"free"})``.
     """
-    if argv[:1] == ["keys"]:
-        argv = argv[1:]
-    try:
-        args = _build_parser(out).parse_args(argv)
-    except HelpShown:
-        return EXIT_OK
-    except UsageError as exc:
-        err.write(f"error: {exc}\n")
-        return EXIT_USAGE
+    args = parse_command(_build_parser(out), argv, command="keys", err=err, usage_exit=EXIT_USAGE)
+    if isinstance(args, int):
+        return args
     try:
         return asyncio.run(_main(args, database_url, known_plans, out, connect_timeout))
     except ApiKeyValidationError as exc:

@@ -97,12 +97,12 @@ class _RedisStore:
         self,
         client: aioredis.Redis,
         *,
-        failure_mode: FailureMode,
-        clock: Callable[[], float] | None,
-        prefix: str,
-        timeout: float,
-        grace_ms: int,
-        log_interval: float,
+        failure_mode: FailureMode = "open",
+        clock: Callable[[], float] | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+        grace_ms: int = DEFAULT_GRACE_MS,
+        log_interval: float = 10.0,
     ) -> None:
         if failure_mode not in ("open", "closed"):
             raise ValueError(f"failure_mode must be 'open' or 'closed', not {failure_mode!r}")
@@ -113,6 +113,10 @@ class _RedisStore:
         self._timeout = timeout
         self._grace_ms = grace_ms
         self.health = StoreHealth("limiter_store", logger, log_interval=log_interval)
+        self._setup(client)
+
+    def _setup(self, client: aioredis.Redis) -> None:
+        """Subclasses register their Lua scripts here."""
 
     @property
     def store_errors(self) -> int:
@@ -138,26 +142,7 @@ class _RedisStore:
 class RedisLimiter(_RedisStore):
     """``Limiter`` on Redis: rate (GCRA) and quota in one Lua script, shared by all replicas."""
 
-    def __init__(
-        self,
-        client: aioredis.Redis,
-        *,
-        failure_mode: FailureMode = "open",
-        clock: Callable[[], float] | None = None,
-        prefix: str = DEFAULT_PREFIX,
-        timeout: float = DEFAULT_TIMEOUT,
-        grace_ms: int = DEFAULT_GRACE_MS,
-        log_interval: float = 10.0,
-    ) -> None:
-        super().__init__(
-            client,
-            failure_mode=failure_mode,
-            clock=clock,
-            prefix=prefix,
-            timeout=timeout,
-            grace_ms=grace_ms,
-            log_interval=log_interval,
-        )
+    def _setup(self, client: aioredis.Redis) -> None:
         self._script = _Script(client, _lua.HIT)
         self._plans: dict[int, tuple[Plan, tuple[str | int, ...]]] = {}
 
@@ -206,26 +191,7 @@ class RedisLimiter(_RedisStore):
 class RedisCostBudgets(_RedisStore):
     """``CostBudgets`` on Redis: a GCRA per key (``rate=restore_rate``, ``burst=maximum``) in one script."""
 
-    def __init__(
-        self,
-        client: aioredis.Redis,
-        *,
-        failure_mode: FailureMode = "open",
-        clock: Callable[[], float] | None = None,
-        prefix: str = DEFAULT_PREFIX,
-        timeout: float = DEFAULT_TIMEOUT,
-        grace_ms: int = DEFAULT_GRACE_MS,
-        log_interval: float = 10.0,
-    ) -> None:
-        super().__init__(
-            client,
-            failure_mode=failure_mode,
-            clock=clock,
-            prefix=prefix,
-            timeout=timeout,
-            grace_ms=grace_ms,
-            log_interval=log_interval,
-        )
+    def _setup(self, client: aioredis.Redis) -> None:
         self._charge = _Script(client, _lua.BUDGET_CHARGE)
         self._refund = _Script(client, _lua.BUDGET_REFUND)
 
