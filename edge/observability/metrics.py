@@ -1,9 +1,13 @@
 """Prometheus metrics for the edge, in a registry of their own, with bounded label values.
 
 ``EdgeMetrics`` owns a ``CollectorRegistry`` (never the process-global one), so tests and several apps in one
-process never collide. The pipeline calls the ``observe_*`` methods on every request: each one looks the
-already-labelled children up in a dict keyed by the label tuple (``labels(...)`` takes a lock and builds a key
-each time, several µs) and then only increments or observes.
+process never collide. The pipeline calls the request-path methods (``observe_request``, ``observe_upstream``,
+``rejected``, ``cost``, ``cache``, ``usage_recorded``) on every request, and they only add to plain Python
+numbers: a prometheus_client ``inc()``/``observe()`` takes a lock and, for a histogram, walks the buckets (a
+few µs a request in all). The numbers are turned into metric families at scrape time by a collector in the
+registry, so ``generate_latest(registry)`` still writes the exposition, with the names, types, HELP texts,
+labels, buckets and ``_created`` samples prometheus_client's own ``Counter``/``Histogram`` would give. Each
+method first looks its numbers up in a dict keyed by the raw values, so label bounding runs once per new value.
 
 Cardinality: every label value comes from a bounded set, because each distinct value is a new time series
 in Prometheus, for ever. ``plan`` is one of the configured plans, else ``"other"``. ``role`` is one of the
@@ -26,10 +30,16 @@ either on its own port or mounted on the main app.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterable
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import metrics as prometheus_metrics
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from edge.asgi import ASGIApp, Receive, Scope, Send, send_response
 
@@ -41,6 +51,10 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 _MAX_CACHED = 4096
 _OPERATION_TYPES = frozenset({"query", "mutation", "subscription"})
+# The ``le`` label values, spelt as prometheus_client spells them ("0.005", "1.0", "+Inf").
+_LE = (*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
+_SUM = len(_LE)
+"""Index of the sum in a histogram cell, after one count per bucket."""
 
 
 class _Bounded:
@@ -66,14 +80,174 @@ class _Bounded:
 
 _USAGE_MEASURES = ("requests", "cost_points", "rows", "subscription_seconds")
 
+# --- request-path families: plain numbers, exported at scrape time ----------------------------
+#
+# A counter cell is ``[value, created]``; a histogram cell is one count per bucket of ``LATENCY_BUCKETS`` plus
+# ``+Inf`` (not cumulative: ``cell[bisect_left(LATENCY_BUCKETS, value)] += 1``), then the sum. No locks: the
+# request path and the scrapes (``metrics_asgi_app``, also when ``MetricsServer`` serves it on its own port)
+# all run on the edge's one event-loop thread, so a scrape never runs between two additions. Were ``render()``
+# ever called from another thread, it copies each dict and cell with ``list(...)`` (atomic under the GIL):
+# at worst a histogram's sum would miss the observation its count already has.
+
+
+def _use_created() -> bool:
+    # prometheus_client's own switch (PROMETHEUS_DISABLE_CREATED_SERIES, ``disable_created_metrics()``), read
+    # at each scrape so these families carry ``_created`` samples exactly when its Counter/Histogram do.
+    return bool(getattr(prometheus_metrics, "_use_created", True))
+
+
+def _histogram_cell() -> list[float]:
+    return [0] * len(_LE) + [0.0]
+
+
+def _add_histogram(
+    family: HistogramMetricFamily,
+    labelnames: Sequence[str],
+    labels: Sequence[str],
+    cell: Sequence[float],
+    created: float | None,
+) -> None:
+    buckets = []
+    total = 0.0
+    for le, count in zip(_LE, cell, strict=False):  # the sum, last in the cell, is not a bucket
+        total += count
+        buckets.append((le, total))
+    family.add_metric(labels, buckets, float(cell[_SUM]))
+    if created is not None:
+        family.samples.append(Sample(family.name + "_created", dict(zip(labelnames, labels, strict=True)), created))
+
+
+class _Counter:
+    """A counter family as ``[value, created]`` cells keyed by label values."""
+
+    __slots__ = ("name", "documentation", "labelnames", "cells")
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self.cells: dict[tuple[str, ...], list[float]] = {}
+
+    def cell(self, *labels: str) -> list[float]:
+        cell = self.cells.get(labels)
+        if cell is None:
+            cell = self.cells[labels] = [0, time.time()]
+        return cell
+
+    def family(self, created: bool) -> CounterMetricFamily:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, cell in list(self.cells.items()):
+            value, since = list(cell)
+            family.add_metric(labels, float(value), created=since if created else None)
+        return family
+
+
+class _Histogram:
+    """A histogram family as cells (see above) keyed by label values, each with its creation time."""
+
+    __slots__ = ("name", "documentation", "labelnames", "cells", "created")
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self.cells: dict[tuple[str, ...], list[float]] = {}
+        self.created: dict[tuple[str, ...], float] = {}
+
+    def cell(self, *labels: str) -> list[float]:
+        cell = self.cells.get(labels)
+        if cell is None:
+            self.created[labels] = time.time()
+            cell = self.cells[labels] = _histogram_cell()
+        return cell
+
+    def family(self, created: bool) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, cell in list(self.cells.items()):
+            _add_histogram(family, self.labelnames, labels, list(cell), self.created[labels] if created else None)
+        return family
+
+
+class _Requests:
+    """``edge_requests_total`` and ``edge_request_duration_seconds`` from one histogram cell per requests series.
+
+    A request adds to one cell, keyed by ``(operation_type, status, plan, role)``: its count is that series of
+    the counter, and the cells sharing an ``(operation_type, plan)`` add up to that series of the histogram at
+    scrape time (so the two families always agree, and a request costs one cell, not two).
+    """
+
+    __slots__ = ("cells", "created", "duration_created")
+
+    COUNTER = ("edge_requests", "GraphQL operations answered.", ("operation_type", "status", "plan", "role"))
+    HISTOGRAM = (
+        "edge_request_duration_seconds",
+        "Time from the request's arrival to the response, per operation type and plan.",
+        ("operation_type", "plan"),
+    )
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[str, str, str, str], list[float]] = {}
+        self.created: dict[tuple[str, str, str, str], float] = {}
+        self.duration_created: dict[tuple[str, str], float] = {}
+
+    def cell(self, operation_type: str, status: str, plan: str, role: str) -> list[float]:
+        labels = (operation_type, status, plan, role)
+        cell = self.cells.get(labels)
+        if cell is None:
+            now = time.time()
+            self.created[labels] = now
+            self.duration_created.setdefault((operation_type, plan), now)
+            cell = self.cells[labels] = _histogram_cell()
+        return cell
+
+    def counter_family(self, created: bool) -> CounterMetricFamily:
+        name, documentation, labelnames = self.COUNTER
+        family = CounterMetricFamily(name, documentation, labels=labelnames)
+        for labels, cell in list(self.cells.items()):
+            count = sum(list(cell)[:_SUM])
+            family.add_metric(labels, float(count), created=self.created[labels] if created else None)
+        return family
+
+    def histogram_family(self, created: bool) -> HistogramMetricFamily:
+        name, documentation, labelnames = self.HISTOGRAM
+        merged: dict[tuple[str, str], list[float]] = {}  # in order of first appearance, as prometheus_client
+        for (operation_type, _, plan, _), cell in list(self.cells.items()):
+            values = list(cell)
+            total = merged.get((operation_type, plan))
+            if total is None:
+                merged[(operation_type, plan)] = values
+            else:
+                for index, value in enumerate(values):
+                    total[index] += value
+        family = HistogramMetricFamily(name, documentation, labels=labelnames)
+        for labels, cell in merged.items():
+            _add_histogram(family, labelnames, labels, cell, self.duration_created[labels] if created else None)
+        return family
+
+
+class _RequestPathCollector:
+    """Exports the request-path families, in the order they were registered before they were plain numbers."""
+
+    def __init__(self, requests: _Requests, histograms: Sequence[_Histogram], counters: Sequence[_Counter]) -> None:
+        self._requests, self._histograms, self._counters = requests, histograms, counters
+
+    def collect(self) -> Iterator[Metric]:
+        created = _use_created()
+        yield self._requests.counter_family(created)
+        yield self._requests.histogram_family(created)
+        for histogram in self._histograms:
+            yield histogram.family(created)
+        for counter in self._counters:
+            yield counter.family(created)
+
+    def describe(self) -> Iterator[Metric]:
+        """The families' names, for the registry's clash check (``register`` calls it)."""
+        return self.collect()
+
 
 class _Watched:
-    """A counter owned by another object, copied into a child by its increase since the last scrape."""
+    """A counter owned by another object, added to a series by its increase since the last scrape."""
 
-    __slots__ = ("_child", "_last", "_pick", "_read")
+    __slots__ = ("_add", "_last", "_pick", "_read")
 
-    def __init__(self, read: Callable[[], Any], pick: Callable[[Any], int], child: Counter) -> None:
-        self._read, self._pick, self._child, self._last = read, pick, child, 0
+    def __init__(self, read: Callable[[], Any], pick: Callable[[Any], int], add: Callable[[float], None]) -> None:
+        self._read, self._pick, self._add, self._last = read, pick, add, 0
 
     def sync(self) -> None:
         value = self._pick(self._read())
@@ -81,7 +255,14 @@ class _Watched:
         increase = value - self._last if value >= self._last else value
         self._last = value
         if increase:
-            self._child.inc(increase)
+            self._add(increase)
+
+
+def _adder(cell: list[float]) -> Callable[[float], None]:
+    def add(amount: float) -> None:
+        cell[0] += amount
+
+    return add
 
 
 class EdgeMetrics:
@@ -97,26 +278,22 @@ class EdgeMetrics:
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "edge_requests", "GraphQL operations answered.", ["operation_type", "status", "plan", "role"], registry=r
+        # The request path's families (see ``_RequestPathCollector``): plain numbers, exported at scrape time.
+        # (Once prometheus_client objects; read the values with ``registry.get_sample_value``.) One object holds
+        # both the requests counter and the request-duration histogram.
+        self.requests = self.request_duration = _Requests()
+        self.upstream_duration = _Histogram("edge_upstream_duration_seconds", "Time Hasura took to answer.", ())
+        self.rejections = _Counter("edge_rejections", "Requests the edge answered itself, by error code.", ["code"])
+        self.cost_points = _Counter(
+            "edge_cost_points", "Cost points, estimated before and counted after Hasura.", ["kind", "plan"]
         )
-        self.request_duration = Histogram(
-            "edge_request_duration_seconds",
-            "Time from the request's arrival to the response, per operation type and plan.",
-            ["operation_type", "plan"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+        self.cache_requests = _Counter("edge_cache_requests", "Analysis cache look-ups.", ["result"])
+        r.register(
+            _RequestPathCollector(
+                self.requests, [self.upstream_duration], [self.rejections, self.cost_points, self.cache_requests]
+            )
         )
-        self.upstream_duration = Histogram(
-            "edge_upstream_duration_seconds", "Time Hasura took to answer.", buckets=LATENCY_BUCKETS, registry=r
-        )
-        self.rejections = Counter(
-            "edge_rejections", "Requests the edge answered itself, by error code.", ["code"], registry=r
-        )
-        self.cost_points = Counter(
-            "edge_cost_points", "Cost points, estimated before and counted after Hasura.", ["kind", "plan"], registry=r
-        )
-        self.cache_requests = Counter("edge_cache_requests", "Analysis cache look-ups.", ["result"], registry=r)
+        # Off the request path: prometheus_client's own metrics.
         self.websocket_connections = Gauge("edge_websocket_connections", "Open WebSocket connections.", registry=r)
         self.subscriptions = Gauge("edge_subscriptions", "Active subscriptions.", registry=r)
         self.jwks_refreshes = Counter("edge_jwks_refreshes", "JWKS fetches, by result.", ["result"], registry=r)
@@ -133,70 +310,70 @@ class EdgeMetrics:
         self._codes = _Bounded((), max_codes)
         self._jwks_results = _Bounded((), max_codes)
         self._store_names = _Bounded((), max_codes)
-        self._request_children: dict[tuple[str, int, str, str], tuple[Counter, Histogram]] = {}
-        self._upstream = self.upstream_duration  # no labels: the histogram is its own child
-        self._rejections: dict[str, Counter] = {}
-        self._costs: dict[str, tuple[Counter, Counter]] = {}
-        self._cache = (self.cache_requests.labels("hit"), self.cache_requests.labels("miss"))
+        # The caches below are keyed by raw values and map straight to cells; each is capped (random roles or
+        # codes would otherwise grow it), and a value past the cap takes the slow path, bounding included.
+        self._request_children: dict[tuple[str, int, str, str], list[float]] = {}
+        self._upstream = self.upstream_duration.cell()  # no labels: one series from the start
+        self._rejections: dict[str, list[float]] = {}
+        self._costs: dict[str, tuple[list[float], list[float]]] = {}
+        # Indexed by the ``hit`` bool: (miss, hit). Both series exist from the start.
+        hit = self.cache_requests.cell("hit")
+        self._cache = (self.cache_requests.cell("miss"), hit)
         self._jwks: dict[str, Counter] = {}
         self._stores: dict[str, Counter] = {}
         self._usage_totals: dict[str, list[float]] = {}
         self._usage_synced: dict[str, list[float]] = {}
         self._watched: list[_Watched] = []
 
-    # --- the request path -------------------------------------------------------------------
+    # --- the request path: additions to plain numbers only (single-threaded asyncio: no locks) ---------
 
     def observe_request(self, operation_type: str, status: int, plan: str, role: str, duration: float) -> None:
         """One operation answered (``duration`` in seconds). A batch of n operations calls this n times."""
-        key = (operation_type, status, plan, role)
-        children = self._request_children.get(key)
-        if children is None:
-            children = self._request_child(key)
-        children[0].inc()
-        children[1].observe(duration)
+        cell = self._request_children.get((operation_type, status, plan, role))
+        if cell is None:
+            cell = self._request_cell(operation_type, status, plan, role)
+        cell[bisect_left(LATENCY_BUCKETS, duration)] += 1
+        cell[-1] += duration  # the sum, last
 
-    def _request_child(self, key: tuple[str, int, str, str]) -> tuple[Counter, Histogram]:
-        operation_type, status, plan, role = key
-        op = operation_type if operation_type in _OPERATION_TYPES else "none"
-        status_label = str(status) if 100 <= status <= 599 else OTHER
-        plan_label = self._plan(plan) if plan else "none"
-        role_label = self._role(role) if role else "none"
-        children = (
-            self.requests.labels(op, status_label, plan_label, role_label),
-            self.request_duration.labels(op, plan_label),
+    def _request_cell(self, operation_type: str, status: int, plan: str, role: str) -> list[float]:
+        cell = self.requests.cell(
+            operation_type if operation_type in _OPERATION_TYPES else "none",
+            str(status) if 100 <= status <= 599 else OTHER,
+            self._plan(plan) if plan else "none",
+            self._role(role) if role else "none",
         )
-        # Keyed by raw values, so the cache itself is capped (random roles would otherwise grow it).
         if len(self._request_children) < _MAX_CACHED:
-            self._request_children[key] = children
-        return children
+            self._request_children[(operation_type, status, plan, role)] = cell
+        return cell
 
     def observe_upstream(self, duration: float) -> None:
-        self._upstream.observe(duration)
+        cell = self._upstream
+        cell[bisect_left(LATENCY_BUCKETS, duration)] += 1
+        cell[-1] += duration  # the sum, last
 
     def rejected(self, code: str) -> None:
-        child = self._rejections.get(code)
-        if child is None:
-            label = self._codes(code)
-            child = self.rejections.labels(label)
+        cell = self._rejections.get(code)
+        if cell is None:
+            cell = self.rejections.cell(self._codes(code))
             if len(self._rejections) < _MAX_CACHED:
-                self._rejections[code] = child
-        child.inc()
+                self._rejections[code] = cell
+        cell[0] += 1
 
     def cost(self, estimated: int, actual: int | None, plan: str) -> None:
         """Cost points of one request: the estimate charged up front and, when counted, the actual cost."""
-        children = self._costs.get(plan)
-        if children is None:
+        cells = self._costs.get(plan)
+        if cells is None:
             label = self._plan(plan) if plan else "none"
-            children = (self.cost_points.labels("estimated", label), self.cost_points.labels("actual", label))
+            cells = (self.cost_points.cell("estimated", label), self.cost_points.cell("actual", label))
             if len(self._costs) < _MAX_CACHED:
-                self._costs[plan] = children
+                self._costs[plan] = cells
         if estimated:
-            children[0].inc(estimated)
+            cells[0][0] += estimated
         if actual:
-            children[1].inc(actual)
+            cells[1][0] += actual
 
     def cache(self, hit: bool) -> None:
-        self._cache[0 if hit else 1].inc()
+        self._cache[hit][0] += 1
 
     # --- connections ------------------------------------------------------------------------
 
@@ -263,18 +440,19 @@ class EdgeMetrics:
     def watch_cache(self, read: Callable[[], Any]) -> None:
         """Export a cache's own hit/miss counts (``read()`` returns an object with ``hits`` and ``misses``,
         e.g. ``functools``' ``cache_info``) as ``edge_cache_requests_total`` at each scrape."""
-        self._watched.append(_Watched(read, lambda info: info.hits, self._cache[0]))
-        self._watched.append(_Watched(read, lambda info: info.misses, self._cache[1]))
+        miss, hit = self._cache
+        self._watched.append(_Watched(read, lambda info: info.hits, _adder(hit)))
+        self._watched.append(_Watched(read, lambda info: info.misses, _adder(miss)))
 
     def watch_store_errors(self, store: str, read: Callable[[], int]) -> None:
         """Export a store's own error count (``RedisLimiter.store_errors``) as ``edge_store_errors_total``."""
         child = self._labelled(self.store_errors, self._stores, self._store_names, store)
-        self._watched.append(_Watched(read, lambda value: int(value), child))
+        self._watched.append(_Watched(read, lambda value: int(value), child.inc))
 
     def watch_jwks_fetches(self, read: Callable[[], int]) -> None:
         """Export the JWT verifier's JWKS fetch count as ``edge_jwks_refreshes_total{result="fetched"}``."""
         child = self._labelled(self.jwks_refreshes, self._jwks, self._jwks_results, "fetched")
-        self._watched.append(_Watched(read, lambda value: int(value), child))
+        self._watched.append(_Watched(read, lambda value: int(value), child.inc))
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type."""

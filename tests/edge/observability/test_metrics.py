@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.parser import text_string_to_metric_families
 
-from edge.observability.metrics import EdgeMetrics, metrics_asgi_app
+from edge.observability.metrics import LATENCY_BUCKETS, EdgeMetrics, metrics_asgi_app
 from tests.support.servers import start_server
 
 
@@ -221,3 +223,223 @@ def test_watched_cache_and_store_counters_are_copied_at_scrape_time() -> None:
     out = text(metrics)
     assert 'edge_cache_requests_total{result="miss"} 3.0' in out
     assert 'edge_store_errors_total{store="limiter"} 4.0' in out
+
+
+# --- the request-path families are plain numbers exported at scrape time: same series as prometheus_client ---
+
+# Captured from the exposition of the prometheus_client Counter/Histogram version, in its order.
+FAMILIES = [
+    ("edge_requests", "counter"),
+    ("edge_requests_created", "gauge"),
+    ("edge_request_duration_seconds", "histogram"),
+    ("edge_request_duration_seconds_created", "gauge"),
+    ("edge_upstream_duration_seconds", "histogram"),
+    ("edge_upstream_duration_seconds_created", "gauge"),
+    ("edge_rejections", "counter"),
+    ("edge_rejections_created", "gauge"),
+    ("edge_cost_points", "counter"),
+    ("edge_cost_points_created", "gauge"),
+    ("edge_cache_requests", "counter"),
+    ("edge_cache_requests_created", "gauge"),
+    ("edge_websocket_connections", "gauge"),
+    ("edge_subscriptions", "gauge"),
+    ("edge_jwks_refreshes", "counter"),
+    ("edge_jwks_refreshes_created", "gauge"),
+    ("edge_store_errors", "counter"),
+    ("edge_store_errors_created", "gauge"),
+    ("edge_usage", "counter"),
+    ("edge_usage_created", "gauge"),
+]
+# Durations that are binary fractions, so sums are exact whatever order they are added in.
+DURATIONS = [2.0**-12, 2.0**-11, 2.0**-9, 2.0**-8, 2.0**-6, 0.375, 12.0]
+
+
+def created_series_on() -> bool:
+    """Whether prometheus_client writes ``_created`` samples (PROMETHEUS_DISABLE_CREATED_SERIES)."""
+    registry = CollectorRegistry()
+    Counter("probe", "", registry=registry)
+    return registry.get_sample_value("probe_created") is not None
+
+
+def series(registry: CollectorRegistry, names: set[str]) -> list[tuple[str, str, str, list[tuple[Any, ...]]]]:
+    """Families of ``registry`` named in ``names``: name, type, help, samples (``_created`` values blanked)."""
+    return [
+        (
+            family.name,
+            family.type,
+            family.documentation,
+            [
+                (s.name, sorted(s.labels.items()), None if s.name.endswith("_created") else s.value)
+                for s in family.samples
+            ],
+        )
+        for family in registry.collect()
+        if family.name in names
+    ]
+
+
+def test_request_duration_buckets_sum_and_count_through_get_sample_value() -> None:
+    metrics = EdgeMetrics(plans=["pro"], roles=["user", "admin"])
+    for duration in [0.0004, 0.0005, 0.003, 0.005, 0.02, 11.0]:
+        metrics.observe_request("query", 200, "pro", "user", duration)
+    metrics.observe_request("query", 500, "pro", "admin", 0.004)  # another requests series, the same histogram
+    metrics.observe_request("mutation", 200, "pro", "user", 0.004)
+    get = metrics.registry.get_sample_value
+    labels = {"operation_type": "query", "plan": "pro"}
+    expected = {"0.0005": 2, "0.001": 2, "0.0025": 2, "0.005": 5, "0.01": 5, "0.025": 6, "10.0": 6, "+Inf": 7}
+    for le, count in expected.items():
+        assert get("edge_request_duration_seconds_bucket", {**labels, "le": le}) == count, le
+    assert get("edge_request_duration_seconds_count", labels) == 7
+    assert get("edge_request_duration_seconds_sum", labels) == pytest.approx(11.0329)
+    assert get("edge_request_duration_seconds_count", {"operation_type": "mutation", "plan": "pro"}) == 1
+    assert get("edge_requests_total", {**labels, "status": "200", "role": "user"}) == 6
+    assert get("edge_requests_total", {**labels, "status": "500", "role": "admin"}) == 1
+    metrics.render()
+    assert get("edge_requests_total", {**labels, "status": "200", "role": "user"}) == 6  # a scrape changes nothing
+
+
+def test_upstream_duration_and_the_other_request_path_counters_through_get_sample_value() -> None:
+    metrics = EdgeMetrics(plans=["pro"])
+    for duration in [0.0001, 0.001, 0.001, 30.0]:
+        metrics.observe_upstream(duration)
+    metrics.rejected("rate-limited")
+    metrics.rejected("rate-limited")
+    metrics.cost(10, 4, "pro")
+    metrics.cost(5, None, "pro")
+    metrics.cost(0, 3, "pro")
+    for hit in [True, True, False]:
+        metrics.cache(hit)
+    get = metrics.registry.get_sample_value
+    assert get("edge_upstream_duration_seconds_bucket", {"le": "0.0005"}) == 1
+    assert get("edge_upstream_duration_seconds_bucket", {"le": "0.001"}) == 3
+    assert get("edge_upstream_duration_seconds_bucket", {"le": "10.0"}) == 3
+    assert get("edge_upstream_duration_seconds_bucket", {"le": "+Inf"}) == 4
+    assert get("edge_upstream_duration_seconds_count") == 4
+    assert get("edge_upstream_duration_seconds_sum") == pytest.approx(30.0021)
+    assert get("edge_rejections_total", {"code": "rate-limited"}) == 2
+    assert get("edge_cost_points_total", {"kind": "estimated", "plan": "pro"}) == 15
+    assert get("edge_cost_points_total", {"kind": "actual", "plan": "pro"}) == 7
+    assert get("edge_cache_requests_total", {"result": "hit"}) == 2
+    assert get("edge_cache_requests_total", {"result": "miss"}) == 1
+
+
+def test_the_role_after_max_dynamic_roles_new_ones_is_other_and_stays_so() -> None:
+    metrics = EdgeMetrics(roles=["user"], max_dynamic_roles=2)
+    for role in ["a", "b", "c", "user", "a", "c", "d"]:
+        metrics.observe_request("query", 200, "", role, 0.001)
+    get = metrics.registry.get_sample_value
+
+    def count(role: str) -> float | None:
+        return get("edge_requests_total", {"operation_type": "query", "status": "200", "plan": "none", "role": role})
+
+    assert [count(role) for role in ["user", "a", "b", "other"]] == [1, 2, 1, 3]
+    assert count("c") is None
+    assert count("d") is None
+
+
+def test_past_the_cache_of_raw_values_requests_are_still_counted_in_their_bounded_series() -> None:
+    metrics = EdgeMetrics(max_dynamic_roles=0, max_codes=1)
+    for i in range(5000):
+        metrics.observe_request("query", 200, "", f"role-{i}", 0.001)
+        metrics.rejected(f"code-{i}")
+    assert len(metrics._request_children) <= 4096
+    get = metrics.registry.get_sample_value
+    labels = {"operation_type": "query", "status": "200", "plan": "none", "role": "other"}
+    assert get("edge_requests_total", labels) == 5000
+    assert get("edge_request_duration_seconds_count", {"operation_type": "query", "plan": "none"}) == 5000
+    assert get("edge_rejections_total", {"code": "code-0"}) == 1
+    assert get("edge_rejections_total", {"code": "other"}) == 4999
+
+
+def test_the_exposition_parses_with_the_same_families_and_types_as_before() -> None:
+    metrics = EdgeMetrics(plans=["pro"], roles=["user"])
+    metrics.observe_request("query", 200, "pro", "user", 0.003)
+    metrics.observe_upstream(0.002)
+    metrics.rejected("rate-limited")
+    metrics.cost(10, 4, "pro")
+    metrics.cache(True)
+    metrics.jwks_refresh("ok")
+    metrics.store_error("limiter")
+    metrics.usage_recorded("key", 1, 5, 2, 0.0)
+    parsed = list(text_string_to_metric_families(text(metrics)))
+    expected = FAMILIES if created_series_on() else [f for f in FAMILIES if not f[0].endswith("_created")]
+    assert [(family.name, family.type) for family in parsed] == expected
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for family in parsed for s in family.samples}
+    assert (
+        samples[
+            ("edge_request_duration_seconds_bucket", (("le", "0.005"), ("operation_type", "query"), ("plan", "pro")))
+        ]
+        == 1
+    )
+    assert samples[("edge_upstream_duration_seconds_sum", ())] == 0.002
+
+
+def test_the_request_path_series_are_those_prometheus_client_counters_and_histograms_give() -> None:
+    metrics = EdgeMetrics(plans=["free", "pro"], roles=["user"], max_dynamic_roles=1)
+    reference = CollectorRegistry()
+    r = reference
+    requests = Counter(
+        "edge_requests", "GraphQL operations answered.", ["operation_type", "status", "plan", "role"], registry=r
+    )
+    request_duration = Histogram(
+        "edge_request_duration_seconds",
+        "Time from the request's arrival to the response, per operation type and plan.",
+        ["operation_type", "plan"],
+        buckets=LATENCY_BUCKETS,
+        registry=r,
+    )
+    upstream = Histogram(
+        "edge_upstream_duration_seconds", "Time Hasura took to answer.", buckets=LATENCY_BUCKETS, registry=r
+    )
+    rejections = Counter("edge_rejections", "Requests the edge answered itself, by error code.", ["code"], registry=r)
+    cost_points = Counter(
+        "edge_cost_points", "Cost points, estimated before and counted after Hasura.", ["kind", "plan"], registry=r
+    )
+    cache_requests = Counter("edge_cache_requests", "Analysis cache look-ups.", ["result"], registry=r)
+    cache_requests.labels("hit")
+    cache_requests.labels("miss")
+    calls = [
+        # (operation_type, status, plan, role) as given, then as labelled
+        (("query", 200, "pro", "user"), ("query", "200", "pro", "user")),
+        (("query", 500, "pro", "bob"), ("query", "500", "pro", "bob")),
+        (("mutation", 200, "", ""), ("mutation", "200", "none", "none")),
+        (("query", 200, "free", "carol"), ("query", "200", "free", "other")),
+        (("bogus", 999, "zzz", "user"), ("none", "other", "other", "user")),
+    ]
+    for round_ in range(3):
+        for index, (given, labelled) in enumerate(calls):
+            duration = DURATIONS[(index + round_) % len(DURATIONS)]
+            metrics.observe_request(*given, duration)
+            requests.labels(*labelled).inc()
+            request_duration.labels(labelled[0], labelled[2]).observe(duration)
+            metrics.observe_upstream(duration * 2)
+            upstream.observe(duration * 2)
+        metrics.rejected("rate-limited")
+        rejections.labels("rate-limited").inc()
+        metrics.cost(10, 4, "pro")
+        cost_points.labels("estimated", "pro").inc(10)
+        cost_points.labels("actual", "pro").inc(4)
+        metrics.cost(3, None, "")
+        cost_points.labels("estimated", "none").inc(3)
+        cost_points.labels("actual", "none")
+        metrics.cache(round_ != 1)
+        cache_requests.labels("hit" if round_ != 1 else "miss").inc()
+    names = {
+        "edge_requests",
+        "edge_request_duration_seconds",
+        "edge_upstream_duration_seconds",
+        "edge_rejections",
+        "edge_cost_points",
+        "edge_cache_requests",
+    }
+    assert series(metrics.registry, names) == series(reference, names)
+    created = [
+        s
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if s.name.endswith("_created") and family.name in names
+    ]
+    if created_series_on():
+        assert created and all(abs(s.value - time.time()) < 60 for s in created)
+    else:
+        assert created == []
