@@ -53,13 +53,15 @@ class RequestObserver:
     ) -> None:
         """Record one answered request. ``started`` is ``time.perf_counter()`` at its arrival."""
         duration = time.perf_counter() - started
-        session = ctx.session
-        role = session.role if session is not None else ""
+        # Every field of ``ctx`` is read once, into a local.
+        identity = ctx.identity
+        role = identity.session.role if identity is not None else ""
         plan = ctx.plan_name
+        analyses = ctx.analyses
+        estimated = ctx.estimated_cost
         actual = sum(actual_costs) if actual_costs is not None else None
         metrics = self.metrics
         if metrics is not None:
-            analyses = ctx.analyses
             if analyses:
                 for analysis in analyses:
                     metrics.observe_request(analysis.operation_type, status, plan, role, duration)
@@ -69,10 +71,11 @@ class RequestObserver:
                 metrics.rejected(error_code)
             if upstream_duration is not None:
                 metrics.observe_upstream(upstream_duration)
-            if ctx.estimated_cost or actual:
-                metrics.cost(ctx.estimated_cost, actual, plan)
-        if self.access_log is not None:
-            self.access_log.record(
+            if estimated or actual:
+                metrics.cost(estimated, actual, plan)
+        access_log = self.access_log
+        if access_log is not None:
+            access_log.record(
                 ctx,
                 status=status,
                 duration=duration,
@@ -82,11 +85,10 @@ class RequestObserver:
                 actual_costs=actual_costs,
             )
         meter = self.meter
-        identity = ctx.identity
         if meter is None or identity is None or ctx.response is None:
             return
-        requests = len(ctx.analyses) or 1
-        points = actual if actual is not None else ctx.estimated_cost
+        requests = len(analyses) or 1
+        points = actual if actual is not None else estimated
         if identity.api_key is not None:
             await meter.record("key", identity.api_key.key_id, requests=requests, cost_points=points, rows=rows)
         user_id = identity.session.user_id

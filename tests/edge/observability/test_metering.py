@@ -104,6 +104,29 @@ async def test_memory_meter_rolls_over_at_the_month_boundary() -> None:
     assert [row.requests for row in await meter.snapshot(period="2026-11")] == [1]
 
 
+@pytest.mark.parametrize(
+    ("period", "last", "first", "names"),
+    [
+        ("month", "2026-11-30T23:59:59.999", "2026-12-01T00:00:00", ["2026-11", "2026-12"]),
+        ("day", "2026-11-21T23:59:59.999", "2026-11-22T00:00:00", ["2026-11-21", "2026-11-22"]),
+    ],
+)
+async def test_a_period_starts_exactly_at_its_first_second(
+    period: str, last: str, first: str, names: list[str]
+) -> None:
+    clock = FakeClock(at(last))
+    meter = MemoryUsageMeter(clock=clock, period=period)  # type: ignore[arg-type]
+    await meter.record("key", "k1", requests=1)
+    assert meter.current_period() == names[0]
+    clock.now = at(first)
+    await meter.record("key", "k1", requests=2)
+    assert meter.current_period() == names[1]
+    clock.now = at(last)  # a clock stepping back is billed to the period it names
+    await meter.record("key", "k1", requests=4)
+    assert [row.requests for row in await meter.snapshot(period=names[0])] == [5]
+    assert [row.requests for row in await meter.snapshot(period=names[1])] == [2]
+
+
 async def test_usage_report_lists_subjects_and_totals() -> None:
     meter = MemoryUsageMeter(clock=FakeClock(at("2026-11-21T12:00:00")))
     await meter.record("key", "k1", requests=2, cost_points=10, rows=4)
