@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from edge.upstream.base import Upstream, UpstreamConnectError, UpstreamError, UpstreamResponse
-from edge.upstream.breaker import CircuitBreaker, UpstreamCircuitOpen, is_failure, is_failure_status
+from edge.upstream.breaker import FAILURE_STATUSES, CircuitBreaker, UpstreamCircuitOpen, is_failure
 from edge.upstream.health import HealthChecker
 
 __all__ = ["BalancedUpstream", "Target", "UpstreamDraining", "parse_targets"]
@@ -82,10 +82,11 @@ def _label(url: str) -> str:
 
 
 class _Member:
-    __slots__ = ("breaker", "client", "current", "index", "label", "weight")
+    __slots__ = ("bit", "breaker", "client", "current", "index", "label", "weight")
 
     def __init__(self, index: int, target: Target, client: Upstream, breaker: CircuitBreaker) -> None:
         self.index, self.weight, self.client, self.breaker = index, target.weight, client, breaker
+        self.bit = 1 << index  # in the bit set of targets already tried by one request
         self.label = _label(target.url)
         self.current = 0  # smooth weighted round robin state
 
@@ -121,9 +122,11 @@ class BalancedUpstream:
                 rise=health_rise,
                 fall=health_fall,
             )
+        # The common deployment, one target, skips the weighted choice (see _pick).
+        self._single = self._members[0] if len(self._members) == 1 else None
+        self._health_pending = self.health is not None  # started by the first request if not before
         self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle = asyncio.Event()  # set when the requests in flight reach 0 while draining
         self._draining = False
         self._closed = False
 
@@ -158,39 +161,47 @@ class BalancedUpstream:
     ) -> UpstreamResponse:
         if self._draining:
             raise UpstreamDraining()
-        if self.health is not None:
-            self.health.start()  # cheap once started
+        if self._health_pending:
+            self._health_pending = False
+            if self.health is not None:
+                self.health.start()  # idempotent, and a no-op once closed: once is enough
         self._in_flight += 1
-        self._idle.clear()
         try:
-            tried: set[int] = set()
+            tried = 0  # bit set of _Member.bit
+            attempts = 0
             while True:
                 member = self._pick(tried)
-                tried.add(member.index)
+                tried |= member.bit
+                attempts += 1
+                breaker = member.breaker
                 try:
                     response = await member.client.post(body, headers, timeout=timeout)
                 except UpstreamError as exc:
                     if is_failure(exc):
-                        member.breaker.record_failure()
+                        breaker.record_failure()
                     else:
-                        member.breaker.release()
+                        breaker.release()
                     if not (idempotent and isinstance(exc, UpstreamConnectError)):
                         raise
-                    if len(tried) >= len(self._members) or not self._any_available(tried):
+                    if attempts >= len(self._members) or not self._any_available(tried):
                         raise
                     continue
                 except BaseException:  # cancelled, or a local error (bad header): no verdict on the target
-                    member.breaker.release()
+                    breaker.release()
                     raise
-                if is_failure_status(response.status):
-                    member.breaker.record_failure()
+                if response.status in FAILURE_STATUSES:
+                    breaker.record_failure()
                 else:
-                    member.breaker.record_success()
+                    breaker.record_success()
                 return response
         finally:
             self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            if not self._in_flight:
+                self._none_in_flight()
+
+    def _none_in_flight(self) -> None:
+        if self._draining:  # only drain() waits on the event (and clears it first)
+            self._idle.set()
 
     async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:
         """GET ``path`` on every target at once (readiness): the first 2xx wins; else the first answer;
@@ -221,6 +232,7 @@ class BalancedUpstream:
         self._draining = True
         drained = True
         if self._in_flight:
+            self._idle.clear()  # post() sets it when the last request in flight ends
             try:
                 async with asyncio.timeout(timeout):
                     await self._idle.wait()
@@ -242,27 +254,42 @@ class BalancedUpstream:
 
     # Choosing ------------------------------------------------------------------------------------
 
-    def _pick(self, tried: set[int]) -> _Member:
+    def _pick(self, tried: int) -> _Member:
         """The next target by smooth weighted round robin, admitted by its breaker (a probe slot taken
-        in half-open). Raises UpstreamCircuitOpen when no untried target's breaker admits a call."""
-        candidates = [m for m in self._members if m.index not in tried and m.breaker.available()]
-        if self.health is not None:
-            healthy = [m for m in candidates if self.health.is_healthy(m.index)]
-            candidates = healthy or candidates  # all unhealthy: try them anyway (panic mode)
+        in half-open). Raises UpstreamCircuitOpen when no untried target's breaker admits a call.
+        ``tried`` is the bit set of the targets this request already tried."""
+        single = self._single
+        if single is not None:  # one target: no choice to make, no health checks (tried is always 0 here)
+            if single.breaker.allow():
+                return single
+            raise UpstreamCircuitOpen(
+                "every upstream circuit is open", retry_after=max(1, single.breaker.retry_after())
+            )
+        # Candidates as bit sets, without building lists: untried and admitted, and of those the healthy.
+        health = self.health
+        admitted = healthy = 0
+        for member in self._members:
+            if not tried & member.bit and member.breaker.available():
+                admitted |= member.bit
+                if health is None or health.is_healthy(member.index):
+                    healthy |= member.bit
+        candidates = healthy or admitted  # all unhealthy: try them anyway (panic mode)
         if not candidates:
             retry_after = min(m.breaker.retry_after() for m in self._members)
             raise UpstreamCircuitOpen("every upstream circuit is open", retry_after=max(1, retry_after))
         total = 0
-        best = candidates[0]
-        for member in candidates:
-            member.current += member.weight
-            total += member.weight
-            if member.current > best.current:
-                best = member
+        best: _Member | None = None
+        for member in self._members:
+            if candidates & member.bit:
+                member.current += member.weight
+                total += member.weight
+                if best is None or member.current > best.current:
+                    best = member
+        assert best is not None  # candidates is not empty
         best.current -= total
         if not best.breaker.allow():  # cannot happen: no await since available() said yes
             raise RuntimeError("circuit breaker available() and allow() disagree")
         return best
 
-    def _any_available(self, tried: set[int]) -> bool:
-        return any(m.index not in tried and m.breaker.available() for m in self._members)
+    def _any_available(self, tried: int) -> bool:
+        return any(not tried & m.bit and m.breaker.available() for m in self._members)

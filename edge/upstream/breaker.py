@@ -83,6 +83,10 @@ class BreakerState(enum.StrEnum):
     HALF_OPEN = "half_open"
 
 
+# Module globals: an enum member looked up on its class costs several times a global read.
+_CLOSED, _OPEN, _HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
+
+
 class CircuitBreaker:
     """Consecutive-failure circuit breaker. Not thread-safe; one event loop only (no awaits inside)."""
 
@@ -103,7 +107,7 @@ class CircuitBreaker:
         self.reset_timeout = reset_timeout
         self.half_open_max_calls = half_open_max_calls
         self._clock = clock
-        self._state = BreakerState.CLOSED
+        self._state: BreakerState = _CLOSED
         self._failures = 0  # consecutive, while closed
         self._opened_at = 0.0
         self._probes = 0  # admitted and not yet resolved, while half-open
@@ -122,48 +126,55 @@ class CircuitBreaker:
     @property
     def times_opened(self) -> int:
         """How many times the circuit opened (from closed or from half-open)."""
-        return (
-            self.transitions[(BreakerState.CLOSED, BreakerState.OPEN)]
-            + self.transitions[(BreakerState.HALF_OPEN, BreakerState.OPEN)]
-        )
+        return self.transitions[(_CLOSED, _OPEN)] + self.transitions[(_HALF_OPEN, _OPEN)]
+
+    # The hot path (every request) finds the circuit closed: the methods below answer that case first,
+    # without reading the clock (only an open circuit can change state with time).
 
     def available(self) -> bool:
         """Whether :meth:`allow` would return True now, without taking a half-open probe slot."""
-        self._tick()
-        if self._state is BreakerState.CLOSED:
+        if self._state is _CLOSED:
             return True
-        if self._state is BreakerState.HALF_OPEN:
+        self._tick()
+        if self._state is _CLOSED:
+            return True
+        if self._state is _HALF_OPEN:
             return self._probes < self.half_open_max_calls
         return False
 
     def allow(self) -> bool:
         """Admit one call (True) or refuse it (False). In half-open, an admitted call is a probe: its
         outcome must be reported with record_success(), record_failure() or release()."""
+        if self._state is _CLOSED:
+            return True
         if not self.available():
             return False
-        if self._state is BreakerState.HALF_OPEN:
+        if self._state is _HALF_OPEN:
             self._probes += 1
         return True
 
     def record_success(self) -> None:
-        self._tick()
-        if self._state is BreakerState.CLOSED:
+        if self._state is _CLOSED:
             self._failures = 0
-        elif self._state is BreakerState.HALF_OPEN:
-            self._to(BreakerState.CLOSED)
+            return
+        self._tick()
+        if self._state is _CLOSED:
+            self._failures = 0
+        elif self._state is _HALF_OPEN:
+            self._to(_CLOSED)
 
     def record_failure(self) -> None:
         self._tick()
-        if self._state is BreakerState.CLOSED:
+        if self._state is _CLOSED:
             self._failures += 1
             if self._failures >= self.failure_threshold:
-                self._to(BreakerState.OPEN)
-        elif self._state is BreakerState.HALF_OPEN:
-            self._to(BreakerState.OPEN)
+                self._to(_OPEN)
+        elif self._state is _HALF_OPEN:
+            self._to(_OPEN)
 
     def release(self) -> None:
         """An admitted call ended without an outcome (cancelled, or a local error): free its probe slot."""
-        if self._state is BreakerState.HALF_OPEN and self._probes > 0:
+        if self._state is _HALF_OPEN and self._probes > 0:
             self._probes -= 1
 
     def retry_after(self) -> int:
@@ -174,20 +185,20 @@ class CircuitBreaker:
         self._tick()
         if self.available():
             return 0
-        if self._state is BreakerState.OPEN:
+        if self._state is _OPEN:
             return max(1, math.ceil(self._opened_at + self.reset_timeout - self._clock()))
         return 1
 
     def _tick(self) -> None:
-        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_timeout:
-            self._to(BreakerState.HALF_OPEN)
+        if self._state is _OPEN and self._clock() - self._opened_at >= self.reset_timeout:
+            self._to(_HALF_OPEN)
 
     def _to(self, state: BreakerState) -> None:
         self.transitions[(self._state, state)] += 1
         self._state = state
         self._failures = 0
         self._probes = 0
-        if state is BreakerState.OPEN:
+        if state is _OPEN:
             self._opened_at = self._clock()
 
     def __repr__(self) -> str:

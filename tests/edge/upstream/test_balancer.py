@@ -13,6 +13,7 @@ import pytest
 from edge.upstream import (
     Upstream,
     UpstreamConnectError,
+    UpstreamPoolTimeout,
     UpstreamProtocolError,
     UpstreamResponse,
     UpstreamTimeout,
@@ -393,6 +394,61 @@ async def test_one_target_behaves_like_its_client(serve: ServeFn, balance: Balan
     assert upstream.breakers[0].consecutive_failures == 0
 
 
+async def test_one_target_counts_failures_opens_and_probes_back(balance: Balance) -> None:
+    """The one-target fast path keeps the breaker's bookkeeping: failures, circuit open, probe, close."""
+    made, make_client = stubs("a")
+    script: list[Callable[[], UpstreamResponse]] = []
+
+    def outcome() -> UpstreamResponse:
+        return script.pop(0)()
+
+    def refused_now() -> UpstreamResponse:
+        raise UpstreamConnectError("refused")
+
+    def saturated() -> UpstreamResponse:
+        raise UpstreamPoolTimeout("every connection busy")
+
+    def answer(status: int) -> Callable[[], UpstreamResponse]:
+        return lambda: UpstreamResponse(status, [], b"a")
+
+    made["a"].outcome = outcome
+    clock = Clock()
+    upstream = balance(["a"], threshold=3, reset_timeout=10.0, clock=clock, make_client=make_client)
+    breaker = upstream.breakers[0]
+    script += [answer(502), refused_now, saturated, answer(200), answer(503), refused_now]
+    assert (await upstream.post(QUERY, [])).status == 502  # returned as received, counted
+    with pytest.raises(UpstreamConnectError):
+        await upstream.post(QUERY, [], idempotent=True)  # nothing else to retry on
+    assert breaker.consecutive_failures == 2
+    with pytest.raises(UpstreamPoolTimeout):
+        await upstream.post(QUERY, [])  # the edge's saturation: no verdict
+    assert breaker.consecutive_failures == 2
+    assert (await upstream.post(QUERY, [])).status == 200
+    assert breaker.consecutive_failures == 0
+    assert (await upstream.post(QUERY, [])).status == 503
+    with pytest.raises(UpstreamConnectError):
+        await upstream.post(QUERY, [])
+    assert breaker.consecutive_failures == 2 and state(breaker) is BreakerState.CLOSED
+    script += [answer(504)]
+    assert (await upstream.post(QUERY, [])).status == 504
+    assert state(breaker) is BreakerState.OPEN
+    calls = made["a"].calls
+    clock.now = 3.5
+    with pytest.raises(UpstreamCircuitOpen) as refused_:
+        await upstream.post(QUERY, [])
+    assert refused_.value.retry_after == 7  # ceil(10 - 3.5)
+    assert made["a"].calls == calls and upstream.in_flight == 0
+    clock.now = 10.0
+    script += [answer(200)]
+    assert (await upstream.post(QUERY, [])).status == 200  # the probe
+    assert state(breaker) is BreakerState.CLOSED
+    assert breaker.transitions == {
+        (BreakerState.CLOSED, BreakerState.OPEN): 1,
+        (BreakerState.OPEN, BreakerState.HALF_OPEN): 1,
+        (BreakerState.HALF_OPEN, BreakerState.CLOSED): 1,
+    }
+
+
 async def test_one_dead_target_raises_the_clients_error(balance: Balance, refused: Refused) -> None:
     upstream = balance([refused()[0]])
     with pytest.raises(UpstreamConnectError):
@@ -452,6 +508,26 @@ async def test_drain_timeout_closes_anyway(serve: ServeFn, balance: Balance) -> 
     with pytest.raises(UpstreamConnectError):  # closed under it
         await in_flight
     assert upstream.in_flight == 0
+
+
+async def test_drain_waits_after_the_in_flight_count_went_up_and_down(balance: Balance) -> None:
+    made, make_client = stubs("a")
+    upstream = balance(["a"], make_client=make_client)
+    for _ in range(3):  # in flight goes 0 -> 1 -> 0 each time: nothing to signal while not draining
+        assert (await upstream.post(QUERY, [])).status == 200
+    gate = made["a"].gate = asyncio.Event()
+    first = asyncio.ensure_future(upstream.post(QUERY, []))
+    second = asyncio.ensure_future(upstream.post(QUERY, []))
+    await asyncio.sleep(0)
+    assert upstream.in_flight == 2
+    draining = asyncio.ensure_future(upstream.drain(5.0))
+    again = asyncio.ensure_future(upstream.drain(5.0))  # a second caller waits for the same moment
+    await asyncio.sleep(0.01)
+    assert not draining.done() and not again.done()
+    gate.set()
+    assert [r.status for r in await asyncio.gather(first, second)] == [200, 200]
+    assert await draining is True and await again is True
+    assert made["a"].closed and upstream.in_flight == 0
 
 
 async def test_drain_with_nothing_in_flight_closes_every_client(balance: Balance) -> None:

@@ -143,6 +143,37 @@ def test_outcomes_while_open_are_ignored() -> None:
     assert b.transitions == {(CLOSED, OPEN): 1}
 
 
+def test_a_closed_circuit_answers_without_reading_the_clock() -> None:
+    """The per-request calls on a closed circuit (the hot path) never read the clock; opening does."""
+    clock = Clock()
+    reads = 0
+
+    def counting() -> float:
+        nonlocal reads
+        reads += 1
+        return clock()
+
+    b = CircuitBreaker(failure_threshold=2, reset_timeout=10.0, clock=counting)
+    for _ in range(100):
+        assert b.available() and b.allow()
+        b.record_success()
+        b.release()
+    b.record_failure()
+    assert b.allow()
+    b.record_success()  # resets the consecutive count on the fast path too
+    assert b.consecutive_failures == 0
+    b.record_failure()
+    assert b.state is CLOSED and reads == 0
+    b.record_failure()  # opens: the time it opened is read once
+    assert reads == 1 and b.state is OPEN
+    assert not b.available() and not b.allow() and reads > 1  # an open circuit watches the clock
+    clock.advance(10.0)
+    assert b.allow() and not b.available()  # the half-open probe, and only one
+    b.record_success()
+    assert b.state is CLOSED and b.consecutive_failures == 0
+    assert b.transitions == {(CLOSED, OPEN): 1, (OPEN, HALF_OPEN): 1, (HALF_OPEN, CLOSED): 1}
+
+
 def test_failure_classification() -> None:
     assert is_failure(UpstreamConnectError("refused"))
     assert is_failure(UpstreamTimeout("slow"))
