@@ -34,51 +34,98 @@ class _ClosedBeforeResponse(UpstreamConnectError):
     """EOF or reset before any response byte: on a reused connection, the stale keep-alive case."""
 
 
+# Header names a caller passed before that are forwarded as they are: not managed by this client
+# (REQUEST_MANAGED, compared lower-cased) and free of CR/LF. The edge sends the same few names on
+# every request, so the per-request check is one set lookup; bounded so that client-chosen names
+# (forwarded client headers) cannot grow it without limit. Names beyond the bound are checked each time.
+_FORWARDED_NAMES: set[bytes] = set()
+_FORWARDED_NAMES_MAX = 512
+
+
 class _Conn(asyncio.Protocol):
-    """One keep-alive connection. It carries at most one request at a time."""
+    """One keep-alive connection. It carries at most one request at a time.
+
+    The read timeout is an inactivity timeout with one timer per connection, armed lazily: an
+    exchange arms it only if it is not armed already to fire early enough (``timer_at``). When it
+    fires it compares the time of the last activity (``last``: the exchange's start, then every
+    chunk after which the response is still incomplete) with the timeout, and re-arms for the
+    remainder or fails the exchange; with no exchange in flight it just lapses. A response that
+    arrives in one chunk therefore costs no timer and no clock read beyond the exchange's start.
+    """
+
+    __slots__ = (
+        "body_first",
+        "body_more",
+        "closed",
+        "conn_tokens",
+        "dropped",
+        "framed",
+        "fut",
+        "headers",
+        "headers_done",
+        "idle",
+        "keep_alive",
+        "last",
+        "loop",
+        "lost_waiter",
+        "parser",
+        "pool",
+        "received",
+        "timeout",
+        "timer",
+        "timer_at",
+        "transport",
+    )
 
     def __init__(self, pool: LeanUpstream, loop: asyncio.AbstractEventLoop) -> None:
         self.pool, self.loop = pool, loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.parser = httptools.HttpResponseParser(self)
-        self.fut: asyncio.Future[UpstreamResponse] | None = None
+        self.fut: asyncio.Future[UpstreamResponse] | None = None  # the exchange in flight, until it resolves
         self.closed = False  # connection_lost has run
         self.idle = False  # sitting in pool._idle
         self.dropped = False  # its pool slot has been given back (makes _discard idempotent)
         self.keep_alive = True
         self.lost_waiter: asyncio.Future[None] | None = None  # only aclose() waits on it
         self.timer: asyncio.TimerHandle | None = None
-        self.timeout = self.last = 0.0
+        self.timer_at = self.timeout = self.last = 0.0
         self.received = 0
         self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
+        self.body_first = b""  # the body when it came in one piece (the usual case) ...
+        self.body_more: list[bytes] | None = None  # ... else every piece
         self.framed = self.headers_done = False
         self.conn_tokens = b""
 
-    async def exchange(self, data: bytes, timeout: float) -> UpstreamResponse:
+    def exchange(self, data: bytes, timeout: float) -> asyncio.Future[UpstreamResponse]:
+        """Send one request; the future resolves with its response (or fails)."""
         if self.closed or self.transport.is_closing():  # server's FIN arrived while we were idle
             raise _ClosedBeforeResponse("upstream closed the connection before responding")
         fut: asyncio.Future[UpstreamResponse] = self.loop.create_future()
         self.fut = fut
-        self.received, self.headers, self.body, self.conn_tokens = 0, [], [], b""
+        self.received = 0
+        self.headers = []
+        self.body_first = b""
+        self.body_more = None
+        self.conn_tokens = b""
         self.framed = self.headers_done = False
-        self.timeout, self.last = timeout, self.loop.time()
-        self.timer = self.loop.call_at(self.last + timeout, self._check_timeout)
-        self.transport.write(data)
-        try:
-            return await fut
-        finally:
-            self.fut = None
+        self.timeout = timeout
+        self.last = now = self.loop.time()
+        if self.timer is None or self.timer_at > now + timeout:
             if self.timer is not None:
                 self.timer.cancel()
+            self.timer_at = now + timeout
+            self.timer = self.loop.call_at(self.timer_at, self._check_timeout)
+        self.transport.write(data)
+        return fut
 
     def _check_timeout(self) -> None:
-        # One timer per request, re-armed lazily: the read timeout is an inactivity timeout (like
-        # httpx's), so a slow but steadily streaming response is not cut off.
-        if self.fut is None or self.fut.done():
+        self.timer = None
+        fut = self.fut
+        if fut is None or fut.done():  # idle (or the exchange already ended): lapse until the next one
             return
         deadline = self.last + self.timeout
-        if self.loop.time() < deadline:
+        if self.loop.time() < deadline:  # there was activity since: wait for the rest of the timeout
+            self.timer_at = deadline
             self.timer = self.loop.call_at(deadline, self._check_timeout)
             return
         self.fail(UpstreamTimeout(f"upstream sent nothing for {self.timeout:g}s"))
@@ -94,11 +141,11 @@ class _Conn(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.fut is None or self.fut.done():  # bytes nobody asked for: the connection is unusable
+        fut = self.fut
+        if fut is None or fut.done():  # bytes nobody asked for: the connection is unusable
             self.transport.abort()
             return
         self.received += len(data)
-        self.last = self.loop.time()
         if self.received > self.pool.max_response_bytes:  # counts headers and framing too
             self.fail(UpstreamProtocolError(f"upstream response exceeds {self.pool.max_response_bytes} bytes"))
             return
@@ -106,9 +153,15 @@ class _Conn(asyncio.Protocol):
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             self.fail(UpstreamProtocolError("upstream sent an invalid HTTP response"))
+            return
+        if not fut.done():  # more to come: this chunk was activity for the inactivity timeout
+            self.last = self.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.idle:
             self.pool._discard(self)
         fut = self.fut
@@ -116,7 +169,7 @@ class _Conn(asyncio.Protocol):
             if exc is None and self.headers_done and not self.framed:
                 # No Content-Length and not chunked: the body is delimited by EOF (RFC 9112 §6.3).
                 self.keep_alive = False
-                fut.set_result(self._response())
+                fut.set_result(self._response(self.parser.get_status_code()))
             elif self.received == 0:
                 fut.set_exception(_ClosedBeforeResponse("upstream closed the connection before responding"))
             else:
@@ -144,25 +197,34 @@ class _Conn(asyncio.Protocol):
         self.headers_done = True
 
     def on_body(self, body: bytes) -> None:
-        self.body.append(body)
+        if self.body_more is not None:
+            self.body_more.append(body)
+        elif self.body_first:
+            self.body_more = [self.body_first, body]
+        else:
+            self.body_first = body
 
     def on_message_complete(self) -> None:
         fut = self.fut
         if fut is None or fut.done():
             return
-        if self.parser.get_status_code() < 200:  # interim 1xx: the final response follows
-            self.headers, self.body, self.framed, self.headers_done = [], [], False, False
+        status = self.parser.get_status_code()
+        if status < 200:  # interim 1xx: the final response follows
+            self.headers, self.body_first, self.body_more = [], b"", None
+            self.framed = self.headers_done = False
             return
         self.keep_alive = self.parser.should_keep_alive()  # honours Connection: close and HTTP/1.0
-        fut.set_result(self._response())
+        self.fut = None
+        fut.set_result(self._response(status))
 
-    def _response(self) -> UpstreamResponse:
+    def _response(self, status: int) -> UpstreamResponse:
         headers = self.headers
         if self.conn_tokens:  # headers the upstream nominated as hop-by-hop (RFC 9110 §7.6.1)
             named = {t.strip() for t in self.conn_tokens.split(b",")} - {b"", b"close", b"keep-alive"}
             if named:
                 headers = [h for h in headers if h[0] not in named]
-        return UpstreamResponse(self.parser.get_status_code(), headers, b"".join(self.body))
+        body = self.body_first if self.body_more is None else b"".join(self.body_more)
+        return UpstreamResponse(status, headers, body)
 
 
 class LeanUpstream:
@@ -203,11 +265,17 @@ class LeanUpstream:
         self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
     ) -> UpstreamResponse:
         parts = [self._post_prefix]
+        known = _FORWARDED_NAMES
         for name, value in headers:
-            if name.lower() in REQUEST_MANAGED:
-                continue
-            if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
-                raise ValueError("request header contains CR or LF")  # would split the request
+            if name not in known:
+                if name.lower() in REQUEST_MANAGED:
+                    continue
+                if 13 in name or 10 in name:  # CR, LF (an int operand is a memchr; b"\r" in ... is slow)
+                    raise ValueError("request header contains CR or LF")  # would split the request
+                if len(known) < _FORWARDED_NAMES_MAX:
+                    known.add(name)
+            if 13 in value or 10 in value:
+                raise ValueError("request header contains CR or LF")
             parts += (name, b": ", value, b"\r\n")
         parts += (b"Content-Length: ", str(len(body)).encode(), b"\r\n\r\n", body)
         return await self._send(b"".join(parts), self.read_timeout if timeout is None else timeout)
@@ -219,7 +287,13 @@ class LeanUpstream:
         return await self._send(data, self.read_timeout if timeout is None else timeout)
 
     async def _send(self, data: bytes, timeout: float) -> UpstreamResponse:
-        conn, reused = await self._checkout(timeout)
+        idle = self._idle
+        if idle and not self._closed and not idle[-1].transport.is_closing():  # the common case, inline
+            conn = idle.pop()
+            conn.idle = False
+            reused = True
+        else:
+            conn, reused = await self._checkout(timeout)
         try:
             try:
                 response = await conn.exchange(data, timeout)

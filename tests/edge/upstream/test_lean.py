@@ -14,6 +14,7 @@ from edge.upstream import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
+from edge.upstream import lean as lean_module
 from edge.upstream.lean import LeanUpstream
 from tests.edge.upstream import fake_upstream as fu
 from tests.edge.upstream.conftest import ServeFn
@@ -41,6 +42,39 @@ async def test_header_injection_rejected(lean: Lean) -> None:
         await client.post(BODY, [(b"x-evil", b"a\r\nx-hasura-role: admin")])
     with pytest.raises(ValueError):
         await client.get("/health z")
+
+
+async def test_header_checks_hold_for_names_seen_before(serve: ServeFn, lean: Lean) -> None:
+    """Forwarded names are remembered once checked; values are still checked on every request."""
+    server = await serve(fu.ok)
+    client = lean(server.url)
+    await client.post(BODY, [(b"x-evil", b"fine"), (b"x-ok", b"1")])
+    for bad in (b"a\r\nx-hasura-role: admin", b"a\rb", b"a\nb"):
+        with pytest.raises(ValueError, match="CR or LF"):
+            await client.post(BODY, [(b"x-ok", b"1"), (b"x-evil", bad)])
+    for bad_name in (b"x-evil\r\nx-hasura-role", b"x\n"):
+        with pytest.raises(ValueError, match="CR or LF"):
+            await client.post(BODY, [(bad_name, b"v")])
+    # Managed names are dropped in any case, however often they come.
+    for _ in range(2):
+        await client.post(BODY, [(b"Host", b"evil"), (b"CONTENT-LENGTH", b"1"), (b"x-ok", b"2"), (b"Connection", b"x")])
+    assert len(server.requests) == 3
+    last = server.requests[-1]
+    assert last.values(b"host") == [server.url.removeprefix("http://").encode()]
+    assert last.values(b"content-length") == [str(len(BODY)).encode()] and last.values(b"connection") == []
+    assert last.values(b"x-ok") == [b"2"] and last.body == BODY
+
+
+async def test_many_distinct_header_names(serve: ServeFn, lean: Lean) -> None:
+    """Client-chosen names cannot grow the checked-names set without bound, and all are still sent."""
+    server = await serve(fu.ok)
+    client = lean(server.url)
+    names = [b"x-custom-%d" % i for i in range(lean_module._FORWARDED_NAMES_MAX + 100)]
+    await client.post(BODY, [(name, b"v") for name in names])
+    assert [n for n, _ in server.requests[0].headers if n.startswith(b"x-custom-")] == names
+    assert len(lean_module._FORWARDED_NAMES) <= lean_module._FORWARDED_NAMES_MAX
+    with pytest.raises(ValueError, match="CR or LF"):
+        await client.post(BODY, [(names[-1], b"v\r\n")])
 
 
 async def test_base_url_path_prefix(serve: ServeFn, lean: Lean) -> None:
@@ -237,6 +271,91 @@ async def test_read_timeout_is_an_inactivity_timeout(serve: ServeFn, lean: Lean)
     server = await serve(trickle)
     client = lean(server.url, read_timeout=0.3)
     assert (await client.post(BODY, [])).body == b"x" * 6
+
+
+async def test_read_timeout_fires_once_data_stops(serve: ServeFn, lean: Lean) -> None:
+    """The timer armed at the exchange's start is re-armed from the last chunk, then fires."""
+
+    async def stall(request: fu.Request, ctx: fu.Ctx) -> bool:
+        ctx.writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+        for _ in range(3):  # activity for 0.3 s, then silence
+            await asyncio.sleep(0.1)
+            ctx.writer.write(b"x")
+            await ctx.writer.drain()
+        await fu.until_client_closes(ctx)
+        return False
+
+    server = await serve(stall)
+    client = lean(server.url, read_timeout=0.25)
+    with pytest.raises(UpstreamTimeout):
+        await client.post(BODY, [])
+    assert client._open == 0 and not client._conns
+    await wait_until(lambda: server.closed_conns == 1)
+
+
+async def test_read_timeout_on_a_connection_that_served_before(serve: ServeFn, lean: Lean) -> None:
+    """One timer per connection: it outlives fast exchanges and idle spells, and still catches a hang."""
+
+    async def ok_then_hang(request: fu.Request, ctx: fu.Ctx) -> bool:
+        if request.body == b'"hang"':
+            await fu.until_client_closes(ctx)
+            return False
+        ctx.writer.write(fu.response(body=request.body))
+        return True
+
+    server = await serve(ok_then_hang)
+    client = lean(server.url, read_timeout=0.2, max_connections=1)
+    for i in range(8):  # 0.4 s of traffic on one socket: the timer fires, sees no hang, lapses or re-arms
+        assert (await client.post(b"%d" % i, [])).body == b"%d" % i
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # idle for longer than the timeout
+    assert (await client.post(b"8", [])).body == b"8"
+    with pytest.raises(UpstreamTimeout):
+        await client.post(b'"hang"', [])
+    assert server.connections == 1 and client._open == 0
+
+
+async def test_a_shorter_per_call_timeout_than_the_armed_timer(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.hang_if_asked)
+    client = lean(server.url, read_timeout=30.0, max_connections=1)
+    await client.post(BODY, [])  # arms the connection's timer 30 s out
+    async with asyncio.timeout(10):  # a guard against hanging, far above the 0.2 s asked for
+        with pytest.raises(UpstreamTimeout, match="0.2s"):
+            await client.post(b'"hang"', [], timeout=0.2)
+    assert server.connections == 1
+
+
+async def test_bytes_after_the_response_drop_the_connection(serve: ServeFn, lean: Lean) -> None:
+    async def answer_twice(request: fu.Request, ctx: fu.Ctx) -> bool:
+        ctx.writer.write(fu.response() + fu.response())
+        return True
+
+    server = await serve(answer_twice)
+    client = lean(server.url)
+    for _ in range(2):
+        assert (await client.post(BODY, [])).body == fu.JSON_BODY
+        await wait_until(lambda: not client._idle)  # never reused
+    assert server.connections == 2
+    await wait_until(lambda: client._open == 0)
+
+
+async def test_body_in_many_pieces_and_after_an_interim_response(serve: ServeFn, lean: Lean) -> None:
+    async def pieces(request: fu.Request, ctx: fu.Ctx) -> bool:
+        ctx.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        await ctx.writer.drain()
+        ctx.writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(fu.JSON_BODY))
+        for i in range(0, len(fu.JSON_BODY), 100):
+            await asyncio.sleep(0.002)
+            ctx.writer.write(fu.JSON_BODY[i : i + 100])
+            await ctx.writer.drain()
+        return True
+
+    server = await serve(pieces)
+    client = lean(server.url)
+    for _ in range(2):
+        response = await client.post(BODY, [])
+        assert (response.status, response.body) == (200, fu.JSON_BODY)
+    assert server.connections == 1
 
 
 async def test_pool_bookkeeping_survives_chaos(serve: ServeFn, lean: Lean) -> None:
