@@ -3,7 +3,8 @@
 Why not a general client: the edge sends one kind of request (POST of a small JSON body) to one
 host. httpx spends ~2 ms of CPU per request under concurrency and aiohttp ~100 µs; this client,
 an ``asyncio.Protocol`` feeding ``httptools`` (the C parser uvicorn already uses), spends ~20 µs
-(docs: /work/shared/reference/performance.md §2.2, Appendix C). It does only what that needs:
+(docs: /work/shared/reference/performance.md §2.2, Appendix C; ``bench/upstream_path.py`` measures
+it in-process, socket calls included, at ~10 µs). It does only what that needs:
 plain http, one request per connection at a time (no pipelining), Content-Length request bodies.
 An https base URL raises ``ValueError``: use ``make_upstream(kind="httpx-aiohttp")`` for TLS.
 """
@@ -45,12 +46,13 @@ _FORWARDED_NAMES_MAX = 512
 class _Conn(asyncio.Protocol):
     """One keep-alive connection. It carries at most one request at a time.
 
-    The read timeout is an inactivity timeout with one timer per connection, armed lazily: an
-    exchange arms it only if it is not armed already to fire early enough (``timer_at``). When it
-    fires it compares the time of the last activity (``last``: the exchange's start, then every
-    chunk after which the response is still incomplete) with the timeout, and re-arms for the
-    remainder or fails the exchange; with no exchange in flight it just lapses. A response that
-    arrives in one chunk therefore costs no timer and no clock read beyond the exchange's start.
+    The read timeout is an inactivity timeout (like httpx's: a slow but steadily streaming response
+    is not cut off), kept by one timer per connection, armed lazily. An exchange arms it only if it
+    is not already armed to fire early enough (``timer_at``). When it fires it compares the time of
+    the last activity (``last``: the exchange's start, then every chunk after which the response is
+    still incomplete) with the timeout, and re-arms for the remainder or fails the exchange; with no
+    exchange in flight it just lapses. A response that arrives in one chunk therefore costs no timer
+    and no clock read beyond the exchange's start.
     """
 
     __slots__ = (
@@ -270,7 +272,9 @@ class LeanUpstream:
             if name not in known:
                 if name.lower() in REQUEST_MANAGED:
                     continue
-                if 13 in name or 10 in name:  # CR, LF (an int operand is a memchr; b"\r" in ... is slow)
+                # CR, LF. An int operand is a plain memchr; ``b"\r" in name`` would first try the
+                # operand as an int and build (then drop) a TypeError, on every header.
+                if 13 in name or 10 in name:
                     raise ValueError("request header contains CR or LF")  # would split the request
                 if len(known) < _FORWARDED_NAMES_MAX:
                     known.add(name)
