@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from edge.session import Identity, Session
@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RequestContext"]
 
+Headers = list[tuple[bytes, bytes]]
 
-@dataclass(slots=True)
+
 class RequestContext:
     """State of one HTTP request as it moves through the pipeline.
 
@@ -24,14 +25,12 @@ class RequestContext:
     (``identity``), ``identify_plan`` (``plan``, ``limit_key``), ``analyse_operation``
     (``analyses``, ``estimated_cost``), ``limit`` (``limit_headers``, ``budget``),
     ``inject_session`` (``upstream_headers``), ``proxy`` (``response``).
+
+    The fields a stage fills start as class-level defaults, all immutable (``None``, ``0``, ``()``),
+    and stages assign new values rather than mutate them: one request then allocates only what
+    its stages actually produce (this object is built for every request on the hot path).
     """
 
-    method: str
-    headers: list[tuple[bytes, bytes]]
-    query_string: bytes
-    client: tuple[str, int] | None
-    request_id: str
-    origin: bytes | None = None
     body: bytes = b""
     payload: Any = None
     """The decoded GraphQL request: one dict, or a list of dicts for a batch."""
@@ -40,23 +39,37 @@ class RequestContext:
     plan_name: str = ""
     plan: Plan | None = None
     limit_key: str = ""
-    analyses: list[OperationAnalysis] = field(default_factory=list)
+    analyses: Sequence[OperationAnalysis] = ()
     estimated_cost: int = 0
-    estimated_costs: list[int] = field(default_factory=list)
+    estimated_costs: Sequence[int] = ()
     """Per operation, in order (``estimated_cost`` is their sum)."""
-    actual_costs: list[int] = field(default_factory=list)
+    actual_costs: Sequence[int] = ()
     """Per operation, counted from Hasura's rows (plans with a cost budget)."""
     rows: int = 0
     """Rows Hasura returned, when the answer was parsed (usage metering)."""
-    limit_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    limit_headers: Sequence[tuple[bytes, bytes]] = ()
     budget: BudgetDecision | None = None
-    upstream_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    upstream_headers: Sequence[tuple[bytes, bytes]] = ()
     response: UpstreamResponse | None = None
-    first_values: dict[bytes, bytes] = field(default_factory=dict)
-    """First value of each header name, built once (``header()`` is called several times)."""
 
-    def __post_init__(self) -> None:
-        self.first_values = dict(reversed(self.headers))
+    def __init__(
+        self,
+        *,
+        method: str,
+        headers: Headers,
+        query_string: bytes,
+        client: tuple[str, int] | None,
+        request_id: str,
+        origin: bytes | None = None,
+    ) -> None:
+        self.method = method
+        self.headers = headers
+        self.query_string = query_string
+        self.client = client
+        self.request_id = request_id
+        self.origin = origin
+        # First value of each (lower-case) header name, built once: header() is called several times.
+        self.first_values: dict[bytes, bytes] = dict(reversed(headers))
 
     @property
     def operations(self) -> list[dict[str, Any]]:

@@ -139,6 +139,8 @@ class ResponseCache:
             return None
         analysis = ctx.analyses[0]
         query = payload.get("query")
+        if not self.rules and isinstance(query, str) and "cached" not in query:
+            return None  # the common request: no rule to match and no @cached directive in the text
         operation_name = payload.get("operationName")
         if analysis.operation_type != "query" or not isinstance(query, str):
             return None

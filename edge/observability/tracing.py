@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
@@ -58,7 +58,7 @@ _CLIENT_SPAN_NAME = "hasura /v1/graphql"
 _CLIENT_ATTRIBUTES = {"http.request.method": "POST", "url.path": "/v1/graphql"}
 
 
-def with_trace_headers(headers: Headers, trace_headers: Headers) -> Headers:
+def with_trace_headers(headers: Sequence[tuple[bytes, bytes]], trace_headers: Headers) -> Sequence[tuple[bytes, bytes]]:
     """``headers`` with their ``traceparent``/``tracestate`` replaced by ``trace_headers``.
 
     No trace headers (tracing off) returns ``headers`` itself, unchanged.

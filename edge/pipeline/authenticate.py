@@ -18,7 +18,7 @@ unauthorized role. Tokens and keys are never read from the query string.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
@@ -62,19 +62,27 @@ class Authenticate:
         self.custom_headers = sorted(
             name.encode("latin-1") for kind, name in locations if kind == "CustomHeader" and name
         )
+        self.only_authorization = self.read_authorization and not self.cookie_names and not self.custom_headers
         # (token, requested role) -> (the verified token it was built from, its identity): a
         # repeated token then costs two dict lookups instead of rebuilding the session.
         self._sessions: dict[tuple[str, str | None], tuple[VerifiedToken, Identity]] = {}
 
     async def __call__(self, ctx: RequestContext) -> None:
-        ctx.identity = await self.identify(ctx.headers, request=ctx.payload)
+        ctx.identity = await self.identify(ctx.headers, request=ctx.payload, first_values=ctx.first_values)
 
-    async def identify(self, headers: Headers, *, request: Any | None = None) -> Identity:
-        """The identity for these headers (HTTP request headers, or a WebSocket's init headers)."""
-        token = self._find_token(headers)
-        api_key = await self._api_key(headers)
+    async def identify(
+        self, headers: Headers, *, request: Any | None = None, first_values: Mapping[bytes, bytes] | None = None
+    ) -> Identity:
+        """The identity for these headers (HTTP request headers, or a WebSocket's init headers).
+
+        ``first_values`` (the first value of each header name) lets the common request, where no
+        header name is repeated, be read with dictionary look-ups instead of scans.
+        """
+        unique = first_values if first_values is not None and len(first_values) == len(headers) else None
+        token = self._find_token(headers, unique)
+        api_key = await self._api_key(headers, unique)
         if token is not None and self.verifier is not None and (self.authorizer is None or token.count(".") == 2):
-            identity = await self._from_jwt(self.verifier, token, _requested_role(headers))
+            identity = await self._from_jwt(self.verifier, token, _requested_role(headers, unique))
         elif api_key is not None:
             return Identity(
                 session=session_from_claims(api_key.role or "user", api_key.session_variables),
@@ -113,8 +121,12 @@ class Authenticate:
         self._sessions[(token, requested)] = (verified, identity)
         return identity
 
-    async def _api_key(self, headers: Headers) -> ApiKey | None:
-        values = [value for name, value in headers if name == b"x-api-key"]
+    async def _api_key(self, headers: Headers, unique: Mapping[bytes, bytes] | None) -> ApiKey | None:
+        if unique is not None:
+            value = unique.get(b"x-api-key")
+            values = [] if value is None else [value]
+        else:
+            values = [value for name, value in headers if name == b"x-api-key"]
         if not values:
             return None
         if len(values) > 1:
@@ -127,7 +139,10 @@ class Authenticate:
             raise InvalidAuthHeader("X-API-Key is not ASCII") from None
         return await self.api_keys.resolve(presented)
 
-    def _find_token(self, headers: Headers) -> str | None:
+    def _find_token(self, headers: Headers, unique: Mapping[bytes, bytes] | None) -> str | None:
+        if unique is not None and self.only_authorization:
+            authorization = unique.get(b"authorization")
+            return None if authorization is None else _bearer_token(authorization)
         found: list[str] = []
         if self.read_authorization:
             values = [value for name, value in headers if name == b"authorization"]
@@ -176,8 +191,14 @@ def _cookie_tokens(cookie_headers: list[bytes], names: list[str]) -> list[str]:
     return tokens
 
 
-def _requested_role(headers: Headers) -> str | None:
-    values = {value.strip() for key, value in headers if key == b"x-hasura-role"}
+def _requested_role(headers: Headers, unique: Mapping[bytes, bytes] | None) -> str | None:
+    if unique is not None:
+        value = unique.get(b"x-hasura-role")
+        if value is None:
+            return None
+        values = {value.strip()}
+    else:
+        values = {value.strip() for key, value in headers if key == b"x-hasura-role"}
     if not values:
         return None
     if len(values) > 1:

@@ -35,7 +35,10 @@ class IdentifyPlan:
         identity = ctx.identity
         if identity is None:  # a pipeline ordering bug, never a client error
             raise RuntimeError("identify_plan ran before authenticate")
-        client = self.addresses.resolve(ctx.client, ctx.header_values(b"x-forwarded-for"))
+        if identity.api_key is None and not identity.session.user_id:
+            client = self.addresses.resolve(ctx.client, ctx.header_values(b"x-forwarded-for"))
+        else:
+            client = ""  # not needed: the limit key is the API key or the user
         ctx.plan_name, ctx.plan, ctx.limit_key = self.resolve(identity, client)
 
     def resolve(self, identity: Identity, client_address: str) -> tuple[str, Plan, str]:

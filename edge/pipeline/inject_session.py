@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 
 from edge.context import RequestContext
+from edge.session import Session
 
 __all__ = ["DROPPED_CLIENT_HEADERS", "InjectSession", "client_headers_to_forward"]
 
@@ -55,28 +56,27 @@ DROPPED_CLIENT_HEADERS = HOP_BY_HOP | {
 _TRACEPARENT = re.compile(rb"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 
-def _is_hasura_header(name: bytes) -> bool:
-    return name.replace(b"_", b"-").startswith(b"x-hasura-")
+_SESSION_MEMO_SIZE = 10_000
 
 
 def client_headers_to_forward(
-    headers: Iterable[tuple[bytes, bytes]], extra_dropped: frozenset[bytes] = frozenset()
+    headers: Iterable[tuple[bytes, bytes]], dropped: frozenset[bytes] = DROPPED_CLIENT_HEADERS
 ) -> list[tuple[bytes, bytes]]:
-    """The client's headers that may reach Hasura (names are lower-case, as ASGI gives them)."""
-    headers = list(headers)
-    dropped = DROPPED_CLIENT_HEADERS | extra_dropped
-    listed_in_connection = {
-        token.strip().lower()
-        for name, value in headers
-        if name == b"connection"
-        for token in value.split(b",")
-        if token.strip()
-    }
-    return [
-        (name, value)
-        for name, value in headers
-        if name not in dropped and name not in listed_in_connection and not _is_hasura_header(name)
-    ]
+    """The client's headers that may reach Hasura (names are lower-case, as ASGI gives them).
+
+    ``dropped`` must contain ``DROPPED_CLIENT_HEADERS`` (``Connection`` among them).
+    """
+    forwarded = []
+    listed: set[bytes] = set()  # names the client nominated as hop-by-hop in Connection
+    for name, value in headers:
+        if name in dropped:
+            if name == b"connection":
+                listed.update(token.strip().lower() for token in value.split(b","))
+        elif not name.replace(b"_", b"-").startswith(b"x-hasura-"):
+            forwarded.append((name, value))
+    if listed:
+        forwarded = [header for header in forwarded if header[0] not in listed]
+    return forwarded
 
 
 class InjectSession:
@@ -84,23 +84,37 @@ class InjectSession:
 
     def __init__(self, *, admin_secret: str, extra_dropped: Iterable[bytes] = ()) -> None:
         self.admin_secret_header = (b"x-hasura-admin-secret", admin_secret.encode("latin-1"))
-        self.extra_dropped = frozenset(extra_dropped)
+        self.dropped = DROPPED_CLIENT_HEADERS | frozenset(extra_dropped)
+        # id(session) -> (session, its identity headers). Sessions are reused across requests (the
+        # authenticate stage remembers them per token), so their headers are encoded once. Holding
+        # the session keeps its id from being reused by another object while it is remembered.
+        self._memo: dict[int, tuple[Session, list[tuple[bytes, bytes]]]] = {}
 
     async def __call__(self, ctx: RequestContext) -> None:
         session = ctx.session
         if session is None:  # a pipeline ordering bug, never a client error
             raise RuntimeError("inject_session ran before authenticate")
+        headers = [*self._identity_headers(session), (b"x-request-id", ctx.request_id.encode("ascii"))]
+        first_values = ctx.first_values
+        traceparent = first_values.get(b"traceparent")
+        if traceparent is not None and _TRACEPARENT.fullmatch(traceparent.strip()):
+            headers.append((b"traceparent", traceparent.strip()))
+            tracestate = first_values.get(b"tracestate")
+            if tracestate is not None and len(tracestate) <= 512:
+                headers.append((b"tracestate", tracestate))
+        headers += client_headers_to_forward(ctx.headers, self.dropped)
+        ctx.upstream_headers = headers
+
+    def _identity_headers(self, session: Session) -> list[tuple[bytes, bytes]]:
+        remembered = self._memo.get(id(session))
+        if remembered is not None and remembered[0] is session:
+            return remembered[1]
         headers = [
             self.admin_secret_header,
             (b"x-hasura-role", session.role.encode("utf-8")),
             *((name.encode("ascii"), value.encode("utf-8")) for name, value in session.variables.items()),
-            (b"x-request-id", ctx.request_id.encode("ascii")),
         ]
-        traceparent = ctx.header(b"traceparent")
-        if traceparent is not None and _TRACEPARENT.fullmatch(traceparent.strip()):
-            headers.append((b"traceparent", traceparent.strip()))
-            tracestate = ctx.header(b"tracestate")
-            if tracestate is not None and len(tracestate) <= 512:
-                headers.append((b"tracestate", tracestate))
-        headers.extend(client_headers_to_forward(ctx.headers, self.extra_dropped))
-        ctx.upstream_headers = headers
+        if len(self._memo) >= _SESSION_MEMO_SIZE:
+            self._memo.clear()  # bounded; refilled by the next requests
+        self._memo[id(session)] = (session, headers)
+        return headers

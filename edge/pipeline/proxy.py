@@ -56,6 +56,9 @@ class Proxy:
 
 
 def _only_queries(ctx: RequestContext) -> bool:
+    analyses = ctx.analyses
+    if not ctx.is_batch:
+        return len(analyses) == 1 and analyses[0].operation_type == "query"
     return (
         bool(ctx.analyses)
         and len(ctx.analyses) == len(ctx.operations)
