@@ -71,6 +71,9 @@ class EdgeApp:
         metrics: ASGIApp | None = None,
     ) -> None:
         self.graphql = graphql
+        # The edge's uvicorn protocol serves HTTP /graphql with this handler directly, skipping ASGI
+        # (edge.direct_http); under any other server the same handler runs as ASGI, below.
+        self.direct_graphql = graphql
         self.metrics = metrics
         self.websocket = websocket
         self.framework = framework

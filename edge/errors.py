@@ -49,6 +49,7 @@ __all__ = [
     "EdgeError",
     "HeadersTooLarge",
     "InvalidAuthHeader",
+    "InternalError",
     "InvalidJSON",
     "InvalidJWT",
     "InvalidJWTClaims",
@@ -92,6 +93,14 @@ class EdgeError(Exception):
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers]
+
+
+class InternalError(EdgeError):
+    """A bug in the edge (never the client's fault): logged with its traceback, answered in GraphQL shape."""
+
+    status = 500
+    code = "internal-error"
+    default_message = "The edge could not handle this request"
 
 
 class BadRequest(EdgeError):

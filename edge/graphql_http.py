@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
-from edge.asgi import ClientDisconnected, Receive, Scope, Send, send_response
+from edge.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
 from edge.cache import ResponseCache
 from edge.context import RequestContext
-from edge.errors import EdgeError, PayloadTooLarge, RequestTimeout
+from edge.errors import EdgeError, InternalError, PayloadTooLarge, RequestTimeout
 from edge.observability import RequestObserver
 from edge.observability.tracing import RequestSpan, Tracing, with_trace_headers
 from edge.pipeline.analyse_operation import AnalyseOperation
@@ -26,9 +27,14 @@ from edge.pipeline.limit import Limit
 from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
 from edge.pipeline.request_id import choose_request_id
-from edge.pipeline.response_headers import compress_if_worthwhile, security_headers
+from edge.pipeline.response_headers import MIN_COMPRESS_BYTES, compress_if_worthwhile, security_headers
 
-__all__ = ["GraphQLHTTPHandler"]
+__all__ = ["BodyReader", "GraphQLHTTPHandler", "Responder"]
+
+BodyReader = Callable[[int], Awaitable[bytes]]
+"""``read_body(limit)``: the whole request body; raises PayloadTooLarge past ``limit`` bytes, ClientDisconnected."""
+Responder = Callable[[int, list[tuple[bytes, bytes]], bytes], Awaitable[None]]
+"""``respond(status, headers, body)``: send one complete response (``content-length`` is added)."""
 
 log = logging.getLogger("edge.graphql")
 
@@ -86,24 +92,39 @@ class GraphQLHTTPHandler:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        ctx = RequestContext(
-            method=scope["method"],
-            headers=headers,
-            query_string=scope["query_string"],
-            client=scope.get("client"),
-            request_id="",
+        """The ASGI adapter (any ASGI server; the edge's own uvicorn protocol calls :meth:`handle` directly)."""
+        await self.handle(
+            scope["method"],
+            scope["headers"],
+            scope["query_string"],
+            scope.get("client"),
+            functools.partial(read_body, receive),
+            functools.partial(send_response, send),
         )
-        ctx.request_id = choose_request_id(ctx.header(b"x-request-id"))
-        ctx.origin = ctx.header(b"origin")
+
+    async def handle(
+        self,
+        method: str,
+        headers: list[tuple[bytes, bytes]],
+        query_string: bytes,
+        client: tuple[str, int] | None,
+        read_body: BodyReader,
+        respond: Responder,
+    ) -> None:
+        """Answer one request. ``read_body(limit)`` returns the whole body (413 beyond ``limit``);
+        ``respond(status, headers, body)`` sends the response (it adds ``content-length``)."""
+        started = time.perf_counter()
+        ctx = RequestContext(method=method, headers=headers, query_string=query_string, client=client, request_id="")
+        first_values = ctx.first_values
+        ctx.request_id = choose_request_id(first_values.get(b"x-request-id"))
+        ctx.origin = first_values.get(b"origin")
         upstream: float | None = None
-        if ctx.method == "OPTIONS":
-            await self._preflight(ctx, send)
+        if method == "OPTIONS":
+            await self._preflight(ctx, respond)
             return
-        span = self.tracing.start_request(headers, request_id=ctx.request_id, method=ctx.method)
+        span = self.tracing.start_request(headers, request_id=ctx.request_id, method=method)
         try:
-            await self.receive_request(ctx, receive)
+            await self.receive_request(ctx, read_body)
             await self.authenticate(ctx)
             await self.identify_plan(ctx)
             await self.analyse_operation(ctx)
@@ -121,8 +142,11 @@ class GraphQLHTTPHandler:
             finally:
                 upstream = time.perf_counter() - sent
             await self.finish_response(ctx)
+            response = ctx.response
+            if response is None:  # a pipeline bug, not a client error
+                raise RuntimeError("the proxy stage produced no response")
         except EdgeError as error:
-            await self._send_error(ctx, send, error)
+            await self._send_error(ctx, respond, error)
             span.end(error.status, error.code)
             await self.observer.finished(
                 ctx, status=error.status, started=started, upstream_duration=upstream, error_code=error.code
@@ -131,20 +155,28 @@ class GraphQLHTTPHandler:
         except ClientDisconnected:
             span.end(499, "client-disconnected")
             return
+        except Exception:
+            # A bug, never the client's fault: logged with its traceback (no request data in it), and
+            # answered in the same GraphQL shape as every other error.
+            log.exception("edge_internal_error", extra={"request_id": ctx.request_id})
+            internal = InternalError()
+            await self._send_error(ctx, respond, internal)
+            span.end(internal.status, internal.code)
+            return
         except BaseException:
             span.end(500, "internal")
             raise
-        response = ctx.response
-        if response is None:  # a pipeline bug, not a client error
-            span.end(500, "internal")
-            raise RuntimeError("the proxy stage produced no response")
         out = [(name, value) for name, value in response.headers if name not in _REPLACED_UPSTREAM_HEADERS]
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
-        out.extend(ctx.limit_headers)
-        out.extend(self.cors.response_headers(ctx.origin))
-        out.extend(self.security_headers)
-        body = compress_if_worthwhile(response.body, out, ctx.header(b"accept-encoding"))
-        await send_response(send, response.status, out, body)
+        if ctx.limit_headers:
+            out += ctx.limit_headers
+        if ctx.origin is not None:
+            out += self.cors.response_headers(ctx.origin)
+        out += self.security_headers
+        body = response.body
+        if len(body) >= MIN_COMPRESS_BYTES:
+            body = compress_if_worthwhile(body, out, first_values.get(b"accept-encoding"))
+        await respond(response.status, out, body)
         span.end(response.status)
         await self.observer.finished(
             ctx,
@@ -162,7 +194,7 @@ class GraphQLHTTPHandler:
             ctx.upstream_headers = with_trace_headers(ctx.upstream_headers, trace_headers)
             await self.proxy(ctx)
 
-    async def _send_error(self, ctx: RequestContext, send: Send, error: EdgeError) -> None:
+    async def _send_error(self, ctx: RequestContext, respond: Responder, error: EdgeError) -> None:
         if error.status >= 500:
             log.warning("edge_error", extra={"request_id": ctx.request_id, "code": error.code})
         out = [_JSON, (b"x-request-id", ctx.request_id.encode("ascii")), *error.response_headers()]
@@ -170,15 +202,15 @@ class GraphQLHTTPHandler:
             out.append((b"connection", b"close"))
         out.extend(self.cors.response_headers(ctx.origin))
         out.extend(self.security_headers)
-        await send_response(send, error.status, out, error.body())
+        await respond(error.status, out, error.body())
 
-    async def _preflight(self, ctx: RequestContext, send: Send) -> None:
+    async def _preflight(self, ctx: RequestContext, respond: Responder) -> None:
         if ctx.header(b"access-control-request-method") is None:
             status, out = 204, [(b"allow", b"GET, POST, OPTIONS")]
         else:
             status, out = self.cors.preflight(ctx.origin)
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
-        await send_response(send, status, out, b"")
+        await respond(status, out, b"")
 
 
 def _name_operation(span: RequestSpan, ctx: RequestContext) -> None:

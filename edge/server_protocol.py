@@ -8,6 +8,10 @@
   an oversized header is refused before the application ever sees the request.
 
 These must live in the protocol because they act before an ASGI request exists.
+
+It also serves HTTP ``/graphql`` itself, without ASGI, when the application offers a handler for
+that (``EdgeApp.direct_graphql``): see ``edge.direct_http`` for why and what it keeps of uvicorn's
+semantics. Every other request is uvicorn's, unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from edge.direct_http import DirectExchange, is_direct_target
 from edge.errors import EdgeError, HeadersTooLarge, RequestTimeout, URITooLong, graphql_error_body
+from edge.graphql_http import GraphQLHTTPHandler
 
 __all__ = ["GuardedHttpToolsProtocol", "guarded_protocol"]
 
@@ -94,6 +100,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._request_complete = True
         self._headers_complete = True
         self._raw_header_bytes = 0
+        direct = getattr(self.app, "direct_graphql", None)
+        self._direct: GraphQLHTTPHandler | None = direct if isinstance(direct, GraphQLHTTPHandler) else None
 
     @property
     def refused(self) -> bool:
@@ -122,9 +130,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, response: bytes) -> None:
         self._refused = True
         self._disarm()
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.disconnected = True  # the application must not write after this
-            self.cycle.message_event.set()
+        cycle: Any = self.cycle
+        if isinstance(cycle, DirectExchange):
+            cycle.lost()  # the handler must not write after this
+        elif cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the application must not write after this
+            cycle.message_event.set()
         self.transport.write(response)
         self.transport.close()
 
@@ -135,14 +146,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        cycle: Any = self.cycle
+        if isinstance(cycle, DirectExchange):
+            cycle.lost()
+            self.cycle = None  # type: ignore[assignment]  # uvicorn's part below is for its own cycles
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
         self._unset_keepalive_if_required()
-        if self._request_complete and self._deadline is None:
-            self._arm()
         try:
             self.parser.feed_data(data)
             if not self._headers_complete:
@@ -151,6 +164,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._raw_header_bytes += len(data)
                 if self._raw_header_bytes > self.max_header_bytes + self.max_url_bytes + 1024:
                     self._refuse(RESPONSE_431)
+                    return
+            # Armed only now, and only while a request is still arriving (or bytes came that began
+            # none): most requests arrive whole in one read, and then no timer is made at all.
+            if self._deadline is None and not self._refused:
+                cycle = self.cycle
+                if not self._request_complete or cycle is None or cycle.response_complete:
+                    self._arm()
         except httptools.HttpParserUpgrade:
             self._disarm()
             if self._should_upgrade():
@@ -166,16 +186,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.send_400_response(msg)
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's, minus the ASGI scope: it is built in on_headers_complete for requests that
+        # go through ASGI, and a direct /graphql request never needs one.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         self._header_bytes = 0
         self._raw_header_bytes = 0
         self._request_complete = False
         self._headers_complete = False
-        if self._deadline is None:
-            self._arm()
 
     def on_url(self, url: bytes) -> None:
-        super().on_url(url)
+        self.url += url
         if len(self.url) > self.max_url_bytes:
             self._refuse(RESPONSE_414)
             raise _Refused
@@ -185,19 +207,74 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._header_bytes > self.max_header_bytes:
             self._refuse(RESPONSE_431)
             raise _Refused
-        super().on_header(name, value)
+        name = name.lower()  # uvicorn's on_header, inlined (it runs for every header)
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._headers_complete = True
+        if self._direct is not None and is_direct_target(self.url) and not self.parser.should_upgrade():
+            self._start_direct()
+            return
+        self.scope = {  # type: ignore[typeddict-item]  # as uvicorn's on_message_begin builds it
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
         previous = self.cycle
         super().on_headers_complete()
         if self.cycle is not previous:  # a new request cycle (not a WebSocket upgrade)
             self.cycle.transport = _CoalescingTransport(self.transport)  # type: ignore[assignment]
 
+    def _start_direct(self) -> None:
+        parser = self.parser
+        url = self.url
+        exchange = DirectExchange(
+            self,
+            method=parser.get_method().decode("ascii"),
+            headers=self.headers,
+            query_string=url[9:],  # after "/graphql?" (empty without a query string)
+            keep_alive=parser.get_http_version() != "1.0" and parser.should_keep_alive(),
+            expect_continue=self.expect_100_continue,
+        )
+        previous: Any = self.cycle
+        self.cycle = exchange  # type: ignore[assignment]
+        if previous is None or previous.response_complete:
+            self._start_asgi_task(exchange, None)
+        else:  # pipelined behind a request still being answered: uvicorn's queue, in order
+            self.flow.pause_reading()
+            self.pipeline.appendleft((exchange, None))  # type: ignore[arg-type]
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if not isinstance(cycle, DirectExchange):
+            super()._start_asgi_task(cycle, app)
+            return
+        task = self.loop.create_task(cycle.run(self._direct))  # type: ignore[arg-type]
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    def on_body(self, body: bytes) -> None:
+        cycle: Any = self.cycle
+        if isinstance(cycle, DirectExchange):
+            cycle.feed(body)
+        else:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
         self._request_complete = True
         self._disarm()
-        super().on_message_complete()
+        cycle: Any = self.cycle
+        if isinstance(cycle, DirectExchange):
+            cycle.complete()
+        else:
+            super().on_message_complete()
 
 
 def guarded_protocol(*, max_header_bytes: int, max_url_bytes: int, request_deadline: float) -> type[HttpToolsProtocol]:

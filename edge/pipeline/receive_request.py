@@ -10,12 +10,12 @@ exists.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
-from edge.asgi import Receive, read_body
 from edge.context import RequestContext
 from edge.errors import (
     BadRequest,
@@ -32,6 +32,7 @@ __all__ = ["ReceiveRequest"]
 # Content types a browser form or a "simple" fetch can send without a CORS preflight.
 _SIMPLE_CONTENT_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data"})
 _JSON_CONTENT_TYPES = frozenset({b"application/json", b"application/graphql-response+json"})
+_JSON_CONTENT_TYPE_VALUES = frozenset({b"application/json", b"application/json; charset=utf-8"})
 # Non-simple headers that prove a GET did not come from a cross-site form or <img>.
 _PREFLIGHT_HEADERS = (b"graphql-require-preflight", b"apollo-require-preflight", b"x-apollo-operation-name")
 _GET_PARAMS = frozenset({"query", "variables", "operationName", "extensions"})
@@ -52,25 +53,32 @@ class ReceiveRequest:
         self.persisted = persisted
         self.allowed_methods = "GET, POST" if allow_get else "POST"
 
-    async def __call__(self, ctx: RequestContext, receive: Receive) -> None:
+    async def __call__(self, ctx: RequestContext, read_body: Callable[[int], Awaitable[bytes]]) -> None:
         if ctx.method == "POST":
-            await self._receive_post(ctx, receive)
+            await self._receive_post(ctx, read_body)
         elif ctx.method == "GET" and self.allow_get:
             await self._receive_get(ctx)
         else:
             raise MethodNotAllowed(f"{ctx.method} is not supported on /graphql", allow=self.allowed_methods)
 
-    async def _receive_post(self, ctx: RequestContext, receive: Receive) -> None:
-        media_type = _media_type(ctx.header(b"content-type"))
-        if media_type not in _JSON_CONTENT_TYPES:
-            if media_type is None or media_type in _SIMPLE_CONTENT_TYPES:
-                raise UnsupportedMediaType("Content-Type must be application/json (simple content types are refused)")
-            raise UnsupportedMediaType()
-        ctx.body = await read_body(receive, self.max_body_bytes)
+    async def _receive_post(self, ctx: RequestContext, read_body: Callable[[int], Awaitable[bytes]]) -> None:
+        content_type = ctx.header(b"content-type")
+        if content_type not in _JSON_CONTENT_TYPE_VALUES:  # the common spellings, without parsing
+            media_type = _media_type(content_type)
+            if media_type not in _JSON_CONTENT_TYPES:
+                if media_type is None or media_type in _SIMPLE_CONTENT_TYPES:
+                    raise UnsupportedMediaType(
+                        "Content-Type must be application/json (simple content types are refused)"
+                    )
+                raise UnsupportedMediaType()
+        ctx.body = await read_body(self.max_body_bytes)
         try:
             payload = orjson.loads(ctx.body)
         except orjson.JSONDecodeError:
             raise InvalidJSON() from None
+        if self.persisted is None:
+            ctx.payload, ctx.is_batch = _check_shape(payload)
+            return
         resolved = await self._resolve_persisted(payload)
         if resolved is not payload:
             # The query text was filled in (or the extension removed): Hasura gets the full request.

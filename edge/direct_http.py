@@ -1,0 +1,250 @@
+"""``/graphql`` over HTTP/1.1 straight from the edge's uvicorn protocol, without the ASGI layer.
+
+Why: on these machines uvicorn's ASGI machinery (a scope dict, a ``RequestResponseCycle``, an
+``asyncio.Event``, message dicts for ``receive``/``send``, per-header validation of the response)
+costs about 15 µs of the 40 µs a bare proxy spends per request; a request that bypasses it costs
+about 24 µs (``docs/benchmarks.md``). The edge's protocol (``edge.server_protocol``) therefore hands
+requests whose target is exactly ``/graphql`` (optionally with a query string), and that are not
+upgrades, to a :class:`DirectExchange`, which calls the same :class:`~edge.graphql_http.GraphQLHTTPHandler`
+the ASGI app mounts, through ``handle(...)`` with a body reader and a responder of its own.
+Everything else (health, admin, metrics, WebSocket upgrades, absolute-form or percent-encoded
+targets) still goes through ASGI and FastAPI, unchanged.
+
+The exchange keeps uvicorn's HTTP semantics for the requests it serves: ``100 Continue`` when the
+handler first reads the body, reading paused past 64 KiB of unread body, pipelined requests
+answered in order, write back-pressure (``pause_writing``), ``Connection: close`` and HTTP/1.0,
+``HEAD`` without a body, the ``Date`` header, graceful shutdown (the server waits for these tasks
+and closes keep-alive connections after their response), and a disconnect seen by the handler as
+``ClientDisconnected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from edge.asgi import ClientDisconnected
+from edge.errors import InternalError, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from edge.graphql_http import GraphQLHTTPHandler
+    from edge.server_protocol import GuardedHttpToolsProtocol
+
+__all__ = ["DirectExchange", "encode_head", "is_direct_target"]
+
+log = logging.getLogger("edge.http")
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CLOSE_LINE = b"connection: close\r\n"
+_INTERNAL_ERROR_BODY = InternalError().body()
+_INTERNAL_ERROR = b"".join(
+    [
+        STATUS_LINE[500],
+        b"content-type: application/json; charset=utf-8\r\n",
+        _CLOSE_LINE,
+        b"content-length: %d\r\n\r\n" % len(_INTERNAL_ERROR_BODY),
+        _INTERNAL_ERROR_BODY,
+    ]
+)
+
+
+def encode_head(
+    status: int,
+    default_headers: list[tuple[bytes, bytes]],
+    headers: list[tuple[bytes, bytes]],
+    content_length: int,
+    *,
+    keep_alive: bool,
+) -> tuple[bytes, bool]:
+    """The status line and header block of a response, and whether the connection stays open.
+
+    ``default_headers`` are the server's (``Date``); ``connection: close`` is added when the
+    connection will close (HTTP/1.0, the client asked, shutdown), and a handler's own
+    ``connection: close`` closes it. Raises ValueError when a name or value contains CR or LF.
+    """
+    parts = [STATUS_LINE[status]]
+    lines = 2  # the status line and the blank line
+    for name, value in default_headers:
+        parts += (name, b": ", value, b"\r\n")
+        lines += 1
+    for name, value in headers:
+        if name == b"connection" and b"close" in value.lower():
+            keep_alive = False
+        parts += (name, b": ", value, b"\r\n")
+        lines += 1
+    if not keep_alive:
+        parts.append(_CLOSE_LINE)
+        lines += 1
+    parts.append(b"content-length: %d\r\n\r\n" % content_length)
+    lines += 1
+    head = b"".join(parts)
+    # Every line ends in CRLF: any other CR or LF came from a header name or value and would
+    # split the response (uvicorn checks each header with a regex; two counts do it at once).
+    if head.count(b"\n") != lines or head.count(b"\r") != lines:
+        raise ValueError("invalid HTTP response header (CR or LF in a name or value)")
+    return head, keep_alive
+
+
+def is_direct_target(url: bytes) -> bool:
+    """Whether a request target (as sent, origin-form) is the ``/graphql`` endpoint."""
+    return url == b"/graphql" or url.startswith(b"/graphql?")
+
+
+class DirectExchange:
+    """One request/response on a connection, fed by the protocol's parser callbacks.
+
+    It stands where uvicorn keeps its ``RequestResponseCycle`` (``protocol.cycle`` and the
+    pipelining queue), so it has the attributes the protocol reads there: ``response_started``,
+    ``response_complete``, ``disconnected`` and ``keep_alive``.
+    """
+
+    __slots__ = (
+        "_chunks",
+        "_limit",
+        "_loop",
+        "_more_body",
+        "_size",
+        "_waiter",
+        "disconnected",
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "protocol",
+        "query_string",
+        "response_complete",
+        "response_started",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        protocol: GuardedHttpToolsProtocol,
+        *,
+        method: str,
+        headers: list[tuple[bytes, bytes]],
+        query_string: bytes,
+        keep_alive: bool,
+        expect_continue: bool,
+    ) -> None:
+        self.protocol = protocol
+        self.transport = protocol.transport
+        self._loop = protocol.loop
+        self.method = method
+        self.headers = headers
+        self.query_string = query_string
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.response_started = False
+        self.response_complete = False
+        self.disconnected = False
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._more_body = True
+        self._limit: int | None = None  # set when the handler asks for the body
+        self._waiter: asyncio.Future[None] | None = None
+
+    # --- fed by the protocol --------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> None:
+        if self.response_complete or self.disconnected:
+            return  # answered already (e.g. 415): the rest of the body is read and dropped
+        self._size += len(chunk)
+        limit = self._limit
+        if limit is None:
+            self._chunks.append(chunk)
+            if self._size > HIGH_WATER_LIMIT:
+                self.protocol.flow.pause_reading()  # nobody reads yet: let TCP push back
+            return
+        if self._size <= limit:
+            self._chunks.append(chunk)
+        self._wake()
+
+    def complete(self) -> None:
+        self._more_body = False
+        self._wake()
+
+    def lost(self) -> None:
+        """The connection is gone (or the protocol answered by itself): nothing more is read or written."""
+        if not self.response_complete:
+            self.disconnected = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- what the handler calls -----------------------------------------------------------------
+
+    async def read_body(self, limit: int) -> bytes:
+        """The whole body; PayloadTooLarge as soon as more than ``limit`` bytes arrived."""
+        if self.expect_continue:
+            self.expect_continue = False
+            if not self.transport.is_closing():
+                self.transport.write(_CONTINUE)
+        self._limit = limit
+        while True:
+            if self.disconnected:
+                raise ClientDisconnected
+            if self._size > limit:
+                raise PayloadTooLarge(f"Request body exceeds {limit} bytes")
+            if not self._more_body:
+                chunks = self._chunks
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self.protocol.flow.resume_reading()
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    async def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """Write the whole response in one ``send()``; ``content-length`` is computed here."""
+        if self.response_started:
+            raise RuntimeError("a response was already sent for this request")
+        flow = self.protocol.flow
+        if flow.write_paused and not self.disconnected:
+            await flow.drain()
+        if self.disconnected:
+            return
+        head, keep_alive = encode_head(
+            status, self.protocol.server_state.default_headers, headers, len(body), keep_alive=self.keep_alive
+        )
+        self.response_started = True
+        self.expect_continue = False
+        self.transport.write(head if self.method == "HEAD" else head + body)
+        self.response_complete = True
+        if not keep_alive:
+            self.keep_alive = False
+            self.transport.close()
+        self.protocol.on_response_complete()
+
+    # --- the task -------------------------------------------------------------------------------
+
+    async def run(self, handler: GraphQLHTTPHandler) -> None:
+        """Run the handler for this request (the task the protocol starts)."""
+        protocol = self.protocol
+        try:
+            await handler.handle(
+                self.method, self.headers, self.query_string, protocol.client, self.read_body, self.respond
+            )
+        except Exception:
+            # handle() answers its own errors, so this is a failure to write the response itself.
+            log.exception("edge_http_error")
+            self._abort()
+            return
+        if not self.response_complete and not self.disconnected:
+            log.error("edge_http_no_response")  # the handler returned without answering: a bug
+            self._abort()
+
+    def _abort(self) -> None:
+        if not self.response_started and not self.transport.is_closing():
+            self.transport.write(_INTERNAL_ERROR)
+        self.response_started = self.response_complete = True
+        self.keep_alive = False
+        self.transport.close()

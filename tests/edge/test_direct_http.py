@@ -1,0 +1,249 @@
+"""HTTP ``/graphql`` served straight from the edge's protocol (``edge.direct_http``), and the ASGI
+adapter that serves the same handler under any other server.
+
+The rest of the suite already runs every ``/graphql`` test through the direct path (the tests
+start the edge with ``server_options``); these pin the HTTP/1.1 semantics the direct path
+re-implements instead of taking them from uvicorn's ASGI cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Sequence
+
+import httpx
+import orjson
+import pytest
+
+from edge.app import create_app
+from edge.direct_http import encode_head, is_direct_target
+from edge.server import server_options
+from edge.upstream.base import UpstreamResponse
+from tests.edge.conftest import EdgeFactory, edge_settings
+from tests.hasura_double import HasuraDouble
+from tests.support import raw_http
+from tests.support.servers import RunningServer, start_server
+from tests.support.tokens import mint
+
+
+def post(target: bytes, body: bytes, *, extra: bytes = b"", version: bytes = b"1.1") -> bytes:
+    return (
+        b"POST " + target + b" HTTP/" + version + b"\r\nHost: edge\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + mint().encode() + b"\r\n" + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    )
+
+
+def products(limit: int) -> bytes:
+    return orjson.dumps({"query": f"{{ products(limit: {limit}) {{ id }} }}"})
+
+
+def read_responses(sock: socket.socket, count: int) -> list[raw_http.RawResponse]:
+    """Read ``count`` Content-Length framed responses that may arrive in one segment."""
+    sock.settimeout(5.0)
+    data = b""
+    responses: list[raw_http.RawResponse] = []
+    while len(responses) < count:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {len(responses)} responses"
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = [(k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])]
+        length = next(int(v) for k, v in headers if k.lower() == "content-length")
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            assert chunk
+            rest += chunk
+        responses.append(raw_http.RawResponse(int(lines[0].split()[1]), headers, rest[:length], False))
+        data = rest[length:]
+    return responses
+
+
+def test_pipelined_requests_on_one_connection_are_answered_in_order(edge: RunningServer, hasura: HasuraDouble):
+    with raw_http.connect(edge.host, edge.port) as sock:
+        sock.sendall(post(b"/graphql", products(2)) + post(b"/graphql", products(1)) + post(b"/graphql", products(3)))
+        responses = read_responses(sock, 3)
+    assert [len(orjson.loads(r.body)["data"]["products"]) for r in responses] == [2, 1, 3]
+    assert len(hasura.requests) == 3
+
+
+def test_http_1_0_gets_connection_close_and_the_connection_closes(edge: RunningServer, hasura: HasuraDouble):
+    with raw_http.connect(edge.host, edge.port) as sock:
+        sock.sendall(post(b"/graphql", products(1), version=b"1.0"))
+        response = raw_http.read_response(sock)
+        closed, _, _ = raw_http.wait_closed(sock, 3.0)
+    assert response.status == 200
+    assert response.header("connection") == "close"
+    assert closed
+
+
+def test_client_connection_close_is_honoured(edge: RunningServer, hasura: HasuraDouble):
+    with raw_http.connect(edge.host, edge.port) as sock:
+        sock.sendall(post(b"/graphql", products(1), extra=b"Connection: close\r\n"))
+        response = raw_http.read_response(sock)
+        closed, _, _ = raw_http.wait_closed(sock, 3.0)
+    assert response.status == 200
+    assert response.header("connection") == "close"
+    assert closed
+    assert ("connection", "close") not in [(k, v.lower()) for k, v in hasura.requests[0].headers]
+
+
+def test_head_is_answered_without_a_body_and_the_connection_stays_usable(edge: RunningServer, hasura: HasuraDouble):
+    with raw_http.connect(edge.host, edge.port) as sock:
+        sock.sendall(b"HEAD /graphql HTTP/1.1\r\nHost: edge\r\n\r\n")
+        sock.settimeout(5.0)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 405")
+        assert b"content-length: 0" not in head.lower()  # the length of the body a GET would get
+        assert rest == b""  # ... but no body bytes follow
+        sock.sendall(post(b"/graphql", products(1)))
+        (after,) = read_responses(sock, 1)
+    assert after.status == 200
+
+
+def test_a_query_string_on_the_target_is_the_direct_path_too(edge: RunningServer, hasura: HasuraDouble):
+    response = raw_http.exchange(edge.host, edge.port, post(b"/graphql?trace=1", products(1)))
+    assert response.status == 200
+    assert len(hasura.requests) == 1
+
+
+def test_a_percent_encoded_target_still_reaches_graphql_through_asgi(edge: RunningServer, hasura: HasuraDouble):
+    # Not the literal /graphql, so the protocol leaves it to uvicorn, which decodes the path.
+    response = raw_http.exchange(edge.host, edge.port, post(b"/graph%71l", products(1)))
+    assert response.status == 200
+    assert len(hasura.requests) == 1
+
+
+def test_responses_carry_a_date_header(edge: RunningServer, hasura: HasuraDouble):
+    response = raw_http.exchange(edge.host, edge.port, post(b"/graphql", products(1)))
+    assert response.header("date") is not None
+
+
+def test_a_request_in_flight_is_answered_during_graceful_shutdown(start_edge: EdgeFactory, hasura: HasuraDouble):
+    edge = start_edge()
+    hasura.faults.delay = 0.5
+    results: list[raw_http.RawResponse] = []
+    sock = raw_http.connect(edge.host, edge.port)
+    sock.sendall(post(b"/graphql", products(1)))
+    reader = threading.Thread(target=lambda: results.append(raw_http.read_response(sock)))
+    reader.start()
+    hasura.wait_for_requests(1)
+    edge.stop()  # should_exit while Hasura is still answering
+    reader.join(10)
+    sock.close()
+    assert results and results[0].status == 200
+    assert results[0].header("connection") == "close"  # keep-alive ends with the shutdown
+
+
+class _BrokenUpstream:
+    """An upstream whose client fails in a way no stage maps: a bug, from the handler's view."""
+
+    async def post(
+        self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
+    ) -> UpstreamResponse:
+        raise ValueError("a bug in the client")
+
+    async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:
+        return UpstreamResponse(200, [], b"OK")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
+def test_a_bug_is_a_graphql_shaped_500_and_is_logged_without_the_token(
+    direct: bool, hasura_url: str, caplog: pytest.LogCaptureFixture
+):
+    settings = edge_settings(hasura_url)
+    app = create_app(settings, upstream=_BrokenUpstream())
+    options = server_options(settings) if direct else {}
+    server = start_server(app, **options)
+    token = mint()
+    try:
+        with caplog.at_level(logging.ERROR, logger="edge.graphql"):
+            response = httpx.post(
+                f"{server.url}/graphql",
+                json={"query": "{ products { id } }"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+    finally:
+        server.stop()
+    assert response.status_code == 500
+    assert response.json() == {
+        "errors": [{"message": "The edge could not handle this request", "extensions": {"code": "internal-error"}}]
+    }
+    assert response.headers["x-request-id"]
+    assert "edge_internal_error" in caplog.text
+    assert token not in caplog.text
+
+
+def test_the_asgi_adapter_serves_the_same_pipeline_under_a_plain_uvicorn(hasura_url: str, hasura: HasuraDouble):
+    settings = edge_settings(hasura_url)
+    server = start_server(create_app(settings))  # uvicorn's own protocol: every request goes through ASGI
+    try:
+        ok = httpx.post(
+            f"{server.url}/graphql",
+            json={"query": "{ products(limit: 1) { id } }"},
+            headers={"Authorization": f"Bearer {mint()}", "X-Hasura-Role": "admin"},
+        )
+        refused = httpx.post(f"{server.url}/graphql", json={"query": "{ products { id } }"})
+    finally:
+        server.stop()
+    assert ok.status_code == 403  # admin is not among the token's allowed roles
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["extensions"]["code"] == "access-denied"
+
+
+@pytest.mark.parametrize(
+    ("url", "direct"),
+    [
+        (b"/graphql", True),
+        (b"/graphql?query=x", True),
+        (b"/graphql/", False),
+        (b"/graphqlx", False),
+        (b"/graph%71l", False),
+        (b"http://edge/graphql", False),
+        (b"/healthz", False),
+    ],
+)
+def test_only_the_literal_graphql_target_takes_the_direct_path(url: bytes, direct: bool):
+    assert is_direct_target(url) is direct
+
+
+def test_encode_head_frames_the_response_and_closes_when_asked():
+    head, keep_alive = encode_head(
+        200,
+        [(b"date", b"Sat, 21 Nov 2026 10:00:00 GMT")],
+        [(b"content-type", b"application/json")],
+        12,
+        keep_alive=True,
+    )
+    assert head == (
+        b"HTTP/1.1 200 OK\r\ndate: Sat, 21 Nov 2026 10:00:00 GMT\r\ncontent-type: application/json\r\n"
+        b"content-length: 12\r\n\r\n"
+    )
+    assert keep_alive
+    head, keep_alive = encode_head(413, [], [(b"connection", b"close")], 0, keep_alive=True)
+    assert not keep_alive
+    head, keep_alive = encode_head(200, [], [], 0, keep_alive=False)
+    assert b"connection: close\r\n" in head and not keep_alive
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        (b"x-injected", b"a\r\nSet-Cookie: session=evil"),
+        (b"x-injected", b"a\nb"),
+        (b"x-injected", b"a\rb"),
+        (b"x-bad\r\nname", b"v"),
+    ],
+)
+def test_encode_head_refuses_cr_or_lf_in_a_header(header: tuple[bytes, bytes]):
+    with pytest.raises(ValueError, match="CR or LF"):
+        encode_head(200, [], [header], 0, keep_alive=True)
