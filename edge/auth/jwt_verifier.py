@@ -167,6 +167,26 @@ class JWTVerifier:
         if self._owned_client is not None:
             await self._owned_client.aclose()
 
+    def cached(self, token: str) -> VerifiedToken | None:
+        """``token`` as verified earlier, with ``exp`` checked again now; None when it must be verified.
+
+        Raises :class:`~edge.errors.InvalidJWT` when the remembered token has expired since. A token
+        verified against a JWKS that has changed since is forgotten (None): ``verify`` checks it again.
+        """
+        entry = self._cache.get(token)
+        if entry is None:
+            return None
+        if entry.jwks is not None and entry.jwks.generation != entry.generation:
+            self._evict(token)  # the JWKS changed since: verify again against the new key set
+            return None
+        try:
+            self._check_exp(entry.token.expires_at, entry.token.config, self._clock())
+        except InvalidJWT:
+            self._evict(token)
+            raise
+        self._cache.move_to_end(token)
+        return entry.token
+
     async def verify(self, token: str) -> VerifiedToken:
         """Verify ``token`` (the bare compact JWS, without ``Bearer``); see the module docstring.
 
@@ -175,17 +195,9 @@ class JWTVerifier:
         """
         if len(token) > MAX_TOKEN_LENGTH:
             raise _invalid("token too large")
-        entry = self._cache.get(token)
-        if entry is not None:
-            if entry.jwks is None or entry.jwks.generation == entry.generation:
-                try:
-                    self._check_exp(entry.token.expires_at, entry.token.config, self._clock())
-                except InvalidJWT:
-                    self._evict(token)
-                    raise
-                self._cache.move_to_end(token)
-                return entry.token
-            self._evict(token)  # the JWKS changed since: verify again against the new key set
+        verified = self.cached(token)
+        if verified is not None:
+            return verified
         if not _COMPACT_JWS.fullmatch(token):
             raise _invalid("JWSError CompactDecodeError")
         with _jose_errors("JWSError CompactDecodeError"):

@@ -76,8 +76,8 @@ class ReceiveRequest:
             payload = orjson.loads(ctx.body)
         except orjson.JSONDecodeError:
             raise InvalidJSON() from None
-        if self.persisted is None:
-            ctx.payload, ctx.is_batch = _check_shape(payload)
+        if self.persisted is None or (type(payload) is dict and "extensions" not in payload):
+            ctx.payload, ctx.is_batch = _check_shape(payload)  # nothing persisted to resolve
             return
         resolved = await self._resolve_persisted(payload)
         if resolved is not payload:
