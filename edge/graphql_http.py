@@ -126,12 +126,12 @@ class GraphQLHTTPHandler:
         try:
             await self.receive_request(ctx, read_body)
             await self.authenticate(ctx)
-            await self.identify_plan(ctx)
-            await self.analyse_operation(ctx)
+            self.identify_plan(ctx)
+            self.analyse_operation(ctx)
             if span.recording:
                 _name_operation(span, ctx)
             await self.limit(ctx)
-            await self.inject_session(ctx)
+            self.inject_session(ctx)
             proxy = functools.partial(self._traced_proxy, span=span) if span.recording else self.proxy
             sent = time.perf_counter()
             try:
@@ -148,7 +148,7 @@ class GraphQLHTTPHandler:
         except EdgeError as error:
             await self._send_error(ctx, respond, error)
             span.end(error.status, error.code)
-            await self.observer.finished(
+            self.observer.finished(
                 ctx, status=error.status, started=started, upstream_duration=upstream, error_code=error.code
             )
             return
@@ -178,7 +178,7 @@ class GraphQLHTTPHandler:
             body = compress_if_worthwhile(body, out, first_values.get(b"accept-encoding"))
         await respond(response.status, out, body)
         span.end(response.status)
-        await self.observer.finished(
+        self.observer.finished(
             ctx,
             status=response.status,
             started=started,

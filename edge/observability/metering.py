@@ -1,6 +1,7 @@
 """Usage metering per API key and per user: requests, cost points, rows and subscription-seconds per period.
 
-The pipeline calls ``await meter.record(...)`` once per request; that only adds to a dict in memory (no I/O).
+The pipeline calls ``meter.record(...)`` once per request; that only adds to a dict in memory (no I/O), so
+it is a plain call, not a coroutine.
 ``RedisUsageMeter`` flushes the buffer in a background task every ``flush_interval`` seconds, or as soon as
 ``flush_records`` records are waiting, in one MULTI/EXEC pipeline (HINCRBY/HINCRBYFLOAT), and once more on
 ``aclose()``. Redis layout (``period`` is the UTC calendar month ``2026-11``, or day ``2026-11-21``)::
@@ -76,7 +77,7 @@ class UsageRow:
 
 
 class UsageMeter(Protocol):
-    async def record(
+    def record(
         self,
         subject_kind: SubjectKind,
         subject: str,
@@ -188,7 +189,7 @@ class MemoryUsageMeter:
     def current_period(self) -> str:
         return self._buffer.current_period()
 
-    async def record(
+    def record(
         self,
         subject_kind: SubjectKind,
         subject: str,
@@ -285,7 +286,7 @@ class RedisUsageMeter:
     def current_period(self) -> str:
         return self._buffer.current_period()
 
-    async def record(
+    def record(
         self,
         subject_kind: SubjectKind,
         subject: str,

@@ -39,7 +39,7 @@ class RequestObserver:
         self.access_log = access_log
         self.meter = meter
 
-    async def finished(
+    def finished(
         self,
         ctx: RequestContext,
         *,
@@ -90,10 +90,10 @@ class RequestObserver:
         requests = len(analyses) or 1
         points = actual if actual is not None else estimated
         if identity.api_key is not None:
-            await meter.record("key", identity.api_key.key_id, requests=requests, cost_points=points, rows=rows)
+            meter.record("key", identity.api_key.key_id, requests=requests, cost_points=points, rows=rows)
         user_id = identity.session.user_id
         if user_id:
-            await meter.record("user", user_id, requests=requests, cost_points=points, rows=rows)
+            meter.record("user", user_id, requests=requests, cost_points=points, rows=rows)
 
 
 def count_rows(data: Any) -> int:

@@ -48,7 +48,7 @@ class AnalyseOperation:
         self.warnings: Counter[str] = Counter()
         """Warn-only violations seen, by code (exported as a metric later)."""
 
-    async def __call__(self, ctx: RequestContext) -> None:
+    def __call__(self, ctx: RequestContext) -> None:
         plan = ctx.plan
         session = ctx.session
         if plan is None or session is None:  # a pipeline ordering bug, never a client error

@@ -31,7 +31,7 @@ class IdentifyPlan:
         self.anonymous_plan = anonymous_plan
         self.addresses = addresses
 
-    async def __call__(self, ctx: RequestContext) -> None:
+    def __call__(self, ctx: RequestContext) -> None:
         identity = ctx.identity
         if identity is None:  # a pipeline ordering bug, never a client error
             raise RuntimeError("identify_plan ran before authenticate")

@@ -90,7 +90,7 @@ class InjectSession:
         # the session keeps its id from being reused by another object while it is remembered.
         self._memo: dict[int, tuple[Session, list[tuple[bytes, bytes]]]] = {}
 
-    async def __call__(self, ctx: RequestContext) -> None:
+    def __call__(self, ctx: RequestContext) -> None:
         session = ctx.session
         if session is None:  # a pipeline ordering bug, never a client error
             raise RuntimeError("inject_session ran before authenticate")

@@ -546,9 +546,9 @@ class Bridge:
             return
         with contextlib.suppress(Exception):  # metering never breaks a socket
             if identity.api_key is not None:
-                await meter.record("key", identity.api_key.key_id, subscription_seconds=seconds)
+                meter.record("key", identity.api_key.key_id, subscription_seconds=seconds)
             if identity.session.user_id:
-                await meter.record("user", identity.session.user_id, subscription_seconds=seconds)
+                meter.record("user", identity.session.user_id, subscription_seconds=seconds)
 
     async def _release_all(self) -> None:
         operations, self.operations = self.operations, {}

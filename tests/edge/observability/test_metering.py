@@ -73,10 +73,10 @@ def test_an_unknown_period_is_refused() -> None:
 async def test_memory_meter_accumulates_per_subject_and_kind() -> None:
     metrics = EdgeMetrics()
     meter = MemoryUsageMeter(clock=FakeClock(at("2026-11-21T12:00:00")), metrics=metrics)
-    await meter.record("key", "k1", requests=1, cost_points=10, rows=3)
-    await meter.record("key", "k1", requests=1, cost_points=5)
-    await meter.record("user", "u1", requests=1, subscription_seconds=2.5)
-    await meter.record("key", "k2", requests=1)
+    meter.record("key", "k1", requests=1, cost_points=10, rows=3)
+    meter.record("key", "k1", requests=1, cost_points=5)
+    meter.record("user", "u1", requests=1, subscription_seconds=2.5)
+    meter.record("key", "k2", requests=1)
     assert await meter.snapshot() == [
         UsageRow("key", "k1", "2026-11", 2, 15, 3, 0.0),
         UsageRow("key", "k2", "2026-11", 1, 0, 0, 0.0),
@@ -91,15 +91,15 @@ async def test_memory_meter_accumulates_per_subject_and_kind() -> None:
 
 async def test_an_unknown_subject_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="subject_kind"):
-        await MemoryUsageMeter().record("team", "t1", requests=1)  # type: ignore[arg-type]
+        MemoryUsageMeter().record("team", "t1", requests=1)  # type: ignore[arg-type]
 
 
 async def test_memory_meter_rolls_over_at_the_month_boundary() -> None:
     clock = FakeClock(at("2026-11-30T23:59:59"))
     meter = MemoryUsageMeter(clock=clock)
-    await meter.record("key", "k1", requests=1)
+    meter.record("key", "k1", requests=1)
     clock.now = at("2026-12-01T00:00:01")
-    await meter.record("key", "k1", requests=2)
+    meter.record("key", "k1", requests=2)
     assert [row.requests for row in await meter.snapshot()] == [2]
     assert [row.requests for row in await meter.snapshot(period="2026-11")] == [1]
 
@@ -116,22 +116,22 @@ async def test_a_period_starts_exactly_at_its_first_second(
 ) -> None:
     clock = FakeClock(at(last))
     meter = MemoryUsageMeter(clock=clock, period=period)  # type: ignore[arg-type]
-    await meter.record("key", "k1", requests=1)
+    meter.record("key", "k1", requests=1)
     assert meter.current_period() == names[0]
     clock.now = at(first)
-    await meter.record("key", "k1", requests=2)
+    meter.record("key", "k1", requests=2)
     assert meter.current_period() == names[1]
     clock.now = at(last)  # a clock stepping back is billed to the period it names
-    await meter.record("key", "k1", requests=4)
+    meter.record("key", "k1", requests=4)
     assert [row.requests for row in await meter.snapshot(period=names[0])] == [5]
     assert [row.requests for row in await meter.snapshot(period=names[1])] == [2]
 
 
 async def test_usage_report_lists_subjects_and_totals() -> None:
     meter = MemoryUsageMeter(clock=FakeClock(at("2026-11-21T12:00:00")))
-    await meter.record("key", "k1", requests=2, cost_points=10, rows=4)
-    await meter.record("key", "k2", requests=1, cost_points=1)
-    await meter.record("user", "u1", requests=1, subscription_seconds=1.5)
+    meter.record("key", "k1", requests=2, cost_points=10, rows=4)
+    meter.record("key", "k2", requests=1, cost_points=1)
+    meter.record("user", "u1", requests=1, subscription_seconds=1.5)
     report = await usage_report(meter)
     assert report == {
         "period": "2026-11",
@@ -200,9 +200,9 @@ async def stored(client: aioredis.Redis, key: str) -> dict[str, str]:
 @pytest.mark.redis
 async def test_redis_meter_writes_nothing_per_request_and_flushes_on_close(client: aioredis.Redis, prefix: str) -> None:
     meter = RedisUsageMeter(client, prefix, clock=FakeClock(at("2026-11-21T12:00:00")))
-    await meter.record("key", "k1", requests=1, cost_points=10, rows=2)
-    await meter.record("key", "k1", requests=1, cost_points=5, subscription_seconds=0.5)
-    await meter.record("user", "u1", requests=1)
+    meter.record("key", "k1", requests=1, cost_points=10, rows=2)
+    meter.record("key", "k1", requests=1, cost_points=5, subscription_seconds=0.5)
+    meter.record("user", "u1", requests=1)
     assert await client.exists(f"{prefix}2026-11:key:k1") == 0
     assert meter.pending == 2
     await meter.aclose()
@@ -222,7 +222,7 @@ async def test_redis_meter_flushes_on_its_interval(client: aioredis.Redis, prefi
     meter = RedisUsageMeter(client, prefix, flush_interval=0.05, clock=FakeClock(at("2026-11-21T12:00:00")))
     meter.start()
     try:
-        await meter.record("key", "k1", requests=3)
+        meter.record("key", "k1", requests=3)
 
         async def written() -> bool:
             return await client.hget(f"{prefix}2026-11:key:k1", "requests") == b"3"
@@ -240,7 +240,7 @@ async def test_redis_meter_flushes_early_after_flush_records(client: aioredis.Re
     meter.start()
     try:
         for _ in range(3):
-            await meter.record("user", "u1", requests=1)
+            meter.record("user", "u1", requests=1)
 
         async def written() -> bool:
             return await client.hget(f"{prefix}2026-11:user:u1", "requests") == b"3"
@@ -254,8 +254,8 @@ async def test_redis_meter_flushes_early_after_flush_records(client: aioredis.Re
 async def test_two_replicas_add_up_in_one_snapshot(client: aioredis.Redis, prefix: str) -> None:
     clock = FakeClock(at("2026-11-21T12:00:00"))
     first, second = RedisUsageMeter(client, prefix, clock=clock), RedisUsageMeter(client, prefix, clock=clock)
-    await first.record("key", "k1", requests=1, cost_points=4)
-    await second.record("key", "k1", requests=2, cost_points=6)
+    first.record("key", "k1", requests=1, cost_points=4)
+    second.record("key", "k1", requests=2, cost_points=6)
     await first.flush()
     # second's buffer is flushed by its own snapshot.
     assert await second.snapshot() == [UsageRow("key", "k1", "2026-11", 3, 10, 0, 0.0)]
@@ -267,9 +267,9 @@ async def test_two_replicas_add_up_in_one_snapshot(client: aioredis.Redis, prefi
 async def test_redis_meter_bills_each_record_to_the_month_it_happened_in(client: aioredis.Redis, prefix: str) -> None:
     clock = FakeClock(at("2026-11-30T23:59:59"))
     meter = RedisUsageMeter(client, prefix, clock=clock)
-    await meter.record("key", "k1", requests=1, cost_points=7)
+    meter.record("key", "k1", requests=1, cost_points=7)
     clock.now = at("2026-12-01T00:00:01")
-    await meter.record("key", "k1", requests=1, cost_points=2)
+    meter.record("key", "k1", requests=1, cost_points=2)
     await meter.flush()  # one flush, after midnight, for both months
     assert await stored(client, f"{prefix}2026-11:key:k1") == {"requests": "1", "cost_points": "7"}
     assert await stored(client, f"{prefix}2026-12:key:k1") == {"requests": "1", "cost_points": "2"}
@@ -280,7 +280,7 @@ async def test_redis_meter_bills_each_record_to_the_month_it_happened_in(client:
 @pytest.mark.redis
 async def test_retention_sets_a_ttl(client: aioredis.Redis, prefix: str) -> None:
     meter = RedisUsageMeter(client, prefix, retention_seconds=3600, clock=FakeClock(at("2026-11-21T12:00:00")))
-    await meter.record("key", "k1", requests=1)
+    meter.record("key", "k1", requests=1)
     await meter.flush()
     assert 0 < await client.ttl(f"{prefix}2026-11:key:k1") <= 3600
     assert 0 < await client.ttl(f"{prefix}2026-11:index:key") <= 3600
@@ -290,9 +290,9 @@ async def test_redis_down_never_raises_counts_errors_and_keeps_the_usage(down_cl
     metrics = EdgeMetrics()
     meter = RedisUsageMeter(down_client, "x:", metrics=metrics, clock=FakeClock(at("2026-11-21T12:00:00")))
     meter.start()
-    await meter.record("key", "k1", requests=1, cost_points=3)
+    meter.record("key", "k1", requests=1, cost_points=3)
     assert await meter.flush() is False
-    await meter.record("key", "k1", requests=1)
+    meter.record("key", "k1", requests=1)
     await meter.aclose()  # the final flush fails too: still no exception
     assert meter.store_errors == 2
     assert meter.pending == 1
@@ -304,8 +304,8 @@ async def test_redis_down_never_raises_counts_errors_and_keeps_the_usage(down_cl
 async def test_while_redis_is_down_the_buffer_is_bounded(down_client: aioredis.Redis) -> None:
     meter = RedisUsageMeter(down_client, "x:", max_pending=2, clock=FakeClock(at("2026-11-21T12:00:00")))
     for subject in ("a", "b", "c"):
-        await meter.record("key", subject, requests=1)
-    await meter.record("key", "a", requests=1)  # a waiting subject still accumulates
+        meter.record("key", subject, requests=1)
+    meter.record("key", "a", requests=1)  # a waiting subject still accumulates
     assert meter.pending == 2
     assert meter.dropped == 1
     await meter.flush()
@@ -317,9 +317,9 @@ async def test_usage_kept_during_an_outage_is_written_once_redis_is_back(
     client: aioredis.Redis, down_client: aioredis.Redis, prefix: str
 ) -> None:
     meter = RedisUsageMeter(down_client, prefix, clock=FakeClock(at("2026-11-21T12:00:00")))
-    await meter.record("key", "k1", requests=1, cost_points=3)
+    meter.record("key", "k1", requests=1, cost_points=3)
     assert await meter.flush() is False
-    await meter.record("key", "k1", requests=1, cost_points=1)
+    meter.record("key", "k1", requests=1, cost_points=1)
     meter.client = client  # Redis is back (redis-py reconnects; here the client is swapped)
     assert await meter.flush() is True
     assert await stored(client, f"{prefix}2026-11:key:k1") == {"requests": "2", "cost_points": "4"}
@@ -329,6 +329,6 @@ async def test_usage_kept_during_an_outage_is_written_once_redis_is_back(
 async def test_a_started_meter_flushes_everything_on_close(client: aioredis.Redis, prefix: str) -> None:
     meter = RedisUsageMeter(client, prefix, flush_interval=3600, clock=FakeClock(at("2026-11-21T12:00:00")))
     meter.start()
-    await meter.record("user", "u9", requests=1, rows=40)
+    meter.record("user", "u9", requests=1, rows=40)
     await meter.aclose()
     assert await stored(client, f"{prefix}2026-11:user:u9") == {"requests": "1", "rows": "40"}

@@ -50,7 +50,7 @@ async def test_an_answered_batch_is_counted_logged_and_metered_per_operation(
 ) -> None:
     observer, metrics, meter = parts
     ctx = context([{"query": QUERY}, {"query": MUTATION}], answered=True)
-    await observer.finished(
+    observer.finished(
         ctx, status=200, started=time.perf_counter(), upstream_duration=0.002, actual_costs=[3, 1], rows=5
     )
     out = metrics.render()[0].decode()
@@ -71,7 +71,7 @@ async def test_a_refused_request_is_counted_and_logged_but_not_billed(
 ) -> None:
     observer, metrics, meter = parts
     ctx = context({"query": QUERY}, answered=False)
-    await observer.finished(ctx, status=429, started=time.perf_counter(), error_code="rate-limited")
+    observer.finished(ctx, status=429, started=time.perf_counter(), error_code="rate-limited")
     out = metrics.render()[0].decode()
     assert 'edge_requests_total{operation_type="query",plan="pro",role="user",status="429"} 1.0' in out
     assert 'edge_rejections_total{code="rate-limited"} 1.0' in out
@@ -82,14 +82,14 @@ async def test_a_refused_request_is_counted_and_logged_but_not_billed(
 async def test_a_request_refused_before_analysis_counts_as_operation_type_none() -> None:
     metrics = EdgeMetrics()
     ctx = RequestContext(method="POST", headers=[], query_string=b"", client=None, request_id="r")
-    await RequestObserver(metrics=metrics).finished(ctx, status=401, started=time.perf_counter(), error_code="x")
+    RequestObserver(metrics=metrics).finished(ctx, status=401, started=time.perf_counter(), error_code="x")
     assert 'edge_requests_total{operation_type="none",plan="none",role="none",status="401"} 1.0' in (
         metrics.render()[0].decode()
     )
 
 
 async def test_everything_off_is_a_no_op() -> None:
-    await RequestObserver().finished(context({"query": QUERY}, answered=True), status=200, started=0.0)
+    RequestObserver().finished(context({"query": QUERY}, answered=True), status=200, started=0.0)
 
 
 @pytest.mark.parametrize(

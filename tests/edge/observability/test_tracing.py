@@ -271,7 +271,7 @@ async def hasura_headers(tracing: Tracing, client_headers: list[tuple[bytes, byt
     """What Hasura receives: InjectSession's headers, then the trace headers of the CLIENT span (as wired)."""
     ctx = RequestContext(method="POST", headers=client_headers, query_string=b"", client=None, request_id="req-1")
     ctx.identity = Identity(Session("user", {"x-hasura-user-id": "u-1"}, "u-1"), "jwt")
-    await InjectSession(admin_secret="admin-secret")(ctx)
+    InjectSession(admin_secret="admin-secret")(ctx)
     span = tracing.start_request(client_headers, request_id=ctx.request_id)
     with span.upstream_span() as trace_headers:
         sent = with_trace_headers(ctx.upstream_headers, trace_headers)
