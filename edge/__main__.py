@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import sys
 
-import uvicorn
 from pydantic import ValidationError
 
 from edge.logs import configure_logging
-from edge.server import uvicorn_config
+from edge.server import EdgeServer, uvicorn_config
 from edge.settings import EdgeSettings
 
 USAGE = """usage: python -m edge                 serve /graphql (configuration: docs/configuration.md)
@@ -54,7 +53,7 @@ def main(argv: list[str]) -> int:
             argv[1:], database_url=settings.database_url.get_secret_value(), known_plans=settings.plans.keys()
         )
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.Server(uvicorn_config(settings)).run()
+    EdgeServer(uvicorn_config(settings)).run()
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import socket
 from typing import Any
 
 import uvicorn
@@ -11,7 +13,7 @@ from edge.server_protocol import guarded_protocol
 from edge.settings import EdgeSettings
 from edge.ws.wire import EdgeWebSocketProtocol
 
-__all__ = ["server_options", "uvicorn_config"]
+__all__ = ["EdgeServer", "server_options", "uvicorn_config"]
 
 
 def server_options(settings: EdgeSettings) -> dict[str, Any]:
@@ -54,3 +56,19 @@ def uvicorn_config(settings: EdgeSettings, app: Any | None = None, **overrides: 
     }
     options.update(overrides)
     return uvicorn.Config(app if app is not None else create_app(settings), **options)
+
+
+class EdgeServer(uvicorn.Server):
+    """uvicorn's server, which moves what start-up built out of the garbage collector's way.
+
+    Once the lifespan has run, the settings, the introspected schema, the metadata, the imported
+    modules and the pools live as long as the process. ``gc.freeze()`` puts those ~100k objects in
+    the permanent generation, so the collections that requests trigger no longer traverse them:
+    a full collection went from ~35 ms to ~5 ms, and the request path's CPU by about 7 %
+    (``docs/benchmarks.md``). Objects made later are collected as usual.
+    """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        gc.collect()
+        gc.freeze()

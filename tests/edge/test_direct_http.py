@@ -8,6 +8,7 @@ re-implements instead of taking them from uvicorn's ASGI cycle.
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import threading
@@ -19,7 +20,7 @@ import pytest
 
 from edge.app import create_app
 from edge.direct_http import encode_head, is_direct_target
-from edge.server import server_options
+from edge.server import EdgeServer, server_options
 from edge.upstream.base import UpstreamResponse
 from tests.edge.conftest import EdgeFactory, edge_settings
 from tests.hasura_double import HasuraDouble
@@ -247,3 +248,17 @@ def test_encode_head_frames_the_response_and_closes_when_asked():
 def test_encode_head_refuses_cr_or_lf_in_a_header(header: tuple[bytes, bytes]):
     with pytest.raises(ValueError, match="CR or LF"):
         encode_head(200, [], [header], 0, keep_alive=True)
+
+
+def test_the_edge_server_freezes_what_start_up_built(hasura_url: str):
+    frozen_before = gc.get_freeze_count()
+    settings = edge_settings(hasura_url)
+    server = start_server(create_app(settings), server_class=EdgeServer, **server_options(settings))
+    try:
+        response = httpx.post(f"{server.url}/graphql", json={"query": "{ products { id } }"})
+        frozen = gc.get_freeze_count()  # after a request: start-up (and the freeze) has finished
+    finally:
+        server.stop()
+        gc.unfreeze()  # the test process's own objects were frozen with the server's
+    assert frozen > frozen_before
+    assert response.status_code == 401  # and it serves as usual

@@ -46,7 +46,9 @@ class RunningServer:
         self.thread.join(timeout)
 
 
-def start_server(app: Any, *, startup_timeout: float = 10.0, **config: Any) -> RunningServer:
+def start_server(
+    app: Any, *, startup_timeout: float = 10.0, server_class: type[uvicorn.Server] = uvicorn.Server, **config: Any
+) -> RunningServer:
     """Start ``app`` under uvicorn (httptools, no access log) and wait until it accepts connections.
 
     Extra keyword arguments go to ``uvicorn.Config`` (for example ``http=`` a protocol class, or
@@ -57,7 +59,7 @@ def start_server(app: Any, *, startup_timeout: float = 10.0, **config: Any) -> R
     options: dict[str, Any] = {"http": "httptools", "log_level": "warning", "access_log": False, "lifespan": "on"}
     options.update(config)
     uv_config = uvicorn.Config(app, **options)
-    server = uvicorn.Server(uv_config)
+    server = server_class(uv_config)
     loop_box: dict[str, asyncio.AbstractEventLoop] = {}
 
     def run() -> None:
