@@ -203,13 +203,21 @@ class DirectExchange:
             finally:
                 self._waiter = None
 
-    async def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        """Write the whole response in one ``send()``; ``content-length`` is computed here."""
+    def arrived_body(self) -> bytes | None:
+        """The whole body when it has all arrived already (the common case), else None."""
+        if self._more_body or self.disconnected:
+            return None
+        chunks = self._chunks
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """Write the whole response in one ``send()``; ``content-length`` is computed here.
+
+        A plain call: the write never waits. Back-pressure acts between requests instead: while the
+        client is not reading (``pause_writing``), its next pipelined request is not started.
+        """
         if self.response_started:
             raise RuntimeError("a response was already sent for this request")
-        flow = self.protocol.flow
-        if flow.write_paused and not self.disconnected:
-            await flow.drain()
         if self.disconnected:
             return
         head, keep_alive = encode_head(
@@ -226,19 +234,35 @@ class DirectExchange:
 
     # --- the task -------------------------------------------------------------------------------
 
-    async def run(self, handler: GraphQLHTTPHandler) -> None:
-        """Run the handler for this request (the task the protocol starts)."""
+    def start(self, handler: GraphQLHTTPHandler) -> asyncio.Task[None]:
+        """Start the task that answers this request (``handle()`` itself: no wrapper coroutine)."""
         protocol = self.protocol
-        try:
-            await handler.handle(
-                self.method, self.headers, self.query_string, protocol.client, self.read_body, self.respond
+        task = self._loop.create_task(
+            handler.handle(
+                self.method,
+                self.headers,
+                self.query_string,
+                protocol.client,
+                self.read_body,
+                self.respond,
+                self.arrived_body(),
             )
-        except Exception:
-            # handle() answers its own errors, so this is a failure to write the response itself.
-            log.exception("edge_http_error")
+        )
+        task.add_done_callback(self._finished)
+        protocol.tasks.add(task)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.protocol.tasks.discard(task)
+        if task.cancelled():  # the server gave up waiting at shutdown
             self._abort()
             return
-        if not self.response_complete and not self.disconnected:
+        error = task.exception()
+        if error is not None:
+            # handle() answers its own errors, so this is a failure to write the response itself.
+            log.error("edge_http_error", exc_info=error)
+            self._abort()
+        elif not self.response_complete and not self.disconnected:
             log.error("edge_http_no_response")  # the handler returned without answering: a bug
             self._abort()
 

@@ -33,8 +33,9 @@ __all__ = ["BodyReader", "GraphQLHTTPHandler", "Responder"]
 
 BodyReader = Callable[[int], Awaitable[bytes]]
 """``read_body(limit)``: the whole request body; raises PayloadTooLarge past ``limit`` bytes, ClientDisconnected."""
-Responder = Callable[[int, list[tuple[bytes, bytes]], bytes], Awaitable[None]]
-"""``respond(status, headers, body)``: send one complete response (``content-length`` is added)."""
+Responder = Callable[[int, list[tuple[bytes, bytes]], bytes], Awaitable[None] | None]
+"""``respond(status, headers, body)``: send one complete response (``content-length`` is added); it
+returns an awaitable when sending may wait (ASGI's ``send``), None when it has written already."""
 
 log = logging.getLogger("edge.graphql")
 
@@ -110,8 +111,10 @@ class GraphQLHTTPHandler:
         client: tuple[str, int] | None,
         read_body: BodyReader,
         respond: Responder,
+        arrived_body: bytes | None = None,
     ) -> None:
-        """Answer one request. ``read_body(limit)`` returns the whole body (413 beyond ``limit``);
+        """Answer one request. ``read_body(limit)`` returns the whole body (413 beyond ``limit``),
+        unless the server passes it as ``arrived_body`` because it had all arrived already;
         ``respond(status, headers, body)`` sends the response (it adds ``content-length``)."""
         started = time.perf_counter()
         ctx = RequestContext(method=method, headers=headers, query_string=query_string, client=client, request_id="")
@@ -124,7 +127,7 @@ class GraphQLHTTPHandler:
             return
         span = self.tracing.start_request(headers, request_id=ctx.request_id, method=method)
         try:
-            await self.receive_request(ctx, read_body)
+            await self.receive_request(ctx, read_body, arrived_body)
             await self.authenticate(ctx)
             self.identify_plan(ctx)
             self.analyse_operation(ctx)
@@ -176,7 +179,9 @@ class GraphQLHTTPHandler:
         body = response.body
         if len(body) >= MIN_COMPRESS_BYTES:
             body = compress_if_worthwhile(body, out, first_values.get(b"accept-encoding"))
-        await respond(response.status, out, body)
+        sending = respond(response.status, out, body)
+        if sending is not None:
+            await sending
         span.end(response.status)
         self.observer.finished(
             ctx,
@@ -202,7 +207,9 @@ class GraphQLHTTPHandler:
             out.append((b"connection", b"close"))
         out.extend(self.cors.response_headers(ctx.origin))
         out.extend(self.security_headers)
-        await respond(error.status, out, error.body())
+        sending = respond(error.status, out, error.body())
+        if sending is not None:
+            await sending
 
     async def _preflight(self, ctx: RequestContext, respond: Responder) -> None:
         if ctx.header(b"access-control-request-method") is None:
@@ -210,7 +217,9 @@ class GraphQLHTTPHandler:
         else:
             status, out = self.cors.preflight(ctx.origin)
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
-        await respond(status, out, b"")
+        sending = respond(status, out, b"")
+        if sending is not None:
+            await sending
 
 
 def _name_operation(span: RequestSpan, ctx: RequestContext) -> None:

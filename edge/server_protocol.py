@@ -100,6 +100,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._request_complete = True
         self._headers_complete = True
         self._raw_header_bytes = 0
+        self._began_here = False
+        self._keep_alive_timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
         direct = getattr(self.app, "direct_graphql", None)
         self._direct: GraphQLHTTPHandler | None = direct if isinstance(direct, GraphQLHTTPHandler) else None
 
@@ -127,6 +130,51 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         else:  # the app answered early (e.g. 413) while the client still trickles its body
             self.transport.close()
 
+    # --- keep-alive ---------------------------------------------------------------------------
+    # uvicorn arms a keep-alive timer after every response and cancels it when the next request
+    # arrives: a timer made and destroyed per request (~2 µs). Here a connection has at most one
+    # timer, armed after a response when none is pending; when it fires it closes the connection
+    # if it has been idle for the whole timeout since the last response, else re-arms for then.
+    def on_response_complete(self) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:  # pipelined requests waiting: start the next one
+            if not self.flow.write_paused:
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
+            # else the client is not reading its responses: resume_writing starts the next one
+            return
+        self._idle_since = now = self.loop.time()
+        if self._keep_alive_timer is None:
+            self._keep_alive_timer = self.loop.call_at(now + self.timeout_keep_alive, self._keep_alive_check)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        cycle = self.cycle
+        if self.pipeline and (cycle is None or cycle.response_complete) and not self.transport.is_closing():
+            next_cycle, app = self.pipeline.pop()  # held back while the client was not reading
+            self._start_asgi_task(next_cycle, app)
+
+    def _keep_alive_check(self) -> None:
+        self._keep_alive_timer = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if not self._request_complete or (cycle is not None and not cycle.response_complete):
+            return  # a request is under way; its response re-arms the timer
+        idle_until = self._idle_since + self.timeout_keep_alive
+        if self.loop.time() >= idle_until:
+            self.transport.close()
+        else:
+            self._keep_alive_timer = self.loop.call_at(idle_until, self._keep_alive_check)
+
+    def _stop_keep_alive(self) -> None:
+        if self._keep_alive_timer is not None:
+            self._keep_alive_timer.cancel()
+            self._keep_alive_timer = None
+
     def _refuse(self, response: bytes) -> None:
         self._refused = True
         self._disarm()
@@ -146,6 +194,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_keep_alive()
         cycle: Any = self.cycle
         if isinstance(cycle, DirectExchange):
             cycle.lost()
@@ -155,13 +204,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        self._unset_keepalive_if_required()
         try:
+            self._began_here = False
             self.parser.feed_data(data)
             if not self._headers_complete:
                 # httptools buffers a header until it ends, so one endless header would grow
-                # memory without ever reaching on_header: bound the raw bytes as well.
-                self._raw_header_bytes += len(data)
+                # memory without ever reaching on_header: bound the raw bytes as well. They are
+                # counted from the read after the one the request began in, because that read
+                # also holds earlier pipelined requests (it is itself bounded by the read size).
+                if not self._began_here:
+                    self._raw_header_bytes += len(data)
                 if self._raw_header_bytes > self.max_header_bytes + self.max_url_bytes + 1024:
                     self._refuse(RESPONSE_431)
                     return
@@ -173,6 +225,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                     self._arm()
         except httptools.HttpParserUpgrade:
             self._disarm()
+            self._stop_keep_alive()
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
@@ -193,6 +246,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.headers = []
         self._header_bytes = 0
         self._raw_header_bytes = 0
+        self._began_here = True
         self._request_complete = False
         self._headers_complete = False
 
@@ -256,9 +310,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not isinstance(cycle, DirectExchange):
             super()._start_asgi_task(cycle, app)
             return
-        task = self.loop.create_task(cycle.run(self._direct))  # type: ignore[arg-type]
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
+        cycle.start(self._direct)  # type: ignore[arg-type]
 
     def on_body(self, body: bytes) -> None:
         cycle: Any = self.cycle

@@ -111,6 +111,9 @@ class ResponseCache:
         planned = self._plan(ctx)
         if planned is None:
             return BYPASS
+        return await self._lookup(planned)
+
+    async def _lookup(self, planned: tuple[str, int, str | None, bool]) -> CacheDecision:
         key, ttl, name, refresh = planned
         if refresh:
             self.misses += 1
@@ -219,7 +222,11 @@ class ResponseCache:
 
     async def proxy_through(self, ctx: RequestContext, proxy: Callable[[RequestContext], Awaitable[None]]) -> None:
         """``lookup``, then the proxy stage unless it is a HIT, then ``store``: the whole wiring in one call."""
-        decision = await self.lookup(ctx)
+        planned = self._plan(ctx)
+        if planned is None:  # not cacheable (most requests): straight to the proxy, no cache coroutines
+            await proxy(ctx)
+            return
+        decision = await self._lookup(planned)
         if decision.response is not None:
             ctx.response = decision.response
             return

@@ -12,15 +12,16 @@ import logging
 from collections import Counter
 
 from edge.context import RequestContext
-from edge.graphql.analysis import Analyser
+from edge.graphql.analysis import Analyser, OperationAnalysis
 from edge.graphql.cost import CostModel
 from edge.graphql.persisted import OperationNotSafelisted, PersistedQueries
 from edge.graphql.policy import Violation, check, check_batch, first_rejection
-from edge.plans import with_introspection
+from edge.plans import GraphQLLimits, with_introspection
 
 __all__ = ["AnalyseOperation", "CostModelHolder"]
 
 log = logging.getLogger("edge.analysis")
+_STATIC_MEMO_SIZE = 4096
 
 
 class CostModelHolder:
@@ -47,6 +48,10 @@ class AnalyseOperation:
         self.persisted = persisted
         self.warnings: Counter[str] = Counter()
         """Warn-only violations seen, by code (exported as a metric later)."""
+        # (id(analysis), id(limits)) -> (analysis, limits, whether every limit but cost is met).
+        # Analyses are cached and limits live with the plans, so a repeated operation is checked
+        # once; holding both objects keeps their ids from being reused while they are remembered.
+        self._static: dict[tuple[int, int], tuple[OperationAnalysis, GraphQLLimits, bool]] = {}
 
     def __call__(self, ctx: RequestContext) -> None:
         plan = ctx.plan
@@ -56,6 +61,17 @@ class AnalyseOperation:
         limits = plan.graphql
         if session.role in self.introspection_roles:
             limits = with_introspection(limits)
+        if not ctx.is_batch and not limits.safelist:  # the common request: one operation
+            operation = ctx.payload
+            analysis = self.analyse(operation["query"], operation.get("operationName"), max_tokens=limits.max_tokens)
+            cost = self.costs.model.estimate(analysis, variables=operation.get("variables"), role=session.role)
+            max_cost = limits.max_cost
+            if not self._within_static_limits(analysis, limits) or (max_cost is not None and cost > max_cost):
+                self._enforce(ctx, check(analysis, cost, limits))
+            ctx.analyses = (analysis,)
+            ctx.estimated_costs = (cost,)
+            ctx.estimated_cost = cost
+            return
         operations = ctx.operations
         if ctx.is_batch:
             self._enforce(ctx, check_batch(len(operations), limits))
@@ -76,6 +92,17 @@ class AnalyseOperation:
         ctx.analyses = analyses
         ctx.estimated_costs = costs
         ctx.estimated_cost = sum(costs)
+
+    def _within_static_limits(self, analysis: OperationAnalysis, limits: GraphQLLimits) -> bool:
+        key = (id(analysis), id(limits))
+        known = self._static.get(key)
+        if known is not None and known[0] is analysis and known[1] is limits:
+            return known[2]
+        within = not check(analysis, None, limits)
+        if len(self._static) >= _STATIC_MEMO_SIZE:
+            self._static.clear()  # bounded; refilled by the next requests
+        self._static[key] = (analysis, limits, within)
+        return within
 
     def _enforce(self, ctx: RequestContext, violations: list[Violation]) -> None:
         if not violations:

@@ -27,13 +27,14 @@ class Proxy:
 
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
+        self.balanced = upstream if isinstance(upstream, BalancedUpstream) else None
 
     async def __call__(self, ctx: RequestContext) -> None:
         try:
-            if isinstance(self.upstream, BalancedUpstream):
+            if self.balanced is not None:
                 # Only a request made of queries may be retried on another Hasura, and only when the
                 # connection failed before the request could reach it: a mutation is never sent twice.
-                ctx.response = await self.upstream.post(ctx.body, ctx.upstream_headers, idempotent=_only_queries(ctx))
+                ctx.response = await self.balanced.post(ctx.body, ctx.upstream_headers, idempotent=_only_queries(ctx))
             else:
                 ctx.response = await self.upstream.post(ctx.body, ctx.upstream_headers)
         except UpstreamCircuitOpen as exc:  # also draining on shutdown

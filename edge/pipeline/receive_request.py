@@ -22,6 +22,7 @@ from edge.errors import (
     CSRFHeaderRequired,
     InvalidJSON,
     MethodNotAllowed,
+    PayloadTooLarge,
     UnsupportedMediaType,
 )
 from edge.graphql.operation import operation_type
@@ -53,15 +54,15 @@ class ReceiveRequest:
         self.persisted = persisted
         self.allowed_methods = "GET, POST" if allow_get else "POST"
 
-    async def __call__(self, ctx: RequestContext, read_body: Callable[[int], Awaitable[bytes]]) -> None:
-        if ctx.method == "POST":
-            await self._receive_post(ctx, read_body)
-        elif ctx.method == "GET" and self.allow_get:
-            await self._receive_get(ctx)
-        else:
+    async def __call__(
+        self, ctx: RequestContext, read_body: Callable[[int], Awaitable[bytes]], arrived_body: bytes | None = None
+    ) -> None:
+        """``arrived_body``: the whole body when the server has it already (else ``read_body`` is awaited)."""
+        if ctx.method != "POST":
+            if ctx.method == "GET" and self.allow_get:
+                await self._receive_get(ctx)
+                return
             raise MethodNotAllowed(f"{ctx.method} is not supported on /graphql", allow=self.allowed_methods)
-
-    async def _receive_post(self, ctx: RequestContext, read_body: Callable[[int], Awaitable[bytes]]) -> None:
         content_type = ctx.header(b"content-type")
         if content_type not in _JSON_CONTENT_TYPE_VALUES:  # the common spellings, without parsing
             media_type = _media_type(content_type)
@@ -71,7 +72,12 @@ class ReceiveRequest:
                         "Content-Type must be application/json (simple content types are refused)"
                     )
                 raise UnsupportedMediaType()
-        ctx.body = await read_body(self.max_body_bytes)
+        if arrived_body is None:
+            ctx.body = await read_body(self.max_body_bytes)
+        elif len(arrived_body) > self.max_body_bytes:
+            raise PayloadTooLarge(f"Request body exceeds {self.max_body_bytes} bytes")
+        else:
+            ctx.body = arrived_body
         try:
             payload = orjson.loads(ctx.body)
         except orjson.JSONDecodeError:

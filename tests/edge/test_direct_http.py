@@ -12,6 +12,7 @@ import gc
 import logging
 import socket
 import threading
+import time
 from collections.abc import Sequence
 
 import httpx
@@ -262,3 +263,26 @@ def test_the_edge_server_freezes_what_start_up_built(hasura_url: str):
         gc.unfreeze()  # the test process's own objects were frozen with the server's
     assert frozen > frozen_before
     assert response.status_code == 401  # and it serves as usual
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(start_edge: EdgeFactory, hasura: HasuraDouble):
+    edge = start_edge(keep_alive_seconds=0.5)
+    with raw_http.connect(edge.host, edge.port) as sock:
+        sock.sendall(post(b"/graphql", products(1)))
+        (response,) = read_responses(sock, 1)
+        closed, _, waited = raw_http.wait_closed(sock, 5.0)
+    assert response.status == 200
+    assert closed and 0.3 < waited < 2.0
+
+
+def test_a_connection_in_use_outlives_the_keep_alive_timeout(start_edge: EdgeFactory, hasura: HasuraDouble):
+    edge = start_edge(keep_alive_seconds=0.5)
+    with raw_http.connect(edge.host, edge.port) as sock:
+        for _ in range(6):  # 1.8 s in all, never idle for 0.5 s
+            sock.sendall(post(b"/graphql", products(1)))
+            (response,) = read_responses(sock, 1)
+            assert response.status == 200
+            time.sleep(0.3)
+        sock.sendall(post(b"/graphql", products(1)))
+        (last,) = read_responses(sock, 1)
+    assert last.status == 200
