@@ -102,6 +102,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._raw_header_bytes = 0
         self._began_here = False
         self._keep_alive_timer: asyncio.TimerHandle | None = None
+        self._pipeline_held = False
         self._idle_since = 0.0
         direct = getattr(self.app, "direct_graphql", None)
         self._direct: GraphQLHTTPHandler | None = direct if isinstance(direct, GraphQLHTTPHandler) else None
@@ -141,10 +142,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self.flow.resume_reading()
         if self.pipeline:  # pipelined requests waiting: start the next one
-            if not self.flow.write_paused:
+            if self.flow.write_paused:
+                self._pipeline_held = True  # the client is not reading: resume_writing starts it
+            else:
                 cycle, app = self.pipeline.pop()
                 self._start_asgi_task(cycle, app)
-            # else the client is not reading its responses: resume_writing starts the next one
             return
         self._idle_since = now = self.loop.time()
         if self._keep_alive_timer is None:
@@ -152,10 +154,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        cycle = self.cycle
-        if self.pipeline and (cycle is None or cycle.response_complete) and not self.transport.is_closing():
-            next_cycle, app = self.pipeline.pop()  # held back while the client was not reading
-            self._start_asgi_task(next_cycle, app)
+        if self._pipeline_held:
+            self._pipeline_held = False
+            if self.pipeline and not self.transport.is_closing():
+                cycle, app = self.pipeline.pop()  # held back while the client was not reading
+                self._start_asgi_task(cycle, app)
 
     def _keep_alive_check(self) -> None:
         self._keep_alive_timer = None

@@ -286,3 +286,23 @@ def test_a_connection_in_use_outlives_the_keep_alive_timeout(start_edge: EdgeFac
         sock.sendall(post(b"/graphql", products(1)))
         (last,) = read_responses(sock, 1)
     assert last.status == 200
+
+
+def test_pipelined_requests_wait_while_the_client_is_not_reading(edge: RunningServer, hasura: HasuraDouble):
+    # Back-pressure: when the transport says its buffer is full (pause_writing), the next pipelined
+    # request is not started until it drains (resume_writing). The transport's own signals are
+    # raised here on the edge's loop, as uvloop raises them when a client stops reading.
+    with raw_http.connect(edge.host, edge.port) as sock:
+        sock.sendall(post(b"/graphql", products(1)))
+        read_responses(sock, 1)
+        (protocol,) = list(edge.server.server_state.connections)
+        edge.loop.call_soon_threadsafe(protocol.pause_writing)
+        hasura.reset()
+        sock.sendall(post(b"/graphql", products(2)) + post(b"/graphql", products(3)) + post(b"/graphql", products(1)))
+        time.sleep(0.5)
+        while_paused = len(hasura.requests)
+        edge.loop.call_soon_threadsafe(protocol.resume_writing)
+        responses = read_responses(sock, 3)
+    assert while_paused == 1  # the first was under way already; the other two waited
+    assert [len(orjson.loads(r.body)["data"]["products"]) for r in responses] == [2, 3, 1]
+    assert len(hasura.requests) == 3
