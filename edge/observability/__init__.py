@@ -9,7 +9,8 @@ from edge.observability.metering import (
     UsageUnavailable,
     usage_report,
 )
-from edge.observability.metrics import EdgeMetrics, metrics_asgi_app
+from edge.observability.metrics import EdgeMetrics
+from edge.observability.metrics_app import metrics_asgi_app
 from edge.observability.recorder import RequestObserver, count_rows
 
 __all__ = [

@@ -23,13 +23,12 @@ here (see ``edge.observability.metering``).
 Counters other objects already keep (the analysis cache's ``cache_info()``, ``RedisLimiter.store_errors``) are
 copied at scrape time through ``watch_cache``/``watch_store_errors``: nothing is added to the request path.
 
-Served by :func:`metrics_asgi_app` (``GET /metrics``, optionally behind ``Authorization: Bearer <token>``),
-either on its own port or mounted on the main app.
+Served by :func:`edge.observability.metrics_app.metrics_asgi_app` (``GET /metrics``, optionally behind
+``Authorization: Bearer <token>``), either on its own port or mounted on the main app.
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,9 +40,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from edge.asgi import ASGIApp, Receive, Scope, Send, send_response
-
-__all__ = ["LATENCY_BUCKETS", "OTHER", "EdgeMetrics", "metrics_asgi_app"]
+__all__ = ["LATENCY_BUCKETS", "OTHER", "EdgeMetrics"]
 
 OTHER = "other"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -460,47 +457,3 @@ class EdgeMetrics:
             watched.sync()
         self._sync_usage()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-def metrics_asgi_app(metrics: EdgeMetrics, *, token: str | None) -> ASGIApp:
-    """A tiny ASGI app answering ``GET /metrics``; anything else is 404/405.
-
-    With ``token``, the request must carry ``Authorization: Bearer <token>`` (compared in constant time),
-    else 401. It answers the lifespan protocol, so it can run under its own uvicorn server.
-    """
-    expected = None if token is None else b"bearer " + token.encode("utf-8")
-    text = (b"content-type", b"text/plain; charset=utf-8")
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-        if scope["path"] != "/metrics":
-            await send_response(send, 404, [text], b"not found\n")
-            return
-        if scope["method"] != "GET":
-            await send_response(send, 405, [text, (b"allow", b"GET")], b"method not allowed\n")
-            return
-        if expected is not None and not _authorized(scope["headers"], expected):
-            await send_response(send, 401, [text, (b"www-authenticate", b"Bearer")], b"unauthorized\n")
-            return
-        body, content_type = metrics.render()
-        await send_response(send, 200, [(b"content-type", content_type.encode("ascii"))], body)
-
-    return app
-
-
-def _authorized(headers: list[tuple[bytes, bytes]], expected: bytes) -> bool:
-    for name, value in headers:
-        if name == b"authorization":
-            # The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
-            scheme, _, credentials = value.partition(b" ")
-            return hmac.compare_digest(scheme.lower() + b" " + credentials, expected)
-    return False

@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from edge.observability.metrics import LATENCY_BUCKETS, EdgeMetrics, metrics_asgi_app
+from edge.observability.metrics import LATENCY_BUCKETS, EdgeMetrics
+from edge.observability.metrics_app import metrics_asgi_app
 from tests.support.servers import start_server
 
 
