@@ -37,10 +37,13 @@ class Proxy:
                 ctx.response = await self.balanced.post(ctx.body, ctx.upstream_headers, idempotent=_only_queries(ctx))
             else:
                 ctx.response = await self.upstream.post(ctx.body, ctx.upstream_headers)
-        except UpstreamCircuitOpen as exc:  # also draining on shutdown
-            log.warning("upstream_circuit_open", extra={"request_id": ctx.request_id, "retry_after": exc.retry_after})
+        except UpstreamCircuitOpen as circuit:  # also draining on shutdown
+            # (its own name: mypyc types a name by its first ``except ... as``, so reusing ``exc``
+            # below would reject the other exception types at run time in the compiled build)
+            retry_after = circuit.retry_after
+            log.warning("upstream_circuit_open", extra={"request_id": ctx.request_id, "retry_after": retry_after})
             raise ServiceUnavailable(
-                "The GraphQL engine is unavailable", headers=(("Retry-After", str(exc.retry_after)),)
+                "The GraphQL engine is unavailable", headers=(("Retry-After", str(retry_after)),)
             ) from None
         except UpstreamPoolTimeout:
             # Every pooled connection stayed busy: the edge is saturated, Hasura may be fine.

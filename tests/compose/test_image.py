@@ -23,6 +23,7 @@ from tests.compose.support import REPO_ROOT
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 LOCK = REPO_ROOT / "requirements.lock"
+BUILD_LOCK = REPO_ROOT / "requirements-build.lock"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 BASE_IMAGE = "python:3.11-slim"
 # The image is Linux / CPython 3.11: evaluate dependency markers for that, not for the test machine.
@@ -120,10 +121,17 @@ def test_dependencies_come_only_from_the_lock(stages: list[list[Instruction]]) -
     assert installs, "no pip install found"
     from_lock = [args for args in installs if "-r" in args and args[args.index("-r") + 1] == "requirements.lock"]
     assert from_lock, "nothing installs -r requirements.lock"
+    from_build_lock = [args for args in installs if "-r" in args and args[args.index("-r") + 1] == BUILD_LOCK.name]
     for args in installs:
         positional = [arg for arg in args if not arg.startswith("-")]
         if args in from_lock:
             assert positional == ["requirements.lock"], f"pip install {args}: only the lock"
+        elif args in from_build_lock:
+            # Build tools (mypyc): pinned, and kept out of the runtime virtualenv.
+            assert "--no-deps" in args and "--target" in args, f"pip install {args}: --no-deps --target"
+            target = args[args.index("--target") + 1]
+            assert not target.startswith("/opt/venv"), f"pip install {args}: build tools in the runtime venv"
+            assert positional == [target, BUILD_LOCK.name], f"pip install {args}: only the build lock"
         else:
             assert "--no-deps" in args and positional == ["."], f"pip install {args}: the project, with --no-deps"
     all_instructions = [i for stage in stages for i in stage]
@@ -229,3 +237,13 @@ def test_the_lock_covers_the_dependency_tree() -> None:
     assert len(needed) > len(runtime_requirements()), "the walk found no transitive dependency"
     missing = sorted({name for name, _ in needed} - set(pins))
     assert not missing, f"regenerate requirements.lock (see its header); not pinned: {missing}"
+
+
+def test_the_build_tools_are_pinned_and_never_reach_the_runtime_stage(stages: list[list[Instruction]]) -> None:
+    pins = read_lock(BUILD_LOCK)
+    assert "mypy" in pins, "mypyc (setup.py, EDGE_MYPYC=1) comes from the build lock"
+    build, runtime = stages[0], stages[-1]
+    assert any("requirements-build.lock" in i.args for i in build if i.keyword == "RUN")
+    assert any("EDGE_MYPYC=1" in i.args for i in build if i.keyword == "RUN"), "the image compiles the request path"
+    copied = [i.args for i in runtime if i.keyword == "COPY"]
+    assert copied and all("/opt/buildtools" not in args for args in copied)
