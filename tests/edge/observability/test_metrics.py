@@ -109,19 +109,6 @@ def test_usage_sums_per_subject_kind_only() -> None:
     assert 'edge_usage_total{measure="subscription_seconds",subject_kind="user"} 1.5' in out
 
 
-def test_observe_request_costs_a_few_microseconds() -> None:
-    metrics = EdgeMetrics(plans=["free"], roles=["user"])
-    metrics.observe_request("query", 200, "free", "user", 0.001)
-    n = 20_000
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(n):
-            metrics.observe_request("query", 200, "free", "user", 0.001)
-        best = min(best, (time.perf_counter() - start) / n)
-    assert best < 20e-6  # measured ~2 µs; generous for slow CI
-
-
 async def call(
     app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]
 ) -> tuple[int, dict[bytes, bytes], bytes]:

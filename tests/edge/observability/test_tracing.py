@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -305,20 +304,22 @@ async def test_on_hasura_gets_one_traceparent_the_client_span_not_the_clients() 
     tracing.shutdown()
 
 
-def test_off_it_costs_next_to_nothing_per_request() -> None:
+def test_off_it_builds_nothing_per_request() -> None:
+    # Structural, not timed: with tracing off every request gets the one shared no-op span, and
+    # the upstream headers are passed through as the very same list (no copy, no SDK object).
     tracing = Tracing(None)
     headers = request_headers((b"traceparent", CLIENT_TRACEPARENT))
     upstream = [(b"x-hasura-role", b"user"), (b"traceparent", CLIENT_TRACEPARENT)]
-    rounds = 20_000
-    started = time.perf_counter()
-    for _ in range(rounds):
-        span = tracing.start_request(headers, request_id="req-1", method="POST")
+    first = tracing.start_request(headers, request_id="req-1", method="POST")
+    for _ in range(3):
+        span = tracing.start_request(headers, request_id="req-2", method="POST")
+        assert span is first and not span.recording
         span.set_operation("query", "GetUsers")
         with span.upstream_span() as trace_headers:
+            assert trace_headers == []
             assert with_trace_headers(upstream, trace_headers) is upstream
         span.end(200, None)
-    per_request = (time.perf_counter() - started) / rounds
-    assert per_request < 20e-6  # measured ~0.3 µs; the bound only catches an accidental SDK call
+    assert tracing.provider is None
 
 
 def test_shutdown_flushes_the_queued_spans() -> None:
