@@ -5,7 +5,12 @@ Measures requests/s, p50/p99 latency and the server's CPU µs per request for:
   direct  - the load generator straight to the fast upstream (the ceiling)
   nginx   - nginx as a reverse proxy to it (when nginx is on PATH): the baseline ratios use
   bare    - raw ASGI + the edge's upstream client under uvicorn, no features (the Python floor)
-  edge    - ``python -m edge`` (1 uvicorn worker, JWT verification on) in front of it
+  edge    - ``python -m edge`` (1 uvicorn worker, JWT verification on) in front of it, as built in
+            this checkout: compiled with mypyc after ``make compile`` (the Docker image's build),
+            else interpreted; the first output line says which
+  edge, interpreted (``--interpreted``) - the same code with the compiled modules left out
+  edge, via ASGI (``--asgi``) - the same edge with HTTP /graphql through uvicorn's ASGI cycle
+            instead of the direct path (``edge.direct_http``)
   edge, @cached hit (``--cache-hit``) - the edge answering from its response cache
   edge + limiter (``--limiters``) - the same with a rate+quota plan, in memory and (with
             ``--redis-url`` or REDIS_URL) in Redis, reported as ratios to the plain edge
@@ -147,6 +152,22 @@ http {{ access_log off; keepalive_requests 1000000;
       proxy_set_header Connection ""; }} }} }}
 """
 
+# ``python -m edge`` with the direct /graphql path switched off: the same app and server options,
+# every request through uvicorn's ASGI cycle (what the edge did before edge.direct_http).
+ASGI_ONLY_EDGE = textwrap.dedent(
+    """
+    from edge.app import create_app
+    from edge.logs import configure_logging
+    from edge.server import EdgeServer, uvicorn_config
+    from edge.settings import EdgeSettings
+    settings = EdgeSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    app.direct_graphql = None
+    EdgeServer(uvicorn_config(settings, app)).run()
+    """
+)
+
 PY_UPSTREAM = textwrap.dedent(
     """
     import asyncio, sys, uvloop
@@ -224,8 +245,8 @@ def measure(name: str, port: int, path: str, pid: int | None, script: Path, args
     return runs[len(runs) // 2]
 
 
-def start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -247,6 +268,12 @@ def main() -> int:
     parser.add_argument("--upstream-client", default="lean", help="EDGE_UPSTREAM_CLIENT for the edge run")
     parser.add_argument("--limiters", action="store_true", help="also run the edge with rate+quota plans")
     parser.add_argument("--cache-hit", action="store_true", help="also run the edge answering an @cached query")
+    parser.add_argument(
+        "--interpreted", action="store_true", help="also run the edge without its compiled modules (make compile)"
+    )
+    parser.add_argument(
+        "--asgi", action="store_true", help="also run the edge with /graphql through ASGI, not the direct path"
+    )
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("REDIS_URL", ""),
@@ -303,6 +330,14 @@ def main() -> int:
             cached_script = tmp / "cached.lua"
             cached_script.write_text(WRK_SCRIPT.format(body=lua_string(CACHED_BODY), token=token))
             variants: list[tuple[str, dict[str, str], Path]] = [(f"edge ({args.upstream_client})", {}, script)]
+            if args.interpreted:
+                # A copy of the package without the .so files: Python imports the .py modules.
+                shutil.copytree(
+                    ROOT / "edge", tmp / "src" / "edge", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+                )
+                variants.append(("edge, interpreted", {"PYTHONPATH": str(tmp / "src")}, script))
+            if args.asgi:
+                variants.append(("edge, via ASGI", {"BENCH_ASGI_ONLY": "1"}, script))
             if args.cache_hit:
                 variants.append(("edge, @cached hit", {}, cached_script))
             if args.limiters:
@@ -331,7 +366,15 @@ def main() -> int:
                         **extra,
                     }
                 )
-                edge = start([sys.executable, "-m", "edge"], env=env)
+                # From the copy's directory for the interpreted run: the current directory comes
+                # first on sys.path, before this checkout's compiled modules.
+                source = Path(extra["PYTHONPATH"]) if "PYTHONPATH" in extra else None
+                command = (
+                    [sys.executable, "-c", ASGI_ONLY_EDGE]
+                    if "BENCH_ASGI_ONLY" in extra
+                    else [sys.executable, "-m", "edge"]
+                )
+                edge = start(command, env=env, cwd=source)
                 processes.append(edge)
                 wait_port(edge_port)
                 results.append(measure(name, edge_port, "/graphql", edge.pid, variant_script, args))
@@ -341,9 +384,11 @@ def main() -> int:
                 stop(process)
 
     baseline = next((result for result in results if result.name == "nginx"), results[0])
+    compiled = any((ROOT / "edge").glob("graphql_http.cpython-*.so"))
     print(
         f"wrk -t2 -c{args.connections} -d{args.duration}s, median of {args.runs}; "
-        f"upstream: {'nginx' if nginx else 'python'}; baseline: {baseline.name}"
+        f"upstream: {'nginx' if nginx else 'python'}; baseline: {baseline.name}; "
+        f"edge build: {'compiled (mypyc)' if compiled else 'interpreted (run make compile for the image build)'}"
     )
     print(
         f"{'target':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'errors':>8}"
@@ -359,6 +404,18 @@ def main() -> int:
     print(f"edge / {baseline.name} requests/s: {edge.rps / baseline.rps:.2f}")
     for result in results:
         if result.name.startswith(("edge +", "edge,")) and result.cpu_us_per_request and edge.cpu_us_per_request:
+            if result.name == "edge, via ASGI":
+                print(
+                    f"direct /graphql path: {edge.rps / result.rps:.2f} x the ASGI path's requests/s, "
+                    f"{edge.cpu_us_per_request - result.cpu_us_per_request:+.0f} us CPU per request"
+                )
+                continue
+            if result.name == "edge, interpreted":
+                print(
+                    f"compiled edge: {edge.rps / result.rps:.2f} x the interpreted edge's requests/s, "
+                    f"{edge.cpu_us_per_request - result.cpu_us_per_request:+.0f} us CPU per request"
+                )
+                continue
             print(
                 f"{result.name}: {result.rps / edge.rps:.2f} x the plain edge's requests/s, "
                 f"+{result.cpu_us_per_request - edge.cpu_us_per_request:.0f} us CPU per request"
