@@ -10,6 +10,7 @@ import sys
 
 from pydantic import ValidationError
 
+from edge.build_info import PACKAGE, stale_compiled_modules
 from edge.logs import configure_logging
 from edge.server import EdgeServer, uvicorn_config
 from edge.settings import EdgeSettings
@@ -53,6 +54,11 @@ def main(argv: list[str]) -> int:
             argv[1:], database_url=settings.database_url.get_secret_value(), known_plans=settings.plans.keys()
         )
     configure_logging(settings.log_level, settings.log_format)
+    stale = stale_compiled_modules()
+    if stale:
+        names = ", ".join(str(path.relative_to(PACKAGE.parent)) for path in stale)
+        sys.stderr.write(f"hasura-edge: warning: these sources changed after they were compiled ({names}); ")
+        sys.stderr.write("the old compiled code runs until `make compile`\n")
     EdgeServer(uvicorn_config(settings)).run()
     return 0
 
