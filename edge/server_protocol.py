@@ -103,6 +103,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._began_here = False
         self._keep_alive_timer: asyncio.TimerHandle | None = None
         self._pipeline_held = False
+        self._starting: DirectExchange | None = None
         self._idle_since = 0.0
         direct = getattr(self.app, "direct_graphql", None)
         self._direct: GraphQLHTTPHandler | None = direct if isinstance(direct, GraphQLHTTPHandler) else None
@@ -227,6 +228,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 if not self._request_complete or cycle is None or cycle.response_complete:
                     self._arm()
         except httptools.HttpParserUpgrade:
+            self._starting = None  # the connection changes protocol: nothing more is answered here
             self._disarm()
             self._stop_keep_alive()
             if self._should_upgrade():
@@ -240,6 +242,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning(msg)
             self._disarm()
             self.send_400_response(msg)
+        finally:
+            # A direct /graphql request starts once this read is parsed rather than at its headers:
+            # when its body came in the same read (the common case), the handler gets it at once
+            # instead of waiting on it. A request still arriving starts now all the same (early
+            # 415s, 100 Continue).
+            starting = self._starting
+            if starting is not None:
+                self._starting = None
+                if not self.transport.is_closing():
+                    starting.start(self._direct)  # type: ignore[arg-type]
 
     def on_message_begin(self) -> None:
         # uvicorn's, minus the ASGI scope: it is built in on_headers_complete for requests that
@@ -304,7 +316,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         previous: Any = self.cycle
         self.cycle = exchange  # type: ignore[assignment]
         if previous is None or previous.response_complete:
-            self._start_asgi_task(exchange, None)
+            self._starting = exchange  # started at the end of data_received
         else:  # pipelined behind a request still being answered: uvicorn's queue, in order
             self.flow.pause_reading()
             self.pipeline.appendleft((exchange, None))  # type: ignore[arg-type]
