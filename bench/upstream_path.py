@@ -33,7 +33,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,31 +71,7 @@ HEADERS: list[tuple[bytes, bytes]] = [
     (b"accept", b"application/json"),
 ]
 
-# A tiny keep-alive HTTP/1.1 server (the PY_UPSTREAM of bench/http_path.py): argv = port, body.
-PY_UPSTREAM = textwrap.dedent(
-    """
-    import asyncio, sys, uvloop
-    BODY = sys.argv[2].encode()
-    RESP = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: "
-            + str(len(BODY)).encode() + b"\\r\\n\\r\\n" + BODY)
-    class P(asyncio.Protocol):
-        def connection_made(self, t): self.t = t; self.buf = b""
-        def data_received(self, d):
-            self.buf += d
-            while True:
-                head, sep, rest = self.buf.partition(b"\\r\\n\\r\\n")
-                if not sep: return
-                n = 0
-                for line in head.split(b"\\r\\n"):
-                    if line.lower().startswith(b"content-length:"): n = int(line.split(b":")[1])
-                if len(rest) < n: return
-                self.buf = rest[n:]; self.t.write(RESP)
-    async def main():
-        s = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=4096)
-        await s.serve_forever()
-    uvloop.run(main())
-    """
-)
+from http_path import PY_UPSTREAM  # noqa: E402  # the same tiny keep-alive server: argv = port, body
 
 
 class Noop:

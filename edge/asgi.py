@@ -41,13 +41,13 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
-            raise PayloadTooLarge(f"Request body exceeds {limit} bytes")
+            raise PayloadTooLarge.over(limit)
         return body
     chunks = [body]
     size = len(body)
     while True:
         if size > limit:
-            raise PayloadTooLarge(f"Request body exceeds {limit} bytes")
+            raise PayloadTooLarge.over(limit)
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
@@ -57,7 +57,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         if not message.get("more_body", False):
             break
     if size > limit:
-        raise PayloadTooLarge(f"Request body exceeds {limit} bytes")
+        raise PayloadTooLarge.over(limit)
     return b"".join(chunks)
 
 

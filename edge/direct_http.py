@@ -192,7 +192,7 @@ class DirectExchange:
             if self.disconnected:
                 raise ClientDisconnected
             if self._size > limit:
-                raise PayloadTooLarge(f"Request body exceeds {limit} bytes")
+                raise PayloadTooLarge.over(limit)
             if not self._more_body:
                 chunks = self._chunks
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -217,6 +217,10 @@ class PayloadTooLarge(EdgeError):
     code = "payload-too-large"
     default_message = "Request body too large"
 
+    @classmethod
+    def over(cls, limit: int) -> PayloadTooLarge:
+        return cls(f"Request body exceeds {limit} bytes")
+
 
 class URITooLong(EdgeError):
     status = 414

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import Any
 
 from edge.context import RequestContext
 from edge.graphql.analysis import Analyser, OperationAnalysis
@@ -61,13 +62,8 @@ class AnalyseOperation:
         limits = plan.graphql
         if session.role in self.introspection_roles:
             limits = with_introspection(limits)
-        if not ctx.is_batch and not limits.safelist:  # the common request: one operation
-            operation = ctx.payload
-            analysis = self.analyse(operation["query"], operation.get("operationName"), max_tokens=limits.max_tokens)
-            cost = self.costs.model.estimate(analysis, variables=operation.get("variables"), role=session.role)
-            max_cost = limits.max_cost
-            if not self._within_static_limits(analysis, limits) or (max_cost is not None and cost > max_cost):
-                self._enforce(ctx, check(analysis, cost, limits))
+        if not ctx.is_batch and not limits.safelist:  # the common request: one operation, no lists
+            analysis, cost = self._analyse_one(ctx, ctx.payload, limits, session.role)
             ctx.analyses = (analysis,)
             ctx.estimated_costs = (cost,)
             ctx.estimated_cost = cost
@@ -75,7 +71,6 @@ class AnalyseOperation:
         operations = ctx.operations
         if ctx.is_batch:
             self._enforce(ctx, check_batch(len(operations), limits))
-        model = self.costs.model
         costs = []
         analyses = []
         for operation in operations:
@@ -84,14 +79,23 @@ class AnalyseOperation:
                 if self.persisted is None:
                     raise OperationNotSafelisted()
                 self.persisted.check_safelisted(operation["query"])
-            analysis = self.analyse(operation["query"], operation.get("operationName"), max_tokens=limits.max_tokens)
-            cost = model.estimate(analysis, variables=operation.get("variables"), role=session.role)
-            self._enforce(ctx, check(analysis, cost, limits))
+            analysis, cost = self._analyse_one(ctx, operation, limits, session.role)
             analyses.append(analysis)
             costs.append(cost)
         ctx.analyses = analyses
         ctx.estimated_costs = costs
         ctx.estimated_cost = sum(costs)
+
+    def _analyse_one(
+        self, ctx: RequestContext, operation: dict[str, Any], limits: GraphQLLimits, role: str
+    ) -> tuple[OperationAnalysis, int]:
+        """One operation's analysis and cost, with the plan's limits enforced (400 when over one)."""
+        analysis = self.analyse(operation["query"], operation.get("operationName"), max_tokens=limits.max_tokens)
+        cost = self.costs.model.estimate(analysis, variables=operation.get("variables"), role=role)
+        max_cost = limits.max_cost
+        if not self._within_static_limits(analysis, limits) or (max_cost is not None and cost > max_cost):
+            self._enforce(ctx, check(analysis, cost, limits))
+        return analysis, cost
 
     def _within_static_limits(self, analysis: OperationAnalysis, limits: GraphQLLimits) -> bool:
         key = (id(analysis), id(limits))

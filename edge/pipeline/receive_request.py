@@ -75,7 +75,7 @@ class ReceiveRequest:
         if arrived_body is None:
             ctx.body = await read_body(self.max_body_bytes)
         elif len(arrived_body) > self.max_body_bytes:
-            raise PayloadTooLarge(f"Request body exceeds {self.max_body_bytes} bytes")
+            raise PayloadTooLarge.over(self.max_body_bytes)
         else:
             ctx.body = arrived_body
         try:

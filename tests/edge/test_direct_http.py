@@ -72,19 +72,14 @@ def test_pipelined_requests_on_one_connection_are_answered_in_order(edge: Runnin
     assert len(hasura.requests) == 3
 
 
-def test_http_1_0_gets_connection_close_and_the_connection_closes(edge: RunningServer, hasura: HasuraDouble):
+@pytest.mark.parametrize(
+    ("version", "extra"), [(b"1.0", b""), (b"1.1", b"Connection: close\r\n")], ids=["http-1.0", "connection-close"]
+)
+def test_the_connection_closes_after_the_response_when_the_client_asks(
+    edge: RunningServer, hasura: HasuraDouble, version: bytes, extra: bytes
+):
     with raw_http.connect(edge.host, edge.port) as sock:
-        sock.sendall(post(b"/graphql", products(1), version=b"1.0"))
-        response = raw_http.read_response(sock)
-        closed, _, _ = raw_http.wait_closed(sock, 3.0)
-    assert response.status == 200
-    assert response.header("connection") == "close"
-    assert closed
-
-
-def test_client_connection_close_is_honoured(edge: RunningServer, hasura: HasuraDouble):
-    with raw_http.connect(edge.host, edge.port) as sock:
-        sock.sendall(post(b"/graphql", products(1), extra=b"Connection: close\r\n"))
+        sock.sendall(post(b"/graphql", products(1), extra=extra, version=version))
         response = raw_http.read_response(sock)
         closed, _, _ = raw_http.wait_closed(sock, 3.0)
     assert response.status == 200
