@@ -39,7 +39,7 @@ returns an awaitable when sending may wait (ASGI's ``send``), None when it has w
 
 log = logging.getLogger("edge.graphql")
 
-_JSON = (b"content-type", b"application/json; charset=utf-8")
+_JSON: tuple[bytes, bytes] = (b"content-type", b"application/json; charset=utf-8")
 # Response headers the edge writes itself (uvicorn adds Date; the request id is the edge's).
 _REPLACED_UPSTREAM_HEADERS = frozenset({b"x-request-id", b"date", b"server"})
 # After these the connection may hold unread request bytes, so it is not reused.
@@ -68,6 +68,8 @@ class GraphQLHTTPHandler:
         tls: bool = False,
     ) -> None:
         self.tracing = tracing or Tracing(None)
+        # Read once: with tracing off (the default) a request makes no span calls at all.
+        self.tracing_enabled = self.tracing.enabled
         self.security_headers = security_headers(tls=tls)
         self.response_cache = response_cache
         self.observer = observer or RequestObserver()
@@ -125,17 +127,21 @@ class GraphQLHTTPHandler:
         if method == "OPTIONS":
             await self._preflight(ctx, respond)
             return
-        span = self.tracing.start_request(headers, request_id=ctx.request_id, method=method)
+        span = (
+            self.tracing.start_request(headers, request_id=ctx.request_id, method=method)
+            if self.tracing_enabled
+            else None
+        )
         try:
             await self.receive_request(ctx, read_body, arrived_body)
             await self.authenticate(ctx)
             self.identify_plan(ctx)
             self.analyse_operation(ctx)
-            if span.recording:
+            if span is not None:
                 _name_operation(span, ctx)
             await self.limit(ctx)
             self.inject_session(ctx)
-            proxy = functools.partial(self._traced_proxy, span=span) if span.recording else self.proxy
+            proxy = functools.partial(self._traced_proxy, span=span) if span is not None else self.proxy
             sent = time.perf_counter()
             try:
                 if self.response_cache is not None:
@@ -150,13 +156,15 @@ class GraphQLHTTPHandler:
                 raise RuntimeError("the proxy stage produced no response")
         except EdgeError as error:
             await self._send_error(ctx, respond, error)
-            span.end(error.status, error.code)
+            if span is not None:
+                span.end(error.status, error.code)
             self.observer.finished(
                 ctx, status=error.status, started=started, upstream_duration=upstream, error_code=error.code
             )
             return
         except ClientDisconnected:
-            span.end(499, "client-disconnected")
+            if span is not None:
+                span.end(499, "client-disconnected")
             return
         except Exception:
             # A bug, never the client's fault: logged with its traceback (no request data in it), and
@@ -164,10 +172,12 @@ class GraphQLHTTPHandler:
             log.exception("edge_internal_error", extra={"request_id": ctx.request_id})
             internal = InternalError()
             await self._send_error(ctx, respond, internal)
-            span.end(internal.status, internal.code)
+            if span is not None:
+                span.end(internal.status, internal.code)
             return
         except BaseException:
-            span.end(500, "internal")
+            if span is not None:
+                span.end(500, "internal")
             raise
         out = [(name, value) for name, value in response.headers if name not in _REPLACED_UPSTREAM_HEADERS]
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
@@ -182,7 +192,8 @@ class GraphQLHTTPHandler:
         sending = respond(response.status, out, body)
         if sending is not None:
             await sending
-        span.end(response.status)
+        if span is not None:
+            span.end(response.status)
         self.observer.finished(
             ctx,
             status=response.status,

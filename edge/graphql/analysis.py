@@ -55,7 +55,7 @@ field cost what one does) and records, per field, where a row multiplier would c
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
@@ -536,11 +536,15 @@ class Analyser:
     hit raises a fresh copy of the error. ``cache_info()``/``cache_clear()`` are functools'.
     """
 
-    __slots__ = ("_cached", "max_nodes")
+    __slots__ = ("_cached", "lookup", "max_nodes")
 
     def __init__(self, maxsize: int = 2048, *, max_nodes: int = MAX_NODES) -> None:
         self.max_nodes = max_nodes
         self._cached = lru_cache(maxsize=maxsize)(self._uncached)
+        self.lookup: Callable[[str, str | None, int], object] = self._cached
+        """``lookup(query, operation_name, max_tokens)``: the cache itself, for the compiled request path (a
+        hit runs no Python frame). An :class:`OperationAnalysis` is the answer; anything else is a cached
+        refusal, which calling the analyser raises."""
 
     def __call__(self, query: str, operation_name: str | None, *, max_tokens: int) -> OperationAnalysis:
         result = self._cached(query, operation_name, max_tokens)

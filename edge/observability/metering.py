@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 SubjectKind = Literal["key", "user"]
 Period = Literal["month", "day"]
 _KINDS: tuple[SubjectKind, ...] = ("key", "user")
-_FIELDS = ("requests", "cost_points", "rows", "subscription_seconds")
+_FIELDS: tuple[str, ...] = ("requests", "cost_points", "rows", "subscription_seconds")
 _MAX_SUBJECT = 256
 
 

@@ -43,7 +43,24 @@ from prometheus_client.utils import floatToGoString
 __all__ = ["LATENCY_BUCKETS", "OTHER", "EdgeMetrics"]
 
 OTHER = "other"
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Typed as a tuple of any length on purpose: mypyc keeps a fixed-length tuple of floats unboxed and
+# builds a new Python tuple of 14 floats each time it is passed to bisect (about 200 ns a request).
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 """0.5 ms (a cached rejection) to 10 s (a slow Hasura query); ``+Inf`` catches the rest."""
 
 _MAX_CACHED = 4096
@@ -75,7 +92,7 @@ class _Bounded:
         return OTHER
 
 
-_USAGE_MEASURES = ("requests", "cost_points", "rows", "subscription_seconds")
+_USAGE_MEASURES: tuple[str, ...] = ("requests", "cost_points", "rows", "subscription_seconds")
 
 # --- request-path families: plain numbers, exported at scrape time ----------------------------
 #

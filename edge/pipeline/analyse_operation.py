@@ -45,6 +45,7 @@ class AnalyseOperation:
     ) -> None:
         self.introspection_roles = introspection_roles
         self.analyse = analyser
+        self.lookup = analyser.lookup
         self.costs = costs
         self.persisted = persisted
         self.warnings: Counter[str] = Counter()
@@ -90,7 +91,13 @@ class AnalyseOperation:
         self, ctx: RequestContext, operation: dict[str, Any], limits: GraphQLLimits, role: str
     ) -> tuple[OperationAnalysis, int]:
         """One operation's analysis and cost, with the plan's limits enforced (400 when over one)."""
-        analysis = self.analyse(operation["query"], operation.get("operationName"), max_tokens=limits.max_tokens)
+        query = operation["query"]
+        name = operation.get("operationName")
+        found = self.lookup(query, name, limits.max_tokens)
+        # A cached refusal is not an analysis: the analyser raises it (a fresh copy of the 400).
+        analysis = (
+            found if isinstance(found, OperationAnalysis) else self.analyse(query, name, max_tokens=limits.max_tokens)
+        )
         cost = self.costs.model.estimate(analysis, variables=operation.get("variables"), role=role)
         max_cost = limits.max_cost
         if not self._within_static_limits(analysis, limits) or (max_cost is not None and cost > max_cost):

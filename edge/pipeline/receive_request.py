@@ -35,7 +35,11 @@ _SIMPLE_CONTENT_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlen
 _JSON_CONTENT_TYPES = frozenset({b"application/json", b"application/graphql-response+json"})
 _JSON_CONTENT_TYPE_VALUES = frozenset({b"application/json", b"application/json; charset=utf-8"})
 # Non-simple headers that prove a GET did not come from a cross-site form or <img>.
-_PREFLIGHT_HEADERS = (b"graphql-require-preflight", b"apollo-require-preflight", b"x-apollo-operation-name")
+_PREFLIGHT_HEADERS: tuple[bytes, ...] = (
+    b"graphql-require-preflight",
+    b"apollo-require-preflight",
+    b"x-apollo-operation-name",
+)
 _GET_PARAMS = frozenset({"query", "variables", "operationName", "extensions"})
 
 
