@@ -22,6 +22,7 @@ COMPILED_MODULES = [
     "edge/session.py",
     "edge/graphql_http.py",
     "edge/direct_http.py",
+    "edge/request_events.py",
     "edge/pipeline/receive_request.py",
     "edge/pipeline/request_id.py",
     "edge/pipeline/authenticate.py",

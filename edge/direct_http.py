@@ -6,7 +6,8 @@ costs about 15 µs of the 40 µs a bare proxy spends per request; a request that
 about 24 µs (``docs/benchmarks.md``). The edge's protocol (``edge.server_protocol``) therefore hands
 requests whose target is exactly ``/graphql`` (optionally with a query string), and that are not
 upgrades, to a :class:`DirectExchange`, which calls the same :class:`~edge.graphql_http.GraphQLHTTPHandler`
-the ASGI app mounts, through ``handle(...)`` with a body reader and a responder of its own.
+the ASGI app mounts, through ``handle(...)`` with a body reader and a responder of its own. The
+parser callbacks that create and feed exchanges are ``edge.request_events``.
 Everything else (health, admin, metrics, WebSocket upgrades, absolute-form or percent-encoded
 targets) still goes through ASGI and FastAPI, unchanged.
 
@@ -32,7 +33,7 @@ from edge.errors import InternalError, PayloadTooLarge
 
 if TYPE_CHECKING:
     from edge.graphql_http import GraphQLHTTPHandler
-    from edge.server_protocol import GuardedHttpToolsProtocol
+    from edge.request_events import RequestEvents
 
 __all__ = ["DirectExchange", "encode_head", "is_direct_target"]
 
@@ -99,7 +100,8 @@ class DirectExchange:
 
     It stands where uvicorn keeps its ``RequestResponseCycle`` (``protocol.cycle`` and the
     pipelining queue), so it has the attributes the protocol reads there: ``response_started``,
-    ``response_complete``, ``disconnected`` and ``keep_alive``.
+    ``response_complete``, ``disconnected`` and ``keep_alive``. ``events`` is its connection's
+    :class:`~edge.request_events.RequestEvents`.
     """
 
     __slots__ = (
@@ -113,8 +115,8 @@ class DirectExchange:
         "expect_continue",
         "headers",
         "keep_alive",
+        "events",
         "method",
-        "protocol",
         "query_string",
         "response_complete",
         "response_started",
@@ -123,7 +125,7 @@ class DirectExchange:
 
     def __init__(
         self,
-        protocol: GuardedHttpToolsProtocol,
+        events: RequestEvents,
         *,
         method: str,
         headers: list[tuple[bytes, bytes]],
@@ -131,9 +133,9 @@ class DirectExchange:
         keep_alive: bool,
         expect_continue: bool,
     ) -> None:
-        self.protocol = protocol
-        self.transport = protocol.transport
-        self._loop = protocol.loop
+        self.events = events
+        self.transport = events.transport
+        self._loop = events.loop
         self.method = method
         self.headers = headers
         self.query_string = query_string
@@ -158,7 +160,7 @@ class DirectExchange:
         if limit is None:
             self._chunks.append(chunk)
             if self._size > HIGH_WATER_LIMIT:
-                self.protocol.flow.pause_reading()  # nobody reads yet: let TCP push back
+                self.events.flow.pause_reading()  # nobody reads yet: let TCP push back
             return
         if self._size <= limit:
             self._chunks.append(chunk)
@@ -196,7 +198,7 @@ class DirectExchange:
             if not self._more_body:
                 chunks = self._chunks
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            self.protocol.flow.resume_reading()
+            self.events.flow.resume_reading()
             self._waiter = self._loop.create_future()
             try:
                 await self._waiter
@@ -220,8 +222,9 @@ class DirectExchange:
             raise RuntimeError("a response was already sent for this request")
         if self.disconnected:
             return
+        events = self.events
         head, keep_alive = encode_head(
-            status, self.protocol.server_state.default_headers, headers, len(body), keep_alive=self.keep_alive
+            status, events.server_state.default_headers, headers, len(body), keep_alive=self.keep_alive
         )
         self.response_started = True
         self.expect_continue = False
@@ -230,30 +233,30 @@ class DirectExchange:
         if not keep_alive:
             self.keep_alive = False
             self.transport.close()
-        self.protocol.on_response_complete()
+        events.response_complete()
 
     # --- the task -------------------------------------------------------------------------------
 
     def start(self, handler: GraphQLHTTPHandler) -> asyncio.Task[None]:
         """Start the task that answers this request (``handle()`` itself: no wrapper coroutine)."""
-        protocol = self.protocol
+        events = self.events
         task = self._loop.create_task(
             handler.handle(
                 self.method,
                 self.headers,
                 self.query_string,
-                protocol.client,
+                events.client,
                 self.read_body,
                 self.respond,
                 self.arrived_body(),
             )
         )
         task.add_done_callback(self._finished)
-        protocol.tasks.add(task)
+        events.tasks.add(task)
         return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self.protocol.tasks.discard(task)
+        self.events.tasks.discard(task)
         if task.cancelled():  # the server gave up waiting at shutdown
             self._abort()
             return
