@@ -15,8 +15,9 @@ _WELL_FORMED = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 
 _TAIL_BITS = 48  # the last UUID group: 12 hex digits
 _TAIL_MASK = (1 << _TAIL_BITS) - 1
+_TAIL_MARK = 1 << _TAIL_BITS  # a leading 1 so that hex() gives all 12 digits: "0x1" + tail
 # Odd, so multiplying by it modulo 2**48 is a bijection: distinct counts give distinct tails.
-_SPREAD = 0x5DEECE66D
+_SPREAD = 0x9E37
 
 
 class _RequestIds:
@@ -46,7 +47,8 @@ class _RequestIds:
     def next(self) -> str:
         count = (self._count + 1) & _TAIL_MASK
         self._count = count
-        return f"{self._prefix}{((count * _SPREAD) ^ self._key) & _TAIL_MASK:012x}"
+        # hex() and a slice: a third of the cost of an f-string's ``:012x`` under mypyc.
+        return self._prefix + hex((((count * _SPREAD) ^ self._key) & _TAIL_MASK) | _TAIL_MARK)[3:]
 
 
 _ids = _RequestIds()
