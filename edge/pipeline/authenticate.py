@@ -36,6 +36,7 @@ __all__ = ["Authenticate"]
 
 Headers = Sequence[tuple[bytes, bytes]]
 _SESSION_MEMO_SIZE = 10_000
+_TOKEN_MEMO_SIZE = 4_096  # raw Authorization values (a JWT is ~1 KB): at most a few MB
 
 
 class Authenticate:
@@ -66,6 +67,8 @@ class Authenticate:
         # (token, requested role) -> (the verified token it was built from, its identity): a
         # repeated token then costs two dict lookups instead of rebuilding the session.
         self._sessions: dict[tuple[str, str | None], tuple[VerifiedToken, Identity]] = {}
+        # Authorization header value -> the bearer token in it (syntax only: verification is separate).
+        self._tokens: dict[bytes, str] = {}
 
     async def __call__(self, ctx: RequestContext) -> None:
         ctx.identity = await self.identify(ctx.headers, request=ctx.payload, first_values=ctx.first_values)
@@ -147,7 +150,17 @@ class Authenticate:
     def _find_token(self, headers: Headers, unique: Mapping[bytes, bytes] | None) -> str | None:
         if unique is not None and self.only_authorization:
             authorization = unique.get(b"authorization")
-            return None if authorization is None else _bearer_token(authorization)
+            if authorization is None:
+                return None
+            # The same header value gives the same token object: parsing it costs a handful of
+            # bytes methods, and the later look-ups keyed by the token reuse its cached hash.
+            token = self._tokens.get(authorization)
+            if token is None:
+                token = _bearer_token(authorization)  # raises for a malformed header (never remembered)
+                if len(self._tokens) >= _TOKEN_MEMO_SIZE:
+                    self._tokens.clear()  # bounded; refilled by the next requests
+                self._tokens[authorization] = token
+            return token
         found: list[str] = []
         if self.read_authorization:
             values = [value for name, value in headers if name == b"authorization"]

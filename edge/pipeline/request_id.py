@@ -6,6 +6,7 @@ import os
 import random
 import re
 import uuid
+from typing import Final
 
 __all__ = ["choose_request_id", "new_request_id"]
 
@@ -13,11 +14,12 @@ __all__ = ["choose_request_id", "new_request_id"]
 # so anything else (CR/LF, quotes, megabytes) is replaced rather than trusted.
 _WELL_FORMED = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 
-_TAIL_BITS = 48  # the last UUID group: 12 hex digits
-_TAIL_MASK = (1 << _TAIL_BITS) - 1
-_TAIL_MARK = 1 << _TAIL_BITS  # a leading 1 so that hex() gives all 12 digits: "0x1" + tail
+# Final: mypyc inlines them instead of looking each up in the module's dict on every call.
+_TAIL_BITS: Final = 48  # the last UUID group: 12 hex digits
+_TAIL_MASK: Final = (1 << 48) - 1
+_TAIL_MARK: Final = 1 << 48  # a leading 1 so that hex() gives all 12 digits: "0x1" + tail
 # Odd, so multiplying by it modulo 2**48 is a bijection: distinct counts give distinct tails.
-_SPREAD = 0x9E37
+_SPREAD: Final = 0x9E37
 
 
 class _RequestIds:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httptools
@@ -42,6 +42,33 @@ class _ClosedBeforeResponse(UpstreamConnectError):
 # (forwarded client headers) cannot grow it without limit. Names beyond the bound are checked each time.
 _FORWARDED_NAMES: set[bytes] = set()
 _FORWARDED_NAMES_MAX = 512
+
+# Response header names as Hasura spells them -> (lower-case name, kind). Hasura sends the same
+# few names on every response, so one look-up replaces a lower() and a set test per header, and
+# the lower-case name is always the same object (with its hash cached for the look-ups after).
+_PASS: Final = 0
+_CONNECTION: Final = 1
+_FRAMING: Final = 2
+_HOP: Final = 3
+_RESPONSE_NAMES: Final[dict[bytes, tuple[bytes, int]]] = {}
+_RESPONSE_NAMES_MAX: Final = 256
+
+
+def _response_name(name: bytes) -> tuple[bytes, int]:
+    lower = name.lower()
+    if lower == b"connection":
+        kind = _CONNECTION
+    elif lower == b"content-length" or lower == b"transfer-encoding":
+        kind = _FRAMING
+    elif lower in HOP_BY_HOP:
+        kind = _HOP
+    else:
+        kind = _PASS
+    known = _RESPONSE_NAMES
+    if len(known) >= _RESPONSE_NAMES_MAX:
+        known.clear()  # bounded: an upstream sending ever new names refills it
+    known[name] = (lower, kind)
+    return lower, kind
 
 
 class _Conn(asyncio.Protocol):
@@ -187,14 +214,14 @@ class _Conn(asyncio.Protocol):
             self.transport.abort()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if name in HOP_BY_HOP:
-            if name == b"connection":
-                self.conn_tokens += b"," + value.lower()
-            elif name == b"content-length" or name == b"transfer-encoding":
-                self.framed = True
-            return
-        self.headers.append((name, value))
+        known = _RESPONSE_NAMES.get(name)
+        lower, kind = known if known is not None else _response_name(name)
+        if kind == _PASS:
+            self.headers.append((lower, value))
+        elif kind == _CONNECTION:
+            self.conn_tokens += b"," + value.lower()
+        elif kind == _FRAMING:
+            self.framed = True
 
     def on_headers_complete(self) -> None:
         self.headers_done = True

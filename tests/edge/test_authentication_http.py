@@ -91,6 +91,19 @@ def test_malformed_authorization_header_is_401_invalid_headers(edge: RunningServ
     assert hasura.requests == []
 
 
+def test_a_repeated_authorization_value_is_judged_the_same_every_time(edge: RunningServer, hasura: HasuraDouble):
+    """The edge remembers which token a header value holds; repeats must not change any answer."""
+    good = f"Bearer {mint(hasura_claims('user-7'))}"
+    for value in ["Bearer a b", good, "Bearer a b", good, f"bearer  {good[7:]}", "Bearer a b"]:
+        response = post(edge, {"Authorization": value})
+        if value == "Bearer a b":
+            assert response.status_code == 401
+            assert response.json()["errors"][0]["extensions"]["code"] == "invalid-headers"
+        else:
+            assert response.status_code == 200, response.text
+    assert [record.header("x-hasura-user-id") for record in hasura.requests] == ["user-7"] * 3
+
+
 def test_no_credentials_and_no_unauthorized_role_is_401(edge: RunningServer, hasura: HasuraDouble):
     response = post(edge, {})
     assert response.status_code == 401

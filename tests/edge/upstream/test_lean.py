@@ -77,6 +77,25 @@ async def test_many_distinct_header_names(serve: ServeFn, lean: Lean) -> None:
         await client.post(BODY, [(names[-1], b"v\r\n")])
 
 
+async def test_response_header_names_are_lowered_and_classified_every_time(serve: ServeFn, lean: Lean) -> None:
+    """The name cache gives the same headers on a repeat, and stays bounded under ever new names."""
+    names = [b"X-Extra-%d" % i for i in range(lean_module._RESPONSE_NAMES_MAX + 50)]
+
+    async def many_names(request: fu.Request, ctx: fu.Ctx) -> bool:
+        extra = [(name, b"v") for name in names[ctx.req_no * 100 : ctx.req_no * 100 + 150]]
+        hop = [(b"Keep-Alive", b"timeout=5"), (b"Connection", b"keep-alive, X-Extra-1"), (b"TE", b"x")]
+        ctx.writer.write(fu.response(headers=[*hop, *extra]))
+        return True
+
+    server = await serve(many_names)
+    client = lean(server.url)
+    for round_no in range(3):
+        resp = await client.post(BODY, [])
+        expected = [name.lower() for name in names[round_no * 100 : round_no * 100 + 150] if name != b"X-Extra-1"]
+        assert resp.headers == [(b"content-type", b"application/json"), *((name, b"v") for name in expected)]
+        assert len(lean_module._RESPONSE_NAMES) <= lean_module._RESPONSE_NAMES_MAX
+
+
 async def test_base_url_path_prefix(serve: ServeFn, lean: Lean) -> None:
     server = await serve(fu.echo_path)
     client = lean(server.url + "/hasura/")
