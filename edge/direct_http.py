@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
@@ -39,10 +39,10 @@ __all__ = ["DirectExchange", "encode_head", "is_direct_target"]
 
 log = logging.getLogger("edge.http")
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_CLOSE_LINE = b"connection: close\r\n"
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CLOSE_LINE: Final = b"connection: close\r\n"
 _INTERNAL_ERROR_BODY = InternalError().body()
-_INTERNAL_ERROR = b"".join(
+_INTERNAL_ERROR: Final = b"".join(
     [
         STATUS_LINE[500],
         b"content-type: application/json; charset=utf-8\r\n",

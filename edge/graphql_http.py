@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from edge.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
 from edge.cache import ResponseCache
@@ -39,11 +40,11 @@ returns an awaitable when sending may wait (ASGI's ``send``), None when it has w
 
 log = logging.getLogger("edge.graphql")
 
-_JSON: tuple[bytes, bytes] = (b"content-type", b"application/json; charset=utf-8")
+_JSON: Final[tuple[bytes, bytes]] = (b"content-type", b"application/json; charset=utf-8")
 # Response headers the edge writes itself (uvicorn adds Date; the request id is the edge's).
-_REPLACED_UPSTREAM_HEADERS = frozenset({b"x-request-id", b"date", b"server"})
+_REPLACED_UPSTREAM_HEADERS: Final = frozenset({b"x-request-id", b"date", b"server"})
 # After these the connection may hold unread request bytes, so it is not reused.
-_CLOSE_AFTER = (PayloadTooLarge, RequestTimeout)
+_CLOSE_AFTER: Final = (PayloadTooLarge, RequestTimeout)
 
 
 class GraphQLHTTPHandler:
@@ -179,7 +180,7 @@ class GraphQLHTTPHandler:
             if span is not None:
                 span.end(500, "internal")
             raise
-        out = [(name, value) for name, value in response.headers if name not in _REPLACED_UPSTREAM_HEADERS]
+        out = [header for header in response.headers if header[0] not in _REPLACED_UPSTREAM_HEADERS]
         out.append((b"x-request-id", ctx.request_id.encode("ascii")))
         if ctx.limit_headers:
             out += ctx.limit_headers

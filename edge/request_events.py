@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import httptools
 from uvicorn.protocols.http.flow_control import FlowControl
@@ -54,9 +54,25 @@ def _wire_response(error: type[EdgeError]) -> bytes:
     )
 
 
-RESPONSE_408 = _wire_response(RequestTimeout)
-RESPONSE_414 = _wire_response(URITooLong)
-RESPONSE_431 = _wire_response(HeadersTooLarge)
+# Header names as clients spell them -> lower-case. Clients send the same few names on every
+# request, so one look-up replaces a lower() per header, and each lower-case name is always the
+# same object, whose hash is then computed once (the first-value table hashes every name).
+# Bounded: clients choose names, so it is emptied when full and refills with the common ones.
+_REQUEST_NAMES: Final[dict[bytes, bytes]] = {}
+_REQUEST_NAMES_MAX: Final = 512
+
+
+def _request_name(name: bytes) -> bytes:
+    lower = name.lower()
+    if len(_REQUEST_NAMES) >= _REQUEST_NAMES_MAX:
+        _REQUEST_NAMES.clear()
+    _REQUEST_NAMES[name] = lower
+    return lower
+
+
+RESPONSE_408: Final = _wire_response(RequestTimeout)
+RESPONSE_414: Final = _wire_response(URITooLong)
+RESPONSE_431: Final = _wire_response(HeadersTooLarge)
 
 
 class RequestEvents:
@@ -187,10 +203,12 @@ class RequestEvents:
         if self.header_bytes > self.max_header_bytes:
             self.refuse(RESPONSE_431)
             raise Refused
-        name = name.lower()  # uvicorn's on_header, inlined
-        if name == b"expect" and value.lower() == b"100-continue":
+        lower = _REQUEST_NAMES.get(name)  # uvicorn's on_header, inlined
+        if lower is None:
+            lower = _request_name(name)
+        if lower == b"expect" and value.lower() == b"100-continue":
             self.expect_100_continue = True
-        self.headers.append((name, value))
+        self.headers.append((lower, value))
 
     def on_headers_complete(self) -> None:
         self.headers_complete = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from edge.errors import InvalidJWTClaims
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RESERVED_SESSION_NAMES", "Identity", "Session", "session_from_claims"]
 
-RESERVED_SESSION_NAMES = frozenset(
+RESERVED_SESSION_NAMES: Final = frozenset(
     {
         "x-hasura-role",
         "x-hasura-admin-secret",
@@ -27,9 +27,9 @@ edge talks to Hasura with the admin secret, which would make Hasura honour them.
 
 # A session variable becomes an HTTP header at Hasura: a name must be a header token and a
 # value must not carry control characters (CR/LF would split the upstream request).
-_SESSION_NAME = re.compile(r"x-hasura-[a-z0-9-]{1,100}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MAX_VALUE_LENGTH = 4096
+_SESSION_NAME: Final = re.compile(r"x-hasura-[a-z0-9-]{1,100}")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_VALUE_LENGTH: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)

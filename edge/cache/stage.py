@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import orjson
 
@@ -43,12 +43,12 @@ __all__ = ["CACHE_KEY_HEADER", "CacheDecision", "ResponseCache"]
 
 log = logging.getLogger("edge.cache")
 
-CACHE_KEY_HEADER = b"x-hasura-query-cache-key"
+CACHE_KEY_HEADER: Final = b"x-hasura-query-cache-key"
 """Hasura EE's name (``docs/docs/caching/caching-config.mdx``, "Response headers")."""
-_CACHE_CONTROL = b"cache-control"
-_X_CACHE = b"x-cache"
-_CONTENT_TYPE = b"content-type"
-_REPLACED = frozenset({_CACHE_CONTROL, _X_CACHE, CACHE_KEY_HEADER})
+_CACHE_CONTROL: Final = b"cache-control"
+_X_CACHE: Final = b"x-cache"
+_CONTENT_TYPE: Final = b"content-type"
+_REPLACED: Final = frozenset({_CACHE_CONTROL, _X_CACHE, CACHE_KEY_HEADER})
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,16 +29,16 @@ import hashlib
 import logging
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from edge.context import RequestContext
 
 __all__ = ["EVENT", "AccessLog", "operation_hash"]
 
-EVENT = "graphql_operation"
-_MAX_NAME = 128
-_HASH_CACHE_SIZE = 4096
-_hashes: dict[str, str] = {}
+EVENT: Final = "graphql_operation"
+_MAX_NAME: Final = 128
+_HASH_CACHE_SIZE: Final = 4096
+_hashes: Final[dict[str, str]] = {}
 
 
 def operation_hash(query: str) -> str:

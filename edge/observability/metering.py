@@ -37,7 +37,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -60,9 +60,9 @@ logger = logging.getLogger(__name__)
 
 SubjectKind = Literal["key", "user"]
 Period = Literal["month", "day"]
-_KINDS: tuple[SubjectKind, ...] = ("key", "user")
-_FIELDS: tuple[str, ...] = ("requests", "cost_points", "rows", "subscription_seconds")
-_MAX_SUBJECT = 256
+_KINDS: Final[tuple[SubjectKind, ...]] = ("key", "user")
+_FIELDS: Final[tuple[str, ...]] = ("requests", "cost_points", "rows", "subscription_seconds")
+_MAX_SUBJECT: Final = 256
 
 
 @dataclass(frozen=True, slots=True)

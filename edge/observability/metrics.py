@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client import metrics as prometheus_metrics
@@ -42,10 +42,10 @@ from prometheus_client.utils import floatToGoString
 
 __all__ = ["LATENCY_BUCKETS", "OTHER", "EdgeMetrics"]
 
-OTHER = "other"
+OTHER: Final = "other"
 # Typed as a tuple of any length on purpose: mypyc keeps a fixed-length tuple of floats unboxed and
 # builds a new Python tuple of 14 floats each time it is passed to bisect (about 200 ns a request).
-LATENCY_BUCKETS: tuple[float, ...] = (
+LATENCY_BUCKETS: Final[tuple[float, ...]] = (
     0.0005,
     0.001,
     0.0025,
@@ -63,11 +63,11 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 )
 """0.5 ms (a cached rejection) to 10 s (a slow Hasura query); ``+Inf`` catches the rest."""
 
-_MAX_CACHED = 4096
-_OPERATION_TYPES = frozenset({"query", "mutation", "subscription"})
+_MAX_CACHED: Final = 4096
+_OPERATION_TYPES: Final = frozenset({"query", "mutation", "subscription"})
 # The ``le`` label values, spelt as prometheus_client spells them ("0.005", "1.0", "+Inf").
 _LE = (*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
-_SUM = len(_LE)
+_SUM: Final = len(_LE)
 """Index of the sum in a histogram cell, after one count per bucket."""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
+from typing import Any, Final
 
 from edge.context import RequestContext
 from edge.graphql.analysis import Analyser, OperationAnalysis
@@ -22,7 +22,7 @@ from edge.plans import GraphQLLimits, with_introspection
 __all__ = ["AnalyseOperation", "CostModelHolder"]
 
 log = logging.getLogger("edge.analysis")
-_STATIC_MEMO_SIZE = 4096
+_STATIC_MEMO_SIZE: Final = 4096
 
 
 class CostModelHolder:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Any, Final
 
 from edge.auth.authorizer import Authorizer
 from edge.auth.claims import select_role
@@ -35,8 +35,8 @@ from edge.session import Identity, Session, session_from_claims
 __all__ = ["Authenticate"]
 
 Headers = Sequence[tuple[bytes, bytes]]
-_SESSION_MEMO_SIZE = 10_000
-_TOKEN_MEMO_SIZE = 4_096  # raw Authorization values (a JWT is ~1 KB): at most a few MB
+_SESSION_MEMO_SIZE: Final = 10_000
+_TOKEN_MEMO_SIZE: Final = 4_096  # raw Authorization values (a JWT is ~1 KB): at most a few MB
 
 
 class Authenticate:

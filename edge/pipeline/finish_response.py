@@ -14,7 +14,7 @@ common path forwards Hasura's bytes untouched.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -29,7 +29,7 @@ from edge.upstream.base import UpstreamResponse
 __all__ = ["FinishResponse"]
 
 log = logging.getLogger("edge.finish")
-_SUGGESTION_MARK = b"Did you mean"
+_SUGGESTION_MARK: Final = b"Did you mean"
 
 
 class FinishResponse:

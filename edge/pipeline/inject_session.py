@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Final
 
 from edge.context import RequestContext
 from edge.session import Session
@@ -41,7 +42,7 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-DROPPED_CLIENT_HEADERS = HOP_BY_HOP | {
+DROPPED_CLIENT_HEADERS: Final = HOP_BY_HOP | {
     b"host",
     b"content-length",
     b"content-type",
@@ -53,10 +54,10 @@ DROPPED_CLIENT_HEADERS = HOP_BY_HOP | {
     b"traceparent",
     b"tracestate",
 }
-_TRACEPARENT = re.compile(rb"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+_TRACEPARENT: Final = re.compile(rb"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 
-_SESSION_MEMO_SIZE = 10_000
+_SESSION_MEMO_SIZE: Final = 10_000
 
 
 def client_headers_to_forward(

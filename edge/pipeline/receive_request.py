@@ -11,7 +11,7 @@ exists.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 import orjson
@@ -31,16 +31,16 @@ from edge.graphql.persisted import PersistedQueries
 __all__ = ["ReceiveRequest"]
 
 # Content types a browser form or a "simple" fetch can send without a CORS preflight.
-_SIMPLE_CONTENT_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data"})
-_JSON_CONTENT_TYPES = frozenset({b"application/json", b"application/graphql-response+json"})
-_JSON_CONTENT_TYPE_VALUES = frozenset({b"application/json", b"application/json; charset=utf-8"})
+_SIMPLE_CONTENT_TYPES: Final = frozenset({b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data"})
+_JSON_CONTENT_TYPES: Final = frozenset({b"application/json", b"application/graphql-response+json"})
+_JSON_CONTENT_TYPE_VALUES: Final = frozenset({b"application/json", b"application/json; charset=utf-8"})
 # Non-simple headers that prove a GET did not come from a cross-site form or <img>.
-_PREFLIGHT_HEADERS: tuple[bytes, ...] = (
+_PREFLIGHT_HEADERS: Final[tuple[bytes, ...]] = (
     b"graphql-require-preflight",
     b"apollo-require-preflight",
     b"x-apollo-operation-name",
 )
-_GET_PARAMS = frozenset({"query", "variables", "operationName", "extensions"})
+_GET_PARAMS: Final = frozenset({"query", "variables", "operationName", "extensions"})
 
 
 def _media_type(value: bytes | None) -> bytes | None:

@@ -12,14 +12,15 @@ __all__ = ["choose_request_id", "new_request_id"]
 
 # Printable token characters only, bounded: the id is echoed in a response header and logged,
 # so anything else (CR/LF, quotes, megabytes) is replaced rather than trusted.
-_WELL_FORMED = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
+_WELL_FORMED: Final = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 
 # Final: mypyc inlines them instead of looking each up in the module's dict on every call.
 _TAIL_BITS: Final = 48  # the last UUID group: 12 hex digits
 _TAIL_MASK: Final = (1 << 48) - 1
 _TAIL_MARK: Final = 1 << 48  # a leading 1 so that hex() gives all 12 digits: "0x1" + tail
-# Odd, so multiplying by it modulo 2**48 is a bijection: distinct counts give distinct tails.
-_SPREAD: Final = 0x9E37
+# Odd, so multiplying by it modulo 2**48 is a bijection: distinct counts give distinct tails. Below
+# 2**13, so that the product stays below 2**61, within mypyc's unboxed ints (no big-int arithmetic).
+_SPREAD: Final = 0x1F1D
 
 
 class _RequestIds:
@@ -53,7 +54,7 @@ class _RequestIds:
         return self._prefix + hex((((count * _SPREAD) ^ self._key) & _TAIL_MASK) | _TAIL_MARK)[3:]
 
 
-_ids = _RequestIds()
+_ids: Final = _RequestIds()
 if hasattr(os, "register_at_fork"):  # a forked worker must not repeat its parent's ids
     os.register_at_fork(after_in_child=_ids.reseed)
 

@@ -13,6 +13,7 @@ Hasura for identity encoding, so what it compresses is always plain JSON.
 from __future__ import annotations
 
 import gzip
+from typing import Final
 
 __all__ = ["SECURITY_HEADERS", "compress_if_worthwhile", "security_headers"]
 
@@ -23,7 +24,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 )
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
-MIN_COMPRESS_BYTES = 1400
+MIN_COMPRESS_BYTES: Final = 1400
 
 
 def security_headers(*, tls: bool) -> list[tuple[bytes, bytes]]:

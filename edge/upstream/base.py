@@ -25,7 +25,7 @@ __all__ = [
 
 # Response headers that describe the upstream hop, not the resource (RFC 9110 §7.6.1), plus
 # content-length, which the edge recomputes for the body it sends. Names are lower-case bytes.
-HOP_BY_HOP: frozenset[bytes] = frozenset(
+HOP_BY_HOP: Final[frozenset[bytes]] = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -41,7 +41,7 @@ HOP_BY_HOP: frozenset[bytes] = frozenset(
 # Request headers the client writes itself (host, content-length, content-type) or that would
 # change the framing or the connection's fate if forwarded (the hop-by-hop set). A caller's copy
 # of any of these is dropped, so they are never duplicated on the wire.
-REQUEST_MANAGED: frozenset[bytes] = HOP_BY_HOP | {b"host", b"content-type"}
+REQUEST_MANAGED: Final[frozenset[bytes]] = HOP_BY_HOP | {b"host", b"content-type"}
 
 
 @final

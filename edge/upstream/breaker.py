@@ -24,6 +24,7 @@ import enum
 import math
 import time
 from collections.abc import Callable
+from typing import Final
 
 from edge.upstream.base import (
     UpstreamConnectError,
@@ -45,7 +46,7 @@ __all__ = [
 # Hasura answers 500 for an internal error of one request; the process is alive and the next request
 # may well succeed, so 500 is passed back and counts as a success. 502/503/504 mean "not available"
 # (a proxy in front of Hasura, or Hasura itself starting/overloaded): they count as failures.
-FAILURE_STATUSES: frozenset[int] = frozenset({502, 503, 504})
+FAILURE_STATUSES: Final[frozenset[int]] = frozenset({502, 503, 504})
 
 
 class UpstreamCircuitOpen(UpstreamError):

@@ -1,8 +1,9 @@
 """uvicorn's sans-I/O WebSocket protocol, closing with 1001 on shutdown and closing slow readers.
 
-Two changes:
+Three changes:
 
-- shutdown sends 1001 instead of 1012 (below);
+- shutdown sends 1001 instead of 1012 (below), and sends nothing to a client whose own close is
+  being answered already (uvicorn's shutdown raises there);
 - ``websocket.close`` is written even while the transport is paused (the client does not read): a
   close frame is a few bytes, and waiting for a reader that never reads would keep the connection,
   and the application's state for it, forever. The transport closes ``close_timeout`` later.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 __all__ = ["EdgeWebSocketProtocol"]
 
@@ -45,6 +47,12 @@ class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
 
     def shutdown(self) -> None:
+        if self.handshake_complete and not self.close_sent and self.conn.state is not State.OPEN:
+            # The client closed first and websockets answered its close frame by itself: nothing
+            # more may be sent (uvicorn's shutdown would try a second close and raise InvalidState).
+            self.stop_keepalive()
+            self.transport.close()
+            return
         if self.handshake_complete and not self.close_sent and not self.transport.is_closing():
             self.stop_keepalive()
             self.queue.put_nowait({"type": "websocket.disconnect", "code": GOING_AWAY})

@@ -301,3 +301,27 @@ def test_pipelined_requests_wait_while_the_client_is_not_reading(edge: RunningSe
     assert while_paused == 1  # the first was under way already; the other two waited
     assert [len(orjson.loads(r.body)["data"]["products"]) for r in responses] == [2, 3, 1]
     assert len(hasura.requests) == 3
+
+
+def test_header_names_are_matched_in_any_case_however_many_names_clients_send(
+    edge: RunningServer, hasura: HasuraDouble
+):
+    """Lower-case names are remembered per spelling (bounded); every request still reads its own headers."""
+    with raw_http.connect(edge.host, edge.port) as sock:
+        for batch in range(3):  # 3 x 300 distinct names: more than the remembered spellings
+            extra = b"".join(b"X-Junk-%d-%d: v\r\n" % (batch, i) for i in range(300))
+            sock.sendall(post(b"/graphql", products(1), extra=extra))
+            assert read_responses(sock, 1)[0].status == 200
+        request = (
+            b"POST /graphql HTTP/1.1\r\nHOST: edge\r\ncontent-TYPE: application/json\r\nAUTHORIZATION: Bearer "
+            + mint().encode()
+            + b"\r\nX-Request-ID: Mixed-Case-1\r\nX-HASURA-ROLE: editor\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(products(1))
+            + products(1)
+        )
+        sock.sendall(request)
+        response = read_responses(sock, 1)[0]
+    assert response.status == 200, response.body
+    assert dict(response.headers)["x-request-id"] == "Mixed-Case-1"
+    assert hasura.last().header("x-hasura-role") == "editor"
+    assert hasura.last().header("x-request-id") == "Mixed-Case-1"
