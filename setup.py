@@ -14,9 +14,11 @@ import os
 from setuptools import setup
 
 # The request path, stage by stage. Left interpreted on purpose: edge/server_protocol.py (it
-# subclasses uvicorn's protocol class, which mypyc cannot extend natively), edge/graphql/policy.py
-# (its error subclasses keep class-level codes), edge/observability/metrics_app.py (an ASGI app,
-# which servers recognise by inspecting a Python coroutine function).
+# subclasses uvicorn's protocol class, which mypyc cannot extend natively; its per-request parser
+# callbacks are in edge/request_events.py, compiled), edge/graphql/policy.py and
+# edge/graphql/analysis.py (their error subclasses keep class-level codes; the compiled stage calls
+# the analysis cache directly), edge/observability/metrics_app.py (an ASGI app, which servers
+# recognise by inspecting a Python coroutine function).
 COMPILED_MODULES = [
     "edge/context.py",
     "edge/session.py",
