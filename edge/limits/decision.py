@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from math import ceil as _ceil
+from typing import Final, final
 
 from edge.limits.calendar import QuotaResult
 from edge.limits.gcra import EPSILON, GcraResult, gcra_available
@@ -50,7 +50,7 @@ QUOTA_EXCEEDED = "quota-exceeded"
 LIMITER_UNAVAILABLE = "limiter-unavailable"
 
 
-@dataclass(frozen=True, slots=True)
+@final
 class LimitDecision:
     """Outcome of ``Limiter.hit``.
 
@@ -59,15 +59,56 @@ class LimitDecision:
     when a refused request can never succeed (more operations than the burst or the quota limit): retrying
     the same request is pointless, so no ``Retry-After`` is sent. ``degraded`` is True when the store
     could not be reached and the decision was made without it.
+
+    Immutable. A plain class rather than a frozen dataclass: compiled with mypyc it is built natively,
+    where a frozen dataclass runs an interpreted ``__init__`` (a decision is made per limited request).
     """
 
-    allowed: bool
-    code: str | None
-    limit: int
-    remaining: int
-    reset_seconds: int
-    retry_after: int | None
-    degraded: bool = False
+    __slots__ = ("allowed", "code", "degraded", "limit", "remaining", "reset_seconds", "retry_after")
+
+    def __init__(
+        self,
+        allowed: bool,
+        code: str | None,
+        limit: int,
+        remaining: int,
+        reset_seconds: int,
+        retry_after: int | None,
+        degraded: bool = False,
+    ) -> None:
+        self.allowed: Final = allowed
+        self.code: Final = code
+        self.limit: Final = limit
+        self.remaining: Final = remaining
+        self.reset_seconds: Final = reset_seconds
+        self.retry_after: Final = retry_after
+        self.degraded: Final = degraded
+
+    def _fields(self) -> tuple[bool, str | None, int, int, int, int | None, bool]:
+        return (
+            self.allowed,
+            self.code,
+            self.limit,
+            self.remaining,
+            self.reset_seconds,
+            self.retry_after,
+            self.degraded,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LimitDecision):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        allowed, code, limit, remaining, reset_seconds, retry_after, degraded = self._fields()
+        return (
+            f"LimitDecision(allowed={allowed}, code={code!r}, limit={limit}, remaining={remaining}, "
+            f"reset_seconds={reset_seconds}, retry_after={retry_after}, degraded={degraded})"
+        )
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         fields: list[tuple[bytes, bytes]] = []
@@ -108,25 +149,16 @@ def _retry(seconds: float) -> int | None:
     return None if seconds == math.inf else max(ceil_seconds(seconds), 1)
 
 
-@lru_cache(maxsize=8192)
-def _decision(
-    allowed: bool, code: str | None, limit: int, remaining: int, reset_seconds: int, retry_after: int | None
-) -> LimitDecision:
-    # Decisions are immutable and take few distinct values; sharing them skips the frozen dataclass's
-    # __init__ (about 2 us here, more than the whole GCRA step).
-    return LimitDecision(allowed, code, limit, remaining, reset_seconds, retry_after)
-
-
 def combine(rate: GcraResult | None, rate_limit: int, quota: QuotaResult | None, quota_limit: int) -> LimitDecision:
     """One decision from the rate step and the quota step (either may be absent; not both)."""
     # reset_after is never negative, so ceil(x - EPSILON) is ceil_seconds(x) without the call.
     if quota is not None and not quota.allowed:
         wait = quota.retry_after if rate is None or rate.allowed else max(quota.retry_after, rate.retry_after)
-        return _decision(
+        return LimitDecision(
             False, QUOTA_EXCEEDED, quota_limit, quota.remaining, _ceil(quota.reset_after - EPSILON), _retry(wait)
         )
     if rate is not None and not rate.allowed:
-        return _decision(
+        return LimitDecision(
             False, RATE_LIMITED, rate_limit, rate.remaining, _ceil(rate.reset_after - EPSILON), _retry(rate.retry_after)
         )
     if quota is not None and (
@@ -134,9 +166,9 @@ def combine(rate: GcraResult | None, rate_limit: int, quota: QuotaResult | None,
         or quota.remaining < rate.remaining
         or (quota.remaining == rate.remaining and quota.reset_after >= rate.reset_after)
     ):
-        return _decision(True, None, quota_limit, quota.remaining, _ceil(quota.reset_after - EPSILON), None)
+        return LimitDecision(True, None, quota_limit, quota.remaining, _ceil(quota.reset_after - EPSILON), None)
     assert rate is not None
-    return _decision(True, None, rate_limit, rate.remaining, _ceil(rate.reset_after - EPSILON), None)
+    return LimitDecision(True, None, rate_limit, rate.remaining, _ceil(rate.reset_after - EPSILON), None)
 
 
 def budget_decision(

@@ -59,3 +59,15 @@ def test_no_limit_means_no_ratelimit_fields() -> None:
 
 def test_ceil_seconds_ignores_float_noise() -> None:
     assert [ceil_seconds(x) for x in (0.0, 1e-9, 0.3, 1.0, 1.0000000001, -2.0)] == [0, 0, 1, 1, 1, 0]
+
+
+def test_decisions_compare_and_hash_by_value() -> None:
+    same = LimitDecision(False, "rate-limited", 10, 0, 5, 1)
+    assert same == LimitDecision(False, "rate-limited", 10, 0, 5, 1)
+    assert same != LimitDecision(False, "rate-limited", 10, 0, 5, 1, degraded=True)
+    assert same != (False, "rate-limited", 10, 0, 5, 1)
+    assert len({same, LimitDecision(False, "rate-limited", 10, 0, 5, 1), ALLOWED_UNLIMITED}) == 2
+    assert repr(same) == (
+        "LimitDecision(allowed=False, code='rate-limited', limit=10, remaining=0, reset_seconds=5, "
+        "retry_after=1, degraded=False)"
+    )
