@@ -43,6 +43,7 @@ COMPILED_MODULES = [
     "edge/auth/jwt_verifier.py",
     "edge/graphql/cost.py",
     "edge/cache/stage.py",
+    "edge/cache/key.py",
     "edge/upstream/base.py",
     "edge/upstream/lean.py",
     "edge/upstream/balancer.py",

@@ -84,9 +84,13 @@ def clamp_ttl(ttl: int) -> int:
     return max(MIN_TTL, min(MAX_TTL, ttl))
 
 
+@lru_cache(maxsize=_LRU_SIZE)
 def cache_directive(query: str, operation_name: str | None) -> CacheDirective | None:
     """The ``@cached`` directive of the selected query operation, or None (no directive, not a query,
-    or a document that does not parse or select an operation: Hasura answers those itself)."""
+    or a document that does not parse or select an operation: Hasura answers those itself).
+
+    Cached per document and operation name: a cached query is sent again and again, and the answer
+    then costs one look-up instead of a regular-expression scan and a second look-up."""
     if _MAY_HAVE_DIRECTIVE.search(query) is None:
         return None
     return _prepare(query, operation_name).directive

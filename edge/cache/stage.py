@@ -27,8 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, final
 
 import orjson
 
@@ -51,18 +50,40 @@ _CONTENT_TYPE: Final = b"content-type"
 _REPLACED: Final = frozenset({_CACHE_CONTROL, _X_CACHE, CACHE_KEY_HEADER})
 
 
-@dataclass(frozen=True, slots=True)
+@final
 class CacheDecision:
-    """What :meth:`ResponseCache.lookup` found. ``response`` is set on a HIT (serve it, do not proxy)."""
+    """What :meth:`ResponseCache.lookup` found. ``response`` is set on a HIT (serve it, do not proxy).
 
-    status: Literal["bypass", "hit", "miss"]
-    key: str = ""
-    ttl: int = 0
-    operation_name: str | None = None
-    response: UpstreamResponse | None = None
-    leader: bool = False
-    """This request owns the key's single flight: :meth:`ResponseCache.store` releases its waiters."""
-    refresh: bool = False
+    ``leader``: this request owns the key's single flight (:meth:`ResponseCache.store` releases its
+    waiters). Immutable; a plain class rather than a frozen dataclass because one is made per
+    cacheable request, and compiled with mypyc a frozen dataclass runs an interpreted ``__init__``.
+    """
+
+    __slots__ = ("key", "leader", "operation_name", "refresh", "response", "status", "ttl")
+
+    def __init__(
+        self,
+        status: Literal["bypass", "hit", "miss"],
+        key: str = "",
+        ttl: int = 0,
+        operation_name: str | None = None,
+        response: UpstreamResponse | None = None,
+        leader: bool = False,
+        refresh: bool = False,
+    ) -> None:
+        self.status: Final = status
+        self.key: Final = key
+        self.ttl: Final = ttl
+        self.operation_name: Final = operation_name
+        self.response: Final = response
+        self.leader: Final = leader
+        self.refresh: Final = refresh
+
+    def __repr__(self) -> str:
+        return (
+            f"CacheDecision(status={self.status!r}, key={self.key!r}, ttl={self.ttl}, "
+            f"operation_name={self.operation_name!r}, leader={self.leader}, refresh={self.refresh})"
+        )
 
 
 BYPASS = CacheDecision("bypass")
@@ -111,10 +132,13 @@ class ResponseCache:
         planned = self._plan(ctx)
         if planned is None:
             return BYPASS
-        return await self._lookup(planned)
+        decision = await self._lookup(planned)
+        if decision.response is None:
+            _forward(ctx, planned)
+        return decision
 
-    async def _lookup(self, planned: tuple[str, int, str | None, bool]) -> CacheDecision:
-        key, ttl, name, refresh = planned
+    async def _lookup(self, planned: _Planned) -> CacheDecision:
+        key, ttl, name, refresh, _ = planned
         if refresh:
             self.misses += 1
             return CacheDecision("miss", key, ttl, name, refresh=True)
@@ -134,8 +158,12 @@ class ResponseCache:
             self.misses += 1
             return CacheDecision("miss", key, ttl, name, leader=True)
 
-    def _plan(self, ctx: RequestContext) -> tuple[str, int, str | None, bool] | None:
-        """(key, ttl, operation name, refresh) when this request is cacheable; rewrites ``ctx.body``."""
+    def _plan(self, ctx: RequestContext) -> _Planned | None:
+        """(key, ttl, operation name, refresh, query for Hasura) when this request is cacheable.
+
+        The query for Hasura is the document without ``@cached`` (None for a rule-matched request): the
+        body is rewritten with it only when the request does go to Hasura (:func:`_forward`), never on a HIT.
+        """
         payload: Any = ctx.payload
         session = ctx.session
         if ctx.is_batch or not isinstance(payload, dict) or session is None or len(ctx.analyses) != 1:
@@ -154,8 +182,9 @@ class ResponseCache:
             return None
         directive = cache_directive(query, operation_name)
         refresh = False
+        forwarded: str | None = None
         if directive is not None:
-            ctx.body = orjson.dumps({**payload, "query": directive.forwarded_query})
+            forwarded = directive.forwarded_query
             ttl, refresh, document = directive.ttl, directive.refresh, directive.normalised
         else:
             rule_ttl = match_rule(self.rules, analysis.operation_name)
@@ -174,7 +203,7 @@ class ResponseCache:
             key = cache_key(document, analysis.operation_name, variables, session.role, session.variables, vary=vary)
         except TypeError:
             return None
-        return key, ttl, analysis.operation_name, refresh
+        return key, ttl, analysis.operation_name, refresh, forwarded
 
     async def _wait(
         self, flight: asyncio.Future[CachedResponse | None], key: str, ttl: int, name: str | None
@@ -230,6 +259,7 @@ class ResponseCache:
         if decision.response is not None:
             ctx.response = decision.response
             return
+        _forward(ctx, planned)
         try:
             await proxy(ctx)
         except BaseException:
@@ -275,6 +305,17 @@ class ResponseCache:
         del self._inflight[decision.key]
         if not flight.done():
             flight.set_result(entry)
+
+
+_Planned = tuple[str, int, str | None, bool, str | None]
+"""What :meth:`ResponseCache._plan` decides: key, ttl, operation name, refresh, query for Hasura."""
+
+
+def _forward(ctx: RequestContext, planned: _Planned) -> None:
+    """The request goes to Hasura: without ``@cached``, which Hasura CE does not know."""
+    forwarded = planned[4]
+    if forwarded is not None:
+        ctx.body = orjson.dumps({**ctx.payload, "query": forwarded})
 
 
 def _with_headers(response: UpstreamResponse, added: list[tuple[bytes, bytes]]) -> UpstreamResponse:

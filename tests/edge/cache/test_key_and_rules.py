@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import orjson
 import pydantic
 import pytest
 
-from edge.cache.key import cache_key
+from edge.cache import key as key_module
+from edge.cache.key import KEY_VERSION, cache_key
 from edge.cache.rules import CacheRule, match_rule
 
 DOC = "query Q {\n  a\n}"
@@ -75,3 +79,22 @@ def test_rules_match_by_exact_operation_name_first_rule_wins() -> None:
 def test_invalid_rules_are_refused(values: dict[str, object]) -> None:
     with pytest.raises(pydantic.ValidationError):
         CacheRule.model_validate(values)
+
+
+def test_keys_stay_exact_past_the_bounded_digest_memo() -> None:
+    """Digests are remembered per canonical encoding (bounded); every key is still the SHA-256 of it."""
+    for user in range(key_module._DIGESTS_MAX + 10):
+        session = {"x-hasura-user-id": str(user)}
+        canonical = {
+            "k": KEY_VERSION,
+            "document": "{ a }",
+            "operation": None,
+            "variables": {},
+            "role": "user",
+            "session": session,
+            "vary": {},
+        }
+        expected = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        assert cache_key("{ a }", None, None, "user", session) == expected
+        assert cache_key("{ a }", None, {}, "user", session) == expected  # remembered: the same answer
+    assert len(key_module._DIGESTS) <= key_module._DIGESTS_MAX

@@ -84,6 +84,25 @@ async def test_hasura_ce_receives_the_query_without_the_directive(store: Respons
     }
 
 
+async def test_lookup_rewrites_the_body_only_for_a_request_that_goes_to_hasura(
+    store: ResponseCacheStore, clock: FakeClock
+) -> None:
+    cache, hasura = ResponseCache(store, clock=clock), FakeHasura()
+    miss = make_ctx(CACHED)
+    sent = miss.body
+    decision = await cache.lookup(miss)
+    assert decision.status == "miss" and decision.response is None
+    assert "@cached" not in orjson.loads(miss.body)["query"]
+    await hasura(miss)
+    await cache.store(miss, decision, miss.response)
+    hit = make_ctx(CACHED)
+    as_sent = hit.body
+    decision = await cache.lookup(hit)
+    assert decision.status == "hit" and decision.response is not None
+    assert hit.body is as_sent  # answered here: nothing is forwarded, so nothing is rewritten
+    assert sent == as_sent
+
+
 async def test_requests_without_a_directive_or_rule_are_untouched(store: ResponseCacheStore, clock: FakeClock) -> None:
     cache, hasura = ResponseCache(store, clock=clock), FakeHasura()
     ctx = make_ctx("query Users { users { id } }")
