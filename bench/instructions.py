@@ -1,0 +1,164 @@
+"""User-space instructions per ``/graphql`` request of ``python -m edge``, counted by callgrind.
+
+Requests/s on a shared 2-core box move by ±15 % between runs; an instruction count does not. This
+runs the edge (as built in this checkout: ``make compile`` for the compiled build) under
+``valgrind --tool=callgrind`` with instrumentation off, warms it up, switches instrumentation on
+for a fixed number of requests over keep-alive connections, and prints the instructions per
+request. The same build, options and request give the same figure within about 0.5 %, whatever
+else the machine is doing, so a change's effect can be read from one run before and one after.
+
+    .venv/bin/python bench/instructions.py                      # the plain proxied request
+    .venv/bin/python bench/instructions.py --cached             # an @cached hit
+    .venv/bin/python bench/instructions.py --limited            # with an in-memory rate+quota plan
+    .venv/bin/python bench/instructions.py --out /tmp/edge.cg   # keep the profile for callgrind_annotate
+
+The upstream is the same as ``bench/http_path.py``'s (nginx with a fixed ~1 KB body, or the small
+Python server without nginx), and so is the request (a 259-byte POST with an HS256 bearer token).
+Kernel time is not counted: each request also makes four system calls (read and write on each
+socket). Needs valgrind (Debian package ``valgrind``); takes about 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import http_path  # noqa: E402  (the same upstream, request and plans as the throughput benchmark)
+
+from tests.support.tokens import JWT_SECRET_JSON, hasura_claims, mint  # noqa: E402
+
+
+async def _client(port: int, request: bytes, count: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(count):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            if not lines[0].startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"the edge answered {lines[0].decode()}")
+            length = next(int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+def _load(port: int, request: bytes, requests: int, connections: int) -> None:
+    async def run() -> None:
+        await asyncio.gather(*(_client(port, request, requests // connections) for _ in range(connections)))
+
+    asyncio.run(run())
+
+
+def _total_instructions(profile: Path) -> int:
+    total = 0
+    for part in profile.parent.glob(profile.name + "*"):
+        for line in part.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                total = max(total, int(line.split()[1]))
+    return total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000, help="counted requests (default 2000)")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=400, help="requests before counting starts")
+    parser.add_argument("--cached", action="store_true", help="send the @cached query (a HIT after the first)")
+    parser.add_argument("--limited", action="store_true", help="with an in-memory rate and quota plan")
+    parser.add_argument("--out", type=Path, help="where to keep the callgrind profile")
+    args = parser.parse_args()
+    for tool in ("valgrind", "callgrind_control"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is required (Debian package 'valgrind')", file=sys.stderr)
+            return 2
+    requests = args.requests - args.requests % args.connections
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        profile = args.out or tmp / "callgrind.out"
+        for stale in profile.parent.glob(profile.name + "*"):
+            stale.unlink()
+        upstream_port = http_path.free_port()
+        nginx = shutil.which("nginx")
+        if nginx:
+            conf = tmp / "upstream.conf"
+            conf.write_text(http_path.NGINX_UPSTREAM.format(tmp=tmp, port=upstream_port, body=http_path.RESPONSE_BODY))
+            upstream = http_path.start([nginx, "-c", str(conf), "-p", str(tmp)])
+        else:
+            upstream = http_path.start(
+                [sys.executable, "-c", http_path.PY_UPSTREAM, str(upstream_port), http_path.RESPONSE_BODY]
+            )
+        edge: subprocess.Popen[bytes] | None = None
+        try:
+            http_path.wait_port(upstream_port)
+            port = http_path.free_port()
+            env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_")}
+            env.update(
+                EDGE_HASURA_URL=f"http://127.0.0.1:{upstream_port}",
+                EDGE_HASURA_ADMIN_SECRET="bench-admin-secret",
+                EDGE_JWT_SECRET=JWT_SECRET_JSON,
+                EDGE_PORT=str(port),
+                EDGE_LOG_LEVEL="warning",
+            )
+            if args.limited:
+                plans = tmp / "limited.yaml"
+                plans.write_text(http_path.LIMITED_PLANS)
+                env["EDGE_CONFIG"] = str(plans)
+            edge = subprocess.Popen(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--instr-atstart=no",
+                    f"--callgrind-out-file={profile}",
+                    sys.executable,
+                    "-m",
+                    "edge",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            http_path.wait_port(port, timeout=120)
+            body = (http_path.CACHED_BODY if args.cached else http_path.QUERY_BODY).encode()
+            request = (
+                f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {mint(hasura_claims('user-1'), expires_in=3600)}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+            _load(port, request, args.warmup, args.connections)
+            subprocess.run(["callgrind_control", "-i", "on", str(edge.pid)], capture_output=True, check=True)
+            _load(port, request, requests, args.connections)
+            subprocess.run(["callgrind_control", "-i", "off", str(edge.pid)], capture_output=True, check=True)
+            edge.send_signal(signal.SIGTERM)
+            edge.wait(120)
+        finally:
+            if edge is not None and edge.poll() is None:
+                edge.kill()
+                edge.wait()
+            http_path.stop(upstream)
+        total = _total_instructions(profile)
+    compiled = any((ROOT / "edge").glob("graphql_http.cpython-*.so"))
+    variant = "an @cached hit" if args.cached else "a proxied request"
+    print(
+        f"edge build: {'compiled (mypyc)' if compiled else 'interpreted'}; {variant}"
+        f"{', in-memory rate+quota plan' if args.limited else ''}; {requests} requests over "
+        f"{args.connections} connections"
+    )
+    print(f"instructions per request: {total / requests:,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
