@@ -57,16 +57,19 @@ def _wire_response(error: type[EdgeError]) -> bytes:
 # Header names as clients spell them -> lower-case. Clients send the same few names on every
 # request, so one look-up replaces a lower() per header, and each lower-case name is always the
 # same object, whose hash is then computed once (the first-value table hashes every name).
-# Bounded: clients choose names, so it is emptied when full and refills with the common ones.
+# Bounded: clients choose names, so it is emptied when full and refills with the common ones, and
+# only names of ordinary length are kept (at most 512 x 64 bytes, whatever clients send).
 _REQUEST_NAMES: Final[dict[bytes, bytes]] = {}
 _REQUEST_NAMES_MAX: Final = 512
+_REQUEST_NAME_MAX_LENGTH: Final = 64
 
 
 def _request_name(name: bytes) -> bytes:
     lower = name.lower()
-    if len(_REQUEST_NAMES) >= _REQUEST_NAMES_MAX:
-        _REQUEST_NAMES.clear()
-    _REQUEST_NAMES[name] = lower
+    if len(name) <= _REQUEST_NAME_MAX_LENGTH:
+        if len(_REQUEST_NAMES) >= _REQUEST_NAMES_MAX:
+            _REQUEST_NAMES.clear()
+        _REQUEST_NAMES[name] = lower
     return lower
 
 

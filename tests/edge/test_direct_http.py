@@ -19,6 +19,7 @@ import httpx
 import orjson
 import pytest
 
+from edge import request_events
 from edge.app import create_app
 from edge.direct_http import encode_head, is_direct_target
 from edge.server import EdgeServer, server_options
@@ -308,8 +309,8 @@ def test_header_names_are_matched_in_any_case_however_many_names_clients_send(
 ):
     """Lower-case names are remembered per spelling (bounded); every request still reads its own headers."""
     with raw_http.connect(edge.host, edge.port) as sock:
-        for batch in range(3):  # 3 x 300 distinct names: more than the remembered spellings
-            extra = b"".join(b"X-Junk-%d-%d: v\r\n" % (batch, i) for i in range(300))
+        for batch in range(3):  # 3 x 300 distinct names: more than the remembered spellings, some long
+            extra = b"".join(b"X-Junk-%d-%d%s: v\r\n" % (batch, i, b"-x" * (i % 50)) for i in range(300))
             sock.sendall(post(b"/graphql", products(1), extra=extra))
             assert read_responses(sock, 1)[0].status == 200
         request = (
@@ -325,3 +326,6 @@ def test_header_names_are_matched_in_any_case_however_many_names_clients_send(
     assert dict(response.headers)["x-request-id"] == "Mixed-Case-1"
     assert hasura.last().header("x-hasura-role") == "editor"
     assert hasura.last().header("x-request-id") == "Mixed-Case-1"
+    remembered = request_events._REQUEST_NAMES  # the edge serves from this process (a thread)
+    assert 0 < len(remembered) <= request_events._REQUEST_NAMES_MAX
+    assert all(len(name) <= request_events._REQUEST_NAME_MAX_LENGTH for name in remembered)
