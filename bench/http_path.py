@@ -257,6 +257,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    if process.stderr is not None:
+        process.stderr.close()
 
 
 def main() -> int:

@@ -10,6 +10,7 @@ else the machine is doing, so a change's effect can be read from one run before 
     .venv/bin/python bench/instructions.py                      # the plain proxied request
     .venv/bin/python bench/instructions.py --cached             # an @cached hit
     .venv/bin/python bench/instructions.py --limited            # with an in-memory rate+quota plan
+    .venv/bin/python bench/instructions.py --log-level info     # with the access log's line per request
     .venv/bin/python bench/instructions.py --out /tmp/edge.cg   # keep the profile for callgrind_annotate
 
 The upstream is the same as ``bench/http_path.py``'s (nginx with a fixed ~1 KB body, or the small
@@ -77,6 +78,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=400, help="requests before counting starts")
     parser.add_argument("--cached", action="store_true", help="send the @cached query (a HIT after the first)")
     parser.add_argument("--limited", action="store_true", help="with an in-memory rate and quota plan")
+    parser.add_argument(
+        "--log-level", default="warning", help="EDGE_LOG_LEVEL (default warning: no access-log lines; info: one each)"
+    )
     parser.add_argument("--out", type=Path, help="where to keep the callgrind profile")
     args = parser.parse_args()
     for tool in ("valgrind", "callgrind_control"):
@@ -100,6 +104,7 @@ def main() -> int:
                 [sys.executable, "-c", http_path.PY_UPSTREAM, str(upstream_port), http_path.RESPONSE_BODY]
             )
         edge: subprocess.Popen[bytes] | None = None
+        log_lines = (tmp / "edge.log").open("wb")  # the access log, when on, goes to stderr
         try:
             http_path.wait_port(upstream_port)
             port = http_path.free_port()
@@ -109,7 +114,7 @@ def main() -> int:
                 EDGE_HASURA_ADMIN_SECRET="bench-admin-secret",
                 EDGE_JWT_SECRET=JWT_SECRET_JSON,
                 EDGE_PORT=str(port),
-                EDGE_LOG_LEVEL="warning",
+                EDGE_LOG_LEVEL=args.log_level,
             )
             if args.limited:
                 plans = tmp / "limited.yaml"
@@ -128,7 +133,7 @@ def main() -> int:
                 env=env,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=log_lines,
             )
             http_path.wait_port(port, timeout=120)
             body = (http_path.CACHED_BODY if args.cached else http_path.QUERY_BODY).encode()
@@ -148,12 +153,14 @@ def main() -> int:
                 edge.kill()
                 edge.wait()
             http_path.stop(upstream)
+            log_lines.close()
         total = _total_instructions(profile)
     compiled = any((ROOT / "edge").glob("graphql_http.cpython-*.so"))
     variant = "an @cached hit" if args.cached else "a proxied request"
     print(
         f"edge build: {'compiled (mypyc)' if compiled else 'interpreted'}; {variant}"
-        f"{', in-memory rate+quota plan' if args.limited else ''}; {requests} requests over "
+        f"{', in-memory rate+quota plan' if args.limited else ''}; EDGE_LOG_LEVEL={args.log_level}; "
+        f"{requests} requests over "
         f"{args.connections} connections"
     )
     print(f"instructions per request: {total / requests:,.0f}")

@@ -225,3 +225,19 @@ def test_sample_rate_outside_zero_to_one_is_refused() -> None:
 def test_operation_hash_is_cached_and_stable() -> None:
     assert operation_hash("{ a }") == hashlib.sha256(b"{ a }").hexdigest()[:16]
     assert operation_hash("{ a }") is operation_hash("{ a }")
+
+
+def test_the_formatter_stamps_each_line_with_its_own_time() -> None:
+    """The second's text is reused within a second and replaced when the second changes."""
+    formatter = JsonFormatter()
+    stamps = []
+    for created in (1795000000.25, 1795000000.75, 1795000001.5, 1794999999.0):
+        record = logging.LogRecord("edge.access", logging.INFO, __file__, 1, EVENT, None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        stamps.append(orjson.loads(formatter.format(record))["ts"])
+    assert stamps == [
+        "2026-11-18T11:06:40.250Z",
+        "2026-11-18T11:06:40.750Z",
+        "2026-11-18T11:06:41.500Z",
+        "2026-11-18T11:06:39.000Z",
+    ]
