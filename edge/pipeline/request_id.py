@@ -28,7 +28,7 @@ class _RequestIds:
 
     Request ids need uniqueness, not secrecy. A fresh ``uuid.uuid4()`` per request costs an
     ``os.urandom`` syscall, and even the process PRNG plus slicing its hex into groups cost about
-    1 µs (7,500 instructions) per request; this costs a tenth of that. Ids stay unique for 2**48
+    1 µs (7,500 instructions) per request; this costs a third of that. Ids stay unique for 2**48
     requests per process and across processes (74 random bits of prefix each). The counter is
     multiplied by an odd constant and XORed with a random key so that ids do not read as a count
     of the requests a process has served.
