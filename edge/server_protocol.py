@@ -92,10 +92,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # the protocol instance, so this skips an interpreted frame on every read.
         self.data_received = self.events.feed  # type: ignore[method-assign]
 
-    @property
-    def refused(self) -> bool:
-        return self.events.refused
-
     # --- protocol callbacks -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
