@@ -81,7 +81,12 @@ class Noop:
         self.response = UpstreamResponse(200, [(b"content-type", b"application/json")], RESPONSE_BODY.encode())
 
     async def post(
-        self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
+        self,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
     ) -> UpstreamResponse:
         return self.response
 

@@ -4,6 +4,10 @@ Upstream failures map to GraphQL-shaped edge errors here, in one place: could no
 a broken response -> 502, no answer in time -> 504, no free pooled connection in time or an
 open circuit (every Hasura failing) -> 503 with ``Retry-After``.
 Hasura's own answers (including its HTTP-200 GraphQL errors) are passed back unchanged.
+
+Whether the request may be sent twice is decided here and travels with it (``idempotent``): only a
+request the analysis shows to be made of queries alone. A mutation, a batch holding one, or a request
+without a complete analysis is sent to Hasura at most once, whatever fails.
 """
 
 from __future__ import annotations
@@ -30,13 +34,12 @@ class Proxy:
         self.balanced = upstream if isinstance(upstream, BalancedUpstream) else None
 
     async def __call__(self, ctx: RequestContext) -> None:
+        idempotent = _only_queries(ctx)
         try:
-            if self.balanced is not None:
-                # Only a request made of queries may be retried on another Hasura, and only when the
-                # connection failed before the request could reach it: a mutation is never sent twice.
-                ctx.response = await self.balanced.post(ctx.body, ctx.upstream_headers, idempotent=_only_queries(ctx))
+            if self.balanced is not None:  # (a native call in the compiled build)
+                ctx.response = await self.balanced.post(ctx.body, ctx.upstream_headers, idempotent=idempotent)
             else:
-                ctx.response = await self.upstream.post(ctx.body, ctx.upstream_headers)
+                ctx.response = await self.upstream.post(ctx.body, ctx.upstream_headers, idempotent=idempotent)
         except UpstreamCircuitOpen as circuit:  # also draining on shutdown
             # (its own name: mypyc types a name by its first ``except ... as``, so reusing ``exc``
             # below would reject the other exception types at run time in the compiled build)
@@ -60,6 +63,7 @@ class Proxy:
 
 
 def _only_queries(ctx: RequestContext) -> bool:
+    """Every operation of the request was analysed and is a query (then it may be sent again)."""
     analyses = ctx.analyses
     if not ctx.is_batch:
         return len(analyses) == 1 and analyses[0].operation_type == "query"

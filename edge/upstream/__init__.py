@@ -56,28 +56,38 @@ def make_upstream(
     connect_timeout: float,
     read_timeout: float,
     max_connections: int,
+    idle_timeout: float = 15.0,
 ) -> Upstream:
-    """Build the pooled client. Call it in the process that will use it (one per worker)."""
+    """Build the pooled client. Call it in the process that will use it (one per worker).
+
+    ``idle_timeout``: pooled connections idle this long are not reused (every kind): below the
+    keep-alive timeout of Hasura and of anything between, so that a request is not written to a
+    connection the other side is closing."""
     if kind == "lean":
         return LeanUpstream(
             base_url,
             max_connections=max_connections,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            idle_timeout=idle_timeout,
         )
     if kind not in ("httpx", "httpx2", "httpx-aiohttp"):
         raise ValueError(f"unknown upstream kind: {kind!r}")
     lib: Any = _optional("httpx2") if kind == "httpx2" else _optional("httpx")
     # The pool timeout is the read timeout: waiting for a free connection is waiting for Hasura.
     timeout = lib.Timeout(read_timeout, connect=connect_timeout)
-    limits = lib.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    limits = lib.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=idle_timeout
+    )
     options: dict[str, Any] = {"base_url": base_url, "timeout": timeout, "limits": limits, "trust_env": False}
     if kind == "httpx-aiohttp":
         aiohttp = _optional("aiohttp")
         transport_mod = _optional("httpx_aiohttp")
 
         def session() -> Any:  # created lazily, inside the running loop, as aiohttp requires
-            connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections)
+            connector = aiohttp.TCPConnector(
+                limit=max_connections, limit_per_host=max_connections, keepalive_timeout=idle_timeout
+            )
             # aiohttp would add Accept, Accept-Encoding and User-Agent; a proxy forwards the caller's.
             return aiohttp.ClientSession(
                 connector=connector,

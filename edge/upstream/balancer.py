@@ -14,7 +14,10 @@ as received, whatever their status.
 Retries: only when the caller says ``idempotent=True`` (GraphQL queries; never mutations) and only on
 :class:`UpstreamConnectError` (the connection failed or closed before any response byte), on the next
 target not yet tried, at most ``len(targets) - 1`` times. Never on timeouts (the request may be
-running), on protocol errors (it ran), or on any status.
+running), on protocol errors (it ran), or on any status. The flag is passed on to the target's client,
+which for a request that is not idempotent never writes it twice either (:class:`Upstream`). A
+half-open breaker's probe is an ordinary request admitted by ``allow()``: it is sent once, like any
+other, and nothing is resent to test a target (health checks are separate ``GET``s of ``/healthz``).
 
 With one target, ``BalancedUpstream`` is that target's client plus its breaker: no health checks run
 and there is nothing to retry on.
@@ -92,7 +95,7 @@ class _Member:
 
 
 class BalancedUpstream:
-    """An :class:`Upstream` over several targets; ``post`` takes an extra ``idempotent`` flag."""
+    """An :class:`Upstream` over several targets; ``post``'s ``idempotent`` flag also allows fail-over."""
 
     def __init__(
         self,
@@ -175,7 +178,7 @@ class BalancedUpstream:
                 attempts += 1
                 breaker = member.breaker
                 try:
-                    response = await member.client.post(body, headers, timeout=timeout)
+                    response = await member.client.post(body, headers, timeout=timeout, idempotent=idempotent)
                 except UpstreamError as exc:
                     if is_failure(exc):
                         breaker.record_failure()

@@ -91,11 +91,21 @@ class UpstreamProtocolError(UpstreamError):
 
 class Upstream(Protocol):
     async def post(
-        self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
+        self,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
     ) -> UpstreamResponse:
         """POST ``body`` to the GraphQL endpoint. ``headers`` are forwarded as given, except that
         the client sets Host, Content-Length and ``Content-Type: application/json`` itself and drops
-        any caller copy of those and of hop-by-hop headers. ``timeout`` overrides the read timeout."""
+        any caller copy of those and of hop-by-hop headers. ``timeout`` overrides the read timeout.
+
+        ``idempotent``: the caller knows that running the request twice does no harm (a GraphQL
+        request made only of queries). Without it, an implementation sends the request at most once:
+        a request that may have reached Hasura (written to a connection that then failed before a
+        response) is never written again, on this connection, another one, or another target."""
         ...
 
     async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:

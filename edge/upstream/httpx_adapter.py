@@ -3,6 +3,15 @@
 httpx's API is the seam the design names; this adapter keeps it (tests can pass an
 ``httpx.MockTransport``) while the transport underneath is chosen by measurement (bench/).
 Every client exception becomes an ``UpstreamError`` here, in one place (:func:`map_exception`).
+
+At most once: the adapter never resends, and neither do the clients under it for a POST. httpcore and
+httpcore2 retry only the connect (``retries``, 0 here) and, before writing to a pooled connection,
+drop it when its socket is readable (``is_readable``: the server closed it) and take another; once the
+request is written, a close before the response is the caller's error ("Server disconnected without
+sending a response"). aiohttp's ``ClientSession`` retries a request on a stale pooled connection only
+when its method is in ``IDEMPOTENT_METHODS``, which does not contain POST. So ``post``'s ``idempotent``
+flag has nothing to allow here: a query that meets a stale connection fails like a mutation, and the
+balancer may fail it over. Redirects are not followed (``follow_redirects`` stays off).
 """
 
 from __future__ import annotations
@@ -130,7 +139,12 @@ class HttpxUpstream:
             client.headers.pop(name, None)
 
     async def post(
-        self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
+        self,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
     ) -> UpstreamResponse:
         forwarded = [(n, v) for n, v in headers if n.lower() not in REQUEST_MANAGED]
         forwarded.append((b"content-type", b"application/json"))

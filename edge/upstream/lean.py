@@ -7,12 +7,21 @@ an ``asyncio.Protocol`` feeding ``httptools`` (the C parser uvicorn already uses
 it in-process, socket calls included, at ~10 µs). It does only what that needs:
 plain http, one request per connection at a time (no pipelining), Content-Length request bodies.
 An https base URL raises ``ValueError``: use ``make_upstream(kind="httpx-aiohttp")`` for TLS.
+
+A request is sent at most once unless the caller says it is idempotent (``post(..., idempotent=True)``,
+GraphQL queries only): a reused keep-alive connection that closes after the request was written and
+before any response byte may have run it (RFC 9112 §9.3.1), so only an idempotent request is written
+again, once, on a fresh connection. What keeps that case rare for every request: idle connections are
+not reused after ``idle_timeout`` seconds (below Hasura's keep-alive timeout), and before a request
+that is not idempotent is written to a reused connection, a ``poll(2)`` checks for a close the event
+loop has not processed yet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import select
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -33,7 +42,14 @@ __all__ = ["LeanUpstream"]
 
 
 class _ClosedBeforeResponse(UpstreamConnectError):
-    """EOF or reset before any response byte: on a reused connection, the stale keep-alive case."""
+    """EOF or reset after the request was written and before any response byte.
+
+    The request may have reached Hasura and run: only an idempotent request is written again.
+    """
+
+
+class _NotSent(UpstreamConnectError):
+    """The connection was found closed before any byte of the request was written."""
 
 
 # Header names a caller passed before that are forwarded as they are: not managed by this client
@@ -99,6 +115,7 @@ class _Conn(asyncio.Protocol):
         "loop",
         "lost_waiter",
         "parser",
+        "poller",
         "pool",
         "received",
         "timeout",
@@ -125,11 +142,24 @@ class _Conn(asyncio.Protocol):
         self.body_more: list[bytes] | None = None  # ... else every piece
         self.framed = self.headers_done = False
         self.conn_tokens = b""
+        self.poller: select.poll | None = None  # made by the first readable() check
 
-    def exchange(self, data: bytes, timeout: float) -> asyncio.Future[UpstreamResponse]:
-        """Send one request; the future resolves with its response (or fails)."""
+    def readable(self) -> bool:
+        """Whether the idle socket has anything to read: a close (FIN or reset) or stray bytes that the
+        event loop has not processed yet, so the connection must not be written to. One ``poll(2)``."""
+        poller = self.poller
+        if poller is None:
+            sock = self.transport.get_extra_info("socket")
+            if sock is None:
+                return False
+            poller = self.poller = select.poll()
+            poller.register(sock.fileno(), select.POLLIN)  # POLLHUP and POLLERR are always reported
+        return len(poller.poll(0)) > 0
+
+    def exchange(self, data: bytes, timeout: float, now: float) -> asyncio.Future[UpstreamResponse]:
+        """Send one request; the future resolves with its response (or fails). ``now`` is ``loop.time()``."""
         if self.closed or self.transport.is_closing():  # server's FIN arrived while we were idle
-            raise _ClosedBeforeResponse("upstream closed the connection before responding")
+            raise _NotSent("upstream closed the connection before the request was sent")
         fut: asyncio.Future[UpstreamResponse] = self.loop.create_future()
         self.fut = fut
         self.received = 0
@@ -139,7 +169,7 @@ class _Conn(asyncio.Protocol):
         self.conn_tokens = b""
         self.framed = self.headers_done = False
         self.timeout = timeout
-        self.last = now = self.loop.time()
+        self.last = now
         if self.timer is None or self.timer_at > now + timeout:
             if self.timer is not None:
                 self.timer.cancel()
@@ -258,7 +288,13 @@ class _Conn(asyncio.Protocol):
 
 
 class LeanUpstream:
-    """A pool of at most ``max_connections`` keep-alive connections to one plain-http base URL."""
+    """A pool of at most ``max_connections`` keep-alive connections to one plain-http base URL.
+
+    ``idle_timeout``: an idle connection is reused only if its last exchange started (or its response
+    last made progress) less than this many seconds ago; older ones are closed instead. Measured from
+    there rather than from the end of the response, so that a request costs no extra clock read: a
+    connection idle for less may be closed early, never one idle for more reused.
+    """
 
     def __init__(
         self,
@@ -268,6 +304,7 @@ class LeanUpstream:
         max_connections: int = 256,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
+        idle_timeout: float = 15.0,
         max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         url = urlsplit(base_url)
@@ -275,11 +312,14 @@ class LeanUpstream:
             raise ValueError(f"LeanUpstream needs an http:// base URL (use kind='httpx-aiohttp' for TLS): {url.scheme}")
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
         self._host, self._port = url.hostname, url.port or 80
         self._netloc = url.netloc.rpartition("@")[2]  # host[:port] as written, IPv6 brackets kept
         self._prefix_path = url.path.rstrip("/")
         self.max_connections, self.max_response_bytes = max_connections, max_response_bytes
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.idle_timeout = idle_timeout
         # Built once: the request line and the headers this client always owns.
         self._post_prefix = (
             f"POST {self._prefix_path}{path} HTTP/1.1\r\nHost: {self._netloc}\r\nContent-Type: application/json\r\n"
@@ -292,7 +332,12 @@ class LeanUpstream:
         self._closed = False
 
     def post(
-        self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
+        self,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
     ) -> Coroutine[Any, Any, UpstreamResponse]:
         # A plain function returning the ``_send`` coroutine: one coroutine per request instead of two.
         # A header with CR or LF raises ValueError here, at the call.
@@ -317,39 +362,51 @@ class LeanUpstream:
             parts.append(b"\r\n")
         parts.append(b"Content-Length: %d\r\n\r\n" % len(body))
         parts.append(body)
-        return self._send(b"".join(parts), self.read_timeout if timeout is None else timeout)
+        return self._send(b"".join(parts), self.read_timeout if timeout is None else timeout, idempotent)
 
     async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:
         if not path.startswith("/") or any(c.isspace() or ord(c) < 33 for c in path):
             raise ValueError("path must start with '/' and contain no whitespace or control characters")
         data = f"GET {self._prefix_path}{path} HTTP/1.1\r\nHost: {self._netloc}\r\n\r\n".encode()
-        return await self._send(data, self.read_timeout if timeout is None else timeout)
+        return await self._send(data, self.read_timeout if timeout is None else timeout, True)
 
-    async def _send(self, data: bytes, timeout: float) -> UpstreamResponse:
+    async def _send(self, data: bytes, timeout: float, idempotent: bool) -> UpstreamResponse:
         idle = self._idle
-        if idle and not self._closed and not idle[-1].transport.is_closing():  # the common case, inline
-            conn = idle.pop()
-            conn.idle = False
-            reused = True
+        conn = idle[-1] if idle and not self._closed else None
+        if conn is not None:  # the common case, inline: the warmest idle connection
+            now = conn.loop.time()  # also the exchange's start: no clock read is added
+            if self._reusable(conn, now, idempotent):
+                idle.pop()
+                conn.idle = False
+                reused = True
+            else:
+                conn, reused = await self._checkout(timeout, idempotent)
+                now = conn.loop.time()
         else:
-            conn, reused = await self._checkout(timeout)
+            conn, reused = await self._checkout(timeout, idempotent)
+            now = conn.loop.time()
         try:
             try:
-                response = await conn.exchange(data, timeout)
-            except _ClosedBeforeResponse:
-                if not reused:
-                    raise
-                # A reused keep-alive connection died before a single response byte: the server
-                # closed it while idle (its keep-alive timeout raced our write), so the request
-                # reached no application and resending it is safe. Retry exactly once, on a fresh
-                # connection in the same slot. Nothing else is retried: not a timeout (the request
-                # may be running), not a fresh connection, not once any response byte arrived.
-                # Residual risk, accepted: an upstream that ran a mutation and then crashed before
-                # writing one byte looks the same and would see it twice. nginx makes the same
-                # trade for its cached upstream connections; Go's http.Transport refuses it for POST.
+                response = await conn.exchange(data, timeout, now)
+            except _NotSent:
+                # Closed under us before a byte was written: any request may go on a fresh connection.
                 self._discard(conn, keep_slot=True)
                 conn = await self._connect()
-                response = await conn.exchange(data, timeout)
+                response = await conn.exchange(data, timeout, conn.loop.time())
+            except _ClosedBeforeResponse:
+                # A reused keep-alive connection closed after the request was written and before any
+                # response byte. Usually the server closed it while idle and never read the request,
+                # but a server that ran the request and then failed looks the same (RFC 9112 §9.3.1),
+                # so only an idempotent request is written again: once, on a fresh connection in the
+                # same slot. Anything else is the caller's failure, never resent (nginx likewise passes
+                # a non-idempotent request to no other server once it was sent, unless configured with
+                # ``proxy_next_upstream non_idempotent``). Nothing is retried after a timeout (the
+                # request may be running), on a fresh connection, or once any response byte arrived.
+                if not (reused and idempotent):
+                    raise
+                self._discard(conn, keep_slot=True)
+                conn = await self._connect()
+                response = await conn.exchange(data, timeout, conn.loop.time())
         except BaseException:  # includes CancelledError: the caller went away, so drop the socket
             self._discard(conn)
             raise
@@ -359,16 +416,26 @@ class LeanUpstream:
             self._discard(conn)
         return response
 
-    async def _checkout(self, timeout: float) -> tuple[_Conn, bool]:
+    def _reusable(self, conn: _Conn, now: float, idempotent: bool) -> bool:
+        """Whether an idle connection may carry the next request (``now`` is ``loop.time()``): open,
+        idle for less than ``idle_timeout``, and, for a request that is not idempotent, with no close
+        waiting on the socket (idempotent requests skip that syscall: they may be retried instead)."""
+        if conn.transport.is_closing() or now - conn.last >= self.idle_timeout:
+            return False
+        return idempotent or not conn.readable()
+
+    async def _checkout(self, timeout: float, idempotent: bool) -> tuple[_Conn, bool]:
         """A connection plus whether it was reused; waits FIFO for a slot at most ``timeout``."""
         if self._closed:
             raise UpstreamConnectError("upstream client is closed")
-        while self._idle:
-            conn = self._idle.pop()
-            conn.idle = False
-            if not conn.transport.is_closing():
-                return conn, True
-            self._discard(conn)
+        if self._idle:
+            now = self._idle[-1].loop.time()
+            while self._idle:
+                conn = self._idle.pop()
+                conn.idle = False
+                if self._reusable(conn, now, idempotent):
+                    return conn, True
+                self._discard(conn)
         if self._open < self.max_connections:
             self._open += 1
             return await self._connect(), False
@@ -391,7 +458,8 @@ class LeanUpstream:
             raise
         if got is None:  # a slot, not a socket: open our own
             return await self._connect(), False
-        if got.transport.is_closing():
+        # Handed over as its response ended: not idle, so only whether it is still open counts.
+        if got.transport.is_closing() or (not idempotent and got.readable()):
             self._discard(got, keep_slot=True)
             return await self._connect(), False
         return got, True

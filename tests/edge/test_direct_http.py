@@ -143,7 +143,12 @@ class _BrokenUpstream:
     """An upstream whose client fails in a way no stage maps: a bug, from the handler's view."""
 
     async def post(
-        self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
+        self,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
     ) -> UpstreamResponse:
         raise ValueError("a bug in the client")
 

@@ -77,9 +77,14 @@ def kind(request: pytest.FixtureRequest) -> UpstreamKind:
 def any_client(kind: UpstreamKind, clients: list[Upstream]) -> ClientFn:
     """A client of the parametrized kind, built the way the edge builds it."""
 
-    def make(url: str, *, read_timeout: float = 5.0, max_connections: int = 8) -> Upstream:
+    def make(url: str, *, read_timeout: float = 5.0, max_connections: int = 8, idle_timeout: float = 15.0) -> Upstream:
         client = make_upstream(
-            url, kind=kind, connect_timeout=2.0, read_timeout=read_timeout, max_connections=max_connections
+            url,
+            kind=kind,
+            connect_timeout=2.0,
+            read_timeout=read_timeout,
+            max_connections=max_connections,
+            idle_timeout=idle_timeout,
         )
         clients.append(client)
         return client

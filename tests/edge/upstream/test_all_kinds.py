@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
 
@@ -13,6 +14,7 @@ from tests.edge.upstream import fake_upstream as fu
 from tests.edge.upstream.conftest import ClientFn, ServeFn
 
 BODY = orjson.dumps({"query": "query { users { id } }", "variables": {}})
+MUTATION = orjson.dumps({"query": "mutation { delete_users(where: {}) { affected_rows } }"})
 
 
 async def test_post_roundtrip_and_keep_alive(serve: ServeFn, any_client: ClientFn) -> None:
@@ -135,6 +137,35 @@ async def test_closed_without_response(serve: ServeFn, any_client: ClientFn) -> 
     with pytest.raises((UpstreamConnectError, UpstreamProtocolError)):
         await client.post(BODY, [])
     assert server.connections == 1  # a fresh connection is never retried
+
+
+@pytest.mark.parametrize("idempotent", [None, False])
+async def test_a_mutation_read_then_dropped_on_a_reused_connection_is_sent_once(
+    idempotent: bool | None, serve: ServeFn, any_client: ClientFn
+) -> None:
+    """The server read the request on a pooled connection, then closed it without a byte: no client kind
+    writes it again (httpcore, httpcore2 and aiohttp resend no POST; the lean client only when told so)."""
+    server = await serve(fu.one_then_close_on_next)
+    client = any_client(server.url)
+    assert (await client.post(BODY, [])).status == 200
+    with pytest.raises((UpstreamConnectError, UpstreamProtocolError)):
+        if idempotent is None:
+            await client.post(MUTATION, [])  # not idempotent unless the caller says so
+        else:
+            await client.post(MUTATION, [], idempotent=idempotent)
+    assert [r.body for r in server.requests] == [BODY, MUTATION]
+    assert server.connections == 1
+    assert (await client.post(BODY, [])).status == 200  # the pool recovers with a new connection
+    assert (len(server.requests), server.connections) == (3, 2)
+
+
+async def test_idle_connections_are_not_reused_after_idle_timeout(serve: ServeFn, any_client: ClientFn) -> None:
+    server = await serve(fu.ok)
+    client = any_client(server.url, idle_timeout=0.1)
+    assert (await client.post(BODY, [])).status == 200
+    await asyncio.sleep(0.3)  # idle for longer than idle_timeout
+    assert (await client.post(BODY, [])).status == 200
+    assert server.connections == 2
 
 
 async def test_garbage_response(serve: ServeFn, any_client: ClientFn) -> None:

@@ -133,7 +133,12 @@ class Stub:
         self.gate: asyncio.Event | None = None
 
     async def post(
-        self, body: bytes, headers: Sequence[tuple[bytes, bytes]], *, timeout: float | None = None
+        self,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
     ) -> UpstreamResponse:
         self.calls += 1
         if self.gate is not None:
@@ -338,6 +343,41 @@ async def test_mutation_retry_count_at_the_servers(serve: ServeFn, balance: Bala
         await upstream.post(MUTATION, [])
     assert posts(dropping) == 1
     assert posts(other) == 0  # the second target records zero requests
+
+
+async def first_only_then_close(request: fu.Request, ctx: fu.Ctx) -> bool:
+    """Answers the first request of the first connection; reads every later one and closes without a byte."""
+    if ctx.conn_no == 0 and ctx.req_no == 0:
+        ctx.writer.write(fu.response())
+        return True
+    return False
+
+
+async def test_a_mutation_dropped_on_a_reused_connection_is_neither_resent_nor_failed_over(
+    serve: ServeFn, balance: Balance
+) -> None:
+    a, b = await serve(first_only_then_close), await serve(fu.ok)
+    upstream = balance([a.url, b.url])
+    await upstream.post(QUERY, [])  # a: its connection is now pooled
+    await upstream.post(QUERY, [])  # b
+    with pytest.raises(UpstreamConnectError):
+        await upstream.post(MUTATION, [])  # a again: read on the pooled connection, then closed
+    assert [r.body for r in a.requests] == [QUERY, MUTATION]  # once, no second connection
+    assert a.connections == 1
+    assert [r.body for r in b.requests] == [QUERY]  # not failed over
+
+
+async def test_a_query_dropped_on_a_reused_connection_is_retried_then_failed_over(
+    serve: ServeFn, balance: Balance
+) -> None:
+    a, b = await serve(first_only_then_close), await serve(fu.ok)
+    upstream = balance([a.url, b.url])
+    await upstream.post(QUERY, [])  # a
+    await upstream.post(QUERY, [])  # b
+    response = await upstream.post(QUERY, [], idempotent=True)
+    assert response.status == 200
+    assert (posts(a), a.connections) == (3, 2)  # the pooled connection, then one fresh retry
+    assert posts(b) == 2  # then the next target answered
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,13 @@
-"""LeanUpstream's pool: stale-connection retry, limits, cancellation, size cap, shutdown."""
+"""LeanUpstream's pool: stale connections (retried only when idempotent), idle bound, limits, cancellation,
+size cap, shutdown."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import select
+import socket
+import threading
+from collections.abc import Callable, Iterator
 
 import orjson
 import pytest
@@ -20,6 +24,7 @@ from tests.edge.upstream import fake_upstream as fu
 from tests.edge.upstream.conftest import ServeFn
 
 BODY = orjson.dumps({"query": "{ users { id } }"})
+MUTATION = orjson.dumps({"query": "mutation { delete_users(where: {}) { affected_rows } }"})
 Lean = Callable[..., LeanUpstream]
 
 
@@ -34,6 +39,8 @@ def test_rejects_https_and_bad_sizes() -> None:
         LeanUpstream("https://hasura.example")
     with pytest.raises(ValueError):
         LeanUpstream("http://hasura:8080", max_connections=0)
+    with pytest.raises(ValueError, match="idle_timeout"):
+        LeanUpstream("http://hasura:8080", idle_timeout=0)
 
 
 async def test_header_injection_rejected(lean: Lean) -> None:
@@ -104,14 +111,40 @@ async def test_base_url_path_prefix(serve: ServeFn, lean: Lean) -> None:
     assert [r.path for r in server.requests] == ["/hasura/v1/graphql", "/hasura/healthz"]
 
 
-async def test_stale_keep_alive_retried_once_on_fresh_connection(serve: ServeFn, lean: Lean) -> None:
+async def test_stale_keep_alive_retried_once_on_fresh_connection_when_idempotent(serve: ServeFn, lean: Lean) -> None:
     server = await serve(fu.one_then_close_on_next)
     client = lean(server.url)
     assert (await client.post(BODY, [])).status == 200
-    # The reused connection dies before a byte: the request is sent again on a new connection.
-    assert (await client.post(BODY, [])).status == 200
+    # The reused connection dies before a byte: the query is sent again on a new connection.
+    assert (await client.post(BODY, [], idempotent=True)).status == 200
     assert server.connections == 2
     assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+async def test_stale_keep_alive_is_not_retried_when_not_idempotent(explicit: bool, serve: ServeFn, lean: Lean) -> None:
+    """The server read the request, then closed without a byte: it may have run it, so it is not resent."""
+    server = await serve(fu.one_then_close_on_next)
+    client = lean(server.url)
+    assert (await client.post(BODY, [])).status == 200
+    with pytest.raises(UpstreamConnectError):
+        if explicit:
+            await client.post(MUTATION, [], idempotent=False)
+        else:
+            await client.post(MUTATION, [])  # not idempotent unless the caller says so
+    assert [r.body for r in server.requests] == [BODY, MUTATION]  # received once
+    assert server.connections == 1  # no second connection was opened for it
+    assert client._open == 0
+    assert (await client.post(MUTATION, [])).status == 200  # the next request opens a new connection
+    assert (server.connections, len(server.requests)) == (2, 3)
+
+
+async def test_get_is_retried_on_a_stale_connection(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.one_then_close_on_next)
+    client = lean(server.url)
+    await client.get("/healthz")
+    assert (await client.get("/healthz")).status == 200
+    assert (server.connections, len(server.requests)) == (2, 3)
 
 
 async def test_idle_close_noticed_before_reuse(serve: ServeFn, lean: Lean) -> None:
@@ -123,6 +156,150 @@ async def test_idle_close_noticed_before_reuse(serve: ServeFn, lean: Lean) -> No
     assert (await client.post(BODY, [])).status == 200
     assert len(server.requests) == 2
     assert client._open == 1
+
+
+# The idle bound: a connection idle for idle_timeout is closed, not reused. Its age is measured from
+# its last exchange's start (``_Conn.last``); the tests move that back instead of sleeping.
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+async def test_a_connection_idle_past_the_bound_is_closed_not_reused(
+    idempotent: bool, serve: ServeFn, lean: Lean
+) -> None:
+    server = await serve(fu.ok)
+    client = lean(server.url, idle_timeout=15.0)
+    await client.post(BODY, [])
+    (idle,) = client._idle
+    idle.last -= 15.0  # its last exchange started 15 s ago
+    assert (await client.post(BODY, [], idempotent=idempotent)).status == 200
+    assert server.connections == 2  # a new connection carried it
+    await wait_until(lambda: server.closed_conns == 1)  # and the old one was closed by the client
+    assert idle.closed and client._open == 1 and list(client._idle) != [idle]
+    assert len(server.requests) == 2
+
+
+async def test_a_connection_idle_within_the_bound_is_reused(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.ok)
+    client = lean(server.url, idle_timeout=15.0)
+    await client.post(BODY, [])
+    client._idle[-1].last -= 14.0  # 14 s (plus this test's own run time) is within 15 s
+    assert (await client.post(MUTATION, [])).status == 200
+    assert (server.connections, len(server.requests)) == (1, 2)
+
+
+async def test_every_idle_connection_past_the_bound_is_closed(serve: ServeFn, lean: Lean) -> None:
+    server = await serve(fu.slow_ok)
+    client = lean(server.url, idle_timeout=15.0, max_connections=3)
+    await asyncio.gather(*(client.post(BODY, []) for _ in range(3)))
+    assert len(client._idle) == 3
+    for conn in client._idle:
+        conn.last -= 20.0
+    assert (await client.post(BODY, [])).status == 200
+    assert server.connections == 4
+    await wait_until(lambda: server.closed_conns == 3)
+    assert client._open == len(client._idle) == len(client._conns) == 1
+
+
+class ClosingServer:
+    """A blocking loopback server in a thread, for a close the client's event loop has not seen yet.
+
+    It answers the first request on the first connection, then waits; ``close_first()`` closes that
+    connection from this thread (the test's loop does not run meanwhile). Every later connection is
+    answered normally. ``requests`` lists (connection number, request bytes).
+    """
+
+    RESPONSE = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"data":{}}'
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests: list[tuple[int, bytes]] = []
+        self._close = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def close_first(self) -> None:
+        self._close.set()
+        assert self._closed.wait(5)
+
+    def _read(self, conn: socket.socket, number: int) -> bool:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        while len(body) < length:
+            body += conn.recv(65536)
+        self.requests.append((number, head + b"\r\n\r\n" + body))
+        conn.sendall(self.RESPONSE)
+        return True
+
+    def _run(self) -> None:
+        first, _ = self.listener.accept()
+        self._read(first, 0)
+        self._close.wait(10)
+        first.close()
+        self._closed.set()
+        number = 1
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                while self._read(conn, number):
+                    pass
+            number += 1
+
+    def stop(self) -> None:
+        self.listener.close()
+        self._close.set()
+
+
+@pytest.fixture
+def closing_server() -> Iterator[ClosingServer]:
+    server = ClosingServer()
+    yield server
+    server.stop()
+
+
+def wait_for_eof(client: LeanUpstream) -> None:
+    """Block (without running the event loop) until the idle connection's socket has the server's FIN."""
+    (conn,) = client._idle
+    fd = conn.transport.get_extra_info("socket").fileno()
+    readable, _, _ = select.select([fd], [], [], 5)
+    assert readable, "the server's close did not arrive"
+
+
+async def test_a_close_the_loop_has_not_seen_is_noticed_before_a_mutation_is_written(
+    closing_server: ClosingServer, lean: Lean
+) -> None:
+    client = lean(closing_server.url)
+    await client.post(BODY, [])
+    closing_server.close_first()
+    wait_for_eof(client)
+    assert not client._idle[0].transport.is_closing()  # the loop has not processed the close
+    response = await client.post(MUTATION, [])  # the poll sees it: a new connection, nothing lost
+    assert response.status == 200
+    assert [(n, r.endswith(MUTATION)) for n, r in closing_server.requests] == [(0, False), (1, True)]
+
+
+async def test_without_the_check_an_idempotent_request_is_retried_instead(
+    closing_server: ClosingServer, lean: Lean
+) -> None:
+    """Idempotent requests skip the syscall: the write fails and the request goes on a fresh connection."""
+    client = lean(closing_server.url)
+    await client.post(BODY, [])
+    closing_server.close_first()
+    wait_for_eof(client)
+    assert (await client.post(BODY, [], idempotent=True)).status == 200
+    assert [n for n, _ in closing_server.requests] == [0, 1]
 
 
 async def test_no_retry_on_timeout_of_reused_connection(serve: ServeFn, lean: Lean) -> None:
@@ -155,7 +332,7 @@ async def test_retry_that_also_fails_is_connect_error(serve: ServeFn, lean: Lean
     client = lean(server.url)
     await client.post(BODY, [])
     with pytest.raises(UpstreamConnectError):
-        await client.post(BODY, [])
+        await client.post(BODY, [], idempotent=True)
     assert server.connections == 2  # one retry, not more
     assert client._open == 0
 
@@ -395,8 +572,8 @@ async def test_pool_bookkeeping_survives_chaos(serve: ServeFn, lean: Lean) -> No
     server = await serve(chaotic)
     client = lean(server.url, max_connections=4)
 
-    async def one(n: int) -> bytes:
-        return (await client.post(str(n).encode(), [])).body
+    async def one(n: int) -> bytes:  # idempotent: a stale connection is retried, so every answer arrives
+        return (await client.post(str(n).encode(), [], idempotent=True)).body
 
     tasks = [asyncio.create_task(one(n)) for n in range(1, 201)]
     await asyncio.sleep(0.2)
