@@ -2,7 +2,8 @@
 #   python -m edge      the GraphQL edge      (EDGE_*,    port 8000)
 #   python -m actions   actions/event service (ACTIONS_*, port 8001)
 # docker-compose.yml picks the command per service. Dependencies come only from requirements.lock
-# (every package pinned with ==); the project itself is installed with --no-deps on top.
+# (every package pinned with ==; `make install` installs the same pins, through requirements-dev.lock);
+# the project itself is installed with --no-deps on top.
 
 # ---- build: a virtualenv with the pinned dependencies and the project --------------------------
 FROM python:3.11-slim AS build

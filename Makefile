@@ -1,5 +1,6 @@
 # One entry point for humans and CI. `make test` works on a fresh machine with only Python 3.11
-# (and a C compiler): it creates .venv, installs the project with its test and dev extras, lints,
+# (and a C compiler): it creates .venv, installs the pinned dependencies (requirements-dev.lock: the
+# image's requirements.lock, the mypyc build tools, the test and dev extras) and the project, lints,
 # type-checks, compiles the request path with mypyc as the Docker image does (setup.py), and runs
 # the whole suite against that build (Postgres/Redis come from DATABASE_URL/REDIS_URL or throwaway
 # servers from PyPI wheels).
@@ -7,7 +8,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: test install lint typecheck compile pytest bench clean
+.PHONY: test install lock lint typecheck compile pytest bench clean
 
 test: install lint typecheck compile pytest
 
@@ -17,11 +18,21 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	@# Dependencies only from the locks, then the project without resolving anything, as the Dockerfile
+	@# does: the runtime versions are the image's, and == pins move a .venv from before to them too.
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@# The Compose Specification JSON schema ships inside this wheel; the compose contract
 	@# tests read it from there (downloaded, never installed: its dependencies are ancient).
 	@test -n "$$(ls $(VENV)/vendor/docker_compose-1.29.2-*.whl 2>/dev/null)" || \
 		$(BIN)/python -m pip download --quiet --no-deps docker-compose==1.29.2 -d $(VENV)/vendor
+
+# Regenerate requirements.lock and requirements-dev.lock from pyproject.toml (tools/lock.py). By default
+# PyPI as of the time in requirements.lock, which reproduces the committed files; AS_OF=now (or an ISO
+# 8601 time) moves every pin to the newest release pyproject.toml's ranges allow.
+lock:
+	$(PYTHON) tools/lock.py $(if $(AS_OF),--as-of $(AS_OF))
 
 lint:
 	$(BIN)/ruff check .
@@ -42,7 +53,8 @@ pytest:
 	$(BIN)/pytest -q
 
 bench: install compile
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@# The bench extra on top of the locks: whatever it adds is unpinned, nothing locked moves.
+	$(BIN)/python -m pip install --quiet --no-build-isolation -r requirements-dev.lock -e '.[bench]'
 	$(BIN)/python bench/http_path.py
 
 clean:
