@@ -37,6 +37,7 @@ def build_upstream(settings: EdgeSettings, injected: Upstream | None) -> Balance
             connect_timeout=settings.upstream_connect_timeout_seconds,
             read_timeout=settings.upstream_read_timeout_seconds,
             max_connections=settings.upstream_max_connections,
+            idle_timeout=settings.upstream_idle_timeout_seconds,
         )
 
     return BalancedUpstream(

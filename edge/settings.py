@@ -105,6 +105,9 @@ class EdgeSettings(BaseSettings):
     """Time Hasura has to answer a request (504 after it). Default 60 s."""
     upstream_max_connections: int = Field(default=256, ge=1)
     """Pooled keep-alive connections to Hasura. Default 256."""
+    upstream_idle_timeout_seconds: float = Field(default=15.0, gt=0)
+    """Pooled connections idle this long are closed, not reused: keep it below the keep-alive timeout
+    of Hasura (30 s, warp's default) and of any proxy in between. Default 15 s."""
 
     # --- Authorizer webhook ----------------------------------------------------------------
     authorizer_url: AnyHttpUrl | None = None
