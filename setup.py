@@ -13,9 +13,9 @@ import os
 
 from setuptools import setup
 
-# The request path, stage by stage. Left interpreted on purpose: edge/server_protocol.py (it
-# subclasses uvicorn's protocol class, which mypyc cannot extend natively; its per-request parser
-# callbacks are in edge/request_events.py, compiled), edge/graphql/policy.py and
+# The request path, stage by stage: the HTTP server's connection and exchanges, then the
+# pipeline. Left interpreted on purpose: the server's WebSocket, lifespan and listening code (not
+# per request), edge/graphql/policy.py and
 # edge/graphql/analysis.py (their error subclasses keep class-level codes; the compiled stage calls
 # the analysis cache directly), edge/observability/metrics_app.py (an ASGI app, which servers
 # recognise by inspecting a Python coroutine function).
@@ -23,8 +23,10 @@ COMPILED_MODULES = [
     "edge/context.py",
     "edge/session.py",
     "edge/graphql_http.py",
-    "edge/direct_http.py",
-    "edge/request_events.py",
+    "edge/http_server/connection.py",
+    "edge/http_server/exchange.py",
+    "edge/http_server/responses.py",
+    "edge/http_server/state.py",
     "edge/pipeline/receive_request.py",
     "edge/pipeline/request_id.py",
     "edge/pipeline/authenticate.py",

@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from edge.build_info import PACKAGE, stale_compiled_modules
 from edge.logs import configure_logging
-from edge.server import EdgeServer, uvicorn_config
 from edge.settings import EdgeSettings
 
 USAGE = """usage: python -m edge                 serve /graphql (configuration: docs/configuration.md)
@@ -59,7 +58,9 @@ def main(argv: list[str]) -> int:
         names = ", ".join(str(path.relative_to(PACKAGE.parent)) for path in stale)
         sys.stderr.write(f"hasura-edge: warning: these sources changed after they were compiled ({names}); ")
         sys.stderr.write("the old compiled code runs until `make compile`\n")
-    EdgeServer(uvicorn_config(settings)).run()
+    from edge.serve import run
+
+    run(settings)
     return 0
 
 

@@ -71,9 +71,9 @@ class EdgeApp:
         metrics: ASGIApp | None = None,
     ) -> None:
         self.graphql = graphql
-        # The edge's uvicorn protocol serves HTTP /graphql with this handler directly, skipping ASGI
-        # (edge.direct_http); under any other server the same handler runs as ASGI, below.
-        self.direct_graphql = graphql
+        # The edge's own server answers these paths with the handler directly, without ASGI
+        # (edge.http_server); under any other ASGI server the same handler runs through __call__.
+        self.direct_routes: dict[bytes, GraphQLHTTPHandler] = {GRAPHQL_PATH.encode(): graphql}
         self.metrics = metrics
         self.websocket = websocket
         self.framework = framework

@@ -23,6 +23,7 @@ clients that already branch on Hasura's codes keep working; the rest are edge co
     ├── PayloadTooLarge           413 payload-too-large
     ├── URITooLong                414 uri-too-long
     ├── UnsupportedMediaType      415 unsupported-media-type
+    ├── ExpectationFailed         417 expectation-failed
     ├── TooManyRequests           429 (Retry-After, RateLimit-*)
     │   ├── RateLimited           429 rate-limited
     │   ├── QuotaExceeded         429 quota-exceeded
@@ -47,6 +48,7 @@ __all__ = [
     "BadRequest",
     "CSRFHeaderRequired",
     "EdgeError",
+    "ExpectationFailed",
     "HeadersTooLarge",
     "InvalidAuthHeader",
     "InternalError",
@@ -226,6 +228,14 @@ class URITooLong(EdgeError):
     status = 414
     code = "uri-too-long"
     default_message = "Request target too long"
+
+
+class ExpectationFailed(EdgeError):
+    """An ``Expect`` header other than ``100-continue`` (RFC 9110 §10.1.1)."""
+
+    status = 417
+    code = "expectation-failed"
+    default_message = "Only 'Expect: 100-continue' is supported"
 
 
 class UnsupportedMediaType(EdgeError):

@@ -4,7 +4,7 @@ Order matters and follows the GraphQL-over-HTTP spec and Apollo's CSRF preventio
 method -> content type (415 for simple types, before reading the body) -> body size (413,
 counted while reading) -> JSON shape -> for GET: CSRF header, then "queries only" (405).
 Header-size (431), URL-size (414) and whole-request deadlines (408) are enforced earlier, in
-the HTTP protocol itself (``edge.server_protocol``), because they must act before a request
+the HTTP server's connection (``edge.http_server.connection``), because they must act before a request
 exists.
 """
 

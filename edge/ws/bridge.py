@@ -153,7 +153,7 @@ class Bridge:
         """Close now, without waiting for the writer (it may be blocked on a client that does not read).
 
         The queued messages are dropped; the close frame is written past the transport's flow control
-        by ``edge.ws.wire`` (a few bytes), behind what the kernel already holds.
+        by ``edge.http_server.websocket`` (a few bytes), behind what the kernel already holds.
         """
         if self._closing:
             return

@@ -36,10 +36,10 @@ from graphql import (
 from edge.app import create_app
 from edge.auth.jwt_config import parse_jwt_secret
 from edge.auth.jwt_verifier import JWTVerifier
-from edge.server_protocol import guarded_protocol
 from edge.settings import EdgeSettings
 from edge.ws.devcert import write_if_missing
 from tests.compose import support
+from tests.edge.conftest import start_edge_app
 from tests.hasura_double import HasuraDouble
 from tests.support.hasura_metadata import TableRef, iter_tables, load_actions_sdl, load_metadata
 from tests.support.servers import serving
@@ -134,14 +134,9 @@ def test_the_compose_edge_accepts_the_tokens_end_to_end(
         monkeypatch.setenv("EDGE_HASURA_URL", hasura.url)
         monkeypatch.setenv("EDGE_LOG_LEVEL", "warning")
         settings = EdgeSettings()
-        protocol = guarded_protocol(
-            max_header_bytes=settings.max_header_bytes,
-            max_url_bytes=settings.max_url_bytes,
-            request_deadline=settings.request_deadline_seconds,
-        )
         assert settings.tls_cert_file and settings.tls_key_file
-        tls = {"ssl_certfile": str(settings.tls_cert_file), "ssl_keyfile": str(settings.tls_key_file)}  # as edge.server
-        with serving(create_app(settings), http=protocol, **tls) as edge:
+        edge = start_edge_app(create_app(settings), settings)  # https, as python -m edge serves it
+        try:
             url = f"https://127.0.0.1:{edge.port}/graphql"
             client = httpx.Client(verify=ssl.create_default_context(cafile=str(certs / "ca.pem")))
             query = {"query": "{ products(limit: 1) { id } }"}
@@ -163,6 +158,8 @@ def test_the_compose_edge_accepts_the_tokens_end_to_end(
             client.close()
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 httpx.post(url, json=query)  # the system's CAs do not know the development CA
+        finally:
+            edge.stop()
 
 
 def test_key_lookup_order(mint_token: ModuleType, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Fixtures for edge integration tests: the Hasura double and the edge, both on loopback ports.
 
 The double runs once per session (reset before each test); each test starts its own edge with
-the settings it needs, under uvicorn with the edge's own protocol class, over real sockets.
+the settings it needs, under the edge's own HTTP server, over real sockets.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from edge.app import create_app
-from edge.server import server_options
+from edge.app import EdgeApp, create_app
+from edge.serve import edge_server
 from edge.settings import EdgeSettings
 from tests.hasura_double import HasuraDouble
-from tests.support.servers import RunningServer, start_server
+from tests.support.servers import RunningServer, start_http_server, start_server
 from tests.support.tokens import JWT_SECRET_JSON
 
 DOUBLE_ADMIN_SECRET = "double-admin-secret-for-tests"
@@ -58,6 +58,16 @@ def edge_settings(hasura_url: str, **overrides: Any) -> EdgeSettings:
     return EdgeSettings(**values)
 
 
+def start_edge_server(settings: EdgeSettings) -> RunningServer:
+    """The edge app built from ``settings`` under its own server, as ``python -m edge`` runs it."""
+    return start_edge_app(create_app(settings), settings)
+
+
+def start_edge_app(app: EdgeApp, settings: EdgeSettings) -> RunningServer:
+    server = edge_server(app, settings)
+    return start_http_server(app, server.config, direct=server.direct)
+
+
 @pytest.fixture
 def start_edge(hasura_server: tuple[HasuraDouble, RunningServer]) -> Iterator[EdgeFactory]:
     """Start an edge (``start_edge(**settings_overrides)``); stopped when the test ends.
@@ -71,7 +81,7 @@ def start_edge(hasura_server: tuple[HasuraDouble, RunningServer]) -> Iterator[Ed
 
     def start(**overrides: Any) -> RunningServer:
         settings = edge_settings(overrides.pop("hasura_url", hasura_url), **overrides)
-        server = start_server(create_app(settings), **server_options(settings))
+        server = start_edge_server(settings)
         running.append(server)
         double.reset()
         return server

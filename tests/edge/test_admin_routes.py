@@ -41,7 +41,7 @@ def test_edge_estimates_without_schema_until_hasura_can_be_introspected(start_ed
     hasura.faults.status = 503
     hasura.faults.times = 1  # only the start-up introspection fails
     edge = start_edge(admin_secret="admin-route-secret")
-    app = edge.server.config.app
+    app = edge.app
     assert app.schema_source.schema is None  # started anyway, estimating from documents alone
     assert app.costs.model.schema_aware is False
     response = httpx.post(f"{edge.url}/admin/schema/refresh", headers={"X-Edge-Admin-Secret": "admin-route-secret"})

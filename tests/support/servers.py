@@ -1,4 +1,6 @@
-"""Run an ASGI app under a real uvicorn server on a loopback port, in a background thread.
+"""Run a server on a loopback port, in a background thread: the edge's own HTTP server
+(``start_http_server``), or uvicorn for the stand-ins around it (``start_server``: the Hasura
+double, JWKS and authorizer endpoints).
 
 Tests talk to it over real sockets, the way production does. Each server has its own event
 loop in its own thread, so a test's own loop (pytest-asyncio) never shares state with it.
@@ -11,11 +13,13 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+
+from edge.http_server import DirectHandler, HttpServer, ServerConfig
 
 
 def free_loopback_socket() -> socket.socket:
@@ -29,9 +33,12 @@ def free_loopback_socket() -> socket.socket:
 class RunningServer:
     host: str
     port: int
-    server: uvicorn.Server
+    server: Any
+    """The ``uvicorn.Server`` or the edge's ``HttpServer``."""
     thread: threading.Thread
     loop_box: dict[str, asyncio.AbstractEventLoop] = field(default_factory=dict)
+    request_stop: Callable[[], None] | None = None
+    app: Any = None
 
     @property
     def url(self) -> str:
@@ -42,7 +49,10 @@ class RunningServer:
         return self.loop_box["loop"]
 
     def stop(self, timeout: float = 10.0) -> None:
-        self.server.should_exit = True
+        if self.request_stop is not None:
+            self.request_stop()
+        else:
+            self.server.should_exit = True
         self.thread.join(timeout)
 
 
@@ -82,7 +92,61 @@ def start_server(
             server.should_exit = True
             raise RuntimeError("test server did not start in time")
         time.sleep(0.005)
-    return RunningServer(host=host, port=port, server=server, thread=thread, loop_box=loop_box)
+    return RunningServer(host=host, port=port, server=server, thread=thread, loop_box=loop_box, app=app)
+
+
+def start_http_server(
+    app: Any,
+    config: ServerConfig | None = None,
+    *,
+    direct: Mapping[bytes, DirectHandler] | None = None,
+    lifespan: bool = True,
+    startup_timeout: float = 10.0,
+) -> RunningServer:
+    """Start ``app`` under the edge's own HTTP server (``edge.http_server``) and wait until it listens."""
+    sock = free_loopback_socket()
+    host, port = sock.getsockname()[:2]
+    server = HttpServer(app, config or ServerConfig(), direct=direct, lifespan=lifespan)
+    loop_box: dict[str, asyncio.AbstractEventLoop] = {}
+    failure: list[BaseException] = []
+    stop_box: dict[str, asyncio.Event] = {}
+
+    async def main() -> None:
+        stop_box["stop"] = stop = asyncio.Event()
+        await server.start([sock])
+        await stop.wait()
+        await server.shutdown()
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        loop_box["loop"] = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:  # reported to the starting thread
+            failure.append(exc)
+        finally:
+            loop.close()
+            sock.close()
+
+    thread = threading.Thread(target=run, name=f"edge-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"test server exited during start-up: {failure[0] if failure else '?'}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start in time")
+        time.sleep(0.005)
+
+    def request_stop() -> None:
+        loop = loop_box["loop"]
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stop_box["stop"].set)
+
+    return RunningServer(
+        host=host, port=port, server=server, thread=thread, loop_box=loop_box, request_stop=request_stop, app=app
+    )
 
 
 @contextlib.contextmanager

@@ -16,18 +16,17 @@ from edge.app import EdgeApp, create_app
 from edge.keys.key_format import generate_key, hash_key
 from edge.keys.model import ApiKey
 from edge.keys.store import ApiKeyStore
-from edge.server import server_options
-from tests.edge.conftest import edge_settings
+from tests.edge.conftest import edge_settings, start_edge_app
 from tests.edge.ws.conftest import LEGACY, TRANSPORT, TLSFiles, WssEdge, WssEdgeFactory, bearer, open_client
 from tests.hasura_double import HasuraDouble
-from tests.support.servers import RunningServer, start_server
+from tests.support.servers import RunningServer
 from tests.support.tokens import hasura_claims, mint
 
 SUB = "subscription { users(limit: 1) { id } }"
 
 
 def _app(edge: WssEdge) -> EdgeApp:
-    app = edge.server.server.config.app
+    app = edge.server.app
     assert isinstance(app, EdgeApp)
     return app
 
@@ -192,7 +191,7 @@ def key_edge(hasura_server: Any, hasura: HasuraDouble, tls_files: TLSFiles) -> I
         hasura_server[1].url, tls_cert_file=tls_files.cert, tls_key_file=tls_files.key, ws_recheck_seconds=0.2
     )
     app = create_app(settings, api_keys=ApiKeyStore(keys, ttl=0.1))
-    server: RunningServer = start_server(app, **server_options(settings))
+    server: RunningServer = start_edge_app(app, settings)
     try:
         yield WssEdge(server, tls_files), keys, parsed.key
     finally:

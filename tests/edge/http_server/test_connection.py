@@ -1,13 +1,14 @@
-"""HTTP ``/graphql`` served straight from the edge's protocol (``edge.direct_http``), and the ASGI
-adapter that serves the same handler under any other server.
+"""The edge's HTTP/1.1 connection (``edge.http_server.connection``) with the real pipeline behind it.
 
-The rest of the suite already runs every ``/graphql`` test through the direct path (the tests
-start the edge with ``server_options``); these pin the HTTP/1.1 semantics the direct path
-re-implements instead of taking them from uvicorn's ASGI cycle.
+The rest of the suite already runs every test through this server (``start_edge``); these pin the
+HTTP/1.1 semantics it implements itself: pipelining, keep-alive, ``Connection: close`` and HTTP/1.0,
+HEAD, targets, back-pressure, graceful shutdown, and the ASGI adapter that serves the same handler
+under any other server. ``tests/edge/http/`` compares the parser with reference parsers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import socket
@@ -19,15 +20,15 @@ import httpx
 import orjson
 import pytest
 
-from edge import request_events
 from edge.app import create_app
-from edge.direct_http import encode_head, is_direct_target
-from edge.server import EdgeServer, server_options
+from edge.http_server import connection
+from edge.http_server.responses import encode_head
+from edge.serve import serve
 from edge.upstream.base import UpstreamResponse
-from tests.edge.conftest import EdgeFactory, edge_settings
+from tests.edge.conftest import EdgeFactory, edge_settings, start_edge_app
 from tests.hasura_double import HasuraDouble
 from tests.support import raw_http
-from tests.support.servers import RunningServer, start_server
+from tests.support.servers import RunningServer, free_loopback_socket, start_server
 from tests.support.tokens import mint
 
 
@@ -111,11 +112,27 @@ def test_a_query_string_on_the_target_is_the_direct_path_too(edge: RunningServer
     assert len(hasura.requests) == 1
 
 
-def test_a_percent_encoded_target_still_reaches_graphql_through_asgi(edge: RunningServer, hasura: HasuraDouble):
-    # Not the literal /graphql, so the protocol leaves it to uvicorn, which decodes the path.
-    response = raw_http.exchange(edge.host, edge.port, post(b"/graph%71l", products(1)))
-    assert response.status == 200
-    assert len(hasura.requests) == 1
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        (b"/graphql", 200),
+        (b"/graphql?query=x", 200),
+        (b"/graph%71l", 200),  # routes match the decoded path
+        (b"http://edge/graphql", 200),  # absolute-form (RFC 9112 §3.2.2), routed by its path
+        (b"/graphql/", 404),
+        (b"/graphqlx", 404),
+        (b"/healthz", 405),  # FastAPI's route, GET only
+        (b"/graphql#fragment", 400),  # a fragment is not part of a request target
+        (b"*", 400),
+    ],
+)
+def test_requests_are_routed_by_their_decoded_path(
+    edge: RunningServer, hasura: HasuraDouble, target: bytes, status: int
+):
+    response = raw_http.exchange(edge.host, edge.port, post(target, products(1)))
+    assert response.status == status, response.body
+    assert len(hasura.requests) == (1 if status == 200 else 0)
+    assert orjson.loads(response.body).get("errors") is None or status != 200
 
 
 def test_responses_carry_a_date_header(edge: RunningServer, hasura: HasuraDouble):
@@ -159,14 +176,13 @@ class _BrokenUpstream:
         return None
 
 
-@pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
+@pytest.mark.parametrize("direct", [True, False], ids=["edge-server", "asgi-under-uvicorn"])
 def test_a_bug_is_a_graphql_shaped_500_and_is_logged_without_the_token(
     direct: bool, hasura_url: str, caplog: pytest.LogCaptureFixture
 ):
     settings = edge_settings(hasura_url)
     app = create_app(settings, upstream=_BrokenUpstream())
-    options = server_options(settings) if direct else {}
-    server = start_server(app, **options)
+    server = start_edge_app(app, settings) if direct else start_server(app)
     token = mint()
     try:
         with caplog.at_level(logging.ERROR, logger="edge.graphql"):
@@ -203,39 +219,32 @@ def test_the_asgi_adapter_serves_the_same_pipeline_under_a_plain_uvicorn(hasura_
     assert refused.json()["errors"][0]["extensions"]["code"] == "access-denied"
 
 
-@pytest.mark.parametrize(
-    ("url", "direct"),
-    [
-        (b"/graphql", True),
-        (b"/graphql?query=x", True),
-        (b"/graphql/", False),
-        (b"/graphqlx", False),
-        (b"/graph%71l", False),
-        (b"http://edge/graphql", False),
-        (b"/healthz", False),
-    ],
-)
-def test_only_the_literal_graphql_target_takes_the_direct_path(url: bytes, direct: bool):
-    assert is_direct_target(url) is direct
+DATE = b"date: Sat, 21 Nov 2026 10:00:00 GMT\r\n"
 
 
 def test_encode_head_frames_the_response_and_closes_when_asked():
-    head, keep_alive = encode_head(
-        200,
-        [(b"date", b"Sat, 21 Nov 2026 10:00:00 GMT")],
-        [(b"content-type", b"application/json")],
-        12,
-        keep_alive=True,
-    )
+    head, keep_alive = encode_head(200, DATE, [(b"content-type", b"application/json")], 12, keep_alive=True)
     assert head == (
         b"HTTP/1.1 200 OK\r\ndate: Sat, 21 Nov 2026 10:00:00 GMT\r\ncontent-type: application/json\r\n"
         b"content-length: 12\r\n\r\n"
     )
     assert keep_alive
-    head, keep_alive = encode_head(413, [], [(b"connection", b"close")], 0, keep_alive=True)
+    head, keep_alive = encode_head(413, DATE, [(b"connection", b"close")], 0, keep_alive=True)
     assert not keep_alive
-    head, keep_alive = encode_head(200, [], [], 0, keep_alive=False)
+    assert head.count(b"connection: close\r\n") == 1
+    head, keep_alive = encode_head(200, DATE, [], 0, keep_alive=False)
     assert b"connection: close\r\n" in head and not keep_alive
+
+
+def test_encode_head_writes_the_framing_itself():
+    head, _ = encode_head(
+        200, DATE, [(b"content-length", b"999"), (b"transfer-encoding", b"chunked"), (b"x", b"y")], 3, keep_alive=True
+    )
+    assert head.endswith(b"x: y\r\ncontent-length: 3\r\n\r\n")
+    assert b"999" not in head and b"transfer-encoding" not in head
+    chunked, _ = encode_head(200, DATE, [], -1, keep_alive=True)
+    assert chunked.endswith(b"transfer-encoding: chunked\r\n\r\n")
+    assert b"content-length" not in chunked
 
 
 @pytest.mark.parametrize(
@@ -249,21 +258,47 @@ def test_encode_head_frames_the_response_and_closes_when_asked():
 )
 def test_encode_head_refuses_cr_or_lf_in_a_header(header: tuple[bytes, bytes]):
     with pytest.raises(ValueError, match="CR or LF"):
-        encode_head(200, [], [header], 0, keep_alive=True)
+        encode_head(200, DATE, [header], 0, keep_alive=True)
 
 
-def test_the_edge_server_freezes_what_start_up_built(hasura_url: str):
+def test_python_m_edge_freezes_what_start_up_built(hasura_url: str):
+    sock = free_loopback_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    settings = edge_settings(hasura_url, port=port)
     frozen_before = gc.get_freeze_count()
-    settings = edge_settings(hasura_url)
-    server = start_server(create_app(settings), server_class=EdgeServer, **server_options(settings))
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        async def main() -> None:
+            box["stop"] = stop = asyncio.Event()
+            box["loop"] = asyncio.get_running_loop()
+            await serve(settings, stop)
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
     try:
-        response = httpx.post(f"{server.url}/graphql", json={"query": "{ products { id } }"})
+        response = None
+        for _ in range(200):
+            try:
+                response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ products { id } }"})
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
         frozen = gc.get_freeze_count()  # after a request: start-up (and the freeze) has finished
     finally:
-        server.stop()
+        loop = box["loop"]
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+        stop = box["stop"]
+        assert isinstance(stop, asyncio.Event)
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
         gc.unfreeze()  # the test process's own objects were frozen with the server's
+    assert response is not None and response.status_code == 401  # and it serves as usual
     assert frozen > frozen_before
-    assert response.status_code == 401  # and it serves as usual
+    assert not thread.is_alive()  # the stop event shut it down
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(start_edge: EdgeFactory, hasura: HasuraDouble):
@@ -296,7 +331,7 @@ def test_pipelined_requests_wait_while_the_client_is_not_reading(edge: RunningSe
     with raw_http.connect(edge.host, edge.port) as sock:
         sock.sendall(post(b"/graphql", products(1)))
         read_responses(sock, 1)
-        (protocol,) = list(edge.server.server_state.connections)
+        (protocol,) = list(edge.server.state.connections)
         edge.loop.call_soon_threadsafe(protocol.pause_writing)
         hasura.reset()
         sock.sendall(post(b"/graphql", products(2)) + post(b"/graphql", products(3)) + post(b"/graphql", products(1)))
@@ -331,6 +366,6 @@ def test_header_names_are_matched_in_any_case_however_many_names_clients_send(
     assert dict(response.headers)["x-request-id"] == "Mixed-Case-1"
     assert hasura.last().header("x-hasura-role") == "editor"
     assert hasura.last().header("x-request-id") == "Mixed-Case-1"
-    remembered = request_events._REQUEST_NAMES  # the edge serves from this process (a thread)
-    assert 0 < len(remembered) <= request_events._REQUEST_NAMES_MAX
-    assert all(len(name) <= request_events._REQUEST_NAME_MAX_LENGTH for name in remembered)
+    remembered = connection.HEADER_NAMES  # the edge serves from this process (a thread)
+    assert 0 < len(remembered) <= connection.HEADER_NAMES_MAX
+    assert all(len(name) <= connection.HEADER_NAME_MAX_LENGTH for name in remembered)

@@ -1,0 +1,215 @@
+"""The server's WebSocket connection (``edge.http_server.websocket``), driven directly over a recording
+transport: races too narrow to time over a socket, and the edge's rules beyond the protocol."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+from edge.http_server import ServerConfig, WebSocketOptions
+from edge.http_server.connection import HttpConnection
+from edge.http_server.state import ServerState
+from edge.http_server.websocket import GOING_AWAY, WebSocketConnection
+
+
+class RecordingTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.closed = False
+        self.protocol: Any = None
+        self.reading = True
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+
+async def echo_until_disconnect(scope: Any, receive: Any, send: Any) -> None:
+    assert scope["type"] == "websocket"
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept", "subprotocol": "graphql-transport-ws"})
+    while (message := await receive())["type"] != "websocket.disconnect":
+        await send({"type": "websocket.send", "text": message["text"]})
+
+
+async def refuse(scope: Any, receive: Any, send: Any) -> None:
+    await receive()
+    await send({"type": "websocket.close", "code": 1008})
+
+
+def server_state(app: Any, **options: Any) -> ServerState:
+    config = ServerConfig(websocket=WebSocketOptions(ping_interval=None, **options))
+    return ServerState(asyncio.get_running_loop(), config, app, {})
+
+
+async def upgrade(state: ServerState) -> tuple[WebSocketConnection, RecordingTransport, ClientProtocol]:
+    """A handshake through the HTTP connection, which hands the socket over."""
+    transport = RecordingTransport()
+    http = HttpConnection(state)
+    http.connection_made(transport)
+    client = ClientProtocol(parse_uri("ws://edge/graphql"), subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    client.send_request(client.connect())
+    http.data_received(b"".join(client.data_to_send()))
+    websocket = transport.protocol
+    assert isinstance(websocket, WebSocketConnection)
+    for _ in range(100):  # the application task answers the handshake
+        if websocket.answered:
+            break
+        await asyncio.sleep(0)
+    client.receive_data(transport.written)
+    transport.written = b""
+    return websocket, transport, client
+
+
+def frames_sent(client: ClientProtocol, transport: RecordingTransport) -> list[Frame]:
+    client.receive_data(transport.written)
+    transport.written = b""
+    return [event for event in client.events_received() if isinstance(event, Frame)]
+
+
+def close_code(frame: Frame) -> int:
+    assert frame.opcode is Opcode.CLOSE
+    return int.from_bytes(frame.data[:2], "big")
+
+
+async def test_the_handshake_reaches_the_application_and_messages_flow() -> None:
+    websocket, transport, client = await upgrade(server_state(echo_until_disconnect))
+    assert client.state is State.OPEN
+    assert websocket.scope["subprotocols"] == ["graphql-transport-ws"]
+    assert websocket.scope["path"] == "/graphql"
+    client.send_text(b'{"type":"ping"}')
+    websocket.data_received(b"".join(client.data_to_send()))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    (echo,) = frames_sent(client, transport)
+    assert echo.opcode is Opcode.TEXT and echo.data == b'{"type":"ping"}'
+
+
+async def test_a_refusal_before_accept_is_an_http_403() -> None:
+    websocket, transport, client = await upgrade(server_state(refuse))
+    assert client.state is not State.OPEN
+    assert transport.closed
+    assert websocket.answered and not websocket.accepted
+
+
+async def test_shutdown_after_the_client_closed_sends_nothing_more() -> None:
+    websocket, transport, client = await upgrade(server_state(echo_until_disconnect))
+    client.send_close(1000)
+    websocket.data_received(b"".join(client.data_to_send()))  # websockets answers the close by itself
+    assert websocket.conn.state is not State.OPEN
+    answered = transport.written
+    websocket.shutdown()
+    assert transport.closed
+    assert transport.written == answered  # only the close reply, no second close frame
+    await asyncio.sleep(0)
+
+
+async def test_shutdown_of_an_open_connection_closes_with_1001() -> None:
+    websocket, transport, client = await upgrade(server_state(echo_until_disconnect))
+    websocket.shutdown()
+    (close,) = [frame for frame in frames_sent(client, transport) if frame.opcode is Opcode.CLOSE]
+    assert close_code(close) == GOING_AWAY
+    assert websocket.close_timer is not None
+    websocket.close_timer.cancel()
+    await asyncio.sleep(0)
+
+
+async def test_a_close_is_written_while_the_client_does_not_read() -> None:
+    received: list[Any] = []
+
+    async def close_at_once(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        websocket.pause_writing()  # the client stopped reading
+        await send({"type": "websocket.close", "code": 1013, "reason": "Slow reader"})
+        received.append(await receive())
+
+    state = server_state(close_at_once)
+    transport = RecordingTransport()
+    http = HttpConnection(state)
+    http.connection_made(transport)
+    client = ClientProtocol(parse_uri("ws://edge/graphql"))
+    client.send_request(client.connect())
+    http.data_received(b"".join(client.data_to_send()))
+    websocket = transport.protocol
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0)
+    assert received == [{"type": "websocket.disconnect", "code": 1013, "reason": "Slow reader"}]
+    (close,) = frames_sent(client, transport)  # after the 101, although writing is paused
+    assert close_code(close) == 1013
+    websocket.close_timer.cancel()
+
+
+async def test_a_message_over_the_limit_closes_with_1009() -> None:
+    websocket, transport, client = await upgrade(server_state(echo_until_disconnect, max_message_bytes=1024))
+    client.send_text(b"x" * 2048)
+    websocket.data_received(b"".join(client.data_to_send()))
+    (close,) = frames_sent(client, transport)
+    assert close_code(close) == 1009
+    assert transport.closed
+    disconnect = await websocket.queue.get()
+    assert disconnect == {"type": "websocket.disconnect", "code": 1009}
+
+
+async def test_reading_pauses_until_the_application_asks_for_the_next_message() -> None:
+    gate = asyncio.Event()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await gate.wait()
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    websocket, transport, client = await upgrade(server_state(slow))
+    client.send_text(b"1")
+    websocket.data_received(b"".join(client.data_to_send()))
+    assert not transport.reading  # one message waits for the application: the socket is not read
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert transport.reading
+
+
+@pytest.mark.parametrize("key", [None, "not-base64"])
+async def test_an_invalid_handshake_is_refused_by_websockets(key: str | None) -> None:
+    transport = RecordingTransport()
+    http = HttpConnection(server_state(echo_until_disconnect))
+    http.connection_made(transport)
+    key_line = b"" if key is None else b"Sec-WebSocket-Key: " + key.encode() + b"\r\n"
+    http.data_received(
+        b"GET /graphql HTTP/1.1\r\nHost: edge\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + key_line
+        + b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert transport.written.startswith(b"HTTP/1.1 400 ")
+    assert transport.closed
