@@ -32,29 +32,59 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tests.support.tokens import JWT_SECRET_JSON, hasura_claims, mint  # noqa: E402
-
-QUERY_BODY = json.dumps(
-    {
-        "query": "query GetUsers($limit: Int!) { users(limit: $limit) { id name email posts { id title "
-        "comments { id body } } } }",
-        "variables": {"limit": 10},
-        "operationName": "GetUsers",
-    }
+# The shared pieces; scripts that import this module (instructions.py, upstream_path.py) use them from here too.
+from harness import (
+    CLOCK_TICKS,
+    NGINX_PROXY,
+    NGINX_UPSTREAM,
+    PY_UPSTREAM,
+    QUERY_BODY,
+    RESPONSE_BODY,
+    ROOT,
+    WRK_SCRIPT,
+    Result,
+    cpu_seconds,
+    edge_environment,
+    free_port,
+    lua_string,
+    measure,
+    mint_token,
+    run_wrk,
+    start,
+    start_upstream,
+    stop,
+    wait_port,
 )
+
+__all__ = [
+    "CACHED_BODY",
+    "CLOCK_TICKS",
+    "LIMITED_PLANS",
+    "NGINX_PROXY",
+    "NGINX_UPSTREAM",
+    "PY_UPSTREAM",
+    "QUERY_BODY",
+    "RESPONSE_BODY",
+    "WRK_SCRIPT",
+    "Result",
+    "cpu_seconds",
+    "free_port",
+    "lua_string",
+    "measure",
+    "run_wrk",
+    "start",
+    "stop",
+    "wait_port",
+]
+
 # The same operation with Hasura EE's @cached directive: after the first request, the edge answers
 # from its response cache without calling the upstream (the cache-hit path).
 CACHED_BODY = json.dumps(
@@ -65,14 +95,6 @@ CACHED_BODY = json.dumps(
         "operationName": "GetUsers",
     }
 )
-RESPONSE_BODY = json.dumps(
-    {
-        "data": {
-            "users": [{"id": i, "name": f"user-{i}", "email": f"user{i}@example.com", "posts": []} for i in range(14)]
-        }
-    }
-)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Limits that never refuse during a run: the point is what checking them costs.
 LIMITED_PLANS = """
 plans:
@@ -81,75 +103,6 @@ plans:
     quota: {limit: 1000000000, period: DAY}
 jwt_plan: bench
 anonymous_plan: bench
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime+stime of a process and its children that are still alive."""
-    total = 0.0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(child) for child in children]
-    except OSError:
-        pass
-    for one in pids:
-        try:
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        except OSError:
-            continue
-    return total
-
-
-@dataclass
-class Result:
-    name: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    cpu_us_per_request: float | None
-    errors: int
-
-
-NGINX_UPSTREAM = """
-worker_processes 1; daemon off; pid {tmp}/upstream.pid; error_log {tmp}/upstream.err warn;
-events {{ worker_connections 4096; }}
-http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 120s;
-  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fcgi;
-  uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
-  server {{ listen 127.0.0.1:{port} backlog=4096;
-    location = /v1/graphql {{ default_type application/json; return 200 '{body}'; }}
-    location = /healthz {{ return 200 'OK'; }} }} }}
-"""
-
-NGINX_PROXY = """
-worker_processes 1; daemon off; pid {tmp}/proxy.pid; error_log {tmp}/proxy.err warn;
-events {{ worker_connections 4096; }}
-http {{ access_log off; keepalive_requests 1000000;
-  client_body_temp_path {tmp}/pbody; proxy_temp_path {tmp}/pproxy; fastcgi_temp_path {tmp}/pfcgi;
-  uwsgi_temp_path {tmp}/puwsgi; scgi_temp_path {tmp}/pscgi;
-  upstream hasura {{ server 127.0.0.1:{upstream}; keepalive 128; keepalive_requests 1000000; }}
-  server {{ listen 127.0.0.1:{port} backlog=4096;
-    location = /graphql {{ proxy_pass http://hasura/v1/graphql; proxy_http_version 1.1;
-      proxy_set_header Connection ""; }} }} }}
 """
 
 # ``python -m edge`` with the direct /graphql path switched off: the same app and server options,
@@ -167,98 +120,6 @@ ASGI_ONLY_EDGE = textwrap.dedent(
     EdgeServer(uvicorn_config(settings, app)).run()
     """
 )
-
-PY_UPSTREAM = textwrap.dedent(
-    """
-    import asyncio, sys, uvloop
-    BODY = sys.argv[2].encode()
-    RESP = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: "
-            + str(len(BODY)).encode() + b"\\r\\n\\r\\n" + BODY)
-    class P(asyncio.Protocol):
-        def connection_made(self, t): self.t = t; self.buf = b""
-        def data_received(self, d):
-            self.buf += d
-            while True:
-                head, sep, rest = self.buf.partition(b"\\r\\n\\r\\n")
-                if not sep: return
-                n = 0
-                for line in head.split(b"\\r\\n"):
-                    if line.lower().startswith(b"content-length:"): n = int(line.split(b":")[1])
-                if len(rest) < n: return
-                self.buf = rest[n:]; self.t.write(RESP)
-    async def main():
-        s = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=4096)
-        await s.serve_forever()
-    uvloop.run(main())
-    """
-)
-
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body = {body}
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {token}"
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, latency:percentile(50),
-    latency:percentile(99), summary.errors.status + summary.errors.connect + summary.errors.read
-    + summary.errors.write + summary.errors.timeout, summary.duration))
-end
-"""
-
-
-def lua_string(text: str) -> str:
-    return "[==[" + text + "]==]"
-
-
-def run_wrk(
-    port: int, path: str, script: Path, duration: float, connections: int
-) -> tuple[int, float, float, int, float]:
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{int(duration)}s", "-s", str(script), f"http://127.0.0.1:{port}{path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(line for line in output.splitlines() if line.startswith("RESULT"))
-    requests, p50_us, p99_us, errors, duration_us = (int(value) for value in line.split()[1:])
-    return requests, p50_us / 1000, p99_us / 1000, errors, duration_us / 1e6
-
-
-def measure(name: str, port: int, path: str, pid: int | None, script: Path, args: argparse.Namespace) -> Result:
-    run_wrk(port, path, script, args.warmup, args.connections)
-    runs: list[Result] = []
-    for _ in range(args.runs):
-        before = cpu_seconds(pid) if pid else 0.0
-        requests, p50, p99, errors, seconds = run_wrk(port, path, script, args.duration, args.connections)
-        cpu = (cpu_seconds(pid) - before) if pid else None
-        runs.append(
-            Result(
-                name,
-                requests / seconds,
-                p50,
-                p99,
-                (cpu / requests * 1e6) if cpu is not None and requests else None,
-                errors,
-            )
-        )
-    runs.sort(key=lambda result: result.rps)
-    return runs[len(runs) // 2]
-
-
-def start(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stderr is not None:
-        process.stderr.close()
 
 
 def main() -> int:
@@ -290,19 +151,12 @@ def main() -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        token = mint(hasura_claims("user-1"), expires_in=3600)
+        token = mint_token()
         script = tmp / "post.lua"
         script.write_text(WRK_SCRIPT.format(body=lua_string(QUERY_BODY), token=token))
         try:
-            upstream_port = free_port()
-            if nginx:
-                conf = tmp / "upstream.conf"
-                conf.write_text(NGINX_UPSTREAM.format(tmp=tmp, port=upstream_port, body=RESPONSE_BODY))
-                upstream = start([nginx, "-c", str(conf), "-p", str(tmp)])
-            else:
-                upstream = start([sys.executable, "-c", PY_UPSTREAM, str(upstream_port), RESPONSE_BODY])
+            upstream, upstream_port = start_upstream(tmp, nginx)
             processes.append(upstream)
-            wait_port(upstream_port)
             results.append(measure("direct", upstream_port, "/v1/graphql", None, script, args))
 
             if nginx:
@@ -356,18 +210,7 @@ def main() -> int:
                     )
             for name, extra, variant_script in variants:
                 edge_port = free_port()
-                env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_")}
-                env.update(
-                    {
-                        "EDGE_HASURA_URL": f"http://127.0.0.1:{upstream_port}",
-                        "EDGE_HASURA_ADMIN_SECRET": "bench-admin-secret",
-                        "EDGE_JWT_SECRET": JWT_SECRET_JSON,
-                        "EDGE_PORT": str(edge_port),
-                        "EDGE_LOG_LEVEL": "warning",
-                        "EDGE_UPSTREAM_CLIENT": args.upstream_client,
-                        **extra,
-                    }
-                )
+                env = edge_environment(upstream_port, edge_port, EDGE_UPSTREAM_CLIENT=args.upstream_client, **extra)
                 # From the copy's directory for the interpreted run: the current directory comes
                 # first on sys.path, before this checkout's compiled modules.
                 source = Path(extra["PYTHONPATH"]) if "PYTHONPATH" in extra else None

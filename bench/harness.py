@@ -1,0 +1,303 @@
+"""The pieces the HTTP benchmarks share: the fast upstream, the request, wrk, CPU accounting, processes.
+
+``bench/http_path.py`` and ``bench/servers.py`` measure different servers with exactly these: the
+same nginx (or small uvloop) upstream returning a fixed ~1 KB JSON body, the same JWT-authenticated
+GraphQL POST sent by ``wrk -t2`` through a Lua script that prints the percentiles, and the same CPU
+figure: user+system time of the server's whole process tree (every thread of every process, and
+the children it has reaped) over a measured run, divided by the requests it answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.tokens import JWT_SECRET_JSON, hasura_claims, mint  # noqa: E402
+
+__all__ = [
+    "CLOCK_TICKS",
+    "JWT_SECRET_JSON",
+    "NGINX_PROXY",
+    "NGINX_UPSTREAM",
+    "PY_UPSTREAM",
+    "QUERY_BODY",
+    "RESPONSE_BODY",
+    "ROOT",
+    "WRK_SCRIPT",
+    "Result",
+    "cpu_seconds",
+    "edge_environment",
+    "free_port",
+    "lua_string",
+    "measure",
+    "mint_token",
+    "run_wrk",
+    "start",
+    "start_upstream",
+    "stop",
+    "wait_port",
+]
+
+QUERY_BODY = json.dumps(
+    {
+        "query": "query GetUsers($limit: Int!) { users(limit: $limit) { id name email posts { id title "
+        "comments { id body } } } }",
+        "variables": {"limit": 10},
+        "operationName": "GetUsers",
+    }
+)
+RESPONSE_BODY = json.dumps(
+    {
+        "data": {
+            "users": [{"id": i, "name": f"user-{i}", "email": f"user{i}@example.com", "posts": []} for i in range(14)]
+        }
+    }
+)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until something accepts connections on ``port``; fail early if ``process`` has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}) before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of every thread of ``pid`` (a child belongs to the thread that forked it)."""
+    children: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return children
+    for tid in threads:
+        try:
+            children += [int(child) for child in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+        except OSError:
+            continue
+    return children
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of ``pid`` and all its descendants, every thread included.
+
+    ``/proc/<pid>/stat`` sums the process's threads (exited ones too); cutime and cstime add the
+    children it has already reaped, so a worker that exits between two readings is still counted.
+    """
+    total = 0
+    pending = [pid]
+    seen: set[int] = set()
+    while pending:
+        one = pending.pop()
+        if one in seen:
+            continue
+        seen.add(one)
+        fields = _stat_fields(one)
+        if fields is None:
+            continue
+        # After the command name: utime, stime, cutime, cstime are fields 12 to 15 of the whole line.
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        pending += _children(one)
+    return total / CLOCK_TICKS
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_request: float | None
+    errors: int
+
+
+NGINX_UPSTREAM = """
+worker_processes 1; daemon off; pid {tmp}/upstream.pid; error_log {tmp}/upstream.err warn;
+events {{ worker_connections 4096; }}
+http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 120s;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fcgi;
+  uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  server {{ listen 127.0.0.1:{port} backlog=4096;
+    location = /v1/graphql {{ default_type application/json; return 200 '{body}'; }}
+    location = /healthz {{ return 200 'OK'; }} }} }}
+"""
+
+NGINX_PROXY = """
+worker_processes 1; daemon off; pid {tmp}/proxy.pid; error_log {tmp}/proxy.err warn;
+events {{ worker_connections 4096; }}
+http {{ access_log off; keepalive_requests 1000000;
+  client_body_temp_path {tmp}/pbody; proxy_temp_path {tmp}/pproxy; fastcgi_temp_path {tmp}/pfcgi;
+  uwsgi_temp_path {tmp}/puwsgi; scgi_temp_path {tmp}/pscgi;
+  upstream hasura {{ server 127.0.0.1:{upstream}; keepalive 128; keepalive_requests 1000000; }}
+  server {{ listen 127.0.0.1:{port} backlog=4096;
+    location = /graphql {{ proxy_pass http://hasura/v1/graphql; proxy_http_version 1.1;
+      proxy_set_header Connection ""; }} }} }}
+"""
+
+PY_UPSTREAM = textwrap.dedent(
+    """
+    import asyncio, sys, uvloop
+    BODY = sys.argv[2].encode()
+    RESP = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: "
+            + str(len(BODY)).encode() + b"\\r\\n\\r\\n" + BODY)
+    class P(asyncio.Protocol):
+        def connection_made(self, t): self.t = t; self.buf = b""
+        def data_received(self, d):
+            self.buf += d
+            while True:
+                head, sep, rest = self.buf.partition(b"\\r\\n\\r\\n")
+                if not sep: return
+                n = 0
+                for line in head.split(b"\\r\\n"):
+                    if line.lower().startswith(b"content-length:"): n = int(line.split(b":")[1])
+                if len(rest) < n: return
+                self.buf = rest[n:]; self.t.write(RESP)
+    async def main():
+        s = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+        await s.serve_forever()
+    uvloop.run(main())
+    """
+)
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, latency:percentile(50),
+    latency:percentile(99), summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout, summary.duration))
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def mint_token() -> str:
+    """The bearer token every benchmark sends: HS256, Hasura claims for user-1, valid for an hour."""
+    return mint(hasura_claims("user-1"), expires_in=3600)
+
+
+def run_wrk(
+    port: int, path: str, script: Path, duration: float, connections: int
+) -> tuple[int, float, float, int, float]:
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{int(duration)}s", "-s", str(script), f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT"))
+    requests, p50_us, p99_us, errors, duration_us = (int(value) for value in line.split()[1:])
+    return requests, p50_us / 1000, p99_us / 1000, errors, duration_us / 1e6
+
+
+def measure(name: str, port: int, path: str, pid: int | None, script: Path, args: argparse.Namespace) -> Result:
+    """A warm-up, then ``args.runs`` runs of ``args.duration`` s; the median run by requests/s."""
+    run_wrk(port, path, script, args.warmup, args.connections)
+    runs: list[Result] = []
+    for _ in range(args.runs):
+        before = cpu_seconds(pid) if pid else 0.0
+        requests, p50, p99, errors, seconds = run_wrk(port, path, script, args.duration, args.connections)
+        cpu = (cpu_seconds(pid) - before) if pid else None
+        runs.append(
+            Result(
+                name,
+                requests / seconds,
+                p50,
+                p99,
+                (cpu / requests * 1e6) if cpu is not None and requests else None,
+                errors,
+            )
+        )
+    runs.sort(key=lambda result: result.rps)
+    return runs[len(runs) // 2]
+
+
+def start(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a server in its own process group, so that :func:`stop` can end whatever it spawned."""
+    return subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the server's graceful shutdown), SIGKILL after 10 s; then any process left in its group."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # the group is this process's own (start_new_session)
+    if process.stderr is not None:
+        process.stderr.close()
+
+
+def start_upstream(tmp: Path, nginx: str | None) -> tuple[subprocess.Popen[bytes], int]:
+    """The fast upstream on a free port: nginx with one worker, or the small uvloop server without nginx."""
+    port = free_port()
+    if nginx:
+        conf = tmp / "upstream.conf"
+        conf.write_text(NGINX_UPSTREAM.format(tmp=tmp, port=port, body=RESPONSE_BODY))
+        process = start([nginx, "-c", str(conf), "-p", str(tmp)])
+    else:
+        process = start([sys.executable, "-c", PY_UPSTREAM, str(port), RESPONSE_BODY])
+    wait_port(port, process=process)
+    return process, port
+
+
+def edge_environment(upstream_port: int, edge_port: int, **extra: str) -> dict[str, str]:
+    """The environment the edge runs with in every benchmark: this process's, less any EDGE_ variable."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_")}
+    env.update(
+        {
+            "EDGE_HASURA_URL": f"http://127.0.0.1:{upstream_port}",
+            "EDGE_HASURA_ADMIN_SECRET": "bench-admin-secret",
+            "EDGE_JWT_SECRET": JWT_SECRET_JSON,
+            "EDGE_PORT": str(edge_port),
+            "EDGE_LOG_LEVEL": "warning",
+            **extra,
+        }
+    )
+    return env

@@ -1,0 +1,271 @@
+"""Which HTTP server should serve the edge: the candidates measured in one run on one machine.
+
+Every row is one server process tree in front of the same fast upstream (nginx returning a fixed
+~1 KB JSON body), loaded by ``wrk -t2`` with the same JWT-authenticated GraphQL POST as
+``bench/http_path.py`` (its pieces are in ``bench/harness.py``), one worker each:
+
+  nginx                 nginx as a reverse proxy (the baseline every ratio uses)
+  edge, direct path     ``python -m edge`` with /graphql served from the edge's own uvicorn
+                        protocol (``edge.direct_http``, grafted onto uvicorn's internals)
+  uvicorn ASGI          the edge app as a plain ASGI app under ``uvicorn.Config(app,
+                        http="httptools", loop="uvloop")``, uvicorn's public options only
+  granian ASGI          the same ASGI app under ``granian --interface asgi``, default options
+  granian ASGI, tuned   the same with ``--granian-tuned`` (see below)
+  granian RSGI          ``GraphQLHTTPHandler.handle`` behind a thin RSGI adapter
+                        (``bench/edge_servers.py``) under ``granian --interface rsgi``
+  granian RSGI, tuned   the same with ``--granian-tuned``
+
+For each: requests/s, p50/p99, and the server's CPU µs per request: user+system time of the
+server's whole process tree (every thread and worker process: granian runs its Rust threads in a
+worker process it spawns) over each measured run, divided by the requests answered. Ratios are to
+nginx in the same run. The load generator shares the box's cores with the server and the upstream,
+so compare CPU µs/request first and requests/s only as ratios within one run.
+
+All edge rows run the same revision of ``edge/`` (``--edge-source``): by default the last commit
+that still has ``edge/direct_http.py`` (this checkout's working tree while it has it), exported with
+``git archive`` into a temporary directory that comes first on the rows' ``sys.path``, so the rows
+differ only in the server. ``--own-server`` adds ``python -m edge`` as this checkout's working tree
+has it (the edge's own HTTP/1.1 server over asyncio + httptools, once it is there).
+
+    .venv/bin/python bench/servers.py                       # 3 runs x 10 s per row, about 5 minutes
+    .venv/bin/python bench/servers.py --duration 5 --only nginx,granian-rsgi
+    .venv/bin/python bench/servers.py --edge-source worktree --only nginx,uvicorn,granian-rsgi
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (
+    NGINX_PROXY,
+    QUERY_BODY,
+    ROOT,
+    WRK_SCRIPT,
+    Result,
+    edge_environment,
+    free_port,
+    lua_string,
+    measure,
+    mint_token,
+    start,
+    start_upstream,
+    stop,
+    wait_port,
+)
+
+EDGE_SERVERS = ROOT / "bench" / "edge_servers.py"
+# One worker on a small box, as granian's README describes its options: the single-threaded runtime
+# ("st", which it finds more efficient with few processes; "auto" picks it for RSGI but the
+# multi-threaded one for ASGI) and one runtime I/O blocking thread instead of 512 (those serve
+# files; the edge serves none). --runtime-threads 1 and one blocking thread are already the
+# defaults (granian refuses more than one blocking thread for ASGI and RSGI). The experimental
+# --task-impl rust was tried too: more requests/s in some runs, more CPU per request and a worse p99.
+GRANIAN_TUNED = "--runtime-mode st --runtime-blocking-threads 1"
+
+
+@dataclass
+class Candidate:
+    """One row: a short name for ``--only``, its label, and how to start it on a port (None: nginx)."""
+
+    key: str
+    label: str
+    command: Callable[[int], list[str]] | None
+    worktree: bool = False  # run this checkout's edge/, whatever --edge-source says
+
+
+def granian(interface: str, options: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            interface,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            *options.split(),
+            f"{EDGE_SERVERS}:{interface}_app",
+        ]
+
+    return command
+
+
+def candidates(tuned: str, own_server: bool) -> list[Candidate]:
+    rows = [
+        Candidate("nginx", "nginx", None),
+        Candidate("direct", "edge, direct path", lambda port: [sys.executable, "-m", "edge"]),
+        Candidate("uvicorn", "uvicorn ASGI", lambda port: [sys.executable, str(EDGE_SERVERS), "uvicorn"]),
+        Candidate("granian-asgi", "granian ASGI", granian("asgi", "")),
+        Candidate("granian-asgi-tuned", "granian ASGI, tuned", granian("asgi", tuned)),
+        Candidate("granian-rsgi", "granian RSGI", granian("rsgi", "")),
+        Candidate("granian-rsgi-tuned", "granian RSGI, tuned", granian("rsgi", tuned)),
+    ]
+    if own_server:
+        # (c) The edge's own HTTP/1.1 server over asyncio + httptools (edge/http_server/), which
+        # ``python -m edge`` runs in this checkout's working tree once it is there.
+        rows.append(
+            Candidate("own", "edge's own server (working tree)", lambda port: [sys.executable, "-m", "edge"], True)
+        )
+    return rows
+
+
+def direct_path_revision() -> str:
+    """The newest revision whose ``python -m edge`` serves /graphql through ``edge.direct_http``."""
+    if (ROOT / "edge" / "direct_http.py").exists():
+        return "worktree"
+    removal = subprocess.run(
+        ["git", "log", "-1", "--format=%H", "--diff-filter=D", "--", "edge/direct_http.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not removal:
+        raise RuntimeError("no revision of edge/direct_http.py found: pass --edge-source")
+    return f"{removal[:12]}^"
+
+
+def export_edge(revision: str, tmp: Path) -> Path | None:
+    """``edge/`` at ``revision`` in a directory of its own (None: this checkout's working tree)."""
+    if revision == "worktree":
+        return None
+    source = tmp / "edge-source"
+    source.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "edge"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    return source
+
+
+def run_candidate(
+    candidate: Candidate,
+    tmp: Path,
+    upstream_port: int,
+    nginx: str,
+    script: Path,
+    source: Path | None,
+    args: argparse.Namespace,
+) -> Result:
+    port = free_port()
+    if candidate.command is None:
+        conf = tmp / "proxy.conf"
+        conf.write_text(NGINX_PROXY.format(tmp=tmp, port=port, upstream=upstream_port))
+        process = start([nginx, "-c", str(conf), "-p", str(tmp)])
+    else:
+        env = edge_environment(upstream_port, port)
+        cwd = ROOT
+        if source is not None and not candidate.worktree:
+            # The exported edge/ first on sys.path (the editable install's finder comes after it).
+            env["PYTHONPATH"] = str(source)
+            cwd = source
+        process = start(candidate.command(port), env=env, cwd=cwd)
+    try:
+        wait_port(port, timeout=60, process=process)
+        return measure(candidate.label, port, "/graphql", process.pid, script, args)
+    finally:
+        stop(process)
+
+
+def print_table(results: list[Result], args: argparse.Namespace, tuned: str, revision: str) -> None:
+    baseline = next((result for result in results if result.name == "nginx"), results[0])
+    print(
+        f"# wrk -t2 -c{args.connections}, {args.duration} s x {args.runs} run(s) (median by req/s), "
+        f"{args.warmup} s warm-up; one worker each; edge/ at {revision}, interpreted (no compiled modules)"
+    )
+    print(f"# granian {granian_version()}, tuned rows: {tuned}; uvicorn {uvicorn_version()}")
+    print()
+    print(f"| server | req/s | x {baseline.name} | p50 ms | p99 ms | CPU µs/req | x {baseline.name} CPU | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for result in results:
+        cpu, base_cpu = result.cpu_us_per_request, baseline.cpu_us_per_request
+        cpu_text = f"{cpu:.0f}" if cpu is not None else "-"
+        cpu_ratio = f"{cpu / base_cpu:.1f}" if cpu is not None and base_cpu else "-"
+        print(
+            f"| {result.name} | {result.rps:,.0f} | {result.rps / baseline.rps:.2f} | {result.p50_ms:.2f} | "
+            f"{result.p99_ms:.2f} | {cpu_text} | {cpu_ratio} | {result.errors} |"
+        )
+
+
+def granian_version() -> str:
+    from importlib.metadata import version
+
+    return version("granian")
+
+
+def uvicorn_version() -> str:
+    from importlib.metadata import version
+
+    return version("uvicorn")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--only", default="", help="comma-separated row keys (nginx, direct, uvicorn, granian-...)")
+    parser.add_argument("--granian-tuned", default=GRANIAN_TUNED, help="granian options of the tuned rows")
+    parser.add_argument(
+        "--edge-source",
+        default="",
+        help="git revision of edge/ for the edge rows, or 'worktree' (default: the last one with edge/direct_http.py)",
+    )
+    parser.add_argument("--own-server", action="store_true", help="add python -m edge from the working tree")
+    args = parser.parse_args()
+    nginx = shutil.which("nginx")
+    if shutil.which("wrk") is None or nginx is None:
+        print("wrk and nginx are required (Debian packages 'wrk' and 'nginx')", file=sys.stderr)
+        return 2
+    rows = candidates(args.granian_tuned, args.own_server)
+    revision = args.edge_source or direct_path_revision()
+    if args.only:
+        keys = set(args.only.split(","))
+        unknown = keys - {row.key for row in rows}
+        if unknown:
+            print(f"unknown rows: {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        rows = [row for row in rows if row.key in keys]
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        script = tmp / "post.lua"
+        script.write_text(WRK_SCRIPT.format(body=lua_string(QUERY_BODY), token=mint_token()))
+        source = export_edge(revision, tmp)
+        upstream, upstream_port = start_upstream(tmp, nginx)
+        try:
+            for row in rows:
+                try:
+                    results.append(run_candidate(row, tmp, upstream_port, nginx, script, source, args))
+                except (RuntimeError, subprocess.CalledProcessError) as error:
+                    print(f"{row.label}: failed: {error}", file=sys.stderr)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+        finally:
+            stop(upstream)
+    if not results:
+        return 1
+    print_table(results, args, args.granian_tuned, revision)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
