@@ -558,6 +558,14 @@ class Bridge:
 
     # --- upstream ------------------------------------------------------------------------------
 
+    def _end_in_flight(self, message: str, code: str) -> None:
+        """End every query and mutation in flight with an error for its id; subscriptions stay."""
+        for op_id, operation in list(self.operations.items()):
+            if not operation.subscription:
+                del self.operations[op_id]
+                for out in self.protocol.operation_error(op_id, message, code):
+                    self.enqueue(out)
+
     async def _read_upstream(self, upstream: UpstreamConnection) -> None:
         protocol = self.protocol
         while True:
@@ -590,6 +598,14 @@ class Bridge:
 
     async def _upstream_lost(self, code: int | None) -> None:
         log.warning("ws_upstream_lost", extra={"request_id": self.request_id, "code": code})
+        # A query or mutation in flight would have had its answer on the socket that is gone. It is
+        # never sent again (Hasura may have run it): it ends now with an error for its id, before any
+        # reconnect and before any close. The error matters: graphql-ws clients re-send every operation
+        # still open when they reconnect after a close such as 1012 or 1013 (enisdenjo/graphql-ws,
+        # src/client.ts, ``subscribe``), while an operation that got its error is over for them.
+        self._end_in_flight(
+            "The connection to the GraphQL engine was lost; the result is unknown", "upstream-unavailable"
+        )
         for attempt in range(self.config.upstream_reconnect_attempts):
             await asyncio.sleep(self.config.upstream_reconnect_delay * (attempt + 1))
             try:
@@ -608,21 +624,21 @@ class Bridge:
 
     async def _reinit_upstream(self) -> None:
         """A fresh upstream connection with the current identity; active subscriptions follow it
-        with their ids. Queries and mutations in flight on the old one get an error."""
+        with their ids (only subscriptions are ever sent again). Queries and mutations in flight on
+        the old one get an error."""
         async with self._reinit_lock:
             fresh = await self.services.connector.connect(self.protocol, self._upstream_payload())
             old, old_task = self.upstream, self._upstream_task
             self.upstream = fresh
             self._upstream_task = asyncio.create_task(self._read_upstream(fresh))
+            # No await since the switch: every query or mutation in flight went to the old connection.
+            self._end_in_flight(
+                "The connection to the GraphQL engine was renewed; the result was lost", "upstream-renewed"
+            )
             for op_id, operation in list(self.operations.items()):
-                if operation.subscription:
+                # (a subscription stopped while an earlier one was being sent is not sent)
+                if operation.subscription and self.operations.get(op_id) is operation:
                     await fresh.send(operation.raw)
-                    continue
-                del self.operations[op_id]
-                for out in self.protocol.operation_error(
-                    op_id, "The connection to the GraphQL engine was renewed; the result was lost", "upstream-renewed"
-                ):
-                    self.enqueue(out)
             if old_task is not None and old_task is not asyncio.current_task():
                 old_task.cancel()
             if old is not None:

@@ -17,8 +17,9 @@ Both protocols, as §5.1-§5.6 describe them:
   stays); graphql-transport-ws close 4400. ``connection_terminate`` closes 1000.
 
 Controls (callable from any thread): ``close_all(code, reason)`` (e.g. 1012 metadata change, 1011),
-``refuse = True`` (refuse new handshakes, as a Hasura that is down), ``connections`` (what each socket sent:
-subprotocol, handshake headers, init payload, resolved session, operations), ``active()``.
+``refuse = True`` (refuse new handshakes, as a Hasura that is down), ``hold_mutations = True`` (record a
+mutation and never answer it: it stays in flight until the socket closes), ``connections`` (what each socket
+sent: subprotocol, handshake headers, init payload, resolved session, operations), ``active()``.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class WebSocketDouble:
         self.keepalive = 5.0
         self.tick_seconds: float | None = None
         self.refuse = False
+        self.hold_mutations = False
         self.connections: list[WsConnection] = []
         self._sockets: set[_Socket] = set()
         self._lock = threading.Lock()
@@ -118,6 +120,7 @@ class WebSocketDouble:
         self.keepalive = 5.0
         self.tick_seconds = None
         self.refuse = False
+        self.hold_mutations = False
         with self._lock:
             self.connections.clear()
 
@@ -270,6 +273,8 @@ class WebSocketDouble:
             await self._op_error(sock, op_id, error.message, error.code)
             return
         subscription = operation.operation.value == "subscription"
+        if self.hold_mutations and operation.operation.value == "mutation":
+            return  # recorded, never answered
 
         async def run() -> None:
             while True:
