@@ -16,8 +16,13 @@ script measures what those two cost in the calling process, without the ASGI ser
       noop              an in-process client that answers at once (the worker loop's own cost)
       balanced(noop)    ``BalancedUpstream`` over that client (the balancer's own cost, by difference)
 
+Requests are posted as the proxy stage posts a query (``idempotent=True``); ``--not-idempotent`` posts
+them as it posts a mutation, for which ``LeanUpstream`` checks a pooled connection with one ``poll(2)``
+before writing.
+
     .venv/bin/python bench/upstream_path.py                    # 50,000 requests x 3 runs per client
     .venv/bin/python bench/upstream_path.py --requests 20000 --runs 5 --loop asyncio
+    .venv/bin/python bench/upstream_path.py --not-idempotent --clients lean,balanced
 
 The upstream subprocess's CPU is not counted. On a shared 2-core box the figures move by ±10 %:
 compare CPU µs/request between clients of one execution. No test asserts on any of this.
@@ -125,7 +130,7 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-async def drive(client: Upstream, requests: int, workers: int) -> tuple[float, float]:
+async def drive(client: Upstream, requests: int, workers: int, idempotent: bool) -> tuple[float, float]:
     """Send ``requests`` POSTs from ``workers`` tasks; (CPU seconds, wall seconds) of this process."""
     remaining = requests
 
@@ -133,7 +138,7 @@ async def drive(client: Upstream, requests: int, workers: int) -> tuple[float, f
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            response = await client.post(QUERY_BODY, HEADERS)
+            response = await client.post(QUERY_BODY, HEADERS, idempotent=idempotent)
             if response.status != 200:
                 raise RuntimeError(f"unexpected status {response.status}")
 
@@ -144,10 +149,10 @@ async def drive(client: Upstream, requests: int, workers: int) -> tuple[float, f
 
 async def measure(name: str, client: Upstream, args: argparse.Namespace) -> tuple[str, float, float]:
     """Best-of-runs CPU µs/request and that run's requests/s."""
-    await drive(client, args.warmup, args.workers)
+    await drive(client, args.warmup, args.workers, args.idempotent)
     best: tuple[float, float] | None = None
     for _ in range(args.runs):
-        cpu, wall = await drive(client, args.requests, args.workers)
+        cpu, wall = await drive(client, args.requests, args.workers, args.idempotent)
         run = (cpu / args.requests * 1e6, args.requests / wall)
         if best is None or run[0] < best[0]:
             best = run
@@ -177,6 +182,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=64)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument(
+        "--not-idempotent", dest="idempotent", action="store_false", help="post as a mutation is posted"
+    )
+    parser.add_argument(
         "--clients", type=lambda s: s.split(","), default=["lean", "balanced", "noop", "balanced(noop)"]
     )
     args = parser.parse_args()
@@ -201,6 +209,7 @@ def main() -> int:
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}, Python {platform.python_version()}, loop {args.loop}")
     print(f"# {args.workers} workers, {args.requests:,} POSTs x {args.runs} runs (best), {args.warmup:,} warm-up")
     print(f"# {len(QUERY_BODY)}-byte body, {len(HEADERS)} headers, {len(RESPONSE_BODY)}-byte response")
+    print(f"# posted with idempotent={args.idempotent}")
     print()
     print("| client | CPU µs/request | req/s |")
     print("|---|---:|---:|")
