@@ -283,7 +283,11 @@ def start_upstream(tmp: Path, nginx: str | None) -> tuple[subprocess.Popen[bytes
         process = start([nginx, "-c", str(conf), "-p", str(tmp)])
     else:
         process = start([sys.executable, "-c", PY_UPSTREAM, str(port), RESPONSE_BODY])
-    wait_port(port, process=process)
+    try:
+        wait_port(port, process=process)
+    except BaseException:
+        stop(process)
+        raise
     return process, port
 
 

@@ -17,9 +17,11 @@ Every row is one server process tree in front of the same fast upstream (nginx r
 
 For each: requests/s, p50/p99, and the server's CPU µs per request: user+system time of the
 server's whole process tree (every thread and worker process: granian runs its Rust threads in a
-worker process it spawns) over each measured run, divided by the requests answered. Ratios are to
-nginx in the same run. The load generator shares the box's cores with the server and the upstream,
-so compare CPU µs/request first and requests/s only as ratios within one run.
+worker process it spawns) over each measured run, divided by the requests answered. All servers
+run side by side (idle while another is measured) and the runs go round-robin, so that what else
+the box does falls on every row alike; each figure is its median over the runs. Ratios are to nginx
+in the same execution. The load generator shares the box's cores with the server and the upstream,
+so compare CPU µs/request first and requests/s only as ratios within one execution.
 
 All edge rows run the same revision of ``edge/`` (``--edge-source``): by default the last commit
 that still has ``edge/direct_http.py`` (this checkout's working tree while it has it), exported with
@@ -36,11 +38,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,11 +55,12 @@ from harness import (
     ROOT,
     WRK_SCRIPT,
     Result,
+    cpu_seconds,
     edge_environment,
     free_port,
     lua_string,
-    measure,
     mint_token,
+    run_wrk,
     start,
     start_upstream,
     stop,
@@ -155,15 +160,15 @@ def export_edge(revision: str, tmp: Path) -> Path | None:
     return source
 
 
-def run_candidate(
-    candidate: Candidate,
-    tmp: Path,
-    upstream_port: int,
-    nginx: str,
-    script: Path,
-    source: Path | None,
-    args: argparse.Namespace,
-) -> Result:
+@dataclass
+class Running:
+    candidate: Candidate
+    process: subprocess.Popen[bytes]
+    port: int
+    runs: list[Result] = field(default_factory=list)
+
+
+def start_candidate(candidate: Candidate, tmp: Path, upstream_port: int, nginx: str, source: Path | None) -> Running:
     port = free_port()
     if candidate.command is None:
         conf = tmp / "proxy.conf"
@@ -179,15 +184,40 @@ def run_candidate(
         process = start(candidate.command(port), env=env, cwd=cwd)
     try:
         wait_port(port, timeout=60, process=process)
-        return measure(candidate.label, port, "/graphql", process.pid, script, args)
-    finally:
+    except BaseException:
         stop(process)
+        raise
+    return Running(candidate, process, port)
+
+
+def measure_run(running: Running, script: Path, duration: float, connections: int) -> Result:
+    """One measured run: wrk's figures and the CPU the server's whole process tree spent meanwhile."""
+    before = cpu_seconds(running.process.pid)
+    requests, p50, p99, errors, seconds = run_wrk(running.port, "/graphql", script, duration, connections)
+    cpu = cpu_seconds(running.process.pid) - before
+    return Result(
+        running.candidate.label, requests / seconds, p50, p99, cpu / requests * 1e6 if requests else None, errors
+    )
+
+
+def median_result(running: Running) -> Result:
+    """Each figure's median over the runs (errors: the total)."""
+    runs = running.runs
+    cpus = [run.cpu_us_per_request for run in runs if run.cpu_us_per_request is not None]
+    return Result(
+        running.candidate.label,
+        statistics.median(run.rps for run in runs),
+        statistics.median(run.p50_ms for run in runs),
+        statistics.median(run.p99_ms for run in runs),
+        statistics.median(cpus) if cpus else None,
+        sum(run.errors for run in runs),
+    )
 
 
 def print_table(results: list[Result], args: argparse.Namespace, tuned: str, revision: str) -> None:
     baseline = next((result for result in results if result.name == "nginx"), results[0])
     print(
-        f"# wrk -t2 -c{args.connections}, {args.duration} s x {args.runs} run(s) (median by req/s), "
+        f"# wrk -t2 -c{args.connections}, {args.duration} s x {args.runs} run(s) round-robin (median of each figure), "
         f"{args.warmup} s warm-up; one worker each; edge/ at {revision}, interpreted (no compiled modules)"
     )
     print(f"# granian {granian_version()}, tuned rows: {tuned}; uvicorn {uvicorn_version()}")
@@ -231,6 +261,8 @@ def main() -> int:
     )
     parser.add_argument("--own-server", action="store_true", help="add python -m edge from the working tree")
     args = parser.parse_args()
+    # SIGTERM ends the run like Ctrl-C: every server this script started is stopped on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     nginx = shutil.which("nginx")
     if shutil.which("wrk") is None or nginx is None:
         print("wrk and nginx are required (Debian packages 'wrk' and 'nginx')", file=sys.stderr)
@@ -244,7 +276,7 @@ def main() -> int:
             print(f"unknown rows: {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
         rows = [row for row in rows if row.key in keys]
-    results: list[Result] = []
+    running: list[Running] = []
     with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp_dir:
         tmp = Path(tmp_dir)
         script = tmp / "post.lua"
@@ -254,13 +286,23 @@ def main() -> int:
         try:
             for row in rows:
                 try:
-                    results.append(run_candidate(row, tmp, upstream_port, nginx, script, source, args))
-                except (RuntimeError, subprocess.CalledProcessError) as error:
-                    print(f"{row.label}: failed: {error}", file=sys.stderr)
+                    running.append(start_candidate(row, tmp, upstream_port, nginx, source))
+                except RuntimeError as error:
+                    print(f"{row.label}: failed to start: {error}", file=sys.stderr)
+            for one in running:
+                run_wrk(one.port, "/graphql", script, args.warmup, args.connections)
+            # Round-robin: run i of every server before run i+1 of any, so that whatever else the
+            # box does meanwhile falls on all rows alike rather than on the ones measured last.
+            for _ in range(args.runs):
+                for one in running:
+                    one.runs.append(measure_run(one, script, args.duration, args.connections))
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
         finally:
+            for one in running:
+                stop(one.process)
             stop(upstream)
+    results = [median_result(one) for one in running if one.runs]
     if not results:
         return 1
     print_table(results, args, args.granian_tuned, revision)
