@@ -53,19 +53,21 @@ def _lower_name(name: bytes) -> bytes:
     return lower
 
 
-def _split_target(url: bytes) -> tuple[bytes, bytes] | None:
-    """(path, query string) of a request target, or None when it is not one the edge serves.
+def _split_target(url: bytes, method: bytes) -> tuple[bytes, bytes] | None:
+    """(raw path, query string) of a request target, or None when it is not one the edge serves.
 
-    Origin-form (``/path?query``) and absolute-form (``http://host/path?query``, RFC 9112 §3.2.2,
-    routed by its path) are accepted; a fragment is not part of a request target.
+    Origin-form (``/path?query``), absolute-form (``http://host/path?query``, RFC 9112 §3.2.2,
+    routed by its path) and ``OPTIONS *`` are accepted; a fragment is not part of a request target.
     """
     if 35 in url:  # "#"
         return None
     if url[:1] == b"/":
         path, _, query = url.partition(b"?")
         return path, query
+    if url == b"*":
+        return (url, b"") if method == b"OPTIONS" else None
     if not url.startswith((b"http://", b"https://")):
-        return None  # asterisk-form, authority-form, or garbage
+        return None  # authority-form, or garbage
     try:
         parsed = httptools.parse_url(url)
     except httptools.HttpParserInvalidURLError:
@@ -110,6 +112,7 @@ class HttpConnection:
         self.in_message = False  # between its first byte and its last
         self.hosts = 0
         self.declared_length = -1
+        self.transfer_codings = b""  # every Transfer-Encoding value, joined
         self.expect = b""
         self.reading: Exchange | None = None  # receives the body of the request being parsed
         # Requests parsed and not yet answered, oldest first; ``active`` is being answered.
@@ -190,6 +193,9 @@ class HttpConnection:
                 if self.raw_header_bytes > self.max_header_bytes + self.max_url_bytes + 1024:
                     self.refuse(HeadersTooLarge())
                     return
+                if self.parser.get_http_version() == "0.9":  # a request line without a version
+                    self.refuse(BadRequest("Unsupported HTTP version"))
+                    return
             # Armed only while a request is still arriving: most arrive whole in one read, and then
             # no timer is made at all.
             if self.in_message and self.deadline is None and not self.refused:
@@ -220,6 +226,7 @@ class HttpConnection:
         self.in_message = True
         self.hosts = 0
         self.declared_length = -1
+        self.transfer_codings = b""
         self.expect = b""
 
     def on_url(self, url: bytes) -> None:
@@ -244,6 +251,8 @@ class HttpConnection:
             self.hosts += 1
         elif lower == b"content-length":
             self.declared_length = int(value)  # llhttp accepted it: digits only, one value
+        elif lower == b"transfer-encoding":
+            self.transfer_codings += b"," + value.lower() if self.transfer_codings else value.lower()
         elif lower == b"expect":
             self.expect = value.lower()
         self.headers.append((lower, value))
@@ -251,19 +260,30 @@ class HttpConnection:
     def on_headers_complete(self) -> None:
         self.in_head = False
         parser = self.parser
-        if self.hosts != 1 and (self.hosts > 1 or parser.get_http_version() == "1.1"):
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":  # HTTP/0.9 has no headers, so no Host and no framing
+            self.refuse(BadRequest("Unsupported HTTP version"))
+            raise _Refused
+        if self.hosts != 1 and (self.hosts > 1 or version == "1.1"):
             self.refuse(BadRequest("An HTTP/1.1 request needs exactly one Host header"))
             raise _Refused
-        if self.expect and self.expect != b"100-continue":
-            self.refuse(ExpectationFailed())
+        if self.transfer_codings and (self.transfer_codings != b"chunked" or version == "1.0"):
+            # Only chunked is decoded, and only once; in HTTP/1.0 Transfer-Encoding means faulty
+            # framing (RFC 9112 §6.1). Anything else would hand on a body still encoded.
+            self.refuse(BadRequest("Transfer-Encoding must be exactly 'chunked' (HTTP/1.1 only)"))
             raise _Refused
-        target = _split_target(self.url)
+        expect_continue = False
+        if self.expect and version == "1.1":  # an HTTP/1.0 expectation is ignored (RFC 9110 §10.1.1)
+            if self.expect != b"100-continue":
+                self.refuse(ExpectationFailed())
+                raise _Refused
+            expect_continue = True
+        target = _split_target(self.url, parser.get_method())
         if target is None:
             self.refuse(BadRequest("Invalid request target"))
             raise _Refused
-        path, query = target
-        if 37 in path:  # "%": routes match the decoded path
-            path = unquote_to_bytes(path)
+        raw_path, query = target
+        path = unquote_to_bytes(raw_path) if 37 in raw_path else raw_path  # "%": routes match the decoded path
         upgrade = parser.should_upgrade()
         if upgrade and _is_websocket_upgrade(self.headers):
             self.upgrade_to = WebSocketConnection(
@@ -283,7 +303,7 @@ class HttpConnection:
                 method,
                 self.headers,
                 keep_alive=keep_alive,
-                expect_continue=self.expect == b"100-continue",
+                expect_continue=expect_continue,
                 too_large=too_large,
                 handler=handler,
                 query_string=query,
@@ -294,9 +314,9 @@ class HttpConnection:
                 method,
                 self.headers,
                 keep_alive=keep_alive,
-                expect_continue=self.expect == b"100-continue",
+                expect_continue=expect_continue,
                 too_large=too_large,
-                scope=self.http_scope(method, path, query),
+                scope=self.http_scope(method, path, raw_path, query),
             )
         self.reading = exchange
         if self.active is None and not self.waiting:
@@ -319,7 +339,7 @@ class HttpConnection:
             self.reading = None
             reading.complete()
 
-    def http_scope(self, method: str, path: bytes, query: bytes) -> dict[str, Any]:
+    def http_scope(self, method: str, path: bytes, raw_path: bytes, query: bytes) -> dict[str, Any]:
         return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -330,7 +350,7 @@ class HttpConnection:
             "method": method,
             "root_path": "",
             "path": path.decode("utf-8", "replace"),
-            "raw_path": self.url.partition(b"?")[0],
+            "raw_path": raw_path,
             "query_string": query,
             "headers": self.headers,
             "state": self.state.app_state.copy(),

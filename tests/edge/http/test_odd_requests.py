@@ -32,11 +32,7 @@ from tests.edge.http.reference_nginx import NGINX_REWRITTEN
 
 
 def _params(*, refusals_only: bool = False) -> list[Any]:
-    return [
-        pytest.param(case, id=case.id, marks=[pytest.mark.xfail(strict=True, reason=case.today)] if case.today else [])
-        for case in CASES
-        if case.edge.refusal is not None or not refusals_only
-    ]
+    return [pytest.param(case, id=case.id) for case in CASES if case.edge.refusal is not None or not refusals_only]
 
 
 def _fields(headers: tuple[tuple[bytes, bytes], ...], ignore: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
