@@ -1,7 +1,7 @@
 """Contract tests for hasura/metadata without a running Hasura: file layout, keys, event triggers, actions.
 
 Keys are checked against Hasura's own definitions (server ``Hasura/RQL/Types/*.hs`` parsers and the CLI's
-``cli/internal/metadataobject`` export code, summarised in shared/reference/hasura-contracts.md section 1).
+``cli/internal/metadataobject`` export code).
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ Usage::
     double.faults.status = 503   # or delay / hang / drop / times / include_health
     double.reset()
 
-Behaviour follows /work/shared/reference/hasura-contracts.md §3 and §4; each module's docstring names the
-part it implements and any deliberate deviation.
+Behaviour follows Hasura v2's server source and its test suite (hasura/graphql-engine: admin-secret
+sessions, routes, bodies, statuses, headers); each module's docstring names the part it implements and
+any deliberate deviation.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``HasuraDouble``: a protocol-faithful stand-in for Hasura GraphQL Engine v2 (CE) over HTTP.
 
-Behaviour follows /work/shared/reference/hasura-contracts.md §3 (admin-secret auth and sessions) and §4
-(routes, request and response bodies, statuses, headers, x-request-id); see the module docstrings of
+Behaviour follows Hasura v2's server source and tests (admin-secret auth and sessions; routes, request
+and response bodies, statuses, headers, x-request-id); see the module docstrings of
 ``auth``, ``execution``, ``validation``, ``app`` and ``faults``. Serve ``double.app`` with
 ``tests.support.servers.serving``; the double's state may be read and switched from any thread.
 """
