@@ -60,8 +60,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("the old compiled code runs until `make compile`\n")
     from edge.serve import run
 
-    run(settings)
-    return 0
+    return run(settings)
 
 
 if __name__ == "__main__":

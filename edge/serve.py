@@ -11,28 +11,73 @@ import gc
 import logging
 import os
 import signal
+import socket
+import ssl
+import sys
 
 import uvloop
 
 from edge.app import EdgeApp, create_app
-from edge.http_server import HttpServer, bind, server_config
+from edge.http_server import HttpServer, ServerConfig, bind, server_config
+from edge.http_server.lifespan import LifespanFailed
 from edge.settings import EdgeSettings
 
-__all__ = ["edge_server", "run", "serve"]
+__all__ = ["StartupError", "edge_server", "run", "serve"]
 
 log = logging.getLogger("edge.http")
+
+EXIT_CONFIGURATION = 2
+EXIT_STARTUP_FAILED = 3
+
+
+class StartupError(Exception):
+    """The edge cannot start; the message is one line for the operator, naming the setting."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_CONFIGURATION) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def edge_server(app: EdgeApp, settings: EdgeSettings) -> HttpServer:
     """The server for the edge's app: its GraphQL paths answered directly, the rest through ASGI."""
-    return HttpServer(app, server_config(settings), direct=app.direct_routes)
+    return HttpServer(app, _config(settings), direct=app.direct_routes)
+
+
+def _config(settings: EdgeSettings) -> ServerConfig:
+    try:
+        return server_config(settings)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    except (OSError, ssl.SSLError) as exc:  # the files' contents are never part of the message
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartupError(
+            f"EDGE_TLS_CERT_FILE / EDGE_TLS_KEY_FILE: cannot load the certificate and key: {reason}"
+        ) from None
+
+
+def bind_or_fail(settings: EdgeSettings) -> socket.socket:
+    try:
+        return bind(settings.host, settings.port)
+    except OSError as exc:
+        raise StartupError(
+            f"EDGE_HOST / EDGE_PORT: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
 
 
 async def serve(settings: EdgeSettings, stop: asyncio.Event | None = None) -> int | None:
-    """Serve until ``stop`` is set (by default: the first SIGTERM or SIGINT, which is returned)."""
-    server = edge_server(create_app(settings), settings)
-    sock = bind(settings.host, settings.port)
-    await server.start([sock])
+    """Serve until ``stop`` is set (by default: the first SIGTERM or SIGINT, which is returned).
+
+    Raises StartupError when the edge cannot start.
+    """
+    config = _config(settings)
+    sock = bind_or_fail(settings)
+    app = create_app(settings)
+    server = HttpServer(app, config, direct=app.direct_routes)
+    try:
+        await server.start([sock])
+    except LifespanFailed as exc:
+        sock.close()
+        raise StartupError(f"start-up failed: {exc}", EXIT_STARTUP_FAILED) from None
     # What start-up built (settings, schema, metadata, pools, modules) lives as long as the process:
     # frozen, the collections that requests trigger no longer traverse it (docs/benchmarks.md).
     gc.collect()
@@ -55,8 +100,14 @@ async def serve(settings: EdgeSettings, stop: asyncio.Event | None = None) -> in
     return received[0] if received else None
 
 
-def run(settings: EdgeSettings) -> None:
-    signum = uvloop.run(serve(settings))
+def run(settings: EdgeSettings) -> int:
+    """Serve in this process; the exit code, or the process ends with the signal that stopped it."""
+    try:
+        signum = uvloop.run(serve(settings))
+    except StartupError as exc:
+        sys.stderr.write(f"hasura-edge: {exc}\n")
+        return exc.exit_code
     if signum is not None:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+    return 0

@@ -30,6 +30,7 @@ class Lifespan:
         self.started = asyncio.Event()
         self.stopped = asyncio.Event()
         self.failure: str | None = None
+        self.complete = False  # start-up completed
         self.task: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
@@ -52,8 +53,10 @@ class Lifespan:
         try:
             await self.app(scope, self.receive, self.send)
         except BaseException as exc:
+            # One line for the operator (the application's own start-up failure message may be a
+            # whole traceback); the traceback is logged only for a failure after start-up.
             self.failure = f"{type(exc).__name__}: {exc}"
-            if self.started.is_set():
+            if self.complete:
                 log.exception("edge_lifespan_error")
             if isinstance(exc, asyncio.CancelledError):
                 raise
@@ -67,6 +70,7 @@ class Lifespan:
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "lifespan.startup.complete":
+            self.complete = True
             self.started.set()
         elif kind == "lifespan.startup.failed":
             self.failure = str(message.get("message") or "start-up failed")

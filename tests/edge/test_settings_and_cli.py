@@ -144,3 +144,61 @@ def test_python_m_edge_refuses_a_bad_configuration_without_leaking_secrets():
     assert "hasura_url" in text
     assert "super-secret-value" not in text
     assert "too-short-secret" not in text
+
+
+def _free_port() -> str:
+    sock = free_loopback_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    return str(port)
+
+
+def _serving_env(hasura_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "EDGE_PORT": _free_port(),
+        "EDGE_HASURA_URL": hasura_url,
+        "EDGE_HASURA_ADMIN_SECRET": "double-admin-secret-for-tests",
+        "EDGE_JWT_SECRET": JWT_SECRET_JSON,
+        **extra,
+    }
+
+
+def test_python_m_edge_names_the_setting_when_its_port_is_taken(hasura_url: str):
+    busy = free_loopback_socket()
+    busy.listen()
+    try:
+        process = run_edge_process(_serving_env(hasura_url, EDGE_PORT=str(busy.getsockname()[1])))
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        busy.close()
+    assert process.returncode == 2
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, stderr.decode()
+    assert lines[0].startswith("hasura-edge: EDGE_HOST / EDGE_PORT: cannot listen on 127.0.0.1:")
+
+
+def test_python_m_edge_names_the_settings_when_the_tls_files_cannot_be_read(hasura_url: str, tmp_path: Path):
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    process = run_edge_process(
+        _serving_env(hasura_url, EDGE_TLS_CERT_FILE=str(tmp_path / "missing.pem"), EDGE_TLS_KEY_FILE=str(key))
+    )
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, stderr.decode()
+    assert lines[0].startswith("hasura-edge: EDGE_TLS_CERT_FILE / EDGE_TLS_KEY_FILE: cannot load")
+    assert "bm90IGEga2V5" not in stderr.decode()
+
+
+def test_python_m_edge_exits_3_in_one_line_when_start_up_fails(hasura_url: str):
+    busy = free_loopback_socket()
+    busy.listen()
+    try:  # the metrics port is bound during start-up (the lifespan), after the main port
+        process = run_edge_process(_serving_env(hasura_url, EDGE_METRICS_PORT=str(busy.getsockname()[1])))
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        busy.close()
+    assert process.returncode == 3
+    assert stderr.decode().strip().splitlines()[-1].startswith("hasura-edge: start-up failed: ")
+    assert b"Traceback" not in stderr
