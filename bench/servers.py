@@ -214,7 +214,13 @@ def median_result(running: Running) -> Result:
     )
 
 
-def print_table(results: list[Result], args: argparse.Namespace, tuned: str, revision: str) -> None:
+def cpu_range(runs: list[Result]) -> str:
+    cpus = [run.cpu_us_per_request for run in runs if run.cpu_us_per_request is not None]
+    return f"{min(cpus):.0f}-{max(cpus):.0f}" if cpus else "-"
+
+
+def print_table(measured: list[Running], args: argparse.Namespace, tuned: str, revision: str) -> None:
+    results = [median_result(one) for one in measured]
     baseline = next((result for result in results if result.name == "nginx"), results[0])
     print(
         f"# wrk -t2 -c{args.connections}, {args.duration} s x {args.runs} run(s) round-robin (median of each figure), "
@@ -222,15 +228,18 @@ def print_table(results: list[Result], args: argparse.Namespace, tuned: str, rev
     )
     print(f"# granian {granian_version()}, tuned rows: {tuned}; uvicorn {uvicorn_version()}")
     print()
-    print(f"| server | req/s | x {baseline.name} | p50 ms | p99 ms | CPU µs/req | x {baseline.name} CPU | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for result in results:
+    print(
+        f"| server | req/s | x {baseline.name} | p50 ms | p99 ms | CPU µs/req | runs' range | x {baseline.name} CPU "
+        "| errors |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for one, result in zip(measured, results, strict=True):
         cpu, base_cpu = result.cpu_us_per_request, baseline.cpu_us_per_request
         cpu_text = f"{cpu:.0f}" if cpu is not None else "-"
         cpu_ratio = f"{cpu / base_cpu:.1f}" if cpu is not None and base_cpu else "-"
         print(
             f"| {result.name} | {result.rps:,.0f} | {result.rps / baseline.rps:.2f} | {result.p50_ms:.2f} | "
-            f"{result.p99_ms:.2f} | {cpu_text} | {cpu_ratio} | {result.errors} |"
+            f"{result.p99_ms:.2f} | {cpu_text} | {cpu_range(one.runs)} | {cpu_ratio} | {result.errors} |"
         )
 
 
@@ -302,10 +311,10 @@ def main() -> int:
             for one in running:
                 stop(one.process)
             stop(upstream)
-    results = [median_result(one) for one in running if one.runs]
-    if not results:
+    measured = [one for one in running if one.runs]
+    if not measured:
         return 1
-    print_table(results, args, args.granian_tuned, revision)
+    print_table(measured, args, args.granian_tuned, revision)
     return 0
 
 
