@@ -28,6 +28,7 @@ COMPILED_MODULES = [
     "edge/http_server/responses.py",
     "edge/http_server/state.py",
     "edge/pipeline/receive_request.py",
+    "edge/strict_json.py",
     "edge/pipeline/request_id.py",
     "edge/pipeline/authenticate.py",
     "edge/pipeline/identify_plan.py",

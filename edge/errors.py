@@ -8,6 +8,9 @@ clients that already branch on Hasura's codes keep working; the rest are edge co
     EdgeError
     ├── BadRequest                400 bad-request
     │   ├── InvalidJSON           400 invalid-json
+    │   │   ├── DuplicateJSONKey      400 duplicate-json-key
+    │   │   ├── JSONTooDeep           400 json-too-deep
+    │   │   └── JSONNumberOutOfRange  400 json-number-out-of-range
     │   └── CSRFHeaderRequired    400 csrf-header-required
     ├── AuthenticationError       401 (WWW-Authenticate: Bearer)
     │   ├── MissingCredentials    401 access-denied
@@ -55,6 +58,8 @@ __all__ = [
     "InvalidJSON",
     "InvalidJWT",
     "InvalidJWTClaims",
+    "JSONNumberOutOfRange",
+    "JSONTooDeep",
     "MethodNotAllowed",
     "MissingCredentials",
     "MissingRoleClaims",
@@ -65,6 +70,7 @@ __all__ = [
     "QuotaExceeded",
     "RateLimited",
     "CostBudgetExceeded",
+    "DuplicateJSONKey",
     "LimiterUnavailable",
     "RoleNotInPlan",
     "ServiceUnavailable",
@@ -118,6 +124,27 @@ class InvalidJSON(BadRequest):
 
     code = "invalid-json"
     default_message = "The request body is not valid JSON"
+
+
+class DuplicateJSONKey(InvalidJSON):
+    """A JSON object repeats a key: parsers disagree on which value counts, so the edge reads none."""
+
+    code = "duplicate-json-key"
+    default_message = "The request body repeats a key in a JSON object; keys must be unique"
+
+
+class JSONTooDeep(InvalidJSON):
+    """Objects and arrays nested deeper than ``edge.strict_json.MAX_DEPTH``."""
+
+    code = "json-too-deep"
+    default_message = "The request body nests JSON objects and arrays too deeply"
+
+
+class JSONNumberOutOfRange(InvalidJSON):
+    """A JSON number the edge cannot read exactly (an integer outside 64 bits, more digits than a double)."""
+
+    code = "json-number-out-of-range"
+    default_message = "The request body has a number the edge cannot read exactly; send such values as strings"
 
 
 class CSRFHeaderRequired(BadRequest):
