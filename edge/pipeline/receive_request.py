@@ -2,7 +2,9 @@
 
 Order matters and follows the GraphQL-over-HTTP spec and Apollo's CSRF prevention:
 method -> content type (415 for simple types, before reading the body) -> body size (413,
-counted while reading) -> JSON shape -> for GET: CSRF header, then "queries only" (405).
+counted while reading) -> JSON (read by ``edge.strict_json``: refused when JSON parsers could
+disagree on it, so a POST body is forwarded as the client's bytes) -> its shape -> for GET: CSRF
+header, then "queries only" (405).
 Header-size (431), URL-size (414) and whole-request deadlines (408) are enforced earlier, in
 the HTTP server's connection (``edge.http_server.connection``), because they must act before a request
 exists.
@@ -16,11 +18,11 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from edge import strict_json
 from edge.context import RequestContext
 from edge.errors import (
     BadRequest,
     CSRFHeaderRequired,
-    InvalidJSON,
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -82,16 +84,14 @@ class ReceiveRequest:
             raise PayloadTooLarge.over(self.max_body_bytes)
         else:
             ctx.body = arrived_body
-        try:
-            payload = orjson.loads(ctx.body)
-        except orjson.JSONDecodeError:
-            raise InvalidJSON() from None
+        payload = strict_json.loads(ctx.body)  # unambiguous, so the raw body is forwarded as it came
         if self.persisted is None or (type(payload) is dict and "extensions" not in payload):
             ctx.payload, ctx.is_batch = _check_shape(payload)  # nothing persisted to resolve
             return
         resolved = await self._resolve_persisted(payload)
         if resolved is not payload:
-            # The query text was filled in (or the extension removed): Hasura gets the full request.
+            # The query text was filled in (or the extension removed): Hasura gets the full request, as
+            # the serialisation of exactly what is analysed (strict_json bounds its depth for orjson).
             ctx.body = orjson.dumps(resolved)
         ctx.payload, ctx.is_batch = _check_shape(resolved)
 
@@ -117,7 +117,8 @@ class ReceiveRequest:
         kind = operation_type(request["query"], request.get("operationName"))
         if kind != "query":
             raise MethodNotAllowed(f"{kind or 'this operation'} is not allowed over GET; use POST", allow="POST")
-        # Hasura CE serves GraphQL over POST only, so the edge forwards GET queries as POST.
+        # Hasura CE serves GraphQL over POST only, so the edge forwards GET queries as POST: the
+        # serialisation of exactly what is analysed.
         ctx.body = orjson.dumps(request)
 
 
@@ -133,10 +134,7 @@ def _decode_get_parameters(query_string: bytes) -> dict[str, Any]:
         if name in request:
             raise BadRequest(f"Query parameter {name!r} given more than once")
         if name in ("variables", "extensions"):
-            try:
-                decoded = orjson.loads(value) if value else None
-            except orjson.JSONDecodeError:
-                raise InvalidJSON(f"Query parameter {name!r} is not valid JSON") from None
+            decoded = strict_json.loads(value, f"Query parameter {name!r}") if value else None
             if decoded is not None:  # Hasura refuses an explicit null (hasura/graphql-engine#10013)
                 request[name] = decoded
         else:

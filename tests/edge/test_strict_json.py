@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
 
 import orjson
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from edge import strict_json
 from edge.errors import DuplicateJSONKey, InvalidJSON, JSONNumberOutOfRange, JSONTooDeep
+from tests.support.json_readings import as_exact, first_wins, last_wins
 
 
 def refused(data: bytes | str, where: str = "The request body") -> InvalidJSON:
@@ -226,33 +226,6 @@ def test_invalid_utf8_and_lone_surrogates_are_invalid_json(data: bytes) -> None:
 # --- the property -----------------------------------------------------------------------------------
 
 
-def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        result.setdefault(key, value)
-    return result
-
-
-def exact_readings(text: str) -> tuple[Any, Any]:
-    """What a first-wins and a last-wins parser that keep every digit (as Hasura's aeson does) read."""
-    first = json.loads(text, object_pairs_hook=_first_wins, parse_float=Decimal, parse_int=Decimal)
-    last = json.loads(text, parse_float=Decimal, parse_int=Decimal)
-    return first, last
-
-
-def exact(value: Any) -> Any:
-    """The edge's reading with its numbers as the decimals they stand for."""
-    if isinstance(value, dict):
-        return {key: exact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [exact(item) for item in value]
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
-    return value
-
-
 KEYS = st.sampled_from(["query", r"\u0071uery", "q", "variables", "a", r"\"", r"a\"b", r"\u0022", "é", r"\u00e9"])
 NUMBERS = st.sampled_from(
     ["0", "-0", "1", "0.1", "1e2", "1.5", "-2.25e-3", "18446744073709551615", "18446744073709551616",
@@ -278,11 +251,10 @@ def json_texts() -> st.SearchStrategy[str]:
 @settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(json_texts())
 def test_whatever_is_accepted_reads_alike_first_wins_last_wins_and_exactly(text: str) -> None:
-    first, last = exact_readings(text)
     try:
         value = strict_json.loads(text.encode())
     except InvalidJSON as error:
         assert error.code in ("duplicate-json-key", "json-number-out-of-range"), error.message
         return
-    assert exact(value) == first == last
+    assert as_exact(value) == first_wins(text, exact=True) == last_wins(text, exact=True)
     assert value == orjson.loads(text)
