@@ -373,9 +373,13 @@ class LeanUpstream:
     async def _send(self, data: bytes, timeout: float, idempotent: bool) -> UpstreamResponse:
         idle = self._idle
         conn = idle[-1] if idle and not self._closed else None
-        if conn is not None:  # the common case, inline: the warmest idle connection
+        if conn is not None:  # the common case, inline: the warmest idle connection (see _reusable)
             now = conn.loop.time()  # also the exchange's start: no clock read is added
-            if self._reusable(conn, now, idempotent):
+            if (
+                not conn.transport.is_closing()
+                and now - conn.last < self.idle_timeout
+                and (idempotent or not conn.readable())
+            ):
                 idle.pop()
                 conn.idle = False
                 reused = True
