@@ -2,9 +2,9 @@
 
 Why not a general client: the edge sends one kind of request (POST of a small JSON body) to one
 host. httpx spends ~2 ms of CPU per request under concurrency and aiohttp ~100 µs; this client,
-an ``asyncio.Protocol`` feeding ``httptools`` (the C parser uvicorn already uses), spends ~20 µs
-(docs: /work/shared/reference/performance.md §2.2, Appendix C; ``bench/upstream_path.py`` measures
-it in-process, socket calls included, at ~10 µs). It does only what that needs:
+an ``asyncio.Protocol`` feeding ``httptools`` (the C parser the edge's server uses too), spends
+~20 µs (``bench/upstream_clients.py`` compares them; ``bench/upstream_path.py`` measures this one
+in-process, socket calls included, at ~10 µs). It does only what that needs:
 plain http, one request per connection at a time (no pipelining), Content-Length request bodies.
 An https base URL raises ``ValueError``: use ``make_upstream(kind="httpx-aiohttp")`` for TLS.
 
