@@ -23,8 +23,9 @@ from typing import Any
 
 import orjson
 
+from edge import strict_json
 from edge.asgi import Receive, Send
-from edge.errors import AuthenticationError, EdgeError, LimiterUnavailable, RoleNotAllowed
+from edge.errors import AuthenticationError, EdgeError, InvalidJSON, LimiterUnavailable, RoleNotAllowed
 from edge.plans import Plan, RateLimit
 from edge.session import Identity
 from edge.ws import protocols as p
@@ -272,10 +273,13 @@ class Bridge:
     # --- client messages -----------------------------------------------------------------------
 
     async def _on_client_message(self, text: str) -> None:
+        # Subscribe and stop frames are relayed to Hasura as the client wrote them, so a frame that JSON
+        # parsers could read differently (two "type"s or "payload"s: aeson keeps the first, orjson the
+        # last) is refused like an unparsable one (edge/strict_json.py).
         try:
-            message = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            self._protocol_error("Message is not valid JSON")
+            message = strict_json.loads(text, "Message")
+        except InvalidJSON as refused:
+            self._protocol_error(refused.message)
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind in p.SUBSCRIBE_TYPES:
@@ -302,7 +306,13 @@ class Bridge:
             self._protocol_error(f"Unknown message type {str(kind)[:40]!r}")
 
     def _protocol_error(self, message: str) -> None:
-        """graphql-transport-ws closes with 4400; the legacy protocol answers connection_error (Hasura)."""
+        """graphql-transport-ws closes with 4400; the legacy protocol answers connection_error and stays open.
+
+        As Hasura does for a message it cannot parse: ``onMessage`` in
+        server/src-lib/Hasura/GraphQL/Transport/WebSocket.hs, answered by ``mkOnErrorMessageAction`` in
+        server/src-lib/Hasura/GraphQL/Transport/WSServerApp.hs (``SMConnErr`` on Apollo's protocol,
+        ``GenericError4400`` on graphql-transport-ws).
+        """
         if self.protocol.legacy:
             self.enqueue(p.dumps({"type": "connection_error", "payload": f"parsing ClientMessage failed: {message}"}))
             return
