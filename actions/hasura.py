@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
 __all__ = [
     "ActionName",
@@ -33,6 +33,7 @@ __all__ = [
     "Money",
     "OrderRow",
     "PaymentResult",
+    "PostgresText",
     "ProcessPaymentArgs",
     "ProcessPaymentInput",
     "SessionVariables",
@@ -76,6 +77,18 @@ Money = Annotated[
     PlainSerializer(lambda value: format(value, "f"), return_type=str),
 ]
 """A decimal amount: parsed from a JSON number or string without float rounding, rendered as a string."""
+
+
+def _postgres_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain U+0000: PostgreSQL text cannot hold it")
+    return value
+
+
+PostgresText = Annotated[str, AfterValidator(_postgres_text)]
+"""A string the service stores in a ``text`` column. PostgreSQL text cannot hold U+0000 (JSON ``"\\u0000"``),
+so one containing it is refused as the request's validation error (400 VALIDATION_FAILED), never sent to
+the database (where it would fail the statement: a 500)."""
 
 
 class _Wire(BaseModel):
@@ -133,7 +146,7 @@ class ProcessPaymentInput(_Wire):
     orderId: uuid.UUID
     amount: Money
     currency: str = Field(min_length=1, max_length=16)
-    idempotencyKey: str = Field(min_length=1, max_length=255)
+    idempotencyKey: PostgresText = Field(min_length=1, max_length=255)
 
 
 class ProcessPaymentArgs(_Wire):
@@ -197,7 +210,7 @@ class DeliveryInfo(_Wire):
 class EventRequest(_Wire, Generic[RowT]):
     """The body Hasura POSTs to an event-trigger webhook (top-level keys, not wrapped in ``payload``)."""
 
-    id: str = Field(min_length=1, max_length=255)
+    id: PostgresText = Field(min_length=1, max_length=255)
     created_at: str
     trigger: EventTrigger
     table: EventTable
@@ -209,7 +222,7 @@ class DocumentRow(_Wire):
     id: uuid.UUID
     owner_id: uuid.UUID | None = None
     title: str | None = None
-    content: str
+    content: PostgresText
     version: int = Field(gt=0)
 
 

@@ -236,6 +236,31 @@ async def test_a_payload_that_is_not_hasura_shaped_is_400(client: httpx.AsyncCli
 
 
 @pytest.mark.parametrize(
+    ("trigger", "body", "field"),
+    [
+        ("order_created", order_event(event_id="evt\x00"), "id"),
+        ("inventory_low_stock", inventory_event(old_quantity=12, new_quantity=3, event_id="\x00"), "id"),
+        (
+            "documents_history",
+            document_event(old_content=V1, new_content="a\x00b", old_version=1, new_version=2),
+            "content",
+        ),
+    ],
+    ids=["order-event-id", "inventory-event-id", "document-content"],
+)
+async def test_a_string_postgres_text_cannot_hold_is_400_and_writes_nothing(
+    client: httpx.AsyncClient, db: Db, trigger: str, body: dict[str, Any], field: str
+) -> None:
+    before = db.counts()
+    response = await deliver(client, trigger, body)
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["extensions"]["code"] == "VALIDATION_FAILED"
+    assert any(item["loc"][-1] == field and "U+0000" in item["msg"] for item in error["extensions"]["errors"])
+    assert db.counts() == before
+
+
+@pytest.mark.parametrize(
     ("trigger", "body"),
     [
         ("documents_history", DOCUMENT_UPDATE_EVENT),

@@ -140,6 +140,8 @@ async def test_keys_are_scoped_to_the_user(client: httpx.AsyncClient, db: Db) ->
         ({"key": ""}, 400, "VALIDATION_FAILED"),
         ({"key": "x" * 256}, 400, "VALIDATION_FAILED"),
         ({"key": "   "}, 400, "INVALID_IDEMPOTENCY_KEY"),
+        ({"key": "before\x00after"}, 400, "VALIDATION_FAILED"),  # Postgres text cannot hold U+0000
+        ({"key": "\x00"}, 400, "VALIDATION_FAILED"),
     ],
 )
 async def test_invalid_requests_are_4xx_and_store_nothing(
