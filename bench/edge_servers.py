@@ -147,13 +147,14 @@ _NOT_FOUND = graphql_error_body("resource does not exist", "not-found")
 class EdgeRSGI:
     """``GraphQLHTTPHandler.handle`` as a granian RSGI application (``/graphql`` only)."""
 
-    def __init__(self, settings: EdgeSettings, app: EdgeApp) -> None:
+    def __init__(self, app: EdgeApp) -> None:
         self.app = app
         self.handle = app.graphql.handle
         self.lifespan = Lifespan(app)
-        self.max_body_bytes = settings.max_body_bytes
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # granian's process workers call this before their loop runs (its embedded server calls
+        # it from inside the running loop, where this would fail: there a task would be needed).
         loop.run_until_complete(self.lifespan.startup())
         freeze_startup_objects()
 
@@ -180,7 +181,7 @@ class EdgeRSGI:
 
 def rsgi_app() -> EdgeRSGI:
     """The factory for ``granian --interface rsgi --factory bench/edge_servers.py:rsgi_app``."""
-    return EdgeRSGI(*build_edge())
+    return EdgeRSGI(build_edge()[1])
 
 
 def run_uvicorn() -> None:
