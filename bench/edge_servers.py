@@ -82,7 +82,7 @@ class Lifespan:
         self.app = app
         self.messages: asyncio.Queue[Message] = asyncio.Queue()
         self.replies: asyncio.Queue[Message] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Future[None] | None = None
 
     async def _send(self, message: Message) -> None:
         await self.replies.put(message)
@@ -95,7 +95,7 @@ class Lifespan:
 
     async def startup(self) -> None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.3"}, "state": {}}
-        self.task = asyncio.get_running_loop().create_task(self.app(scope, self.messages.get, self._send))
+        self.task = asyncio.ensure_future(self.app(scope, self.messages.get, self._send))
         await self._exchange("startup")
 
     async def shutdown(self) -> None:
