@@ -69,6 +69,7 @@ class EdgeApp:
         costs: CostModelHolder,
         websocket: GraphQLWebSocketHandler | None = None,
         metrics: ASGIApp | None = None,
+        websocket_drain_seconds: float = 10.0,
     ) -> None:
         self.graphql = graphql
         # The edge's own server answers these paths with the handler directly, without ASGI
@@ -79,6 +80,13 @@ class EdgeApp:
         self.framework = framework
         self.schema_source = schema_source
         self.costs = costs
+        self.websocket_drain_seconds = websocket_drain_seconds
+
+    async def drain_websockets(self) -> None:
+        """Graceful shutdown of subscriptions: queries and mutations in flight get their results,
+        then every socket closes with 1001 (the server calls this before closing what is left)."""
+        if self.websocket is not None:
+            await self.websocket.services.registry.drain(self.websocket_drain_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH:
@@ -287,6 +295,7 @@ def create_app(
         costs=costs,
         websocket=websocket,
         metrics=serve_metrics,
+        websocket_drain_seconds=settings.upstream_drain_seconds,
     )
 
 

@@ -40,7 +40,7 @@ class StartupError(Exception):
 
 def edge_server(app: EdgeApp, settings: EdgeSettings) -> HttpServer:
     """The server for the edge's app: its GraphQL paths answered directly, the rest through ASGI."""
-    return HttpServer(app, _config(settings), direct=app.direct_routes)
+    return HttpServer(app, _config(settings), direct=app.direct_routes, drain_websockets=app.drain_websockets)
 
 
 def _config(settings: EdgeSettings) -> ServerConfig:
@@ -72,7 +72,7 @@ async def serve(settings: EdgeSettings, stop: asyncio.Event | None = None) -> in
     config = _config(settings)
     sock = bind_or_fail(settings)
     app = create_app(settings)
-    server = HttpServer(app, config, direct=app.direct_routes)
+    server = HttpServer(app, config, direct=app.direct_routes, drain_websockets=app.drain_websockets)
     try:
         await server.start([sock])
     except LifespanFailed as exc:

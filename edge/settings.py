@@ -183,7 +183,7 @@ class EdgeSettings(BaseSettings):
     upstream_health_timeout_seconds: float = Field(default=2.0, gt=0)
     """Time each health check may take. Default 2 s."""
     upstream_drain_seconds: float = Field(default=10.0, ge=0)
-    """On shutdown, how long in-flight requests to Hasura may finish. Default 10 s."""
+    """On shutdown, how long in-flight requests to Hasura (HTTP, and WebSocket queries and mutations) may finish."""
 
     # --- Observability ----------------------------------------------------------------------
     metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -2,9 +2,11 @@
 
 One :class:`HttpServer` serves one ASGI application (plus the paths with a direct handler) on
 one or more sockets. ``start()`` runs the application's lifespan start-up, then listens;
-``shutdown()`` stops listening, closes idle connections at once and the others after the request
-they are answering (WebSockets with 1001), waits up to ``graceful_shutdown`` seconds for what is
-in flight (then cancels it), and finally runs the lifespan shutdown.
+``shutdown()`` stops listening, closes idle HTTP connections at once and the others after the
+request they are answering, lets the application wind its WebSockets down (``drain_websockets``:
+ASGI has no message for "the server is leaving"), closes the WebSockets left with 1001, waits up
+to ``graceful_shutdown`` seconds in all for what is in flight (then cancels it), and finally runs
+the lifespan shutdown.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from edge.asgi import ASGIApp
 from edge.http_server.config import ServerConfig
 from edge.http_server.connection import HttpConnection
 from edge.http_server.lifespan import Lifespan
 from edge.http_server.state import DirectHandler, ServerState
+from edge.http_server.websocket import WebSocketConnection
 
 __all__ = ["HttpServer", "bind"]
 
@@ -46,8 +49,10 @@ class HttpServer:
         *,
         direct: Mapping[bytes, DirectHandler] | None = None,
         lifespan: bool = True,
+        drain_websockets: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.app = app
+        self.drain_websockets = drain_websockets
         self.config = config
         self.direct = dict(direct or {})
         self.lifespan_enabled = lifespan
@@ -83,10 +88,21 @@ class HttpServer:
         state.shutting_down = True
         for listener in self.listeners:
             listener.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.graceful_shutdown
         for connection in list(state.connections):
-            connection.shutdown()
+            if not isinstance(connection, WebSocketConnection):
+                connection.shutdown()
+        if self.drain_websockets is not None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self.drain_websockets()
+            except TimeoutError:
+                pass
+        for connection in list(state.connections):
+            connection.shutdown()  # the WebSockets still open: 1001 now
         try:
-            async with asyncio.timeout(self.config.graceful_shutdown):
+            async with asyncio.timeout_at(deadline):
                 while state.connections or state.tasks:
                     await asyncio.sleep(0.05)
         except TimeoutError:

@@ -39,6 +39,8 @@ __all__ = ["Bridge"]
 log = logging.getLogger("edge.ws")
 _CLOSE_FLUSH_SECONDS = 5.0
 _MAX_ID_LENGTH = 256
+_CLOSING_MESSAGE = "The connection closed before the result arrived; the result is unknown"
+_CLOSING_CODE = "connection-closed"
 _ids = itertools.count(1)
 
 
@@ -105,6 +107,7 @@ class Bridge:
         self._outbox_ready = asyncio.Event()
         self._finished = asyncio.Event()
         self._closing = False
+        self._draining = ""  # the close reason once a graceful shutdown began
         self.close_code: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._upstream_task: asyncio.Task[None] | None = None
@@ -141,9 +144,17 @@ class Bridge:
             await self._release_all()
 
     def close(self, code: int, reason: str = "") -> None:
-        """Close the client socket (after what is already queued); idempotent."""
+        """Close the client socket (after what is already queued); idempotent.
+
+        A query or mutation still in flight ends first with an error for its id: graphql-ws clients
+        re-send every operation still open when they reconnect after most closes (4403 and 1001
+        included), and Hasura may have run it already.
+        """
         if self._closing:
             return
+        self._end_in_flight(
+            "The connection closed before the result arrived; the result is unknown", "connection-closed"
+        )
         self._closing = True
         self.close_code = code
         self.outbox.append((code, _reason(reason)))
@@ -171,6 +182,16 @@ class Bridge:
 
         self._tasks.append(asyncio.get_running_loop().create_task(send_close()))
         self._timers["flush"] = asyncio.get_running_loop().call_later(_CLOSE_FLUSH_SECONDS, self._finished.set)
+
+    def drain(self, reason: str) -> None:
+        """Graceful shutdown: forward no new operation (the client sends it again after it reconnects),
+        let the queries and mutations in flight finish, then close with 1001."""
+        self._draining = reason
+        self._close_if_drained()
+
+    def _close_if_drained(self) -> None:
+        if self._draining and not any(not operation.subscription for operation in self.operations.values()):
+            self.close(CloseCode.GOING_AWAY, self._draining)
 
     def _gone(self) -> None:
         """The client went away: nothing more can be sent."""
@@ -411,6 +432,7 @@ class Bridge:
 
     def end_credentials(self, reason: str) -> None:
         """The credentials expired or were revoked: close with 4403 (``connection_error`` first on legacy)."""
+        self._end_in_flight(_CLOSING_MESSAGE, _CLOSING_CODE)  # before the connection_error: see close()
         if self.protocol.legacy:
             self.enqueue(p.dumps({"type": "connection_error", "payload": reason}))
         self.close(CloseCode.FORBIDDEN, reason)
@@ -473,6 +495,8 @@ class Bridge:
             return
         if op_id in self.operations:
             raise _Close(CloseCode.DUPLICATE_ID, f"Subscriber for {op_id[:60]} already exists")
+        if self._draining:
+            return  # never reaches Hasura: the client sends it again on its next connection
         try:
             operation = await self._admit_operation(op_id, payload)
         except _Refused as refused:
@@ -538,6 +562,7 @@ class Bridge:
         await self._release(op_id, operation)
         if self.upstream is not None:
             await self.upstream.send(text)
+        self._close_if_drained()
 
     def active_subscriptions(self) -> int:
         return sum(1 for operation in self.operations.values() if operation.subscription)
@@ -599,6 +624,7 @@ class Bridge:
                 if kind == protocol.complete or not protocol.legacy:
                     del self.operations[op_id]
                     await self._release(op_id, operation)
+                    self._close_if_drained()
             elif kind == p.PING:
                 await upstream.send('{"type":"pong"}')
             elif kind == "connection_error":

@@ -15,6 +15,7 @@ from edge.pipeline.authenticate import Authenticate
 from edge.pipeline.identify_plan import IdentifyPlan
 from edge.plans import GraphQLLimits, Plan
 from edge.ws.counters import SubscriptionCounter
+from edge.ws.protocols import CloseCode
 from edge.ws.upstream import UpstreamConnector
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from edge.ws.bridge import Bridge
 
 __all__ = ["Registry", "Services", "WebSocketConfig"]
+
+_FLUSH_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,21 @@ class Registry:
     def close_all(self, code: int, reason: str) -> None:
         for bridge in list(self.bridges):
             bridge.close(code, reason)
+
+    async def drain(self, timeout: float, reason: str = "Server shutting down") -> None:
+        """Graceful shutdown: every socket closes with 1001 once its queries and mutations in flight have
+        their results, or after ``timeout`` seconds (what is still in flight then ends with an error)."""
+        for bridge in list(self.bridges):
+            bridge.drain(reason)
+        await self._wait_empty(timeout)
+        self.close_all(CloseCode.GOING_AWAY, reason)
+        await self._wait_empty(_FLUSH_SECONDS)  # the errors and close frames written before the server closes
+
+    async def _wait_empty(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.bridges and loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
 
 @dataclass(slots=True)

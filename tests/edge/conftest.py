@@ -65,7 +65,7 @@ def start_edge_server(settings: EdgeSettings) -> RunningServer:
 
 def start_edge_app(app: EdgeApp, settings: EdgeSettings) -> RunningServer:
     server = edge_server(app, settings)
-    return start_http_server(app, server.config, direct=server.direct)
+    return start_http_server(app, server.config, direct=server.direct, drain_websockets=server.drain_websockets)
 
 
 @pytest.fixture

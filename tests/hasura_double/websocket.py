@@ -18,7 +18,8 @@ Both protocols, as §5.1-§5.6 describe them:
 
 Controls (callable from any thread): ``close_all(code, reason)`` (e.g. 1012 metadata change, 1011),
 ``refuse = True`` (refuse new handshakes, as a Hasura that is down), ``hold_mutations = True`` (record a
-mutation and never answer it: it stays in flight until the socket closes), ``connections`` (what each socket
+mutation and never answer it: it stays in flight until the socket closes), ``mutation_delay`` (seconds
+before a mutation is answered), ``connections`` (what each socket
 sent: subprotocol, handshake headers, init payload, resolved session, operations), ``active()``.
 """
 
@@ -111,6 +112,7 @@ class WebSocketDouble:
         self.tick_seconds: float | None = None
         self.refuse = False
         self.hold_mutations = False
+        self.mutation_delay = 0.0
         self.connections: list[WsConnection] = []
         self._sockets: set[_Socket] = set()
         self._lock = threading.Lock()
@@ -121,6 +123,7 @@ class WebSocketDouble:
         self.tick_seconds = None
         self.refuse = False
         self.hold_mutations = False
+        self.mutation_delay = 0.0
         with self._lock:
             self.connections.clear()
 
@@ -276,7 +279,11 @@ class WebSocketDouble:
         if self.hold_mutations and operation.operation.value == "mutation":
             return  # recorded, never answered
 
+        delay = self.mutation_delay if operation.operation.value == "mutation" else 0.0
+
         async def run() -> None:
+            if delay:
+                await asyncio.sleep(delay)
             while True:
                 result = execute(
                     self.double.schema,

@@ -13,7 +13,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,12 +101,15 @@ def start_http_server(
     *,
     direct: Mapping[bytes, DirectHandler] | None = None,
     lifespan: bool = True,
+    drain_websockets: Callable[[], Awaitable[None]] | None = None,
     startup_timeout: float = 10.0,
 ) -> RunningServer:
     """Start ``app`` under the edge's own HTTP server (``edge.http_server``) and wait until it listens."""
     sock = free_loopback_socket()
     host, port = sock.getsockname()[:2]
-    server = HttpServer(app, config or ServerConfig(), direct=direct, lifespan=lifespan)
+    server = HttpServer(
+        app, config or ServerConfig(), direct=direct, lifespan=lifespan, drain_websockets=drain_websockets
+    )
     loop_box: dict[str, asyncio.AbstractEventLoop] = {}
     failure: list[BaseException] = []
     stop_box: dict[str, asyncio.Event] = {}

@@ -79,3 +79,68 @@ async def test_the_error_for_a_mutation_in_flight_comes_before_the_close(
         await expect_lost(client, "mut")
         assert (await client.closed())[0] == 1012
     assert received_by_hasura(hasura, "mut") == 1
+
+
+# --- the edge itself closing: shutdown, expired credentials -----------------------------------------------
+
+
+def _result(message: dict[str, object], op_id: str, subprotocol: str) -> bool:
+    return message.get("id") == op_id and message.get("type") == ("next" if subprotocol == TRANSPORT else "data")
+
+
+@pytest.mark.parametrize("subprotocol", [TRANSPORT, LEGACY])
+async def test_graceful_shutdown_lets_a_mutation_in_flight_finish_before_closing_with_1001(
+    start_wss_edge: WssEdgeFactory, hasura: HasuraDouble, subprotocol: str
+) -> None:
+    edge = start_wss_edge()
+    hasura.ws.mutation_delay = 0.5
+    async with open_client(edge, subprotocol) as client:
+        await client.init(bearer())
+        await client.subscribe("sub", SUB)
+        assert (await client.receive())["id"] == "sub"
+        await client.subscribe("mut", MUTATION)
+        await asyncio.to_thread(wait_until_received, hasura, "mut")
+        stopping = asyncio.create_task(asyncio.to_thread(edge.server.stop))
+        await asyncio.sleep(0.1)  # the drain has begun: a new operation is not forwarded
+        await client.subscribe("late", "query { users(limit: 1) { id } }")
+        assert _result(await client.receive(), "mut", subprotocol)  # the result, not an error
+        assert (await client.closed())[0] == 1001
+        await stopping
+    assert received_by_hasura(hasura, "mut") == 1
+    assert received_by_hasura(hasura, "late") == 0  # the client sends it again on its next connection
+
+
+async def test_at_the_end_of_the_drain_a_mutation_still_in_flight_ends_with_an_error_before_1001(
+    start_wss_edge: WssEdgeFactory, hasura: HasuraDouble
+) -> None:
+    edge = start_wss_edge(upstream_drain_seconds=0.3)
+    hasura.ws.hold_mutations = True
+    async with open_client(edge, TRANSPORT) as client:
+        await client.init(bearer())
+        await client.subscribe("mut", MUTATION)
+        await asyncio.to_thread(wait_until_received, hasura, "mut")
+        stopping = asyncio.create_task(asyncio.to_thread(edge.server.stop))
+        message = await client.receive()
+        assert message["id"] == "mut" and message["type"] == "error"
+        assert message["payload"][0]["extensions"]["code"] == "connection-closed"  # type: ignore[index]
+        assert (await client.closed())[0] == 1001
+        await stopping
+    assert received_by_hasura(hasura, "mut") == 1
+
+
+@pytest.mark.parametrize("subprotocol", [TRANSPORT, LEGACY])
+async def test_expired_credentials_end_a_mutation_in_flight_before_the_4403(
+    start_wss_edge: WssEdgeFactory, hasura: HasuraDouble, subprotocol: str
+) -> None:
+    edge = start_wss_edge()
+    hasura.ws.hold_mutations = True
+    async with open_client(edge, subprotocol) as client:
+        await client.init(bearer(expires_in=2))
+        await client.subscribe("mut", MUTATION)
+        await asyncio.to_thread(wait_until_received, hasura, "mut")
+        message = await client.receive(timeout=10)
+        assert (message["type"], message["id"]) == ("error", "mut")
+        code = (message["payload"][0] if subprotocol == TRANSPORT else message["payload"]["errors"][0])["extensions"]  # type: ignore[index]
+        assert code == {"code": "connection-closed"}
+        assert (await client.closed(timeout=10))[0] == 4403
+    assert received_by_hasura(hasura, "mut") == 1
