@@ -5,12 +5,12 @@ Measures requests/s, p50/p99 latency and the server's CPU µs per request for:
   direct  - the load generator straight to the fast upstream (the ceiling)
   nginx   - nginx as a reverse proxy to it (when nginx is on PATH): the baseline ratios use
   bare    - raw ASGI + the edge's upstream client under uvicorn, no features (the Python floor)
-  edge    - ``python -m edge`` (1 uvicorn worker, JWT verification on) in front of it, as built in
+  edge    - ``python -m edge`` (one process, JWT verification on) in front of it, as built in
             this checkout: compiled with mypyc after ``make compile`` (the Docker image's build),
             else interpreted; the first output line says which
   edge, interpreted (``--interpreted``) - the same code with the compiled modules left out
-  edge, via ASGI (``--asgi``) - the same edge with HTTP /graphql through uvicorn's ASGI cycle
-            instead of the direct path (``edge.direct_http``)
+  edge, via ASGI (``--asgi``) - the same edge and server with HTTP /graphql through the ASGI
+            interface instead of the handler's direct call (``edge.http_server.exchange``)
   edge, @cached hit (``--cache-hit``) - the edge answering from its response cache
   edge + limiter (``--limiters``) - the same with a rate+quota plan, in memory and (with
             ``--redis-url`` or REDIS_URL) in Redis, reported as ratios to the plain edge
@@ -105,19 +105,25 @@ jwt_plan: bench
 anonymous_plan: bench
 """
 
-# ``python -m edge`` with the direct /graphql path switched off: the same app and server options,
-# every request through uvicorn's ASGI cycle (what the edge did before edge.direct_http).
+# ``python -m edge`` with the direct /graphql path switched off: the same app and server, every
+# request through the ASGI interface (scope, receive, send) instead of the handler's direct call.
 ASGI_ONLY_EDGE = textwrap.dedent(
     """
+    import asyncio, signal, uvloop
     from edge.app import create_app
+    from edge.http_server import HttpServer, bind, server_config
     from edge.logs import configure_logging
-    from edge.server import EdgeServer, uvicorn_config
     from edge.settings import EdgeSettings
     settings = EdgeSettings()
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings)
-    app.direct_graphql = None
-    EdgeServer(uvicorn_config(settings, app)).run()
+    async def main():
+        server = HttpServer(create_app(settings), server_config(settings))
+        await server.start([bind(settings.host, settings.port)])
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await server.shutdown()
+    uvloop.run(main())
     """
 )
 

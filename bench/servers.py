@@ -5,8 +5,8 @@ Every row is one server process tree in front of the same fast upstream (nginx r
 ``bench/http_path.py`` (its pieces are in ``bench/harness.py``), one worker each:
 
   nginx                 nginx as a reverse proxy (the baseline every ratio uses)
-  edge, direct path     ``python -m edge`` with /graphql served from the edge's own uvicorn
-                        protocol (``edge.direct_http``, grafted onto uvicorn's internals)
+  edge's own server     ``python -m edge``: the edge's HTTP/1.1 server (``edge/http_server/``, asyncio
+                        + httptools), /graphql answered by the handler without ASGI
   uvicorn ASGI          the edge app as a plain ASGI app under ``uvicorn.Config(app,
                         http="httptools", loop="uvloop")``, uvicorn's public options only
   granian ASGI          the same ASGI app under ``granian --interface asgi``, default options
@@ -23,15 +23,14 @@ the box does falls on every row alike; each figure is its median over the runs. 
 in the same execution. The load generator shares the box's cores with the server and the upstream,
 so compare CPU µs/request first and requests/s only as ratios within one execution.
 
-All edge rows run the same revision of ``edge/`` (``--edge-source``): by default the last commit
-that still has ``edge/direct_http.py`` (this checkout's working tree while it has it), exported with
-``git archive`` into a temporary directory that comes first on the rows' ``sys.path``, so the rows
-differ only in the server. ``--own-server`` adds ``python -m edge`` as this checkout's working tree
-has it (the edge's own HTTP/1.1 server over asyncio + httptools, once it is there).
+All edge rows run the same ``edge/`` (``--edge-source``): this checkout's working tree (as built:
+compiled after ``make compile``), a git revision exported with ``git archive``, or a directory that
+holds an ``edge/`` (e.g. a compiled worktree); it comes first on the rows' ``sys.path``, so the rows
+differ only in the server.
 
     .venv/bin/python bench/servers.py                       # 3 runs x 10 s per row, about 5 minutes
     .venv/bin/python bench/servers.py --duration 5 --only nginx,granian-rsgi
-    .venv/bin/python bench/servers.py --edge-source worktree --only nginx,uvicorn,granian-rsgi
+    .venv/bin/python bench/servers.py --edge-source /tmp/compiled-checkout --only nginx,own,granian-rsgi
 """
 
 from __future__ import annotations
@@ -84,7 +83,6 @@ class Candidate:
     key: str
     label: str
     command: Callable[[int], list[str]] | None
-    worktree: bool = False  # run this checkout's edge/, whatever --edge-source says
 
 
 def granian(interface: str, options: str) -> Callable[[int], list[str]]:
@@ -112,52 +110,35 @@ def granian(interface: str, options: str) -> Callable[[int], list[str]]:
     return command
 
 
-def candidates(tuned: str, own_server: bool) -> list[Candidate]:
-    rows = [
+def candidates(tuned: str) -> list[Candidate]:
+    return [
         Candidate("nginx", "nginx", None),
-        Candidate("direct", "edge, direct path", lambda port: [sys.executable, "-m", "edge"]),
+        Candidate("own", "edge's own server", lambda port: [sys.executable, "-m", "edge"]),
         Candidate("uvicorn", "uvicorn ASGI", lambda port: [sys.executable, str(EDGE_SERVERS), "uvicorn"]),
         Candidate("granian-asgi", "granian ASGI", granian("asgi", "")),
         Candidate("granian-asgi-tuned", "granian ASGI, tuned", granian("asgi", tuned)),
         Candidate("granian-rsgi", "granian RSGI", granian("rsgi", "")),
         Candidate("granian-rsgi-tuned", "granian RSGI, tuned", granian("rsgi", tuned)),
     ]
-    if own_server:
-        # (c) The edge's own HTTP/1.1 server over asyncio + httptools (edge/http_server/), which
-        # ``python -m edge`` runs in this checkout's working tree once it is there.
-        rows.append(
-            Candidate("own", "edge's own server (working tree)", lambda port: [sys.executable, "-m", "edge"], True)
-        )
-    return rows
 
 
-def direct_path_revision() -> str:
-    """The newest revision whose ``python -m edge`` serves /graphql through ``edge.direct_http``."""
-    if (ROOT / "edge" / "direct_http.py").exists():
-        return "worktree"
-    removal = subprocess.run(
-        ["git", "log", "-1", "--format=%H", "--diff-filter=D", "--", "edge/direct_http.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if not removal:
-        raise RuntimeError("no revision of edge/direct_http.py found: pass --edge-source")
-    return f"{removal[:12]}^"
-
-
-def export_edge(revision: str, tmp: Path) -> Path | None:
-    """``edge/`` at ``revision`` in a directory of its own (None: this checkout's working tree)."""
-    if revision == "worktree":
-        return None
+def edge_source(spec: str, tmp: Path) -> Path:
+    """The directory whose ``edge/`` the rows run: the working tree, a directory, or a git revision."""
+    if spec == "worktree":
+        return ROOT
+    if (Path(spec) / "edge").is_dir():
+        return Path(spec).resolve()
     source = tmp / "edge-source"
     source.mkdir()
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", revision, "edge"], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", "--format=tar", spec, "edge"], cwd=ROOT, capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
     return source
+
+
+def compiled(source: Path) -> bool:
+    return any((source / "edge").glob("graphql_http.cpython-*.so"))
 
 
 @dataclass
@@ -168,7 +149,7 @@ class Running:
     runs: list[Result] = field(default_factory=list)
 
 
-def start_candidate(candidate: Candidate, tmp: Path, upstream_port: int, nginx: str, source: Path | None) -> Running:
+def start_candidate(candidate: Candidate, tmp: Path, upstream_port: int, nginx: str, source: Path) -> Running:
     port = free_port()
     if candidate.command is None:
         conf = tmp / "proxy.conf"
@@ -176,12 +157,9 @@ def start_candidate(candidate: Candidate, tmp: Path, upstream_port: int, nginx: 
         process = start([nginx, "-c", str(conf), "-p", str(tmp)])
     else:
         env = edge_environment(upstream_port, port)
-        cwd = ROOT
-        if source is not None and not candidate.worktree:
-            # The exported edge/ first on sys.path (the editable install's finder comes after it).
-            env["PYTHONPATH"] = str(source)
-            cwd = source
-        process = start(candidate.command(port), env=env, cwd=cwd)
+        # The chosen edge/ first on sys.path (the editable install's finder comes after it).
+        env["PYTHONPATH"] = str(source)
+        process = start(candidate.command(port), env=env, cwd=source)
     try:
         wait_port(port, timeout=60, process=process)
     except BaseException:
@@ -219,12 +197,12 @@ def cpu_range(runs: list[Result]) -> str:
     return f"{min(cpus):.0f}-{max(cpus):.0f}" if cpus else "-"
 
 
-def print_table(measured: list[Running], args: argparse.Namespace, tuned: str, revision: str) -> None:
+def print_table(measured: list[Running], args: argparse.Namespace, tuned: str, build: str) -> None:
     results = [median_result(one) for one in measured]
     baseline = next((result for result in results if result.name == "nginx"), results[0])
     print(
         f"# wrk -t2 -c{args.connections}, {args.duration} s x {args.runs} run(s) round-robin (median of each figure), "
-        f"{args.warmup} s warm-up; one worker each; edge/ at {revision}, interpreted (no compiled modules)"
+        f"{args.warmup} s warm-up; one worker each; {build}"
     )
     print(f"# granian {granian_version()}, tuned rows: {tuned}; uvicorn {uvicorn_version()}")
     print()
@@ -261,14 +239,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--only", default="", help="comma-separated row keys (nginx, direct, uvicorn, granian-...)")
+    parser.add_argument("--only", default="", help="comma-separated row keys (nginx, own, uvicorn, granian-...)")
     parser.add_argument("--granian-tuned", default=GRANIAN_TUNED, help="granian options of the tuned rows")
     parser.add_argument(
         "--edge-source",
-        default="",
-        help="git revision of edge/ for the edge rows, or 'worktree' (default: the last one with edge/direct_http.py)",
+        default="worktree",
+        help="'worktree' (default), a directory holding edge/, or a git revision of edge/ for the edge rows",
     )
-    parser.add_argument("--own-server", action="store_true", help="add python -m edge from the working tree")
     args = parser.parse_args()
     # SIGTERM ends the run like Ctrl-C: every server this script started is stopped on the way out.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -276,8 +253,7 @@ def main() -> int:
     if shutil.which("wrk") is None or nginx is None:
         print("wrk and nginx are required (Debian packages 'wrk' and 'nginx')", file=sys.stderr)
         return 2
-    rows = candidates(args.granian_tuned, args.own_server)
-    revision = args.edge_source or direct_path_revision()
+    rows = candidates(args.granian_tuned)
     if args.only:
         keys = set(args.only.split(","))
         unknown = keys - {row.key for row in rows}
@@ -290,7 +266,8 @@ def main() -> int:
         tmp = Path(tmp_dir)
         script = tmp / "post.lua"
         script.write_text(WRK_SCRIPT.format(body=lua_string(QUERY_BODY), token=mint_token()))
-        source = export_edge(revision, tmp)
+        source = edge_source(args.edge_source, tmp)
+        build = f"edge/ from {args.edge_source}, {'compiled (mypyc)' if compiled(source) else 'interpreted'}"
         upstream, upstream_port = start_upstream(tmp, nginx)
         try:
             for row in rows:
@@ -314,7 +291,7 @@ def main() -> int:
     measured = [one for one in running if one.runs]
     if not measured:
         return 1
-    print_table(measured, args, args.granian_tuned, revision)
+    print_table(measured, args, args.granian_tuned, build)
     return 0
 
 

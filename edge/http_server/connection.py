@@ -439,7 +439,7 @@ class HttpConnection:
         """Graceful shutdown: close now if idle, else after the requests in flight (which say so)."""
         self.closing = True
         if self.active is None and not self.waiting and not self.in_message:
-            self.transport.close()
+            self.close_now()
             return
         for exchange in (self.active, *self.waiting):
             if exchange is not None:
@@ -447,6 +447,14 @@ class HttpConnection:
 
     def abort(self) -> None:
         self.transport.abort()
+
+    def close_now(self) -> None:
+        """Close; a client that has not read what was written (writing is paused) is cut off instead,
+        since a close would wait for it to read."""
+        if self.write_paused:
+            self.transport.abort()
+        else:
+            self.transport.close()
 
     # --- flow control -------------------------------------------------------------------------
 
@@ -509,7 +517,7 @@ class HttpConnection:
             return  # a request is under way; its response re-arms the timer
         idle_until = self.idle_since + self.keep_alive_timeout
         if self.loop.time() >= idle_until:
-            self.transport.close()
+            self.close_now()
         else:
             self.keep_alive_timer = self.loop.call_at(idle_until, self.keep_alive_check)
 

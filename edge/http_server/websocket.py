@@ -295,7 +295,8 @@ class WebSocketConnection:
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()  # the peer's close frame must be read
-        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+        # The peer's close frame is awaited that long; then the socket is dropped, unread data or not.
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
 
     # --- the ASGI application ----------------------------------------------------------------------
 

@@ -21,11 +21,13 @@ import orjson
 import pytest
 
 from edge.app import create_app
-from edge.http_server import connection
+from edge.http_server import ServerConfig, connection
 from edge.http_server.responses import encode_head
+from edge.http_server.state import ServerState
 from edge.serve import serve
 from edge.upstream.base import UpstreamResponse
 from tests.edge.conftest import EdgeFactory, edge_settings, start_edge_app
+from tests.edge.http_server.transport import RecordingTransport
 from tests.hasura_double import HasuraDouble
 from tests.support import raw_http
 from tests.support.servers import RunningServer, free_loopback_socket, start_server
@@ -369,3 +371,29 @@ def test_header_names_are_matched_in_any_case_however_many_names_clients_send(
     remembered = connection.HEADER_NAMES  # the edge serves from this process (a thread)
     assert 0 < len(remembered) <= connection.HEADER_NAMES_MAX
     assert all(len(name) <= connection.HEADER_NAME_MAX_LENGTH for name in remembered)
+
+
+class _Answer:
+    """A direct handler that answers 200 at once."""
+
+    async def handle(self, method, headers, query_string, client, read_body, respond, arrived_body=None) -> None:  # type: ignore[no-untyped-def]
+        respond(200, [], b"{}")
+
+
+async def test_an_idle_connection_whose_client_does_not_read_is_cut_off_at_the_keep_alive_timeout() -> None:
+    # A close would wait, without end, for the client to read what is still buffered: the edge resets instead.
+
+    state = ServerState(asyncio.get_running_loop(), ServerConfig(keep_alive=0.05), _no_app, {b"/graphql": _Answer()})
+    transport = RecordingTransport()
+    http = connection.HttpConnection(state)
+    http.connection_made(transport)
+    http.data_received(b"GET /graphql HTTP/1.1\r\nHost: edge\r\n\r\n")
+    await asyncio.sleep(0.01)
+    assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")
+    http.pause_writing()  # as the transport says when the client stops reading
+    await asyncio.sleep(0.2)
+    assert transport.aborted
+
+
+async def _no_app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    raise AssertionError("no ASGI request expected")

@@ -16,39 +16,7 @@ from edge.http_server import ServerConfig, WebSocketOptions
 from edge.http_server.connection import HttpConnection
 from edge.http_server.state import ServerState
 from edge.http_server.websocket import GOING_AWAY, WebSocketConnection
-
-
-class RecordingTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = b""
-        self.closed = False
-        self.protocol: Any = None
-        self.reading = True
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written += bytes(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+from tests.edge.http_server.transport import RecordingTransport
 
 
 async def echo_until_disconnect(scope: Any, receive: Any, send: Any) -> None:
