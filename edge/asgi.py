@@ -14,6 +14,7 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "asgi_client",
     "read_body",
     "send_response",
 ]
@@ -66,3 +67,14 @@ async def send_response(send: Send, status: int, headers: list[tuple[bytes, byte
     headers.append((b"content-length", str(len(body)).encode("ascii")))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def asgi_client(scope: Scope) -> tuple[str, int] | None:
+    """``scope["client"]`` as the ASGI specification types it: servers differ (granian sends the port as text)."""
+    client = scope.get("client")
+    if not client:
+        return None
+    try:
+        return str(client[0]), int(client[1])
+    except (TypeError, ValueError, IndexError):
+        return None

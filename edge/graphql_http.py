@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from edge.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
+from edge.asgi import ClientDisconnected, Receive, Scope, Send, asgi_client, read_body, send_response
 from edge.cache import ResponseCache
 from edge.context import RequestContext
 from edge.errors import EdgeError, InternalError, PayloadTooLarge, RequestTimeout
@@ -96,12 +96,12 @@ class GraphQLHTTPHandler:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI adapter (any ASGI server; the edge's own uvicorn protocol calls :meth:`handle` directly)."""
+        """The ASGI adapter (any ASGI server; the edge's own server calls :meth:`handle` directly)."""
         await self.handle(
             scope["method"],
-            scope["headers"],
-            scope["query_string"],
-            scope.get("client"),
+            [(bytes(name), bytes(value)) for name, value in scope["headers"]],
+            bytes(scope.get("query_string", b"")),
+            asgi_client(scope),
             functools.partial(read_body, receive),
             functools.partial(send_response, send),
         )

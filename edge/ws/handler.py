@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from edge.asgi import Receive, Scope, Send
+from edge.asgi import Receive, Scope, Send, asgi_client
 from edge.pipeline.client_address import ClientAddressResolver
 from edge.pipeline.request_id import choose_request_id
 from edge.ws.bridge import Bridge
@@ -68,7 +68,7 @@ class GraphQLWebSocketHandler:
             receive,
             send,
             handshake=headers,
-            client_address=self.addresses.resolve(scope.get("client"), forwarded),
+            client_address=self.addresses.resolve(asgi_client(scope), forwarded),
             request_id=request_id,
             services=self.services,
             config=self.config,

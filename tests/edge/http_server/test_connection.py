@@ -397,3 +397,20 @@ async def test_an_idle_connection_whose_client_does_not_read_is_cut_off_at_the_k
 
 async def _no_app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
     raise AssertionError("no ASGI request expected")
+
+
+@pytest.mark.parametrize(
+    ("client", "expected"),
+    [
+        (("10.0.0.1", 5678), ("10.0.0.1", 5678)),
+        (["10.0.0.1", 5678], ("10.0.0.1", 5678)),  # ASGI says a two-item iterable
+        (("10.0.0.1", "5678"), ("10.0.0.1", 5678)),  # granian sends the port as text
+        (None, None),
+        (("10.0.0.1",), None),
+        (("10.0.0.1", "not-a-port"), None),
+    ],
+)
+def test_the_asgi_adapters_read_the_client_address_as_asgi_types_it(client: object, expected: object):
+    from edge.asgi import asgi_client
+
+    assert asgi_client({"client": client}) == expected
