@@ -14,7 +14,7 @@ else the machine is doing, so a change's effect can be read from one run before 
     .venv/bin/python bench/instructions.py --out /tmp/edge.cg   # keep the profile for callgrind_annotate
 
 The upstream is the same as ``bench/http_path.py``'s (nginx with a fixed ~1 KB body, or the small
-Python server without nginx), and so is the request (a 259-byte POST with an HS256 bearer token).
+Python server without nginx), and so is the request (a POST of a 181-byte JSON body with an HS256 bearer token).
 Kernel time is not counted: each request also makes four system calls (read and write on each
 socket). Needs valgrind (Debian package ``valgrind``); takes about 15 s.
 """
