@@ -69,10 +69,14 @@ def _split_target(url: bytes, method: bytes) -> tuple[bytes, bytes] | None:
     if not url.startswith((b"http://", b"https://")):
         return None  # authority-form, or garbage
     try:
-        parsed = httptools.parse_url(url)
+        # Any: httptools' stubs type path and query as bytes, but an absent part is None, which a
+        # typed read would refuse in the compiled build.
+        parsed: Any = httptools.parse_url(url)
     except httptools.HttpParserInvalidURLError:
         return None
-    return parsed.path or b"/", parsed.query or b""
+    absolute_path: bytes | None = parsed.path
+    absolute_query: bytes | None = parsed.query
+    return absolute_path or b"/", absolute_query or b""
 
 
 def _is_websocket_upgrade(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -278,7 +282,8 @@ class HttpConnection:
                 self.refuse(ExpectationFailed())
                 raise _Refused
             expect_continue = True
-        target = _split_target(self.url, parser.get_method())
+        method_name = parser.get_method()
+        target = _split_target(self.url, method_name)
         if target is None:
             self.refuse(BadRequest("Invalid request target"))
             raise _Refused
@@ -290,7 +295,7 @@ class HttpConnection:
                 self.state, self.url, path, query, self.headers, self.client, self.server_address
             )
             return  # the parser stops with HttpParserUpgrade once this request is parsed
-        method = parser.get_method().decode("ascii")
+        method = method_name.decode("ascii")
         # Any other upgrade (h2c...) is ignored: the request is answered over HTTP/1.1, then the
         # connection closes, since the parser stops at it.
         keep_alive = not upgrade and not self.closing and parser.should_keep_alive()

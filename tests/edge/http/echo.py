@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from edge.asgi import ClientDisconnected, Receive, Scope, Send, read_body, send_response
 from edge.errors import PayloadTooLarge
-from edge.graphql_http import BodyReader, GraphQLHTTPHandler, Responder
+from edge.graphql_http import BodyReader, Responder
 from tests.edge.http.outcome import Handed, describe
 
 __all__ = ["EchoApp", "EchoGraphQLHandler"]
@@ -28,10 +28,14 @@ def _too_large(error: PayloadTooLarge) -> tuple[int, list[tuple[bytes, bytes]], 
     return error.status, [_JSON, _CLOSE], error.body()
 
 
-class EchoGraphQLHandler(GraphQLHTTPHandler):
-    """The GraphQL handler's ``handle`` signature, echoing; it has none of the pipeline's state."""
+class EchoGraphQLHandler:
+    """The GraphQL handler's ``handle`` signature (``edge.http_server.DirectHandler``), echoing.
 
-    def __init__(self, *, body_limit: int) -> None:  # no super().__init__(): no pipeline to build
+    Not a subclass of ``GraphQLHTTPHandler``: that class is compiled in the image's build, and an
+    interpreted class cannot extend a compiled one.
+    """
+
+    def __init__(self, *, body_limit: int) -> None:
         self.body_limit = body_limit
 
     async def handle(
