@@ -56,42 +56,56 @@ class RunningServer:
         self.thread.join(timeout)
 
 
-def start_server(
-    app: Any, *, startup_timeout: float = 10.0, server_class: type[uvicorn.Server] = uvicorn.Server, **config: Any
-) -> RunningServer:
-    """Start ``app`` under uvicorn (httptools, no access log) and wait until it accepts connections.
-
-    Extra keyword arguments go to ``uvicorn.Config`` (for example ``http=`` a protocol class, or
-    ``lifespan="off"``).
-    """
-    sock = free_loopback_socket()
-    host, port = sock.getsockname()[:2]
-    options: dict[str, Any] = {"http": "httptools", "log_level": "warning", "access_log": False, "lifespan": "on"}
-    options.update(config)
-    uv_config = uvicorn.Config(app, **options)
-    server = server_class(uv_config)
+def _serve_in_thread(
+    name: str, sock: socket.socket, serve: Callable[[], Awaitable[None]], started: Callable[[], bool], timeout: float
+) -> tuple[threading.Thread, dict[str, asyncio.AbstractEventLoop]]:
+    """Run ``serve()`` on a new event loop in a daemon thread; return once ``started()`` says so."""
     loop_box: dict[str, asyncio.AbstractEventLoop] = {}
+    failure: list[BaseException] = []
 
     def run() -> None:
         loop = asyncio.new_event_loop()
         loop_box["loop"] = loop
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(server.serve(sockets=[sock]))
+            loop.run_until_complete(serve())
+        except BaseException as exc:  # reported to the starting thread
+            failure.append(exc)
         finally:
             loop.close()
             sock.close()
 
-    thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
+    deadline = time.monotonic() + timeout
+    while not started():
         if not thread.is_alive():
-            raise RuntimeError("test server exited during start-up")
+            raise RuntimeError(f"test server exited during start-up: {failure[0] if failure else '?'}")
         if time.monotonic() > deadline:
-            server.should_exit = True
             raise RuntimeError("test server did not start in time")
         time.sleep(0.005)
+    return thread, loop_box
+
+
+def start_server(
+    app: Any, *, startup_timeout: float = 10.0, server_class: type[uvicorn.Server] = uvicorn.Server, **config: Any
+) -> RunningServer:
+    """Start ``app`` under uvicorn (httptools, no access log) and wait until it accepts connections.
+
+    Extra keyword arguments go to ``uvicorn.Config`` (for example ``lifespan="off"``).
+    """
+    sock = free_loopback_socket()
+    host, port = sock.getsockname()[:2]
+    options: dict[str, Any] = {"http": "httptools", "log_level": "warning", "access_log": False, "lifespan": "on"}
+    options.update(config)
+    server = server_class(uvicorn.Config(app, **options))
+    try:
+        thread, loop_box = _serve_in_thread(
+            f"uvicorn-{port}", sock, lambda: server.serve(sockets=[sock]), lambda: server.started, startup_timeout
+        )
+    except RuntimeError:
+        server.should_exit = True
+        raise
     return RunningServer(host=host, port=port, server=server, thread=thread, loop_box=loop_box, app=app)
 
 
@@ -110,42 +124,19 @@ def start_http_server(
     server = HttpServer(
         app, config or ServerConfig(), direct=direct, lifespan=lifespan, drain_websockets=drain_websockets
     )
-    loop_box: dict[str, asyncio.AbstractEventLoop] = {}
-    failure: list[BaseException] = []
-    stop_box: dict[str, asyncio.Event] = {}
+    stop = asyncio.Event()  # bound to the server's loop on first use there
 
-    async def main() -> None:
-        stop_box["stop"] = stop = asyncio.Event()
+    async def serve() -> None:
         await server.start([sock])
         await stop.wait()
         await server.shutdown()
 
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        loop_box["loop"] = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(main())
-        except BaseException as exc:  # reported to the starting thread
-            failure.append(exc)
-        finally:
-            loop.close()
-            sock.close()
-
-    thread = threading.Thread(target=run, name=f"edge-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError(f"test server exited during start-up: {failure[0] if failure else '?'}")
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start in time")
-        time.sleep(0.005)
+    thread, loop_box = _serve_in_thread(f"edge-{port}", sock, serve, lambda: server.started, startup_timeout)
 
     def request_stop() -> None:
         loop = loop_box["loop"]
         if not loop.is_closed():
-            loop.call_soon_threadsafe(stop_box["stop"].set)
+            loop.call_soon_threadsafe(stop.set)
 
     return RunningServer(
         host=host, port=port, server=server, thread=thread, loop_box=loop_box, request_stop=request_stop, app=app
