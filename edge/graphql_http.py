@@ -41,7 +41,7 @@ returns an awaitable when sending may wait (ASGI's ``send``), None when it has w
 log = logging.getLogger("edge.graphql")
 
 _JSON: Final[tuple[bytes, bytes]] = (b"content-type", b"application/json; charset=utf-8")
-# Response headers the edge writes itself (uvicorn adds Date; the request id is the edge's).
+# Response headers the edge writes itself (the server adds Date; the request id is the edge's).
 _REPLACED_UPSTREAM_HEADERS: Final = frozenset({b"x-request-id", b"date", b"server"})
 # After these the connection may hold unread request bytes, so it is not reused.
 _CLOSE_AFTER: Final = (PayloadTooLarge, RequestTimeout)

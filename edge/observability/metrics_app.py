@@ -18,7 +18,7 @@ def metrics_asgi_app(metrics: EdgeMetrics, *, token: str | None) -> ASGIApp:
     """A tiny ASGI app answering ``GET /metrics``; anything else is 404/405.
 
     With ``token``, the request must carry ``Authorization: Bearer <token>`` (compared in constant time),
-    else 401. It answers the lifespan protocol, so it can run under its own uvicorn server.
+    else 401. It answers the lifespan protocol, so any ASGI server can run it on a port of its own.
     """
     expected = None if token is None else b"bearer " + token.encode("utf-8")
     text = (b"content-type", b"text/plain; charset=utf-8")

@@ -4,7 +4,8 @@
 - ``credentials``: the ``connection_init`` payload forms -> headers for ``Authenticate``.
 - ``bridge``: one client socket <-> one Hasura socket (limits, expiry, refresh, backpressure).
 - ``upstream``: the connection to Hasura; ``counters``: subscriptions per key across replicas.
-- ``handler``: the ASGI entry (Origin, subprotocol); ``wire``: uvicorn protocol closing with 1001.
+- ``handler``: the ASGI entry (Origin, subprotocol); the WebSocket protocol itself is the server's
+  (``edge.http_server.websocket``).
 - ``devcert``: a development CA and certificate for the compose demo.
 
 ``make_websocket_handler`` builds the handler from settings and the HTTP pipeline's stages.

@@ -228,7 +228,7 @@ class Bridge:
                     self._finished.set()
                     return
                 await send({"type": "websocket.send", "text": item})
-        except Exception:  # uvicorn's ClientDisconnected, or the transport went away
+        except Exception:  # the server's ClientDisconnected, or the transport went away
             self._gone()
 
     async def _read_client(self) -> None:
