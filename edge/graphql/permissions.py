@@ -53,6 +53,8 @@ def _read(path: Path) -> Any:
             return yaml.load(handle, Loader=_Loader)  # a SafeLoader subclass
     except FileNotFoundError:
         raise MetadataError(f"missing metadata file: {path}") from None
+    except OSError as error:
+        raise MetadataError(f"cannot read {path} ({error.strerror or type(error).__name__})") from None
     except yaml.YAMLError as error:
         raise MetadataError(f"invalid YAML in {path}: {error}") from error
 
@@ -103,7 +105,17 @@ class PermissionLimits:
 
     @classmethod
     def from_metadata_dir(cls, directory: str | Path) -> PermissionLimits:
+        """Raises :class:`MetadataError` for anything it cannot read, with the file it was reading."""
         databases = Path(directory) / "databases" / "databases.yaml"
+        try:
+            return cls._from_databases(databases)
+        except MetadataError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a value of an unexpected shape
+            raise MetadataError(f"{databases}: unexpected metadata ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_databases(cls, databases: Path) -> PermissionLimits:
         sources = _resolve(_read(databases), databases.resolve().parent)
         limits: dict[str, dict[str, int]] = {}
         for source in sources or []:
