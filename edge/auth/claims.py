@@ -1,9 +1,10 @@
 """Hasura claims: from a verified JWT payload to roles and session variables.
 
-Implements Hasura's rules (``Hasura/Server/Auth/JWT.hs``):
+Implements Hasura's rules (``server/src-lib/Hasura/Server/Auth/JWT.hs``, ``parseClaimsMap``):
 
 * the claims object sits under ``claims_namespace`` (default ``https://hasura.io/jwt/claims``)
-  or at ``claims_namespace_path`` (a JSONPath); with ``claims_format: stringified_json`` that
+  or at ``claims_namespace_path`` (a JSON path, :mod:`edge.auth.json_path`, looked up among the
+  claims that are not RFC 7519's registered ones); with ``claims_format: stringified_json`` that
   value is a JSON *string* holding the object;
 * or, when ``claims_map`` is configured, every session variable is a literal or
   ``{"path": ..., "default": ...}`` looked up in the whole payload (namespace/format ignored);
@@ -18,14 +19,13 @@ never in an unexpected exception. Messages name claims, never quote their values
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
+from edge.auth.json_path import encode_json_path, is_missing, lookup_json_path, parse_json_path
 from edge.errors import InvalidJWTClaims, MissingRoleClaims, RoleNotAllowed
 
 if TYPE_CHECKING:
@@ -35,10 +35,7 @@ __all__ = [
     "ALLOWED_ROLES",
     "DEFAULT_ROLE",
     "HasuraClaims",
-    "JSONPath",
     "extract_hasura_claims",
-    "lookup_json_path",
-    "parse_json_path",
     "select_role",
 ]
 
@@ -46,9 +43,10 @@ ALLOWED_ROLES: Final = "x-hasura-allowed-roles"
 DEFAULT_ROLE: Final = "x-hasura-default-role"
 SESSION_PREFIX: Final = "x-hasura-"
 _NAME_IN_MESSAGE_MAX: Final = 100
-
-#: A parsed JSONPath: object keys (``str``) and list indexes (``int``), from the root.
-JSONPath = tuple[str | int, ...]
+#: The registered claims of RFC 7519 (Haskell jose's ``ClaimsSet`` fields). Hasura looks
+#: ``claims_namespace_path`` up in the other claims only (``parseClaimsMap`` in
+#: ``server/src-lib/Hasura/Server/Auth/JWT.hs``), so a path starting with one finds nothing.
+_REGISTERED_CLAIMS: Final = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 
 
 @dataclass(frozen=True)
@@ -96,9 +94,10 @@ def extract_hasura_claims(payload: Mapping[str, Any], config: JWTConfig) -> Hasu
 
 def _namespace_value(payload: Mapping[str, Any], config: JWTConfig) -> Any:
     if config.claims_namespace_path is not None:
-        found = lookup_json_path(payload, parse_json_path(config.claims_namespace_path))
-        if found is _MISSING:
-            raise InvalidJWTClaims(f"claims not found at claims_namespace_path: '{config.claims_namespace_path}'")
+        path = parse_json_path(config.claims_namespace_path)
+        found = lookup_json_path(payload, path)
+        if is_missing(found) or (path and path[0] in _REGISTERED_CLAIMS):
+            raise InvalidJWTClaims(f"claims not found at claims_namespace_path: '{encode_json_path(path)}'")
         return found
     if config.claims_namespace not in payload:
         raise InvalidJWTClaims(f"claims key: '{config.claims_namespace}' not found")
@@ -130,7 +129,7 @@ def _from_claims_map(payload: Mapping[str, Any], claims_map: Mapping[str, Any]) 
             claims[lowered] = spec  # a literal value
             continue
         found = lookup_json_path(payload, parse_json_path(spec["path"]))
-        if found is _MISSING:
+        if is_missing(found):
             if "default" not in spec:
                 if lowered in (ALLOWED_ROLES, DEFAULT_ROLE):
                     raise MissingRoleClaims(f"JWT claim does not contain {lowered}")
@@ -169,72 +168,3 @@ def _is_role(value: Any) -> bool:
 def _shown(name: str) -> str:
     """A claim name for a message: attacker-chosen, so bounded in length."""
     return name if len(name) <= _NAME_IN_MESSAGE_MAX else name[:_NAME_IN_MESSAGE_MAX] + "..."
-
-
-# --- JSONPath (the small subset Hasura configs use) --------------------------------------------
-
-_MISSING: Final[Any] = object()
-_MAX_PATH_LENGTH: Final = 1000
-# `.name` (anything but separators, quotes and whitespace), `[123]`, `['quoted']` or `["quoted"]`.
-_DOT_NAME = re.compile(r"\.?([^.\[\]'\"\s]+)")
-_INDEX = re.compile(r"\[(0|[1-9][0-9]{0,8})\]")
-_QUOTED = re.compile(r"""\[(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\]""")
-_ESCAPE = re.compile(r"\\(.)")
-
-
-@functools.lru_cache(maxsize=256)
-def parse_json_path(path: str) -> JSONPath:
-    """Parse ``$``, ``$.a.b``, ``$['a.b'].c``, ``$.roles[0]`` (the leading ``$`` is optional).
-
-    A hand-written scanner over three regular expressions: no ``eval``, no filters, no
-    wildcards. Raises ``ValueError`` for anything else.
-    """
-    if not isinstance(path, str) or len(path) > _MAX_PATH_LENGTH:
-        raise ValueError("a JSONPath must be a string of at most 1000 characters")
-    position = 1 if path.startswith("$") else 0
-    if position == 0 and (path == "" or path.startswith(".")):
-        raise ValueError(f"invalid JSONPath {path!r}")
-    elements: list[str | int] = []
-    while position < len(path):
-        if path[position] == "[":
-            index = _INDEX.match(path, position)
-            if index is not None:
-                elements.append(int(index.group(1)))
-                position = index.end()
-                continue
-            quoted = _QUOTED.match(path, position)
-            if quoted is None:
-                raise ValueError(f"invalid JSONPath {path!r} at position {position}")
-            raw = quoted.group(1) if quoted.group(1) is not None else quoted.group(2)
-            elements.append(_ESCAPE.sub(r"\1", raw))
-            position = quoted.end()
-            continue
-        # A name needs its dot, except as the very first element of a path without `$`.
-        if path[position] != "." and position != 0:
-            raise ValueError(f"invalid JSONPath {path!r} at position {position}")
-        name = _DOT_NAME.match(path, position)
-        if name is None:
-            raise ValueError(f"invalid JSONPath {path!r} at position {position}")
-        elements.append(name.group(1))
-        position = name.end()
-    return tuple(elements)
-
-
-def lookup_json_path(document: Any, path: JSONPath) -> Any:
-    """The value at ``path`` in ``document``, or the module's ``_MISSING`` sentinel."""
-    current = document
-    for element in path:
-        if isinstance(element, int):
-            if not isinstance(current, list) or element >= len(current):
-                return _MISSING
-            current = current[element]
-        else:
-            if not isinstance(current, Mapping) or element not in current:
-                return _MISSING
-            current = current[element]
-    return current
-
-
-def is_missing(value: Any) -> bool:
-    """Whether :func:`lookup_json_path` found nothing."""
-    return value is _MISSING

@@ -2,7 +2,8 @@
 
 :func:`parse_jwt_secret` accepts Hasura's JSON object (as a string or already decoded), or a
 JSON list of such objects (one per issuer). Every problem is a ``ValueError`` whose message
-names the field and the config's position, and never contains key material.
+names the setting (``EDGE_JWT_SECRET``), the field and the config's position, and never
+contains key material.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from edge.auth.claims import ALLOWED_ROLES, DEFAULT_ROLE, SESSION_PREFIX, parse_json_path
+from edge.auth.claims import ALLOWED_ROLES, DEFAULT_ROLE, SESSION_PREFIX
+from edge.auth.json_path import parse_json_path
 from edge.auth.jwks import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, static_key
 
 __all__ = [
@@ -100,9 +102,9 @@ def parse_jwt_secret(raw: str | Mapping[str, Any] | Sequence[Any]) -> tuple[JWTC
     Raises ``ValueError`` (never including the key) for: invalid JSON; unknown fields; both or
     neither of ``key``/``jwk_url``; ``key`` without ``type``; an unknown ``type``; an HMAC key
     shorter than 32 bytes or an asymmetric key that does not parse or match ``type``; a
-    non-http(s) ``jwk_url``; both ``claims_namespace`` and ``claims_namespace_path``; an invalid
-    JSONPath; a ``claims_map`` without the two role claims; a malformed ``audience``,
-    ``issuer``, ``allowed_skew`` or ``header``.
+    non-http(s) ``jwk_url``; both ``claims_namespace`` and ``claims_namespace_path``; a JSON path
+    Hasura's parser refuses (:mod:`edge.auth.json_path`); a ``claims_map`` without the two role
+    claims; a malformed ``audience``, ``issuer``, ``allowed_skew`` or ``header``.
     """
     document: Any = raw
     if isinstance(raw, str | bytes):
@@ -110,19 +112,19 @@ def parse_jwt_secret(raw: str | Mapping[str, Any] | Sequence[Any]) -> tuple[JWTC
             document = json.loads(raw)
         except ValueError:
             # json's message quotes the input, which may hold the key.
-            raise ValueError("HASURA_GRAPHQL_JWT_SECRET is not valid JSON") from None
+            raise ValueError("EDGE_JWT_SECRET is not valid JSON") from None
     if isinstance(document, Mapping):
         return (_parse_one(document, ""),)
     if isinstance(document, Sequence) and not isinstance(document, str | bytes):
         if not document:
-            raise ValueError("HASURA_GRAPHQL_JWT_SECRET: the list of JWT configs is empty")
+            raise ValueError("EDGE_JWT_SECRET: the list of JWT configs is empty")
         return tuple(_parse_one(item, f" (config #{index})") for index, item in enumerate(document))
-    raise ValueError("HASURA_GRAPHQL_JWT_SECRET must be a JSON object or a list of objects")
+    raise ValueError("EDGE_JWT_SECRET must be a JSON object or a list of objects")
 
 
 def _parse_one(item: Any, where: str) -> JWTConfig:
     def fail(message: str) -> ValueError:
-        return ValueError(f"HASURA_GRAPHQL_JWT_SECRET{where}: {message}")
+        return ValueError(f"EDGE_JWT_SECRET{where}: {message}")
 
     if not isinstance(item, Mapping):
         raise fail("each JWT config must be a JSON object")
@@ -196,7 +198,10 @@ def _parse_namespace(item: Mapping[str, Any]) -> tuple[str, str | None, Literal[
     if namespace is not None and path is not None:
         raise ValueError("claims_namespace and claims_namespace_path both cannot be set")
     if path is not None:
-        parse_json_path(path)
+        try:
+            parse_json_path(path)
+        except ValueError as exc:
+            raise ValueError(f"claims_namespace_path: {exc}") from None
     claims_format = item.get("claims_format", "json")
     if claims_format == "json":
         return namespace or DEFAULT_CLAIMS_NAMESPACE, path, "json"
@@ -225,8 +230,8 @@ def _parse_claims_map(value: Any) -> Mapping[str, Any] | None:
             path = spec["path"]
             try:
                 parse_json_path(path)
-            except ValueError:
-                raise ValueError(f"claims_map: {lowered} has an invalid JSONPath") from None
+            except ValueError as exc:
+                raise ValueError(f"claims_map: {lowered}: {exc}") from None
             if "default" in spec:
                 _check_claim_value(lowered, spec["default"], "default")
             parsed[lowered] = MappingProxyType(dict(spec))
