@@ -16,6 +16,7 @@ from edge.settings import EdgeSettings
 
 USAGE = """usage: python -m edge                 serve /graphql (configuration: docs/configuration.md)
        python -m edge keys ...        create|list|revoke|rotate API keys (python -m edge keys --help)
+       python -m edge db ...          upgrade|current|check the edge's tables (python -m edge db --help)
        python -m edge manifest ...    build|check a persisted-operations manifest (python -m edge manifest --help)
 """
 
@@ -37,6 +38,10 @@ def main(argv: list[str]) -> int:
         from edge.manifest_cli import main as manifest_main  # needs no settings
 
         return manifest_main(argv[1:])
+    if argv and argv[0] == "db":
+        from edge.db.cli import main as db_main  # needs EDGE_DATABASE_URL only
+
+        return db_main(argv[1:])
     if argv and argv[0] != "keys":
         sys.stderr.write(USAGE)
         return 2
