@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.auth.jwt_config import JWTConfig, parse_jwt_secret
 from edge.cache.rules import CacheRule
+from edge.error_statuses import ErrorStatusMode
 from edge.plans import DEFAULT_PLAN, Plan
 from edge.upstream.balancer import parse_targets
 
-__all__ = ["EdgeSettings", "UpstreamKind"]
+__all__ = ["ConfigFileError", "EdgeSettings", "UpstreamKind", "read_config_file"]
 
 UpstreamKind = Literal["lean", "httpx", "httpx2", "httpx-aiohttp"]
 
@@ -33,31 +34,87 @@ UpstreamKind = Literal["lean", "httpx", "httpx2", "httpx-aiohttp"]
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "myadminsecretkey"}
 
 
+class ConfigFileError(ValueError):
+    """The ``EDGE_CONFIG`` file cannot be used. The message names the file and, for a syntax error, the line
+    and column; it never quotes the file's contents (they may hold secrets)."""
+
+
+def _refuse_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    # PyYAML keeps the last of two equal keys; in a configuration file that hides a mistake.
+    seen: set[str] = set()
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            if key_node.value in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key_node.value!r} is given twice", key_node.start_mark
+                )
+            seen.add(key_node.value)
+    return loader.construct_mapping(node, deep=True)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe subset; a mapping with the same key twice is an error."""
+
+
+_ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _refuse_duplicate_keys)
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """The ``EDGE_CONFIG`` file as a mapping of lower-case setting names to values (empty file: ``{}``).
+
+    Raises :class:`ConfigFileError` when it cannot be read, is not YAML, or is not a mapping.
+    """
+    where = f"EDGE_CONFIG: {path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"{where}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigFileError(f"{where}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        loaded = yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        # Only the problem and its position: str(exc) would print the offending line of the file.
+        mark = exc.problem_mark
+        position = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ConfigFileError(f"{where}: {position}invalid YAML: {exc.problem or 'syntax error'}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(f"{where}: invalid YAML ({type(exc).__name__})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        kind = "a list" if isinstance(loaded, list) else "a single value"
+        raise ConfigFileError(f"{where}: must be a YAML mapping of setting names to values, not {kind}")
+    settings: dict[str, Any] = {}
+    for key, value in loaded.items():
+        name = str(key).lower()  # setting names are case-insensitive, as in the environment
+        if name in settings:
+            raise ConfigFileError(f"{where}: {name} is given twice (names are case-insensitive)")
+        settings[name] = value
+    return settings
+
+
 class _YamlFileSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by ``EDGE_CONFIG`` (a mapping of field name -> value)."""
+    """Reads the YAML file named by ``EDGE_CONFIG``. Every key is passed on: an unknown one is an error
+    (``extra="forbid"``), so a misspelt setting is never ignored."""
 
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
         path = os.environ.get("EDGE_CONFIG")
-        self._data: dict[str, Any] = {}
-        if path:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-            if not isinstance(loaded, dict):
-                raise ValueError(f"EDGE_CONFIG file {path} must contain a YAML mapping")
-            self._data = {str(key).lower(): value for key, value in loaded.items()}
+        self._data: dict[str, Any] = read_config_file(path) if path else {}
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return {key: value for key, value in self._data.items() if key in self.settings_cls.model_fields}
+        return dict(self._data)
 
 
 class EdgeSettings(BaseSettings):
     """Everything the edge can be told. Field docs state the default and the unit."""
 
     model_config = SettingsConfigDict(
-        env_prefix="EDGE_", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+        env_prefix="EDGE_", extra="forbid", env_ignore_empty=True, hide_input_in_errors=True
     )
 
     # --- Listening -------------------------------------------------------------------------
@@ -96,6 +153,12 @@ class EdgeSettings(BaseSettings):
     keep_alive_seconds: float = Field(default=20.0, gt=0)
     """Idle time before a keep-alive client connection is closed. Default 20 s."""
 
+    # --- Error responses -------------------------------------------------------------------
+    error_statuses: ErrorStatusMode = "negotiate"
+    """Statuses of the errors the edge answers itself: ``negotiate`` (default) by the client's ``Accept``
+    (``application/graphql-response+json``: the edge's 4xx; ``application/json``: Hasura's 200 and error
+    body), or ``edge`` / ``hasura`` for every client (``docs/errors.md``)."""
+
     # --- Upstream client -------------------------------------------------------------------
     upstream_client: UpstreamKind = "lean"
     """HTTP client to Hasura: ``lean`` (default, fastest measured), ``httpx``, ``httpx2``, ``httpx-aiohttp``."""
@@ -124,9 +187,9 @@ class EdgeSettings(BaseSettings):
     # --- Usage plans ------------------------------------------------------------------------
     plans: dict[str, Plan] = Field(default_factory=lambda: {DEFAULT_PLAN: Plan()})
     """Usage plans by name (see ``edge/plans.py``); usually declared in the EDGE_CONFIG file."""
-    jwt_plan: str = DEFAULT_PLAN
+    jwt_plan: str = Field(default=DEFAULT_PLAN, validate_default=True)
     """Plan for requests with verified credentials (JWT or authorizer) and no API key."""
-    anonymous_plan: str = DEFAULT_PLAN
+    anonymous_plan: str = Field(default=DEFAULT_PLAN, validate_default=True)
     """Plan for requests without credentials (the unauthorized role), limited per client address."""
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """CIDRs whose X-Forwarded-For is believed (comma-separated or JSON list). Default none."""
@@ -280,7 +343,12 @@ class EdgeSettings(BaseSettings):
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                return yaml.safe_load(text)
+                try:
+                    return yaml.safe_load(text)  # a JSON list, or YAML's flow form of one
+                except yaml.YAMLError:  # its message quotes the text
+                    raise ValueError(
+                        "starts with '[' but is not a JSON list (or give comma-separated values)"
+                    ) from None
             return [item.strip() for item in text.split(",") if item.strip()]
         return value
 
@@ -313,14 +381,14 @@ class EdgeSettings(BaseSettings):
             raise ValueError("EDGE_RESPONSE_CACHE=redis needs EDGE_REDIS_URL")
         return self
 
-    @model_validator(mode="after")
-    def _known_plans(self) -> EdgeSettings:
-        for field_name in ("jwt_plan", "anonymous_plan"):
-            name = getattr(self, field_name)
-            if name not in self.plans:
-                known = ", ".join(sorted(self.plans)) or "none"
-                raise ValueError(f"{field_name} names the unknown plan {name!r} (configured plans: {known})")
-        return self
+    @field_validator("jwt_plan", "anonymous_plan")
+    @classmethod
+    def _known_plan(cls, name: str, info: ValidationInfo) -> str:
+        plans = info.data.get("plans")  # absent when the plans themselves are invalid
+        if plans is not None and name not in plans:
+            known = ", ".join(sorted(plans)) or "none"
+            raise ValueError(f"names the unknown plan {name!r} (configured plans: {known})")
+        return name
 
     @field_validator("hasura_admin_secret")
     @classmethod
