@@ -12,13 +12,15 @@ with its key id; only its hash is stored, so it can never be shown again. ``list
 and metadata, never secrets or hashes. Durations are ``<n>s|m|h|d|w``.
 
 Exit codes: 0 done; 1 no such key; 2 usage or validation error (the message says what is wrong);
-3 the database could not be reached.
+3 the database could not be reached, or its edge tables are missing or out of date (the message names
+``python -m edge db upgrade``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import re
 import sys
 from collections.abc import Collection, Sequence
@@ -29,6 +31,7 @@ import psycopg
 import psycopg.errors
 
 from edge.cli_parser import CommandParser, parse_command
+from edge.db.schema import SchemaError, require_current
 from edge.keys.errors import ApiKeyNotFound, ApiKeyValidationError
 from edge.keys.model import ApiKey
 from edge.keys.repository import DEFAULT_ROTATION_GRACE, ApiKeyRepository, open_repository
@@ -172,6 +175,11 @@ async def _run(args: argparse.Namespace, repository: ApiKeyRepository, out: Text
 async def _main(
     args: argparse.Namespace, database_url: str, known_plans: Collection[str], out: TextIO, connect_timeout: float
 ) -> int:
+    # The tables come from `python -m edge db upgrade`: say so, rather than fail on a missing relation.
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, connect_timeout=max(1, math.ceil(connect_timeout))
+    ) as conn:
+        await require_current(conn)
     async with open_repository(
         database_url, known_plans=known_plans, wait=True, min_size=1, max_size=1, timeout=connect_timeout
     ) as repository:
@@ -203,6 +211,9 @@ def main(
     except ApiKeyNotFound as exc:
         err.write(f"error: {exc}\n")
         return EXIT_NOT_FOUND
+    except SchemaError as exc:
+        err.write(f"error: the edge's tables are not ready: {exc}\n")
+        return EXIT_DATABASE
     except psycopg.errors.IntegrityError as exc:  # a CHECK the validation missed: still the caller's input
         constraint = exc.diag.constraint_name or "a constraint"
         err.write(f"error: the database refused the key ({constraint})\n")

@@ -25,7 +25,8 @@ Cache semantics:
 
 A failing or slow database (no connection within the pool timeout, or no answer within
 ``lookup_timeout``) is ``ApiKeyStoreUnavailable`` (503), never a 500; failures are not cached, so the
-next request tries again.
+next request tries again. A database without the edge's tables is the same 503, logged as
+``api_key_schema_missing`` with the command that creates them (``python -m edge db upgrade``).
 
 One store per event loop (it is not thread-safe); the edge makes one at start-up and shares it.
 """
@@ -43,7 +44,9 @@ from enum import Enum
 from typing import Final, Protocol, TypeVar
 
 import psycopg
+import psycopg.errors
 
+from edge.db.schema import UPGRADE_COMMAND
 from edge.keys.errors import ApiKeyStoreUnavailable, ExpiredApiKey, InvalidApiKey, RevokedApiKey
 from edge.keys.key_format import parse_key
 from edge.keys.model import ApiKey
@@ -71,6 +74,11 @@ class _Unknown(Enum):
 
 
 _UNKNOWN: Final = _Unknown.UNKNOWN
+_SCHEMA_MISSING: Final = (
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UndefinedColumn,
+    psycopg.errors.InvalidSchemaName,
+)
 _V = TypeVar("_V")
 
 
@@ -181,6 +189,12 @@ class ApiKeyStore:
     async def _fetch(self, key_id: str) -> _Found | None:
         try:
             result = await self._repository.get_by_key_id(key_id)
+        except _SCHEMA_MISSING as exc:
+            # The database answers but lacks the edge's tables (or a column a newer migration adds).
+            logger.warning(
+                "api_key_schema_missing", extra={"key_id": key_id, "error": type(exc).__name__, "fix": UPGRADE_COMMAND}
+            )
+            raise ApiKeyStoreUnavailable() from exc
         except (psycopg.Error, OSError) as exc:  # PoolTimeout is a psycopg.OperationalError
             logger.warning("api_key_store_unavailable", extra={"key_id": key_id, "error": type(exc).__name__})
             raise ApiKeyStoreUnavailable() from exc

@@ -16,7 +16,7 @@ import pytest
 from edge.keys.cli import main as keys_main
 from tests.edge.conftest import EdgeFactory
 from tests.hasura_double import HasuraDouble
-from tests.support.migrations import migrated_database
+from tests.support.edge_database import edge_database
 from tests.support.servers import RunningServer, start_server
 from tests.support.tokens import hasura_claims, mint
 
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def keys_database(postgres_server_url: str) -> Iterator[str]:
-    with migrated_database(postgres_server_url, "edge_keys_http") as url:
+    with edge_database(postgres_server_url, "edge_keys_http") as url:
         yield url
 
 

@@ -1,5 +1,6 @@
-"""Fixtures for the API-key tests: one migrated database per module (keys are random, so tests do not
-collide), a repository per test (its pool lives on the test's event loop), and test doubles."""
+"""Fixtures for the API-key tests: one database per module with the edge's tables, made by its migrations
+(keys are random, so tests do not collide), a repository per test (its pool lives on the test's event loop),
+and test doubles."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from edge.keys import ApiKey, ApiKeyRepository, open_repository
-from tests.support.migrations import migrated_database
+from tests.support.edge_database import edge_database
 
 KNOWN_PLANS = frozenset({"free", "partner"})
 
 
 @pytest.fixture(scope="module")
 def database_url(postgres_server_url: str) -> Iterator[str]:
-    with migrated_database(postgres_server_url, "edge_keys") as url:
+    with edge_database(postgres_server_url, "edge_keys") as url:
         yield url
 
 

@@ -13,14 +13,14 @@ import pytest
 from edge.keys.cli import main as keys_main
 from tests.edge.ws.conftest import TRANSPORT, WssEdgeFactory, open_client
 from tests.hasura_double import HasuraDouble
-from tests.support.migrations import migrated_database
+from tests.support.edge_database import edge_database
 
 KEY = re.compile(r"hek_[a-z2-7]{10}_[A-Za-z0-9_-]{43}")
 
 
 @pytest.fixture(scope="module")
 def keys_database(postgres_server_url: str) -> Iterator[str]:
-    with migrated_database(postgres_server_url, "edge_ws_revoke") as url:
+    with edge_database(postgres_server_url, "edge_ws_revoke") as url:
         yield url
 
 
