@@ -14,6 +14,15 @@ passes ``estimated_costs``), and ``request_cost_estimated`` is the whole request
 ``cost_estimated`` never counts a batch twice. ``status``, ``duration_ms`` and ``upstream_ms`` are the HTTP
 request's (a batch is one HTTP exchange).
 
+A WebSocket operation (``record_websocket``) gives one line with the same fields plus three of its own::
+
+    transport ("websocket"), operation_id, outcome
+
+``request_id`` is then the connection's and ``operation_id`` the client's id for the operation; ``batch_index``,
+``cost_actual`` and ``upstream_ms`` are None, ``request_cost_estimated`` is the operation's estimate, and
+``status``/``outcome`` say how it ended (``edge.ws.observation``). HTTP lines carry no ``transport`` field: each
+key a line carries is work on every HTTP request.
+
 Never logged: variables, the query text, headers, tokens, API keys (only ``key_id``), the admin secret. Only
 the fields above are read from the context. ``user_id`` (``x-hasura-user-id``) is an identifier, not a
 credential, and it is what usage is billed and abuse is traced by, so it is logged; pass
@@ -32,10 +41,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from edge.context import RequestContext
+from edge.session import Identity
 
 __all__ = ["EVENT", "AccessLog", "operation_hash"]
 
 EVENT: Final = "graphql_operation"
+WEBSOCKET: Final = "websocket"
 _MAX_NAME: Final = 128
 _HASH_CACHE_SIZE: Final = 4096
 _hashes: Final[dict[str, str]] = {}
@@ -138,3 +149,56 @@ class AccessLog:
                 actual_costs[index] if actual_costs is not None and index < len(actual_costs) else None
             )
             logger.info(EVENT, extra=fields)
+
+    def record_websocket(
+        self,
+        *,
+        request_id: str,
+        operation_id: str,
+        operation_type: str | None,
+        operation_name: str | None,
+        query: str | None,
+        identity: Identity | None,
+        plan: str,
+        status: int,
+        outcome: str,
+        error_code: str | None,
+        duration: float,
+        cost_estimated: int | None,
+    ) -> None:
+        """Log the line of one WebSocket operation once it has ended (``duration`` in seconds)."""
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        if self.sample_rate < 1.0 and status < 400 and error_code is None and self._random() >= self.sample_rate:
+            return
+        role = key_id = user_id = None
+        if identity is not None:
+            session = identity.session
+            role = session.role
+            if self.include_user_id:
+                user_id = session.user_id
+            if identity.api_key is not None:
+                key_id = identity.api_key.key_id
+        fields: dict[str, Any] = {
+            "request_id": request_id,
+            "batch_index": None,
+            "operation_type": operation_type,
+            "operation_name": operation_name[:_MAX_NAME] if operation_name is not None else None,
+            "operation_hash": operation_hash(query) if query is not None else None,
+            "role": role,
+            "plan": plan or None,
+            "key_id": key_id,
+            "user_id": user_id,
+            "cost_estimated": cost_estimated,
+            "request_cost_estimated": cost_estimated,
+            "cost_actual": None,
+            "status": status,
+            "error_code": error_code,
+            "duration_ms": round(duration * 1000.0, 3),
+            "upstream_ms": None,
+            "transport": WEBSOCKET,
+            "operation_id": operation_id[:_MAX_NAME],
+            "outcome": outcome,
+        }
+        logger.info(EVENT, extra=fields)

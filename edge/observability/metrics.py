@@ -9,6 +9,11 @@ registry, so ``generate_latest(registry)`` still writes the exposition, with the
 labels, buckets and ``_created`` samples prometheus_client's own ``Counter``/``Histogram`` would give. Each
 method first looks its numbers up in a dict keyed by the raw values, so label bounding runs once per new value.
 
+Transport: ``edge_requests_total``, ``edge_request_duration_seconds`` and ``edge_rejections_total`` carry
+``transport``, ``"http"`` or ``"websocket"``. HTTP requests call ``observe_request``/``rejected`` and WebSocket
+operations ``observe_websocket_operation``/``websocket_rejected``: each method has its own cache of raw values,
+whose cells carry the transport already, so the label costs an HTTP request nothing.
+
 Cardinality: every label value comes from a bounded set, because each distinct value is a new time series
 in Prometheus, for ever. ``plan`` is one of the configured plans, else ``"other"``. ``role`` is one of the
 configured ``roles``, or one of the first ``max_dynamic_roles`` other roles seen, else ``"other"``: a role can
@@ -16,7 +21,8 @@ be chosen by the client (``x-hasura-role`` among a JWT's allowed roles, or any c
 and one series per role a caller invents would exhaust Prometheus. Configure ``roles`` to pin the set.
 ``operation_type`` is query/mutation/subscription or ``"none"`` (rejected before analysis; an empty
 plan or role, before identification, is also ``"none"``); ``status`` is an
-HTTP status (100-599, else ``"other"``); ``code``, ``result`` and ``store`` are strings the edge chooses, and
+HTTP status (100-599, else ``"other"``; a WebSocket operation gives the status an HTTP request with the same
+outcome gets, ``edge.ws.observation`` says which); ``code``, ``result`` and ``store`` are strings the edge chooses, and
 are still capped at ``max_codes`` distinct values each. Per-key and per-user usage is deliberately not a label
 here (see ``edge.observability.metering``).
 
@@ -40,7 +46,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["LATENCY_BUCKETS", "OTHER", "EdgeMetrics"]
+__all__ = ["HTTP", "LATENCY_BUCKETS", "OTHER", "WEBSOCKET", "EdgeMetrics"]
 
 OTHER: Final = "other"
 # Typed as a tuple of any length on purpose: mypyc keeps a fixed-length tuple of floats unboxed and
@@ -64,6 +70,8 @@ LATENCY_BUCKETS: Final[tuple[float, ...]] = (
 """0.5 ms (a cached rejection) to 10 s (a slow Hasura query); ``+Inf`` catches the rest."""
 
 _MAX_CACHED: Final = 4096
+HTTP: Final = "http"
+WEBSOCKET: Final = "websocket"
 _OPERATION_TYPES: Final = frozenset({"query", "mutation", "subscription"})
 # The ``le`` label values, spelt as prometheus_client spells them ("0.005", "1.0", "+Inf").
 _LE = (*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
@@ -181,32 +189,37 @@ class _Histogram:
 class _Requests:
     """``edge_requests_total`` and ``edge_request_duration_seconds`` from one histogram cell per requests series.
 
-    A request adds to one cell, keyed by ``(operation_type, status, plan, role)``: its count is that series of
-    the counter, and the cells sharing an ``(operation_type, plan)`` add up to that series of the histogram at
-    scrape time (so the two families always agree, and a request costs one cell, not two).
+    A request adds to one cell, keyed by ``(operation_type, status, plan, role, transport)``: its count is that
+    series of the counter, and the cells sharing an ``(operation_type, plan, transport)`` add up to that series of
+    the histogram at scrape time (so the two families always agree, and a request costs one cell, not two).
     """
 
     __slots__ = ("cells", "created", "duration_created")
 
-    COUNTER = ("edge_requests", "GraphQL operations answered.", ("operation_type", "status", "plan", "role"))
+    COUNTER = (
+        "edge_requests",
+        "GraphQL operations answered.",
+        ("operation_type", "status", "plan", "role", "transport"),
+    )
     HISTOGRAM = (
         "edge_request_duration_seconds",
-        "Time from the request's arrival to the response, per operation type and plan.",
-        ("operation_type", "plan"),
+        "Time from the request's arrival to the response (WebSocket: to the operation's end), "
+        "per operation type, plan and transport.",
+        ("operation_type", "plan", "transport"),
     )
 
     def __init__(self) -> None:
-        self.cells: dict[tuple[str, str, str, str], list[float]] = {}
-        self.created: dict[tuple[str, str, str, str], float] = {}
-        self.duration_created: dict[tuple[str, str], float] = {}
+        self.cells: dict[tuple[str, str, str, str, str], list[float]] = {}
+        self.created: dict[tuple[str, str, str, str, str], float] = {}
+        self.duration_created: dict[tuple[str, str, str], float] = {}
 
-    def cell(self, operation_type: str, status: str, plan: str, role: str) -> list[float]:
-        labels = (operation_type, status, plan, role)
+    def cell(self, operation_type: str, status: str, plan: str, role: str, transport: str) -> list[float]:
+        labels = (operation_type, status, plan, role, transport)
         cell = self.cells.get(labels)
         if cell is None:
             now = time.time()
             self.created[labels] = now
-            self.duration_created.setdefault((operation_type, plan), now)
+            self.duration_created.setdefault((operation_type, plan, transport), now)
             cell = self.cells[labels] = _histogram_cell()
         return cell
 
@@ -220,12 +233,12 @@ class _Requests:
 
     def histogram_family(self, created: bool) -> HistogramMetricFamily:
         name, documentation, labelnames = self.HISTOGRAM
-        merged: dict[tuple[str, str], list[float]] = {}  # in order of first appearance, as prometheus_client
-        for (operation_type, _, plan, _), cell in list(self.cells.items()):
+        merged: dict[tuple[str, str, str], list[float]] = {}  # in order of first appearance, as prometheus_client
+        for (operation_type, _, plan, _, transport), cell in list(self.cells.items()):
             values = list(cell)
-            total = merged.get((operation_type, plan))
+            total = merged.get((operation_type, plan, transport))
             if total is None:
-                merged[(operation_type, plan)] = values
+                merged[(operation_type, plan, transport)] = values
             else:
                 for index, value in enumerate(values):
                     total[index] += value
@@ -297,7 +310,9 @@ class EdgeMetrics:
         # both the requests counter and the request-duration histogram.
         self.requests = self.request_duration = _Requests()
         self.upstream_duration = _Histogram("edge_upstream_duration_seconds", "Time Hasura took to answer.", ())
-        self.rejections = _Counter("edge_rejections", "Requests the edge answered itself, by error code.", ["code"])
+        self.rejections = _Counter(
+            "edge_rejections", "Requests the edge answered itself, by error code.", ["code", "transport"]
+        )
         self.cost_points = _Counter(
             "edge_cost_points", "Cost points, estimated before and counted after Hasura.", ["kind", "plan"]
         )
@@ -327,8 +342,10 @@ class EdgeMetrics:
         # The caches below are keyed by raw values and map straight to cells; each is capped (random roles or
         # codes would otherwise grow it), and a value past the cap takes the slow path, bounding included.
         self._request_children: dict[tuple[str, int, str, str], list[float]] = {}
+        self._websocket_children: dict[tuple[str, int, str, str], list[float]] = {}
         self._upstream = self.upstream_duration.cell()  # no labels: one series from the start
         self._rejections: dict[str, list[float]] = {}
+        self._websocket_rejections: dict[str, list[float]] = {}
         self._costs: dict[str, tuple[list[float], list[float]]] = {}
         # Indexed by the ``hit`` bool: (miss, hit). Both series exist from the start.
         hit = self.cache_requests.cell("hit")
@@ -342,22 +359,42 @@ class EdgeMetrics:
     # --- the request path: additions to plain numbers only (single-threaded asyncio: no locks) ---------
 
     def observe_request(self, operation_type: str, status: int, plan: str, role: str, duration: float) -> None:
-        """One operation answered (``duration`` in seconds). A batch of n operations calls this n times."""
+        """One operation answered over HTTP (``duration`` in seconds). A batch of n operations calls this n times."""
         cell = self._request_children.get((operation_type, status, plan, role))
         if cell is None:
-            cell = self._request_cell(operation_type, status, plan, role)
+            cell = self._request_cell(operation_type, status, plan, role, HTTP, self._request_children)
         cell[bisect_left(LATENCY_BUCKETS, duration)] += 1
         cell[-1] += duration  # the sum, last
 
-    def _request_cell(self, operation_type: str, status: int, plan: str, role: str) -> list[float]:
+    def observe_websocket_operation(
+        self, operation_type: str, status: int, plan: str, role: str, duration: float
+    ) -> None:
+        """One operation over a WebSocket ended: a query or mutation with its result, a subscription when it
+        stops (``duration``: from ``subscribe``/``start`` to then), or a refusal."""
+        cell = self._websocket_children.get((operation_type, status, plan, role))
+        if cell is None:
+            cell = self._request_cell(operation_type, status, plan, role, WEBSOCKET, self._websocket_children)
+        cell[bisect_left(LATENCY_BUCKETS, duration)] += 1
+        cell[-1] += duration
+
+    def _request_cell(
+        self,
+        operation_type: str,
+        status: int,
+        plan: str,
+        role: str,
+        transport: str,
+        children: dict[tuple[str, int, str, str], list[float]],
+    ) -> list[float]:
         cell = self.requests.cell(
             operation_type if operation_type in _OPERATION_TYPES else "none",
             str(status) if 100 <= status <= 599 else OTHER,
             self._plan(plan) if plan else "none",
             self._role(role) if role else "none",
+            transport,
         )
-        if len(self._request_children) < _MAX_CACHED:
-            self._request_children[(operation_type, status, plan, role)] = cell
+        if len(children) < _MAX_CACHED:
+            children[(operation_type, status, plan, role)] = cell
         return cell
 
     def observe_upstream(self, duration: float) -> None:
@@ -366,12 +403,24 @@ class EdgeMetrics:
         cell[-1] += duration  # the sum, last
 
     def rejected(self, code: str) -> None:
+        """An HTTP request answered with an edge error (``code``: its ``extensions.code``)."""
         cell = self._rejections.get(code)
         if cell is None:
-            cell = self.rejections.cell(self._codes(code))
-            if len(self._rejections) < _MAX_CACHED:
-                self._rejections[code] = cell
+            cell = self._rejection_cell(code, HTTP, self._rejections)
         cell[0] += 1
+
+    def websocket_rejected(self, code: str) -> None:
+        """A WebSocket operation ended by an edge error for its id (refused, or ended before its result)."""
+        cell = self._websocket_rejections.get(code)
+        if cell is None:
+            cell = self._rejection_cell(code, WEBSOCKET, self._websocket_rejections)
+        cell[0] += 1
+
+    def _rejection_cell(self, code: str, transport: str, children: dict[str, list[float]]) -> list[float]:
+        cell = self.rejections.cell(self._codes(code), transport)
+        if len(children) < _MAX_CACHED:
+            children[code] = cell
+        return cell
 
     def cost(self, estimated: int, actual: int | None, plan: str) -> None:
         """Cost points of one request: the estimate charged up front and, when counted, the actual cost."""

@@ -179,8 +179,11 @@ def test_metrics_on_the_main_port_require_the_token(start_edge: EdgeFactory, has
     scraped = httpx.get(f"{edge.url}/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert scraped.status_code == 200
     text = scraped.text
-    assert 'edge_requests_total{operation_type="query",plan="default",role="user",status="200"} 1.0' in text
-    assert 'edge_rejections_total{code="alias-limit-exceeded"} 1.0' in text
+    assert (
+        'edge_requests_total{operation_type="query",plan="default",role="user",status="200",transport="http"} 1.0'
+        in text
+    )
+    assert 'edge_rejections_total{code="alias-limit-exceeded",transport="http"} 1.0' in text
     assert "edge_request_duration_seconds_bucket" in text
 
 

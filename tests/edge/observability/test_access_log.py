@@ -241,3 +241,95 @@ def test_the_formatter_stamps_each_line_with_its_own_time() -> None:
         "2026-11-18T11:06:41.500Z",
         "2026-11-18T11:06:39.000Z",
     ]
+
+
+# --- WebSocket operations ---------------------------------------------------------------------------------
+
+WEBSOCKET_FIELDS = FIELDS | {"transport", "operation_id", "outcome"}
+
+
+def websocket_line(access_log: AccessLog, **overrides: Any) -> None:
+    session = Session("user", {"x-hasura-user-id": "u-42", "x-hasura-org": VARIABLE}, "u-42")
+    fields: dict[str, Any] = {
+        "request_id": "conn-7",
+        "operation_id": "sub-1",
+        "operation_type": "subscription",
+        "operation_name": "Live",
+        "query": "subscription Live { users { id } }",
+        "identity": Identity(session, "api_key", api_key()),
+        "plan": "pro",
+        "status": 200,
+        "outcome": "stopped",
+        "error_code": None,
+        "duration": 42.5,
+        "cost_estimated": 5,
+    }
+    fields.update(overrides)
+    access_log.record_websocket(**fields)
+
+
+def test_a_websocket_operation_gives_one_line_with_the_http_fields_and_its_own(
+    access_log: AccessLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    websocket_line(access_log)
+    [line] = lines(caplog)
+    assert set(line) - {"ts", "level", "logger", "event"} == WEBSOCKET_FIELDS
+    assert (line["event"], line["logger"]) == ("graphql_operation", "edge.access")
+    assert {key: line[key] for key in WEBSOCKET_FIELDS} == {
+        "request_id": "conn-7",
+        "operation_id": "sub-1",
+        "transport": "websocket",
+        "outcome": "stopped",
+        "batch_index": None,
+        "operation_type": "subscription",
+        "operation_name": "Live",
+        "operation_hash": operation_hash("subscription Live { users { id } }"),
+        "role": "user",
+        "plan": "pro",
+        "key_id": "key_abc123",
+        "user_id": "u-42",
+        "cost_estimated": 5,
+        "request_cost_estimated": 5,
+        "cost_actual": None,
+        "status": 200,
+        "error_code": None,
+        "duration_ms": 42500.0,
+        "upstream_ms": None,
+    }
+
+
+def test_a_websocket_refusal_before_analysis_and_without_a_user_id_setting(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edge.access")
+    refused = {"operation_type": None, "operation_name": None, "cost_estimated": None, "plan": ""}
+    websocket_line(AccessLog(include_user_id=False), status=400, outcome="refused", error_code="bad-request", **refused)
+    [line] = lines(caplog)
+    assert (line["operation_type"], line["operation_name"], line["plan"], line["user_id"]) == (None, None, None, None)
+    assert (line["status"], line["outcome"], line["error_code"]) == (400, "refused", "bad-request")
+
+
+def test_websocket_lines_are_sampled_like_http_ones(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edge.access")
+    sampled = AccessLog(sample_rate=0.25, random_source=iter([0.1, 0.9, 0.3, 0.2] * 10).__next__)
+    for _ in range(4):
+        websocket_line(sampled)
+    assert len(lines(caplog)) == 2
+    websocket_line(sampled, status=429, outcome="refused", error_code="rate-limited")
+    websocket_line(sampled, status=502, outcome="aborted", error_code="upstream-unavailable")
+    assert len(lines(caplog)) == 4
+
+
+def test_no_variables_tokens_or_query_text_in_a_websocket_line(access_log: AccessLog) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("edge.access")
+    logger.addHandler(handler)
+    try:
+        websocket_line(access_log, operation_id="x" * 300)
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert output.count("\n") == 1
+    for secret in (RAW_KEY, VARIABLE, "users { id }"):
+        assert secret not in output
+    assert orjson.loads(output)["operation_id"] == "x" * 128

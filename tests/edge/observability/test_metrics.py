@@ -39,12 +39,12 @@ def test_render_contains_every_family_after_observe_calls() -> None:
     metrics.store_error("limiter")
     out = text(metrics)
     for line in [
-        'edge_requests_total{operation_type="query",plan="pro",role="user",status="200"} 2.0',
-        'edge_request_duration_seconds_count{operation_type="query",plan="pro"} 2.0',
-        'edge_request_duration_seconds_bucket{le="0.005",operation_type="query",plan="pro"} 2.0',
-        'edge_request_duration_seconds_bucket{le="0.0025",operation_type="query",plan="pro"} 0.0',
+        'edge_requests_total{operation_type="query",plan="pro",role="user",status="200",transport="http"} 2.0',
+        'edge_request_duration_seconds_count{operation_type="query",plan="pro",transport="http"} 2.0',
+        'edge_request_duration_seconds_bucket{le="0.005",operation_type="query",plan="pro",transport="http"} 2.0',
+        'edge_request_duration_seconds_bucket{le="0.0025",operation_type="query",plan="pro",transport="http"} 0.0',
         "edge_upstream_duration_seconds_count 1.0",
-        'edge_rejections_total{code="rate-limited"} 1.0',
+        'edge_rejections_total{code="rate-limited",transport="http"} 1.0',
         'edge_cost_points_total{kind="estimated",plan="pro"} 10.0',
         'edge_cost_points_total{kind="actual",plan="pro"} 4.0',
         'edge_cache_requests_total{result="hit"} 1.0',
@@ -88,9 +88,57 @@ def test_unknown_plans_and_operation_types_are_other_and_empty_values_are_none()
     metrics.observe_request("bogus", 999, "", "", 0.001)
     metrics.cost(3, None, "made-up")
     out = text(metrics)
-    assert 'edge_requests_total{operation_type="query",plan="other",role="user",status="200"} 1.0' in out
-    assert 'edge_requests_total{operation_type="none",plan="none",role="none",status="other"} 1.0' in out
+    assert (
+        'edge_requests_total{operation_type="query",plan="other",role="user",status="200",transport="http"} 1.0' in out
+    )
+    assert (
+        'edge_requests_total{operation_type="none",plan="none",role="none",status="other",transport="http"} 1.0' in out
+    )
     assert 'edge_cost_points_total{kind="estimated",plan="other"} 3.0' in out
+
+
+def test_websocket_operations_and_rejections_are_their_own_series_of_the_same_families() -> None:
+    metrics = EdgeMetrics(plans=["pro"], roles=["user"])
+    metrics.observe_request("query", 200, "pro", "user", 0.003)
+    metrics.observe_websocket_operation("query", 200, "pro", "user", 0.004)
+    metrics.observe_websocket_operation("subscription", 200, "pro", "user", 90.0)
+    metrics.observe_websocket_operation("none", 400, "pro", "user", 0.0001)
+    metrics.rejected("rate-limited")
+    metrics.websocket_rejected("rate-limited")
+    metrics.websocket_rejected("bad-request")
+    get = metrics.registry.get_sample_value
+    query = {"operation_type": "query", "status": "200", "plan": "pro", "role": "user"}
+    assert get("edge_requests_total", {**query, "transport": "http"}) == 1
+    assert get("edge_requests_total", {**query, "transport": "websocket"}) == 1
+    subscription = {"operation_type": "subscription", "plan": "pro", "transport": "websocket"}
+    assert get("edge_request_duration_seconds_count", subscription) == 1
+    assert get("edge_request_duration_seconds_sum", subscription) == 90.0
+    assert get("edge_request_duration_seconds_bucket", {**subscription, "le": "10.0"}) == 0
+    refused = {"operation_type": "none", "status": "400", "plan": "pro", "role": "user", "transport": "websocket"}
+    assert get("edge_requests_total", refused) == 1
+    assert get("edge_rejections_total", {"code": "rate-limited", "transport": "http"}) == 1
+    assert get("edge_rejections_total", {"code": "rate-limited", "transport": "websocket"}) == 1
+    assert get("edge_rejections_total", {"code": "bad-request", "transport": "websocket"}) == 1
+    assert get("edge_rejections_total", {"code": "bad-request", "transport": "http"}) is None
+    # The HTTP caches hold HTTP cells only: a later HTTP request with the same raw values stays http.
+    metrics.observe_request("query", 200, "pro", "user", 0.003)
+    metrics.rejected("bad-request")
+    assert get("edge_requests_total", {**query, "transport": "http"}) == 2
+    assert get("edge_requests_total", {**query, "transport": "websocket"}) == 1
+    assert get("edge_rejections_total", {"code": "bad-request", "transport": "http"}) == 1
+
+
+def test_websocket_label_values_are_bounded_like_http_ones() -> None:
+    metrics = EdgeMetrics(plans=["pro"], max_dynamic_roles=1, max_codes=1)
+    for i in range(5000):
+        metrics.observe_websocket_operation("query", 200, "made-up", f"role-{i}", 0.001)
+        metrics.websocket_rejected(f"code-{i}")
+    assert len(metrics._websocket_children) <= 4096
+    assert len(metrics._websocket_rejections) <= 4096
+    out = text(metrics)
+    assert len(re.findall(r'^edge_requests_total\{[^}]*transport="websocket"', out, re.M)) == 2  # role-0, other
+    assert 'edge_rejections_total{code="other",transport="websocket"} 4999.0' in out
+    assert 'plan="other"' in out
 
 
 def test_two_instances_do_not_share_series() -> None:
@@ -143,7 +191,7 @@ async def test_metrics_app_requires_its_token(
     got, response_headers, body = await call(metrics_asgi_app(metrics, token="s3cret"), method, path, headers)
     assert got == status
     if status == 200:
-        assert b'edge_rejections_total{code="rate-limited"} 1.0' in body
+        assert b'edge_rejections_total{code="rate-limited",transport="http"} 1.0' in body
         assert response_headers[b"content-type"].startswith(b"text/plain; version=")
     else:
         assert b"edge_" not in body
@@ -180,7 +228,7 @@ def test_codes_results_and_stores_are_capped_too() -> None:
     assert len(re.findall(r"^edge_rejections_total\{", out, re.M)) == 4
     assert len(re.findall(r"^edge_store_errors_total\{", out, re.M)) == 4
     assert len(re.findall(r"^edge_jwks_refreshes_total\{", out, re.M)) == 4
-    assert 'edge_rejections_total{code="other"} 7.0' in out
+    assert 'edge_rejections_total{code="other",transport="http"} 7.0' in out
 
 
 def test_watched_cache_and_store_counters_are_copied_at_scrape_time() -> None:
@@ -273,13 +321,14 @@ def test_request_duration_buckets_sum_and_count_through_get_sample_value() -> No
     metrics.observe_request("query", 500, "pro", "admin", 0.004)  # another requests series, the same histogram
     metrics.observe_request("mutation", 200, "pro", "user", 0.004)
     get = metrics.registry.get_sample_value
-    labels = {"operation_type": "query", "plan": "pro"}
+    labels = {"operation_type": "query", "plan": "pro", "transport": "http"}
     expected = {"0.0005": 2, "0.001": 2, "0.0025": 2, "0.005": 5, "0.01": 5, "0.025": 6, "10.0": 6, "+Inf": 7}
     for le, count in expected.items():
         assert get("edge_request_duration_seconds_bucket", {**labels, "le": le}) == count, le
     assert get("edge_request_duration_seconds_count", labels) == 7
     assert get("edge_request_duration_seconds_sum", labels) == pytest.approx(11.0329)
-    assert get("edge_request_duration_seconds_count", {"operation_type": "mutation", "plan": "pro"}) == 1
+    mutations = {"operation_type": "mutation", "plan": "pro", "transport": "http"}
+    assert get("edge_request_duration_seconds_count", mutations) == 1
     assert get("edge_requests_total", {**labels, "status": "200", "role": "user"}) == 6
     assert get("edge_requests_total", {**labels, "status": "500", "role": "admin"}) == 1
     metrics.render()
@@ -304,7 +353,7 @@ def test_upstream_duration_and_the_other_request_path_counters_through_get_sampl
     assert get("edge_upstream_duration_seconds_bucket", {"le": "+Inf"}) == 4
     assert get("edge_upstream_duration_seconds_count") == 4
     assert get("edge_upstream_duration_seconds_sum") == pytest.approx(30.0021)
-    assert get("edge_rejections_total", {"code": "rate-limited"}) == 2
+    assert get("edge_rejections_total", {"code": "rate-limited", "transport": "http"}) == 2
     assert get("edge_cost_points_total", {"kind": "estimated", "plan": "pro"}) == 15
     assert get("edge_cost_points_total", {"kind": "actual", "plan": "pro"}) == 7
     assert get("edge_cache_requests_total", {"result": "hit"}) == 2
@@ -318,7 +367,8 @@ def test_the_role_after_max_dynamic_roles_new_ones_is_other_and_stays_so() -> No
     get = metrics.registry.get_sample_value
 
     def count(role: str) -> float | None:
-        return get("edge_requests_total", {"operation_type": "query", "status": "200", "plan": "none", "role": role})
+        labels = {"operation_type": "query", "status": "200", "plan": "none", "role": role, "transport": "http"}
+        return get("edge_requests_total", labels)
 
     assert [count(role) for role in ["user", "a", "b", "other"]] == [1, 2, 1, 3]
     assert count("c") is None
@@ -332,11 +382,12 @@ def test_past_the_cache_of_raw_values_requests_are_still_counted_in_their_bounde
         metrics.rejected(f"code-{i}")
     assert len(metrics._request_children) <= 4096
     get = metrics.registry.get_sample_value
-    labels = {"operation_type": "query", "status": "200", "plan": "none", "role": "other"}
+    labels = {"operation_type": "query", "status": "200", "plan": "none", "role": "other", "transport": "http"}
     assert get("edge_requests_total", labels) == 5000
-    assert get("edge_request_duration_seconds_count", {"operation_type": "query", "plan": "none"}) == 5000
-    assert get("edge_rejections_total", {"code": "code-0"}) == 1
-    assert get("edge_rejections_total", {"code": "other"}) == 4999
+    duration = {"operation_type": "query", "plan": "none", "transport": "http"}
+    assert get("edge_request_duration_seconds_count", duration) == 5000
+    assert get("edge_rejections_total", {"code": "code-0", "transport": "http"}) == 1
+    assert get("edge_rejections_total", {"code": "other", "transport": "http"}) == 4999
 
 
 def test_the_exposition_parses_with_the_same_families_and_types_as_before() -> None:
@@ -355,7 +406,8 @@ def test_the_exposition_parses_with_the_same_families_and_types_as_before() -> N
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for family in parsed for s in family.samples}
     assert (
         samples[
-            ("edge_request_duration_seconds_bucket", (("le", "0.005"), ("operation_type", "query"), ("plan", "pro")))
+            "edge_request_duration_seconds_bucket",
+            (("le", "0.005"), ("operation_type", "query"), ("plan", "pro"), ("transport", "http")),
         ]
         == 1
     )
@@ -367,19 +419,25 @@ def test_the_request_path_series_are_those_prometheus_client_counters_and_histog
     reference = CollectorRegistry()
     r = reference
     requests = Counter(
-        "edge_requests", "GraphQL operations answered.", ["operation_type", "status", "plan", "role"], registry=r
+        "edge_requests",
+        "GraphQL operations answered.",
+        ["operation_type", "status", "plan", "role", "transport"],
+        registry=r,
     )
     request_duration = Histogram(
         "edge_request_duration_seconds",
-        "Time from the request's arrival to the response, per operation type and plan.",
-        ["operation_type", "plan"],
+        "Time from the request's arrival to the response (WebSocket: to the operation's end), "
+        "per operation type, plan and transport.",
+        ["operation_type", "plan", "transport"],
         buckets=LATENCY_BUCKETS,
         registry=r,
     )
     upstream = Histogram(
         "edge_upstream_duration_seconds", "Time Hasura took to answer.", buckets=LATENCY_BUCKETS, registry=r
     )
-    rejections = Counter("edge_rejections", "Requests the edge answered itself, by error code.", ["code"], registry=r)
+    rejections = Counter(
+        "edge_rejections", "Requests the edge answered itself, by error code.", ["code", "transport"], registry=r
+    )
     cost_points = Counter(
         "edge_cost_points", "Cost points, estimated before and counted after Hasura.", ["kind", "plan"], registry=r
     )
@@ -387,23 +445,31 @@ def test_the_request_path_series_are_those_prometheus_client_counters_and_histog
     cache_requests.labels("hit")
     cache_requests.labels("miss")
     calls = [
-        # (operation_type, status, plan, role) as given, then as labelled
-        (("query", 200, "pro", "user"), ("query", "200", "pro", "user")),
-        (("query", 500, "pro", "bob"), ("query", "500", "pro", "bob")),
-        (("mutation", 200, "", ""), ("mutation", "200", "none", "none")),
-        (("query", 200, "free", "carol"), ("query", "200", "free", "other")),
-        (("bogus", 999, "zzz", "user"), ("none", "other", "other", "user")),
+        # (operation_type, status, plan, role) as given, then as labelled; the transport
+        (("query", 200, "pro", "user"), ("query", "200", "pro", "user"), "http"),
+        (("query", 500, "pro", "bob"), ("query", "500", "pro", "bob"), "http"),
+        (("subscription", 200, "pro", "bob"), ("subscription", "200", "pro", "bob"), "websocket"),
+        (("mutation", 200, "", ""), ("mutation", "200", "none", "none"), "http"),
+        (("query", 200, "free", "carol"), ("query", "200", "free", "other"), "http"),
+        (("query", 200, "pro", "user"), ("query", "200", "pro", "user"), "websocket"),
+        (("bogus", 999, "zzz", "user"), ("none", "other", "other", "user"), "http"),
+        (("none", 429, "free", "dave"), ("none", "429", "free", "other"), "websocket"),
     ]
     for round_ in range(3):
-        for index, (given, labelled) in enumerate(calls):
+        for index, (given, labelled, transport) in enumerate(calls):
             duration = DURATIONS[(index + round_) % len(DURATIONS)]
-            metrics.observe_request(*given, duration)
-            requests.labels(*labelled).inc()
-            request_duration.labels(labelled[0], labelled[2]).observe(duration)
+            if transport == "http":
+                metrics.observe_request(*given, duration)
+            else:
+                metrics.observe_websocket_operation(*given, duration)
+            requests.labels(*labelled, transport).inc()
+            request_duration.labels(labelled[0], labelled[2], transport).observe(duration)
             metrics.observe_upstream(duration * 2)
             upstream.observe(duration * 2)
         metrics.rejected("rate-limited")
-        rejections.labels("rate-limited").inc()
+        rejections.labels("rate-limited", "http").inc()
+        metrics.websocket_rejected("subscription-limit-exceeded")
+        rejections.labels("subscription-limit-exceeded", "websocket").inc()
         metrics.cost(10, 4, "pro")
         cost_points.labels("estimated", "pro").inc(10)
         cost_points.labels("actual", "pro").inc(4)

@@ -21,7 +21,7 @@ async def test_metrics_are_served_on_their_own_port_and_stop_cleanly() -> None:
             assert (await client.get("/metrics")).status_code == 401
             response = await client.get("/metrics", headers={"authorization": "Bearer tok"})
             assert response.status_code == 200
-            assert 'edge_rejections_total{code="rate-limited"} 1.0' in response.text
+            assert 'edge_rejections_total{code="rate-limited",transport="http"} 1.0' in response.text
     finally:
         await server.aclose()
     with socket.socket() as probe:
