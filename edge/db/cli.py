@@ -23,14 +23,15 @@ import math
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
 import psycopg
 from pydantic import SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.cli_parser import CommandParser, parse_command
 from edge.db.schema import MigrationFailed, SchemaConflict, SchemaState, UpgradeLockTimeout, read_state, upgrade
+from edge.settings import ConfigFileError, read_config_file
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -54,8 +55,24 @@ DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 DEFAULT_LOCK_TIMEOUT: Final = 300.0
 
 
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """The ``EDGE_CONFIG`` file, read as the edge reads it (``edge.settings.read_config_file``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("EDGE_CONFIG")
+        self._data: dict[str, Any] = read_config_file(path) if path else {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: value for name, value in self._data.items() if name in self.settings_cls.model_fields}
+
+
 class DatabaseSettings(BaseSettings):
-    """``EDGE_DATABASE_URL`` from the same places, in the same precedence, as ``edge.settings.EdgeSettings``."""
+    """``EDGE_DATABASE_URL`` from the same places, in the same precedence, as ``edge.settings.EdgeSettings``;
+    the edge's other settings are not read (they are the edge's to check)."""
 
     model_config = SettingsConfigDict(
         env_prefix="EDGE_", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
@@ -72,10 +89,7 @@ class DatabaseSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = os.environ.get("EDGE_CONFIG")
-        if not config_file:
-            return (init_settings, env_settings)
-        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
 
 
 def _seconds(text: str) -> float:
@@ -152,9 +166,11 @@ async def _run(args: argparse.Namespace, database_url: str, out: TextIO, connect
 def _database_url(err: TextIO) -> str | None:
     try:
         url = DatabaseSettings().database_url
-    except (ValidationError, ValueError, OSError, TypeError) as exc:
-        # The YAML file is unreadable or not a mapping; pydantic's message hides input values.
-        err.write(f"error: cannot read EDGE_DATABASE_URL: {type(exc).__name__}: {exc}\n")
+    except ConfigFileError as exc:  # names the file and the problem, never its contents
+        err.write(f"error: {exc}\n")
+        return None
+    except ValidationError as exc:  # hide_input_in_errors: the message never repeats the value
+        err.write(f"error: EDGE_DATABASE_URL is not a valid setting: {exc}\n")
         return None
     if url is None:
         err.write("error: EDGE_DATABASE_URL is not set (environment or the EDGE_CONFIG file)\n")

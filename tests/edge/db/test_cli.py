@@ -113,7 +113,7 @@ def test_the_url_comes_from_the_environment_or_the_config_file(
     config.write_text("- not a mapping\n")
     monkeypatch.delenv("EDGE_DATABASE_URL")
     broken = db("check")
-    assert broken.code == EXIT_USAGE and "EDGE_DATABASE_URL" in broken.err
+    assert broken.code == EXIT_USAGE and "EDGE_CONFIG" in broken.err and "mapping" in broken.err
 
 
 def test_usage_errors_exit_2() -> None:
