@@ -26,27 +26,44 @@ from actions.errors import HistoryConflict
 from actions.handlers._events import check_source, is_foreign_key_violation
 from actions.hasura import DocumentRow, EventAck, EventRequest, session_user_id
 
-__all__ = ["TRIGGER", "content_diff", "record_document_history"]
+__all__ = ["TRIGGER", "content_diff", "patch_lines", "record_document_history"]
 
 TRIGGER = "documents_history"
 _NO_NEWLINE = "\\ No newline at end of file\n"
 
 
-def content_diff(before: str, after: str) -> str:
-    """A unified diff from ``before`` to ``after`` with ``a/content`` / ``b/content`` headers. A last line
-    without a newline is marked the way ``diff -u`` and git do, so the diff can be applied back.
+def patch_lines(text: str) -> list[str]:
+    """``text`` cut into lines the way ``patch`` reads a file: after each ``\\n`` and nowhere else, each line
+    keeping its ``\\n``; a last line without one stays as it is. ``str.splitlines`` would also cut at ``\\r``,
+    form feed, U+0085, U+2028, U+2029 and more, giving hunks that ``patch`` cannot match.
 
-    >>> print(content_diff("a\\nb\\n", "a\\nc\\n"), end="")
+    >>> patch_lines("a\\u2028b\\r\\nc")
+    ['a\\u2028b\\r\\n', 'c']
+    """
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def content_diff(before: str, after: str) -> str:
+    """A unified diff from ``before`` to ``after`` with ``a/content`` / ``b/content`` headers, that GNU
+    ``patch`` applies to ``before`` to give ``after`` exactly. A last line without a newline is followed by
+    ``\\ No newline at end of file``, as ``diff -u`` and git write it. Empty when nothing changed.
+
+    >>> print(content_diff("a\\nb\\n", "a\\nc"), end="")
     --- a/content
     +++ b/content
     @@ -1,2 +1,2 @@
      a
     -b
     +c
+    \\ No newline at end of file
     """
     lines = difflib.unified_diff(
-        before.splitlines(keepends=True),
-        after.splitlines(keepends=True),
+        patch_lines(before),
+        patch_lines(after),
         fromfile="a/content",
         tofile="b/content",
     )

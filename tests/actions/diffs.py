@@ -1,39 +1,29 @@
-"""Apply a unified diff, to prove that stored history diffs are real and complete."""
+"""Apply a stored history diff with GNU ``patch``, the tool a reader of document_history would use."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from typing import Any
+import tempfile
+from pathlib import Path
 
 
-def apply_patch(original: str, diff: str, tmp_path: Any) -> str:
-    """Apply a unified diff, proving it is real and complete: with the system ``patch`` when present,
-    else with a minimal applier for ``@@`` hunks."""
-    if shutil.which("patch"):
-        target = tmp_path / "content"
-        target.write_text(original)
-        subprocess.run(["patch", "-s", str(target)], input=diff, text=True, check=True)
-        return str(target.read_text())
-    source = original.splitlines(keepends=True)
-    out: list[str] = []
-    position = 0
-    last = ""
-    for line in diff.splitlines(keepends=True)[2:]:
-        if line.startswith("@@"):
-            start = int(line.split()[1].split(",")[0][1:])
-            start = start - 1 if start > 0 else 0
-            out.extend(source[position:start])
-            position = start
-        elif line.startswith(" "):
-            out.append(line[1:])
-            position += 1
-        elif line.startswith("-"):
-            position += 1
-        elif line.startswith("+"):
-            out.append(line[1:])
-        elif line.startswith("\\") and last in "+ " and out:
-            out[-1] = out[-1].removesuffix("\n")
-        last = line[0]
-    out.extend(source[position:])
-    return "".join(out)
+def apply_patch(original: str, diff: str) -> str:
+    """Write ``original`` (UTF-8, bytes as they are) to a file, apply ``diff`` to it with ``patch`` and return
+    the file's text. Fails when ``patch`` refuses the diff or is not installed (Debian: ``apt-get install
+    patch``): a diff that only a home-made applier accepts proves nothing."""
+    if shutil.which("patch") is None:
+        raise RuntimeError("GNU patch is not installed (apt-get install patch)")
+    with tempfile.TemporaryDirectory(prefix="history-diff-") as directory:
+        target = Path(directory) / "content"
+        target.write_bytes(original.encode("utf-8"))
+        # -f: never ask (no terminal here) and never take a hunk for a reversed patch.
+        result = subprocess.run(
+            ["patch", "-s", "-f", "--no-backup-if-mismatch", str(target)],
+            input=diff.encode("utf-8"),
+            capture_output=True,
+            check=False,
+        )
+        output = (result.stdout + result.stderr).decode("utf-8", "replace")
+        assert result.returncode == 0, f"patch refused the diff ({result.returncode}): {output}\n{diff}"
+        return target.read_bytes().decode("utf-8")

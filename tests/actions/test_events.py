@@ -47,7 +47,7 @@ def history(db: Db) -> list[tuple[Any, ...]]:
 
 
 async def test_the_hasura_sample_update_writes_one_history_row_with_a_unified_diff(
-    client: httpx.AsyncClient, db: Db, tmp_path: Any
+    client: httpx.AsyncClient, db: Db
 ) -> None:
     response = await deliver(client, "documents_history", DOCUMENT_UPDATE_EVENT)
 
@@ -61,7 +61,7 @@ async def test_the_hasura_sample_update_writes_one_history_row_with_a_unified_di
         "--- a/content\n+++ b/content\n@@ -1,3 +1,4 @@\n"
         " Goals\n - Ship the edge gateway\n - Enable API keys\n+- Write the runbook\n"
     )
-    assert apply_patch(V1, diff, tmp_path) == V2
+    assert apply_patch(V1, diff) == V2
 
 
 async def test_a_redelivered_event_gets_2xx_and_adds_nothing(client: httpx.AsyncClient, db: Db) -> None:
@@ -75,7 +75,7 @@ async def test_a_redelivered_event_gets_2xx_and_adds_nothing(client: httpx.Async
 
 
 async def test_updates_delivered_in_reverse_order_each_get_their_own_version_and_diff(
-    client: httpx.AsyncClient, db: Db, tmp_path: Any
+    client: httpx.AsyncClient, db: Db
 ) -> None:
     update_1_to_2 = document_event(old_content=V1, new_content=V2, old_version=1, new_version=2)
     update_2_to_3 = document_event(old_content=V2, new_content=V3, old_version=2, new_version=3, author=ALICE)
@@ -90,8 +90,8 @@ async def test_updates_delivered_in_reverse_order_each_get_their_own_version_and
         (2, V2, BOB, update_1_to_2["id"]),
         (3, V3, ALICE, update_2_to_3["id"]),
     ]
-    assert apply_patch(V1, rows[1][1], tmp_path) == V2
-    assert apply_patch(V2, rows[2][1], tmp_path) == V3
+    assert apply_patch(V1, rows[1][1]) == V2
+    assert apply_patch(V2, rows[2][1]) == V3
 
 
 async def test_a_different_event_for_an_already_recorded_version(client: httpx.AsyncClient, db: Db) -> None:

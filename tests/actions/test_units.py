@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from actions.errors import InvalidInput
-from actions.handlers.document_history import content_diff
 from actions.handlers.low_stock import crosses_below
 from actions.handlers.payments import fingerprint, validate_payment_input
 from actions.hasura import InventoryRow, ProcessPaymentInput
 from actions.providers import ChargeRequest, ProviderTimeout, SimulatedProvider
 from actions.security import secret_matches
 from actions.settings import ActionsSettings
-from tests.actions.diffs import apply_patch
 
 USER = uuid.UUID(int=7)
 ORDER = uuid.UUID(int=8)
@@ -135,27 +132,6 @@ def test_the_fingerprint_ignores_the_key_and_formatting_but_not_the_content() ->
     assert fp(amount="10.00") != fp(amount="10.01")
     assert fp(currency="USD") != fp(currency="EUR")
     assert fp() != fp(orderId=str(uuid.UUID(int=9)))
-
-
-@pytest.mark.parametrize(
-    ("before", "after"),
-    [
-        ("a\nb\nc\n", "a\nc\nd\n"),
-        ("", "first\nsecond"),
-        ("x\ny", "x\ny\n"),
-        ("line\n" * 20, "line\n" * 5 + "inserted\n" + "line\n" * 15),
-        ("gone\n", ""),
-        ("ünïcødé\n", "ünïcødé ✓\n"),
-    ],
-)
-def test_content_diff_is_a_unified_diff_that_applies(before: str, after: str, tmp_path: Path) -> None:
-    diff = content_diff(before, after)
-    assert diff.startswith("--- a/content\n+++ b/content\n@@ ")
-    assert apply_patch(before, diff, tmp_path) == after
-
-
-def test_identical_content_has_an_empty_diff() -> None:
-    assert content_diff("same\n", "same\n") == ""
 
 
 def row(quantity: int, threshold: int = 10) -> InventoryRow:
