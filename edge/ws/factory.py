@@ -8,6 +8,7 @@ from edge.graphql.analysis import analyse
 from edge.graphql.policy import check, first_rejection
 from edge.limits.base import CostBudgets, Limiter
 from edge.observability.metering import UsageMeter
+from edge.observability.recorder import RequestObserver
 from edge.pipeline.analyse_operation import CostModelHolder
 from edge.pipeline.authenticate import Authenticate
 from edge.pipeline.identify_plan import IdentifyPlan
@@ -31,6 +32,7 @@ def make_websocket_handler(
     budgets: CostBudgets,
     redis_client: Any | None,
     meter: UsageMeter | None = None,
+    observer: RequestObserver | None = None,
 ) -> GraphQLWebSocketHandler:
     connection_plan = None
     if settings.ws_connections_per_second is not None:
@@ -53,6 +55,7 @@ def make_websocket_handler(
         ),
         admin_secret=settings.hasura_admin_secret.get_secret_value(),
         meter=meter,
+        observer=observer,
         connection_plan=connection_plan,
         registry=Registry(),
     )

@@ -20,6 +20,7 @@ from edge.ws.upstream import UpstreamConnector
 
 if TYPE_CHECKING:
     from edge.observability.metering import UsageMeter
+    from edge.observability.recorder import RequestObserver
     from edge.ws.bridge import Bridge
 
 __all__ = ["Registry", "Services", "WebSocketConfig"]
@@ -121,3 +122,5 @@ class Services:
     """Per-plan connection-rate plans, built once (see ``Bridge._admit``)."""
     meter: UsageMeter | None = None
     """Subscription-seconds per key and per user, recorded when each subscription ends."""
+    observer: RequestObserver | None = None
+    """Request metrics and access log, each operation once it has ended (``edge.ws.observation``)."""
