@@ -4,6 +4,7 @@ exactly the rows they should."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from edge.db.cli import main as db_main
 from tests.support.hasura_metadata import (
     Catalog,
     Relationship,
@@ -49,6 +51,8 @@ def metadata() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def catalog(seeded_database_url: str) -> Catalog:
+    # As in the compose demo, the edge's own migrations share the database with the demo's.
+    assert db_main(["upgrade"], database_url=seeded_database_url, out=io.StringIO()) == 0
     with psycopg.connect(seeded_database_url) as conn:
         return Catalog.load(conn, schemas=("public", "edge"))
 
@@ -62,7 +66,7 @@ def test_tracked_tables_are_exactly_the_public_tables(metadata: dict[str, Any], 
     tracked = {table for table, _ in iter_tables(metadata)}
     public = {table for table in catalog.columns if table.schema == "public"}
     assert tracked == public
-    assert TableRef("edge", "api_keys") in catalog.columns
+    assert TableRef("edge", "api_keys") in catalog.columns  # the edge's, in the same database: not tracked
     assert TableRef("edge", "api_keys") not in tracked
 
 

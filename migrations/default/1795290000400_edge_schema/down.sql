@@ -1,2 +1,0 @@
-DROP TABLE edge.api_keys;
-DROP SCHEMA edge;
