@@ -182,12 +182,15 @@ def main(
     argv: list[str],
     *,
     database_url: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> int:
     """Run one ``db`` command; return the exit code (see the module docstring). ``database_url`` None reads
-    ``EDGE_DATABASE_URL``. Example: ``main(["upgrade"], database_url=url)``."""
+    ``EDGE_DATABASE_URL``; ``out`` and ``err`` default to the streams ``sys`` has at the call.
+    Example: ``main(["upgrade"], database_url=url)``."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     args = parse_command(_build_parser(out), argv, command="db", err=err, usage_exit=EXIT_USAGE)
     if isinstance(args, int):
         return args

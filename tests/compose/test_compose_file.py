@@ -23,10 +23,13 @@ import jsonschema
 import pytest
 
 from actions.settings import ActionsSettings
+from edge.__main__ import main as edge_main
+from edge.db.cli import DatabaseSettings
 from edge.settings import EdgeSettings
 from edge.ws.devcert import main as devcert_main
 from tests.compose import support
 from tests.compose.compose_schema import load_compose_spec
+from tests.support.postgres import fresh_database
 from tests.support.servers import serving
 
 HASURA_IMAGE = "hasura/graphql-engine:v2.48.16.cli-migrations-v3"
@@ -40,7 +43,8 @@ CLI_MIGRATIONS_DIRS = {
 }
 PUBLIC_SERVICE = "edge"
 CERT_SERVICE = "edge-certs"  # one-shot: writes the development CA and certificate, then exits
-ONE_SHOT_SERVICES = {CERT_SERVICE}
+MIGRATE_SERVICE = "edge-migrate"  # one-shot: python -m edge db upgrade, then exits
+ONE_SHOT_SERVICES = {CERT_SERVICE, MIGRATE_SERVICE}
 CERT_DIR = "./.dev-certs"  # bind-mounted, git-ignored; host clients trust CERT_DIR/ca.pem
 CERTS_MOUNT = "/certs"
 DEVCERT_FILES = ("ca.pem", "edge.pem", "edge-key.pem")  # what edge/ws/devcert.py writes
@@ -87,7 +91,7 @@ def test_the_schema_knows_service_completed_successfully() -> None:
 
 
 def test_expected_services(services: dict[str, Any]) -> None:
-    assert set(services) == {"postgres", "hasura", "redis", "actions", "edge", CERT_SERVICE}
+    assert set(services) == {"postgres", "hasura", "redis", "actions", "edge", CERT_SERVICE, MIGRATE_SERVICE}
 
 
 def test_hasura_image_is_pinned_exactly(services: dict[str, Any]) -> None:
@@ -96,14 +100,15 @@ def test_hasura_image_is_pinned_exactly(services: dict[str, Any]) -> None:
 
 
 def test_python_services_build_the_repository_image(services: dict[str, Any]) -> None:
-    for name, module in (("edge", "edge"), ("actions", "actions"), (CERT_SERVICE, "edge.ws.devcert")):
+    modules = (("edge", "edge"), ("actions", "actions"), (CERT_SERVICE, "edge.ws.devcert"), (MIGRATE_SERVICE, "edge"))
+    for name, module in modules:
         build = services[name]["build"]
         context = build if isinstance(build, str) else build.get("context", ".")
         dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
         assert (support.REPO_ROOT / context).resolve() == support.REPO_ROOT
         assert (support.REPO_ROOT / context / dockerfile).is_file()
         assert services[name]["command"][:3] == ["python", "-m", module]
-        if name != CERT_SERVICE:
+        if name not in ONE_SHOT_SERVICES:
             assert services[name]["command"] == ["python", "-m", module]
 
 
@@ -140,9 +145,12 @@ def test_start_order(services: dict[str, Any]) -> None:
 
     assert healthy("hasura") == {"postgres"}
     assert healthy("actions") == {"postgres"}
+    assert healthy(MIGRATE_SERVICE) == {"postgres"}
     assert {"hasura", "redis"} <= healthy("edge")
-    # The edge starts only once the certificate files exist (the cert service exited 0).
+    # The edge starts only once the certificate files exist (the cert service exited 0) and its tables are
+    # upgraded (the migration service exited 0).
     assert services["edge"]["depends_on"][CERT_SERVICE] == {"condition": "service_completed_successfully"}
+    assert services["edge"]["depends_on"][MIGRATE_SERVICE] == {"condition": "service_completed_successfully"}
 
 
 def test_hasura_healthcheck_uses_healthz_with_a_tool_the_image_has(services: dict[str, Any]) -> None:
@@ -332,13 +340,16 @@ def test_shared_secrets_and_database_agree(services: dict[str, Any]) -> None:
     edge = support.environment(services["edge"])
     actions = support.environment(services["actions"])
     postgres = support.environment(services["postgres"])
+    migrate = support.environment(services[MIGRATE_SERVICE])
     assert edge["EDGE_HASURA_ADMIN_SECRET"] == hasura["HASURA_GRAPHQL_ADMIN_SECRET"]
     assert actions["ACTIONS_WEBHOOK_SECRET"] == hasura["ACTIONS_WEBHOOK_SECRET"]
+    assert migrate["EDGE_DATABASE_URL"] == edge["EDGE_DATABASE_URL"]  # it upgrades the database the edge uses
     for url in (
         hasura["HASURA_GRAPHQL_METADATA_DATABASE_URL"],
         hasura["PG_DATABASE_URL"],
         actions["ACTIONS_DATABASE_URL"],
         edge["EDGE_DATABASE_URL"],
+        migrate["EDGE_DATABASE_URL"],
     ):
         parts = urlsplit(url)
         assert (parts.hostname, parts.port or 5432) == ("postgres", 5432)
@@ -403,8 +414,30 @@ def test_actions_environment_is_real_settings(services: dict[str, Any], monkeypa
     assert settings.database_url.startswith("postgresql+psycopg://postgres:")
 
 
+def test_the_migration_service_upgrades_the_edges_tables_and_finds_nothing_to_do_on_a_restart(
+    services: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    postgres_server_url: str,
+) -> None:
+    """Its command, as `python -m edge` dispatches it, with its environment (only the database URL, pointed at a
+    test database: the compose host name `postgres` does not resolve here), run twice as a restart would."""
+    service = services[MIGRATE_SERVICE]
+    env = support.environment(service)
+    assert set(env) == {"EDGE_DATABASE_URL"}, "the upgrade needs the database URL and nothing else"
+    assert urlsplit(env["EDGE_DATABASE_URL"]).scheme in ("postgres", "postgresql")  # both are libpq URIs
+    command = service["command"]
+    assert command == ["python", "-m", "edge", "db", "upgrade"]
+    with fresh_database(postgres_server_url, prefix="compose_migrate") as url:
+        settings = _settings_from_env(monkeypatch, "EDGE_", {"EDGE_DATABASE_URL": url}, DatabaseSettings)
+        assert settings.database_url.get_secret_value() == url
+        for expected in ("applied 0001_api_keys", "nothing to apply"):
+            assert edge_main(command[3:]) == 0
+            assert expected in capsys.readouterr().out
+
+
 def test_python_services_run_hardened(services: dict[str, Any]) -> None:
-    for name in ("edge", "actions", CERT_SERVICE):
+    for name in ("edge", "actions", CERT_SERVICE, MIGRATE_SERVICE):
         service = services[name]
         assert service.get("read_only") is True
         assert "ALL" in service.get("cap_drop", [])
