@@ -2,18 +2,35 @@
 
 Fields come from ``extra={...}``; event names are snake_case constants. Nothing here ever
 formats a token, key or secret: callers pass ids and codes, never credentials.
+
+In JSON mode everything the process writes while it serves is such a line: the edge's loggers and its
+libraries' (websockets, httpx, asyncio's "Task exception was never retrieved" and "Exception in
+callback") reach the one handler on the root logger, and Python's own channels that print straight
+to stderr are routed to it too: warnings (``logging.captureWarnings``), an exception that ends the
+process (``sys.excepthook``), one that ends a thread (``threading.excepthook``) and one raised where
+nothing can catch it, such as ``__del__`` (``sys.unraisablehook``).
+
+Libraries' loggers get a floor whatever ``EDGE_LOG_LEVEL`` says: at DEBUG websockets writes every
+handshake header (``Authorization``, ``Cookie``) and the ends of every frame (a ``connection_init``'s
+token, the admin secret in the edge's own init to Hasura), and httpx writes a line with the URL of
+every request it makes (JWKS, the authorizer), so they log from INFO and WARNING up.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
-from typing import Any
+from types import TracebackType
+from typing import Any, Final
 
 import orjson
 
-__all__ = ["configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging"]
+
+_LIBRARY_FLOORS: Final = {"websockets": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
+_process_log = logging.getLogger("edge")
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {"message", "asctime"}
 
@@ -41,7 +58,20 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode("utf-8")
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        try:
+            return orjson.dumps(entry, default=str).decode("utf-8")
+        except TypeError:  # orjson's JSONEncodeError: an integer past 64 bits, a dict key that is not a string
+            return orjson.dumps({key: _encodable(value) for key, value in entry.items()}).decode("utf-8")
+
+
+def _encodable(value: Any) -> Any:
+    try:
+        orjson.dumps(value, default=str)
+    except TypeError:
+        return str(value)
+    return value
 
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
@@ -64,3 +94,39 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    for name, floor in _LIBRARY_FLOORS.items():
+        logging.getLogger(name).setLevel(max(floor, root.level))
+    if fmt == "json":
+        logging.captureWarnings(True)
+        sys.excepthook = _log_uncaught
+        threading.excepthook = _log_thread_exception
+        sys.unraisablehook = _log_unraisable
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+    _process_log.critical("uncaught_exception", exc_info=(kind, error, traceback))
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return  # as Python's own hook: a thread that exits is not an error
+    error = args.exc_value if args.exc_value is not None else args.exc_type()
+    _process_log.error(
+        "thread_exception",
+        exc_info=(args.exc_type, error, args.exc_traceback),
+        extra={"thread_name": args.thread.name if args.thread is not None else None},
+    )
+
+
+def _log_unraisable(unraisable: Any) -> None:
+    """``sys.UnraisableHookArgs``: an exception where nothing can catch it (``__del__``, a finaliser)."""
+    try:
+        where = repr(unraisable.object) if unraisable.object is not None else None
+    except Exception:
+        where = None
+    error = unraisable.exc_value
+    _process_log.error(
+        "unraisable_exception",
+        exc_info=(unraisable.exc_type, error, unraisable.exc_traceback) if error is not None else None,
+        extra={"context": unraisable.err_msg or "Exception ignored in", "object": where},
+    )

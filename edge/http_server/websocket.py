@@ -37,6 +37,9 @@ from edge.http_server.state import ServerState
 __all__ = ["GOING_AWAY", "WebSocketConnection"]
 
 log = logging.getLogger("edge.ws")
+# The library's lines under its own name, so that ``edge.logs`` keeps its DEBUG lines (every handshake header,
+# the ends of every frame: credentials) out of the log whatever the edge's own level.
+_protocol_log = logging.getLogger("websockets.server")
 
 GOING_AWAY = 1001
 _INTERNAL_ERROR = 1011
@@ -63,7 +66,7 @@ class WebSocketConnection:
         self.ping_timeout = options.ping_timeout
         self.close_timeout = options.close_timeout
         # No extensions (no permessage-deflate) and no subprotocols here: the application picks one.
-        self.conn = ServerProtocol(max_size=options.max_message_bytes, logger=log)
+        self.conn = ServerProtocol(max_size=options.max_message_bytes, logger=_protocol_log)
         # The request as the edge parsed it, for websockets' own handshake checks (key, version).
         self.handshake = b"".join(
             [b"GET ", target, b" HTTP/1.1\r\n", *(b"%s: %s\r\n" % header for header in headers), b"\r\n"]
