@@ -30,7 +30,7 @@ from granian.rsgi import ProtocolClosed, ProtocolError
 
 # ``edge`` is whichever the interpreter finds first: this checkout's (the editable install), or
 # the copy that bench/servers.py puts first on PYTHONPATH to measure another revision.
-from edge.app import GRAPHQL_PATH, EdgeApp, create_app
+from edge.app import EdgeApp, create_app
 from edge.asgi import ASGIApp, ClientDisconnected, Message, Receive, Scope, Send
 from edge.errors import PayloadTooLarge, graphql_error_body
 from edge.logs import configure_logging
@@ -145,11 +145,11 @@ _NOT_FOUND = graphql_error_body("resource does not exist", "not-found")
 
 
 class EdgeRSGI:
-    """``GraphQLHTTPHandler.handle`` as a granian RSGI application (``/graphql`` only)."""
+    """``GraphQLHTTPHandler.handle`` as a granian RSGI application (the GraphQL paths only)."""
 
     def __init__(self, app: EdgeApp) -> None:
         self.app = app
-        self.handle = app.graphql.handle
+        self.routes = {path.decode(): handler.handle for path, handler in app.direct_routes.items()}
         self.lifespan = Lifespan(app)
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -165,11 +165,12 @@ class EdgeRSGI:
         if scope.proto != "http":
             proto.close(1008)  # WebSocket: not served by this adapter
             return
-        if scope.path != GRAPHQL_PATH:
+        handle = self.routes.get(scope.path)
+        if handle is None:
             proto.response_bytes(404, [("content-type", "application/json")], _NOT_FOUND)
             return
         request_headers = scope.headers
-        await self.handle(
+        await handle(
             scope.method,
             [(name.encode("latin-1"), value.encode("latin-1")) for name, value in request_headers.items()],
             scope.query_string.encode("utf-8"),

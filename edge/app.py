@@ -1,4 +1,4 @@
-"""Assemble the edge: the raw ``/graphql`` handler in front, FastAPI for everything else.
+"""Assemble the edge: the GraphQL handler in front (``edge.graphql_paths``), FastAPI for everything else.
 
 ``create_app(settings, ...)`` takes its I/O (upstream client, JWT verifier, Redis client, the
 limiter and key store) as optional arguments so tests can pass real ones pointed at their own
@@ -21,6 +21,7 @@ from edge.asgi import ASGIApp, Receive, Scope, Send
 from edge.auth.authorizer import Authorizer
 from edge.auth.jwt_verifier import JWTVerifier
 from edge.components import build_observability, build_persisted_queries, build_response_cache, build_upstream
+from edge.error_statuses import ErrorStatuses
 from edge.errors import graphql_error_body
 from edge.graphql.analysis import analyse
 from edge.graphql.cost import CostModel
@@ -28,6 +29,7 @@ from edge.graphql.permissions import PermissionLimits
 from edge.graphql.schema_info import SchemaInfo
 from edge.graphql.schema_source import SchemaSource
 from edge.graphql_http import GraphQLHTTPHandler
+from edge.graphql_paths import GRAPHQL_PATHS
 from edge.keys.repository import ApiKeyRepository, create_pool
 from edge.keys.store import ApiKeyStore
 from edge.limits import make_cost_budgets, make_limiter
@@ -54,11 +56,9 @@ from edge.ws import GraphQLWebSocketHandler, make_websocket_handler
 
 __all__ = ["EdgeApp", "create_app"]
 
-GRAPHQL_PATH = "/graphql"
-
 
 class EdgeApp:
-    """The ASGI entry point: ``/graphql`` over HTTP goes straight to the pipeline."""
+    """The ASGI entry point: HTTP on ``/graphql`` and ``/v1/graphql`` goes straight to the pipeline."""
 
     def __init__(
         self,
@@ -72,9 +72,15 @@ class EdgeApp:
         websocket_drain_seconds: float = 10.0,
     ) -> None:
         self.graphql = graphql
+        # One handler per path, sharing every stage: they differ only in the path their spans report.
+        self.graphql_routes: dict[str, GraphQLHTTPHandler] = {
+            path: graphql if path == graphql.path else graphql.on_path(path) for path in GRAPHQL_PATHS
+        }
         # The edge's own server answers these paths with the handler directly, without ASGI
-        # (edge.http_server); under any other ASGI server the same handler runs through __call__.
-        self.direct_routes: dict[bytes, GraphQLHTTPHandler] = {GRAPHQL_PATH.encode(): graphql}
+        # (edge.http_server); under any other ASGI server the same handlers run through __call__.
+        self.direct_routes: dict[bytes, GraphQLHTTPHandler] = {
+            path.encode(): handler for path, handler in self.graphql_routes.items()
+        }
         self.metrics = metrics
         self.websocket = websocket
         self.framework = framework
@@ -89,8 +95,9 @@ class EdgeApp:
             await self.websocket.services.registry.drain(self.websocket_drain_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH:
-            await self.graphql(scope, receive, send)
+        graphql = self.graphql_routes.get(scope["path"]) if scope["type"] == "http" else None
+        if graphql is not None:
+            await graphql(scope, receive, send)
         elif self.metrics is not None and scope["type"] == "http" and scope["path"] == "/metrics":
             await self.metrics(scope, receive, send)  # on the main port only with EDGE_METRICS_TOKEN
         elif scope["type"] == "websocket":
@@ -216,6 +223,7 @@ def create_app(
         observer=observer,
         tracing=tracing,
         tls=settings.tls_cert_file is not None,
+        error_statuses=ErrorStatuses(settings.error_statuses),
     )
 
     @contextlib.asynccontextmanager
@@ -250,6 +258,7 @@ def create_app(
         budgets=budgets,
         redis_client=redis_client,
         meter=meter,
+        observer=observer,
     )
     registry = websocket.services.registry
     metrics.websocket_connections.set_function(lambda: len(registry))
@@ -276,8 +285,8 @@ def create_app(
 
     @framework.exception_handler(StarletteHTTPException)
     async def _graphql_shaped(_: Request, exc: StarletteHTTPException) -> Response:
-        # Everything that is not /graphql or an edge route is absent: Hasura's /v1/metadata,
-        # /v2/query, /console... are never reachable through the edge.
+        # Everything that is not a GraphQL path or an edge route is absent: Hasura's /v1/metadata,
+        # /v2/query, /console, /v1beta1/relay... are never reachable through the edge.
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "bad-request")
         message = "resource does not exist" if exc.status_code == 404 else str(exc.detail)
         return Response(

@@ -1,4 +1,4 @@
-"""The raw-ASGI handler for HTTP ``/graphql``: runs the pipeline and maps errors at one boundary.
+"""The handler for HTTP ``/graphql`` and ``/v1/graphql``: runs the pipeline and maps errors at one boundary.
 
 It sits outside FastAPI on purpose: a FastAPI route costs about half the throughput on these
 machines (``docs/architecture.md``), and this path does nothing that needs the framework.
@@ -16,6 +16,7 @@ from edge.asgi import ClientDisconnected, Receive, Scope, Send, asgi_client, rea
 from edge.cache import ResponseCache
 from edge.context import RequestContext
 from edge.errors import EdgeError, InternalError, PayloadTooLarge, RequestTimeout
+from edge.graphql_paths import GRAPHQL_PATHS
 from edge.observability import RequestObserver
 from edge.observability.tracing import RequestSpan, Tracing, with_trace_headers
 from edge.pipeline.analyse_operation import AnalyseOperation
@@ -48,8 +49,8 @@ _CLOSE_AFTER: Final = (PayloadTooLarge, RequestTimeout)
 
 
 class GraphQLHTTPHandler:
-    """POST/GET ``/graphql``: receive -> authenticate -> identify plan -> analyse -> limit ->
-    inject session -> proxy -> finish response."""
+    """POST/GET on one of ``edge.graphql_paths``: receive -> authenticate -> identify plan -> analyse ->
+    limit -> inject session -> proxy -> finish response."""
 
     def __init__(
         self,
@@ -67,7 +68,11 @@ class GraphQLHTTPHandler:
         observer: RequestObserver | None = None,
         tracing: Tracing | None = None,
         tls: bool = False,
+        path: str = GRAPHQL_PATHS[0],
     ) -> None:
+        self.path = path
+        """The path this handler answers on (what its spans report); :meth:`on_path` makes one for another."""
+        self.tls = tls
         self.tracing = tracing or Tracing(None)
         # Read once: with tracing off (the default) a request makes no span calls at all.
         self.tracing_enabled = self.tracing.enabled
@@ -93,6 +98,25 @@ class GraphQLHTTPHandler:
             inject_session,
             proxy,
             finish_response,
+        )
+
+    def on_path(self, path: str) -> GraphQLHTTPHandler:
+        """The same handler answering on ``path``: the same stages, shared, so every path behaves alike."""
+        return GraphQLHTTPHandler(
+            receive_request=self.receive_request,
+            authenticate=self.authenticate,
+            identify_plan=self.identify_plan,
+            analyse_operation=self.analyse_operation,
+            limit=self.limit,
+            inject_session=self.inject_session,
+            proxy=self.proxy,
+            finish_response=self.finish_response,
+            cors=self.cors,
+            response_cache=self.response_cache,
+            observer=self.observer,
+            tracing=self.tracing,
+            tls=self.tls,
+            path=path,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,7 +153,7 @@ class GraphQLHTTPHandler:
             await self._preflight(ctx, respond)
             return
         span = (
-            self.tracing.start_request(headers, request_id=ctx.request_id, method=method)
+            self.tracing.start_request(headers, request_id=ctx.request_id, method=method, path=self.path)
             if self.tracing_enabled
             else None
         )

@@ -1,4 +1,4 @@
-"""OpenTelemetry traces for ``/graphql``: a SERVER span per request, a CLIENT span around the call to Hasura.
+"""OpenTelemetry traces for GraphQL requests: a SERVER span per request, a CLIENT span around the call to Hasura.
 
 ``Tracing(endpoint, service_name=..., sample_ratio=...)`` is built once from settings. With no endpoint it
 is off: ``start_request`` returns a shared no-op :class:`RequestSpan` (no SDK import, no provider, a few
@@ -38,6 +38,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from edge.graphql_paths import GRAPHQL_PATHS
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -52,8 +54,10 @@ _NO_PARENT = Context()  # explicit, so a span never picks up whatever context ha
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
 _MAX_TRACESTATE = 512  # as InjectSession: W3C asks to propagate at least 512 characters
 _MAX_OPERATION_NAME = 128
-# Span names must have a bounded set of values: any other method a client sends is "_OTHER" (semconv).
-_SERVER_SPAN_NAMES = {"POST": "POST /graphql", "GET": "GET /graphql"}
+# Span names must have a bounded set of values: any other method a client sends is "_OTHER" (semconv),
+# and the paths are the GraphQL endpoint's own.
+_SERVER_METHODS = ("POST", "GET")
+_SERVER_SPAN_NAMES = {(method, path): f"{method} {path}" for method in _SERVER_METHODS for path in GRAPHQL_PATHS}
 _CLIENT_SPAN_NAME = "hasura /v1/graphql"
 _CLIENT_ATTRIBUTES = {"http.request.method": "POST", "url.path": "/v1/graphql"}
 
@@ -220,9 +224,11 @@ class Tracing:
         return self._tracer is not None
 
     def start_request(
-        self, headers: list[tuple[bytes, bytes]], *, request_id: str, method: str = "POST"
+        self, headers: list[tuple[bytes, bytes]], *, request_id: str, method: str = "POST", path: str = GRAPHQL_PATHS[0]
     ) -> RequestSpan:
-        """Start the SERVER span of one request, child of the client's ``traceparent`` when well formed."""
+        """Start the SERVER span of one request, child of the client's ``traceparent`` when well formed.
+
+        ``path`` is the one of ``edge.graphql_paths`` the request came to."""
         tracer = self._tracer
         if tracer is None:
             return _NOOP_SPAN
@@ -231,13 +237,14 @@ class Tracing:
             if name in _TRACE_HEADERS and (name == b"traceparent" or len(value) <= _MAX_TRACESTATE):
                 carrier.setdefault(name.decode("ascii"), value.decode("latin-1"))  # the first value, as ctx.header
         parent = _PROPAGATOR.extract(carrier, context=_NO_PARENT) if carrier else _NO_PARENT
+        known = method in _SERVER_METHODS
         server = tracer.start_span(
-            _SERVER_SPAN_NAMES.get(method, "_OTHER /graphql"),
+            _SERVER_SPAN_NAMES.get((method, path)) or f"{method if known else '_OTHER'} {path}",
             context=parent,
             kind=SpanKind.SERVER,
             attributes={
-                "http.request.method": method if method in _SERVER_SPAN_NAMES else "_OTHER",
-                "url.path": "/graphql",
+                "http.request.method": method if known else "_OTHER",
+                "url.path": path,
                 "edge.request_id": request_id,
             },
         )

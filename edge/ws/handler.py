@@ -1,6 +1,6 @@
-"""The ASGI handler for WebSocket ``/graphql``: Origin, subprotocol, then one :class:`Bridge`.
+"""The ASGI handler for WebSocket ``/graphql`` and ``/v1/graphql``: Origin, subprotocol, then one :class:`Bridge`.
 
-- Any other path: refused before the upgrade (HTTP 403).
+- Any other path (``edge.graphql_paths``): refused before the upgrade (HTTP 403).
 - ``Origin`` present and not exactly in ``EDGE_ALLOWED_ORIGINS`` (``null`` included): HTTP 403.
   Without ``Origin`` (a non-browser client) the upgrade is allowed; credentials are required in
   ``connection_init`` as always, so nothing is reachable without them (unless an unauthorized
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from edge.asgi import Receive, Scope, Send, asgi_client
+from edge.graphql_paths import GRAPHQL_PATHS
 from edge.pipeline.client_address import ClientAddressResolver
 from edge.pipeline.request_id import choose_request_id
 from edge.ws.bridge import Bridge
@@ -23,7 +24,6 @@ from edge.ws.services import Services, WebSocketConfig
 __all__ = ["GraphQLWebSocketHandler"]
 
 log = logging.getLogger("edge.ws")
-GRAPHQL_PATH = "/graphql"
 
 
 class GraphQLWebSocketHandler:
@@ -50,7 +50,7 @@ class GraphQLWebSocketHandler:
             return
         headers: list[tuple[bytes, bytes]] = list(scope["headers"])
         origins = [value for name, value in headers if name == b"origin"]
-        if scope["path"] != GRAPHQL_PATH or any(origin not in self.allowed_origins for origin in origins):
+        if scope["path"] not in GRAPHQL_PATHS or any(origin not in self.allowed_origins for origin in origins):
             await send({"type": "websocket.close", "code": CloseCode.POLICY})  # before accept: HTTP 403
             return
         protocol, subprotocol = choose_subprotocol(list(scope.get("subprotocols") or ()))

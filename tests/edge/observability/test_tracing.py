@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
@@ -17,7 +18,10 @@ from edge.context import RequestContext
 from edge.observability.tracing import Tracing, with_trace_headers
 from edge.pipeline.inject_session import InjectSession
 from edge.session import Identity, Session
+from tests.edge.conftest import EdgeFactory
+from tests.hasura_double import HasuraDouble
 from tests.support.servers import start_server
+from tests.support.tokens import mint
 
 CLIENT_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN_ID = "b7ad6b7169203331"
@@ -188,6 +192,15 @@ def test_a_long_operation_name_is_truncated(tracing: Tracing, exporter: InMemory
     span.end(200)
     (server,) = exporter.get_finished_spans()
     assert server.attributes is not None and server.attributes["graphql.operation.name"] == "Q" * 128
+
+
+def test_the_server_span_names_the_path_the_request_came_to(tracing: Tracing, exporter: InMemorySpanExporter) -> None:
+    tracing.start_request([], request_id="req-1", method="POST", path="/v1/graphql").end(200)
+    tracing.start_request([], request_id="req-2", method="BREW", path="/v1/graphql").end(405)
+    post, other = exporter.get_finished_spans()
+    assert post.name == "POST /v1/graphql"
+    assert post.attributes is not None and post.attributes["url.path"] == "/v1/graphql"
+    assert other.name == "_OTHER /v1/graphql"
 
 
 def test_an_unknown_method_does_not_make_a_new_span_name(tracing: Tracing, exporter: InMemorySpanExporter) -> None:
@@ -388,3 +401,24 @@ def test_spans_reach_an_otlp_http_collector_after_shutdown(monkeypatch: pytest.M
     assert b"POST /graphql" in body and b"hasura /v1/graphql" in body
     assert bytes.fromhex(CLIENT_TRACE_ID) in body
     assert b"Bearer" not in body
+
+
+def test_each_graphql_path_of_a_running_edge_is_traced_as_itself(
+    start_edge: EdgeFactory, hasura: HasuraDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    collector = Collector()
+    server = start_server(collector)
+    try:
+        edge = start_edge(otel_exporter_otlp_endpoint=f"{server.url}/v1/traces")
+        headers = {"Authorization": f"Bearer {mint()}"}
+        for path in ("/v1/graphql", "/graphql"):
+            response = httpx.post(f"{edge.url}{path}", json={"query": "{ products(limit: 1) { id } }"}, headers=headers)
+            assert response.status_code == 200
+        edge.stop()  # the lifespan's shutdown exports the queued spans
+        assert collector.received.wait(5)
+    finally:
+        server.stop()
+    body = b"".join(body for _, body in collector.bodies)
+    assert b"POST /v1/graphql" in body and b"POST /graphql" in body

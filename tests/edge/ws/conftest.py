@@ -51,7 +51,11 @@ class WssEdge:
 
     @property
     def url(self) -> str:
-        return f"wss://localhost:{self.server.port}/graphql"
+        return self.url_at("/graphql")
+
+    def url_at(self, path: str) -> str:
+        """The ``wss://`` URL of ``path`` on this edge (``/v1/graphql``, Hasura's path, is served too)."""
+        return f"wss://localhost:{self.server.port}{path}"
 
     @property
     def https_url(self) -> str:
@@ -131,22 +135,25 @@ class Client:
         await self.ws.close()
 
 
-def open_client(edge: WssEdge, subprotocol: str | None = TRANSPORT, **options: Any) -> Any:
-    """``async with open_client(edge, "graphql-ws") as client:``"""
+def open_client(edge: WssEdge, subprotocol: str | None = TRANSPORT, *, path: str = "/graphql", **options: Any) -> Any:
+    """``async with open_client(edge, "graphql-ws") as client:`` (``path="/v1/graphql"``: Hasura's path)."""
     subprotocols = [subprotocol] if subprotocol else None
-    return _ClientContext(edge, subprotocols, options)
+    return _ClientContext(edge, subprotocols, options, path)
 
 
 class _ClientContext:
-    def __init__(self, edge: WssEdge, subprotocols: list[str] | None, options: dict[str, Any]) -> None:
+    def __init__(
+        self, edge: WssEdge, subprotocols: list[str] | None, options: dict[str, Any], path: str = "/graphql"
+    ) -> None:
         self.edge = edge
+        self.path = path
         self.subprotocols = subprotocols
         self.options = options
         self.ws: ClientConnection | None = None
 
     async def __aenter__(self) -> Client:
         self.ws = await connect(
-            self.edge.url,
+            self.edge.url_at(self.path),
             ssl=self.edge.ssl(),
             subprotocols=self.subprotocols,  # type: ignore[arg-type]
             open_timeout=5,

@@ -19,9 +19,8 @@ ORIGIN = "https://app.example.com"
 
 
 async def _handshake_status(edge: WssEdge, path: str = "/graphql", **options: object) -> int:
-    url = edge.url.replace("/graphql", path)
     try:
-        ws = await connect(url, ssl=edge.ssl(), subprotocols=[TRANSPORT], open_timeout=5, **options)  # type: ignore[list-item,arg-type]
+        ws = await connect(edge.url_at(path), ssl=edge.ssl(), subprotocols=[TRANSPORT], open_timeout=5, **options)  # type: ignore[list-item,arg-type]
     except InvalidStatus as refused:
         return refused.response.status_code
     await ws.close()
@@ -53,7 +52,10 @@ async def test_a_client_without_origin_may_upgrade_but_needs_credentials(wss_edg
 
 
 async def test_other_paths_refuse_the_upgrade(wss_edge: WssEdge) -> None:
-    assert await _handshake_status(wss_edge, "/v1/graphql") == 403
+    # Hasura's Relay and deprecated v1alpha1 paths are not served (edge.graphql_paths); /v1/graphql is.
+    for path in ("/v1beta1/relay", "/v1alpha1/graphql", "/graphql/", "/v1/graphql/", "/"):
+        assert await _handshake_status(wss_edge, path) == 403, path
+    assert await _handshake_status(wss_edge, "/v1/graphql") == 101
 
 
 async def test_https_and_wss_share_the_port(wss_edge: WssEdge) -> None:
@@ -109,7 +111,7 @@ async def test_refused_credentials_close_with_4403_on_graphql_transport_ws(wss_e
         await client.send(
             {"type": "connection_init", "payload": {"headers": {"Authorization": "Bearer nope.nope.nope"}}}
         )
-        assert await client.closed() == (4403, "Forbidden")
+        assert await client.closed() == (4403, '{"server_error_msg":"4403: Forbidden"}')  # Hasura's reason
 
 
 async def test_refused_credentials_get_connection_error_then_close_on_graphql_ws(wss_edge: WssEdge) -> None:
