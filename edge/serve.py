@@ -8,21 +8,34 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import logging
 import os
 import signal
 import socket
 import ssl
 import sys
+from typing import Final
 
 import uvloop
 
 from edge.app import EdgeApp, create_app
+from edge.graphql.manifest import ManifestError
+from edge.graphql.permissions import MetadataError
 from edge.http_server import HttpServer, ServerConfig, bind, server_config
 from edge.http_server.lifespan import LifespanFailed
 from edge.settings import EdgeSettings
 
-__all__ = ["StartupError", "edge_server", "run", "serve"]
+__all__ = [
+    "StartupError",
+    "bind_or_fail",
+    "build_app",
+    "edge_server",
+    "load_server_config",
+    "run",
+    "serve",
+    "upstream_client_problem",
+]
 
 log = logging.getLogger("edge.http")
 
@@ -40,10 +53,13 @@ class StartupError(Exception):
 
 def edge_server(app: EdgeApp, settings: EdgeSettings) -> HttpServer:
     """The server for the edge's app: its GraphQL paths answered directly, the rest through ASGI."""
-    return HttpServer(app, _config(settings), direct=app.direct_routes, drain_websockets=app.drain_websockets)
+    return HttpServer(
+        app, load_server_config(settings), direct=app.direct_routes, drain_websockets=app.drain_websockets
+    )
 
 
-def _config(settings: EdgeSettings) -> ServerConfig:
+def load_server_config(settings: EdgeSettings) -> ServerConfig:
+    """The server's configuration, its TLS certificate and key loaded; StartupError names the settings."""
     try:
         return server_config(settings)
     except ValueError as exc:
@@ -64,14 +80,54 @@ def bind_or_fail(settings: EdgeSettings) -> socket.socket:
         ) from None
 
 
+# The upstream clients other than ``lean`` need the ``bench`` extra (edge/upstream/__init__.py).
+_UPSTREAM_PACKAGES: Final = {
+    "httpx": ("httpx",),
+    "httpx2": ("httpx2",),
+    "httpx-aiohttp": ("httpx", "aiohttp", "httpx_aiohttp"),
+}
+
+
+def upstream_client_problem(settings: EdgeSettings, name: str | None = None) -> str | None:
+    """A problem when the chosen upstream client's packages are not installed."""
+    missing = [
+        package
+        for package in _UPSTREAM_PACKAGES.get(settings.upstream_client, ())
+        if importlib.util.find_spec(package) is None
+    ]
+    if not missing:
+        return None
+    return (
+        f"{name or 'EDGE_UPSTREAM_CLIENT'}: {settings.upstream_client} needs the package(s) "
+        f"{', '.join(missing)} (the bench extra: pip install 'hasura-edge[bench]')"
+    )
+
+
+def build_app(settings: EdgeSettings) -> EdgeApp:
+    """The edge's app; StartupError names the setting whose file cannot be used."""
+    problem = upstream_client_problem(settings)
+    if problem is not None:
+        raise StartupError(problem)
+    try:
+        return create_app(settings)
+    except ManifestError as exc:
+        raise StartupError(f"EDGE_PERSISTED_MANIFEST_FILE: {exc}") from None
+    except MetadataError as exc:
+        raise StartupError(f"EDGE_HASURA_METADATA_DIR: {exc}") from None
+
+
 async def serve(settings: EdgeSettings, stop: asyncio.Event | None = None) -> int | None:
     """Serve until ``stop`` is set (by default: the first SIGTERM or SIGINT, which is returned).
 
     Raises StartupError when the edge cannot start.
     """
-    config = _config(settings)
+    config = load_server_config(settings)
     sock = bind_or_fail(settings)
-    app = create_app(settings)
+    try:
+        app = build_app(settings)
+    except StartupError:
+        sock.close()
+        raise
     server = HttpServer(app, config, direct=app.direct_routes, drain_websockets=app.drain_websockets)
     try:
         await server.start([sock])
