@@ -1,4 +1,7 @@
-"""Wire models for what Hasura sends (hasura-contracts.md §6.1 and §7.2) and what the action returns.
+"""Wire models for what Hasura sends and what the action returns.
+
+Hasura's side: ``ActionWebhookPayload`` (server/src-lib/Hasura/GraphQL/Execute/Action/Types.hs) for actions,
+``createEventPayload`` (server/src-lib/Hasura/Eventing/EventTrigger.hs) for event triggers.
 
 Identity is read only from ``session_variables`` (keys lower-cased, as Hasura sends them), never from
 ``input``. Unknown keys in the input objects are ignored, so a client-supplied ``userId`` is dropped

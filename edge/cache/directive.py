@@ -1,6 +1,7 @@
 """The ``@cached`` query directive of Hasura Cloud/EE, read and removed by the edge (pure).
 
-Hasura CE accepts ``@cached`` and does nothing with it (``hasura-contracts.md`` §8), so the edge
+Hasura CE accepts ``@cached`` and does nothing with it (its ``cacheLookup`` never finds an entry: the CE
+``MonadExecuteQuery AppM`` instance in server/src-lib/Hasura/App.hs), so the edge
 implements it. Semantics follow Hasura's docs (``docs/docs/caching/caching-config.mdx`` in
 hasura/graphql-engine): ``query Q @cached(ttl: 120, refresh: true) { ... }``; ``ttl`` is in seconds,
 default 60, at most 300 (Hasura Cloud's cap; the edge clamps to 1..300 instead of refusing);

@@ -1,4 +1,7 @@
-"""Request bodies shaped exactly like Hasura's (hasura-contracts.md §6.1 and §7.2), plus builders.
+"""Request bodies shaped exactly like Hasura's, plus builders.
+
+Hasura's side: ``ActionWebhookPayload`` (server/src-lib/Hasura/GraphQL/Execute/Action/Types.hs) and
+``createEventPayload`` (server/src-lib/Hasura/Eventing/EventTrigger.hs).
 
 The literal samples are what Hasura v2 POSTs; the builders vary them for the tests.
 """

@@ -35,7 +35,7 @@ from tests.support.servers import serving
 HASURA_IMAGE = "hasura/graphql-engine:v2.48.16.cli-migrations-v3"
 METADATA_DIR = support.REPO_ROOT / "hasura" / "metadata"
 HASURA_README = support.REPO_ROOT / "hasura" / "README.md"
-# Where the cli-migrations-v3 entrypoint looks (contracts §2.2; packaging/cli-migrations/v3/docker-entrypoint.sh).
+# Where the cli-migrations-v3 entrypoint looks (hasura/graphql-engine, packaging/cli-migrations/v3/docker-entrypoint.sh)
 CLI_MIGRATIONS_DIRS = {
     "/hasura-metadata": "hasura/metadata",
     "/hasura-migrations": "migrations",

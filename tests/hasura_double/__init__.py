@@ -6,7 +6,7 @@ Usage::
     with serving(double.app) as server:                    # tests.support.servers
         httpx.post(f"{server.url}/v1/graphql", json={"query": "{ users { id } }"},
                    headers={"x-hasura-admin-secret": "s3cret", "x-hasura-role": "user"})
-    double.last().session        # {"x-hasura-role": "user"}  (contracts §3.3)
+    double.last().session        # {"x-hasura-role": "user"}  (role impersonation with the admin secret)
     double.faults.status = 503   # or delay / hang / drop / times / include_health
     double.reset()
 

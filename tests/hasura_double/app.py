@@ -1,10 +1,12 @@
-"""The double's ASGI application: Hasura's HTTP routes (contracts §4.1) plus the fault switches.
+"""The double's ASGI application: Hasura's HTTP routes (server/src-lib/Hasura/Server/App.hs) plus the fault switches.
 
 Every HTTP request is read completely and recorded before anything else happens. ``POST /v1/graphql``
 rewrites every error to HTTP 200 (``allMod200``) while ``/v1alpha1/graphql`` and the non-GraphQL APIs keep
-the real status (§4.1). Success responses carry ``x-request-id`` (the request's own, else a fresh uuid4) and
+the real status. Success responses carry ``x-request-id`` (the request's own, else a fresh uuid4: ``getRequestId``
+in server/src-lib/Hasura/Server/Types.hs) and
 are gzip-compressed when the client accepts ``gzip`` (``Hasura.Server.Compression``); error responses carry
-only ``content-type`` and ``content-length`` (§4.4, §4.5). WebSocket scopes go to ``double.websocket_app``.
+only ``content-type`` and ``content-length`` (``mkSpockAction`` in App.hs). WebSocket scopes go to
+``double.websocket_app``.
 """
 
 from __future__ import annotations
@@ -191,7 +193,7 @@ class DoubleApp:
         return session
 
     def _graphql(self, record: RecordedRequest, *, status_200: bool) -> Response:
-        """``/v1/graphql`` (§4.1-§4.3): auth first, then body, then each (batched) request."""
+        """``/v1/graphql``: auth first, then body, then each (batched) request."""
         try:
             self._auth(record)
             decoded = decode_graphql_body(record.body)
@@ -208,7 +210,7 @@ class DoubleApp:
             return Response(200 if status_200 else error.status, _json(graphql_error_body(error)))
 
     def _persisted_query_get(self, record: RecordedRequest) -> Response:
-        """CE ``runPersistedQueriesGetHandler``: always ``PersistedQueryNotSupported`` with 200 (§4.1)."""
+        """CE ``runPersistedQueriesGetHandler`` (server/src-lib/Hasura/App.hs): ``PersistedQueryNotSupported``, 200."""
         try:
             self._auth(record)
             error = PERSISTED_QUERY_NOT_SUPPORTED
@@ -217,7 +219,7 @@ class DoubleApp:
         return Response(200, _json(graphql_error_body(error)))
 
     def _admin_api(self, record: RecordedRequest) -> Response:
-        """``/v1/metadata``, ``/v2/query``, ``/v1/query``: admin only, real statuses (§4.1, §8)."""
+        """``/v1/metadata``, ``/v2/query``, ``/v1/query``: admin only, real statuses."""
         try:
             session = self._auth(record)
             if session.get("x-hasura-role") != ADMIN_ROLE:

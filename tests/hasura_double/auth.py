@@ -1,11 +1,13 @@
-"""Admin-secret mode authentication (contracts §3.1-§3.4), the only mode the double implements.
+"""Admin-secret mode authentication, the only mode the double implements.
+
+Hasura's ``getUserInfoWithExpTime_`` (server/src-lib/Hasura/Server/Auth.hs), ``AMAdminSecret`` case:
 
 - ``x-hasura-admin-secret`` (or the deprecated ``x-hasura-access-key``) is checked first. Wrong value:
   ``access-denied`` ``invalid x-hasura-admin-secret/x-hasura-access-key`` (401 internally).
 - Correct value: role = ``x-hasura-role`` or ``admin``; every ``x-hasura-*`` request header becomes a session
   variable (role impersonation), minus the secret headers, with ``x-hasura-role`` set to the resolved role.
 - No secret: the unauthorized role if configured, with session variables taken from the request's
-  ``x-hasura-*`` headers and the role forced (§3.4 security note); otherwise ``access-denied``
+  ``x-hasura-*`` headers and the role forced (``mkSessionVariablesHeaders``); otherwise ``access-denied``
   ``x-hasura-admin-secret/x-hasura-access-key required, but not found``.
 
 Header lookup follows Hasura: the secret is the first header value (``getRequestHeader``); session variables

@@ -1,8 +1,10 @@
 """Hasura error values and their two wire encodings.
 
-Contracts reference §4.3: GraphQL endpoints answer ``{"errors":[{"message","extensions":{"path","code"}}]}``
+GraphQL endpoints answer ``{"errors":[{"message","extensions":{"path","code"}}]}`` (``encodeGQLErr`` in
+server/src-lib/Hasura/Base/Error.hs, ``encodeGQErr`` in server/src-lib/Hasura/GraphQL/Transport/HTTP/Protocol.hs)
 (``path`` before ``code``); other endpoints (``/v1/metadata``, ``/v2/query``, 404s) answer
-``{"error","path","code"}``. §4.1: ``/v1/graphql`` rewrites every error status to 200, the other endpoints
+``{"error","path","code"}``. ``/v1/graphql`` rewrites every error status to 200 (``allMod200`` in
+server/src-lib/Hasura/Server/App.hs), the other endpoints
 keep the real status carried here.
 """
 
@@ -28,15 +30,15 @@ class HasuraError(Exception):
 
 
 def graphql_error_object(error: HasuraError) -> dict[str, Any]:
-    """``encodeGQErr``: one element of ``errors``; key order message, extensions{path, code} (§4.3)."""
+    """``encodeGQLErr``: one element of ``errors``; key order message, extensions{path, code}."""
     return {"message": error.message, "extensions": {"path": error.path, "code": error.code}}
 
 
 def graphql_error_body(error: HasuraError) -> dict[str, Any]:
-    """The whole GraphQL error response for a single request (§4.3)."""
+    """The whole GraphQL error response for a single request (``encodeGQErr``)."""
     return {"errors": [graphql_error_object(error)]}
 
 
 def api_error_body(error: HasuraError) -> dict[str, Any]:
-    """Error shape of the non-GraphQL APIs and of 404s: ``{"error","path","code"}`` (§4.1, §4.3)."""
+    """Error shape of the non-GraphQL APIs and of 404s: ``{"error","path","code"}`` (``ToJSON QErr``)."""
     return {"error": error.message, "path": error.path, "code": error.code}

@@ -1,6 +1,7 @@
 """``/v1/graphql`` request handling after authentication: body decoding, document checks, execution.
 
-Follows contracts §4.2: single ``{"query","variables"?,"operationName"?}`` or a JSON array (batch); a body
+As Hasura (``GQLReq``/``GQLBatchedReqs`` in server/src-lib/Hasura/GraphQL/Transport/HTTP/Protocol.hs): single
+``{"query","variables"?,"operationName"?}`` or a JSON array (batch); a body
 that is not JSON is ``invalid-json``; an unparsable document is ``validation-failed`` ``not a valid graphql
 query`` at ``$.query``; operation selection errors use Hasura's texts. Subscriptions over HTTP get Hasura's
 ``unexpected-payload`` error (``throw400 UnexpectedPayload`` in ``Transport/HTTP.hs``). Documents are parsed
@@ -37,7 +38,7 @@ PERSISTED_QUERY_NOT_SUPPORTED = HasuraError("PersistedQueryNotSupported", "not-s
 
 @dataclass(frozen=True)
 class GraphQLRequest:
-    """``GQLReq`` (§4.2): camelCase keys on the wire."""
+    """``GQLReq`` (server/src-lib/Hasura/GraphQL/Transport/HTTP/Protocol.hs): camelCase keys on the wire."""
 
     query: str
     variables: dict[str, Any] | None = None
@@ -156,7 +157,7 @@ class Executor:
 
 
 def select_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode:
-    """Hasura's operation selection and its messages (contracts §4.2)."""
+    """Hasura's operation selection and its messages (``getSingleOperation``; ``getTypedOp`` in older versions)."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is None:
         if len(operations) != 1:

@@ -1,7 +1,8 @@
 """What the double saw: one :class:`RecordedRequest` per HTTP request, appended in arrival order.
 
 Headers are kept exactly as the ASGI server delivered them (order, duplicates, lower-cased names), so tests
-can prove what the edge forwarded, e.g. that no client ``x-hasura-*`` header survived (contracts §8, item 1).
+can prove what the edge forwarded, e.g. that no client ``x-hasura-*`` header survived (Hasura makes every one
+a session variable: ``mkSessionVariablesHeaders`` in server/src-lib/Hasura/Session.hs).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ __all__ = ["RecordedRequest"]
 
 @dataclass
 class RecordedRequest:
-    """One request as received. ``session`` is the Hasura session resolved for it (contracts §3.3/§3.4),
+    """One request as received. ``session`` is the Hasura session resolved for it (``auth.resolve_session``),
     ``None`` when authentication failed or the route does not authenticate. ``status`` is the HTTP status
     answered (``None`` while pending, or when the connection was dropped or hung), ``fault`` names the fault
     applied (``"delay"``, ``"status"``, ``"hang"``, ``"drop"``) if any."""

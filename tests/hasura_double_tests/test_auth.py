@@ -1,4 +1,5 @@
-"""Admin-secret mode semantics (contracts §3.3, §3.4); every error comes back with HTTP 200 (§4.1)."""
+"""Admin-secret mode semantics (``getUserInfoWithExpTime_``, server/src-lib/Hasura/Server/Auth.hs); every error
+comes back with HTTP 200 (``allMod200``, server/src-lib/Hasura/Server/App.hs)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Request-level errors of ``/v1/graphql``: shapes, codes, paths and texts (contracts §4.2, §4.3)."""
+"""Request-level errors of ``/v1/graphql``: shapes, codes, paths and texts (``encodeGQErr`` and ``GQLReq`` in
+server/src-lib/Hasura/GraphQL/Transport/HTTP/Protocol.hs, ``encodeGQLErr`` in server/src-lib/Hasura/Base/Error.hs)."""
 
 from __future__ import annotations
 

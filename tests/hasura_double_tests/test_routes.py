@@ -1,4 +1,5 @@
-"""Routes other than POST /v1/graphql, and response headers (contracts §4.1, §4.4, §4.5)."""
+"""Routes other than POST /v1/graphql, and response headers (server/src-lib/Hasura/Server/App.hs: the routes and
+``mkSpockAction``; ``getRequestId`` in server/src-lib/Hasura/Server/Types.hs)."""
 
 from __future__ import annotations
 
