@@ -8,6 +8,7 @@ contains key material.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import urllib.parse
@@ -122,6 +123,12 @@ def parse_jwt_secret(raw: str | Mapping[str, Any] | Sequence[Any]) -> tuple[JWTC
     raise ValueError("EDGE_JWT_SECRET must be a JSON object or a list of objects")
 
 
+def _with_suggestion(name: str) -> str:
+    """``issuers`` -> ``issuers (did you mean issuer?)`` when a field's name is close enough."""
+    match = difflib.get_close_matches(name, sorted(_FIELDS), n=1)
+    return f"{name} (did you mean {match[0]}?)" if match else name
+
+
 def _parse_one(item: Any, where: str) -> JWTConfig:
     def fail(message: str) -> ValueError:
         return ValueError(f"EDGE_JWT_SECRET{where}: {message}")
@@ -131,7 +138,7 @@ def _parse_one(item: Any, where: str) -> JWTConfig:
     unknown = sorted(str(name) for name in item if name not in _FIELDS)
     if unknown:
         # A typo such as "issuers" would silently disable a check: refuse it.
-        raise fail(f"unknown field(s): {', '.join(unknown)}")
+        raise fail(f"unknown field(s): {', '.join(_with_suggestion(name) for name in unknown)}")
     try:
         key, jwk_url, type_ = _parse_key(item)
         namespace, namespace_path, claims_format = _parse_namespace(item)
