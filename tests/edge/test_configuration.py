@@ -150,6 +150,12 @@ def test_the_default_plan_missing_from_the_configured_plans_is_named(tmp_path: P
     ]
 
 
+def test_a_misspelt_jwt_config_field_gets_a_suggestion(environment):
+    config = json.loads(JWT_SECRET_JSON) | {"issuers": "https://idp.example"}
+    environment(**REQUIRED | {"EDGE_JWT_SECRET": json.dumps(config)})
+    assert load_settings().problems == ["EDGE_JWT_SECRET: unknown field(s): issuers (did you mean issuer?)"]
+
+
 def test_no_problem_repeats_a_secret(tmp_path: Path, environment):
     path = config_file(tmp_path, f"hasura_admin_secret: {SECRET}\nredis_url: 42\nport: {SECRET}\n")
     environment(
