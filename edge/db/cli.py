@@ -31,7 +31,6 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from edge.cli_parser import CommandParser, parse_command
 from edge.db.schema import MigrationFailed, SchemaConflict, SchemaState, UpgradeLockTimeout, read_state, upgrade
-from edge.settings import ConfigFileError, read_config_file
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -61,7 +60,13 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings]) -> None:
         super().__init__(settings_cls)
         path = os.environ.get("EDGE_CONFIG")
-        self._data: dict[str, Any] = read_config_file(path) if path else {}
+        self._data: dict[str, Any] = {}
+        if path:
+            # Imported here: edge.settings imports most of the edge (seconds on a small machine), which the
+            # one-shot `db upgrade` with EDGE_DATABASE_URL alone does without.
+            from edge.settings import read_config_file
+
+            self._data = read_config_file(path)
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False
@@ -166,11 +171,11 @@ async def _run(args: argparse.Namespace, database_url: str, out: TextIO, connect
 def _database_url(err: TextIO) -> str | None:
     try:
         url = DatabaseSettings().database_url
-    except ConfigFileError as exc:  # names the file and the problem, never its contents
-        err.write(f"error: {exc}\n")
-        return None
     except ValidationError as exc:  # hide_input_in_errors: the message never repeats the value
         err.write(f"error: EDGE_DATABASE_URL is not a valid setting: {exc}\n")
+        return None
+    except ValueError as exc:  # edge.settings.ConfigFileError: names the file and the problem, never its contents
+        err.write(f"error: {exc}\n")
         return None
     if url is None:
         err.write("error: EDGE_DATABASE_URL is not set (environment or the EDGE_CONFIG file)\n")
