@@ -1,24 +1,20 @@
 """``create_app(settings)``: the actions service as a FastAPI app.
 
 The lifespan opens one pooled async engine and disposes of it on shutdown; routes reach it through
-``actions.deps``. Every error leaves through one of the handlers below, in Hasura's action error shape.
+``actions.deps``. Every error leaves in Hasura's action error format (``actions.error_responses``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from fastapi import FastAPI
 
-from actions.db import is_transient, make_engine, make_sessionmaker
+from actions.db import make_engine, make_sessionmaker
 from actions.deps import Resources
-from actions.errors import InvalidInput, ServiceError, TransientFailure, render
+from actions.error_responses import install_error_handlers
 from actions.providers import PaymentProvider, make_provider
 from actions.routes import actions as action_routes
 from actions.routes import events as event_routes
@@ -27,8 +23,6 @@ from actions.security import SharedSecretGuard
 from actions.settings import ActionsSettings
 
 __all__ = ["create_app"]
-
-logger = logging.getLogger("actions")
 
 
 def create_app(settings: ActionsSettings, *, provider: PaymentProvider | None = None) -> FastAPI:
@@ -57,38 +51,9 @@ def create_app(settings: ActionsSettings, *, provider: PaymentProvider | None = 
         redoc_url=None,
     )
 
-    def service_error(error: ServiceError) -> JSONResponse:
-        headers = {}
-        if isinstance(error, TransientFailure) and settings.event_retry_after_seconds:
-            headers["Retry-After"] = str(settings.event_retry_after_seconds)
-        return JSONResponse(render(error), status_code=error.status, headers=headers)
-
-    async def on_service_error(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ServiceError)
-        return service_error(exc)
-
-    async def on_invalid_request(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = [
-            {"loc": [str(part) for part in item.get("loc", ())], "msg": str(item.get("msg", ""))}
-            for item in exc.errors()
-        ]
-        return service_error(InvalidInput("request payload is not valid", errors=errors))
-
-    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
-        # 5xx either way, so Hasura redelivers events; only transient failures invite a quick retry.
-        if is_transient(exc):
-            logger.warning("database_unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
-            return service_error(TransientFailure("database unavailable; retry later"))
-        logger.exception("database_error", extra={"path": request.url.path})
-        return JSONResponse({"message": "internal error", "extensions": {"code": "INTERNAL"}}, status_code=500)
-
-    # Outermost: rejects unauthenticated calls before FastAPI reads the body.
+    # Outermost: rejects unauthenticated calls before anything reads the body.
     app.add_middleware(SharedSecretGuard, secret=settings.webhook_secret.get_secret_value())
-    app.add_exception_handler(ServiceError, on_service_error)
-    app.add_exception_handler(RequestValidationError, on_invalid_request)
-    app.add_exception_handler(SQLAlchemyError, on_database_error)
-    app.add_exception_handler(OSError, on_database_error)
+    install_error_handlers(app, settings)
 
     app.include_router(action_routes.router)
     app.include_router(event_routes.router)

@@ -14,11 +14,11 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-import orjson
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from actions.error_responses import send_error
 from actions.errors import Unauthorized
 
 __all__ = [
@@ -96,12 +96,4 @@ class SharedSecretGuard:
 
 
 async def _send_unauthorized(send: Send, header: str) -> None:
-    body = orjson.dumps({"message": f"missing or invalid {header} header", "extensions": {"code": "UNAUTHORIZED"}})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, Unauthorized(f"missing or invalid {header} header"))

@@ -60,11 +60,14 @@ class ActionsSettings(BaseSettings):
     db_connect_timeout: int = Field(default=5, ge=1)
     """Seconds libpq waits for a new connection. Default 5."""
 
-    # --- Event triggers --------------------------------------------------------------------
+    # --- Transient failures ----------------------------------------------------------------
     event_retry_after_seconds: int = Field(default=10, ge=0)
-    """``Retry-After`` sent with a 503 on transient failures (database unreachable). Hasura keeps
-    retrying while it gets a valid Retry-After, so an outage loses no events. 0 omits the header
-    (Hasura then stops after ``retry_conf.num_retries``). Default 10."""
+    """``Retry-After`` sent with a 503 on transient failures (database unreachable) of an event-trigger
+    route. Hasura keeps retrying while it gets a valid Retry-After, so an outage loses no events. 0 omits
+    the header (Hasura then stops after ``retry_conf.num_retries``). Default 10."""
+    action_retry_after_seconds: int = Field(default=5, ge=1)
+    """``extensions.retryAfterSeconds`` (and ``Retry-After``) of a TRANSIENT_FAILURE on an action route:
+    the client's hint for when to send the same request again. Default 5."""
 
     # --- Payments --------------------------------------------------------------------------
     payment_roles: frozenset[str] = frozenset({"user"})

@@ -1,34 +1,43 @@
-"""A route class that decodes JSON numbers with a fraction as Decimal, not float.
+"""A route class that reads the JSON body with ``actions.json_body.parse_json_body``.
 
-Hasura passes a ``numeric`` argument through as the client wrote it. Decoded as a float, ``148.0000000000000001``
-would become ``148.0`` and slip past the currency-precision check; as a Decimal it keeps every digit.
+FastAPI's own decoding reads fractions as floats and turns invalid UTF-8 or runaway nesting into a
+``{"detail": ...}`` 400 outside Hasura's action error format. This route parses the body first, so such a
+body is refused as a ServiceError (INVALID_JSON, JSON_TOO_DEEP) and the handler receives Decimal numbers.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
-from decimal import Decimal
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-__all__ = ["DecimalJSONRoute"]
+from actions.json_body import parse_json_body
+
+__all__ = ["StrictJSONRoute"]
+
+_UNPARSED = object()
 
 
-class _DecimalJSONRequest(Request):
+class _StrictJSONRequest(Request):
+    parsed_json: Any = _UNPARSED
+
     async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
-        return self._json
+        if self.parsed_json is _UNPARSED:
+            self.parsed_json = parse_json_body(await self.body())
+        return self.parsed_json
 
 
-class DecimalJSONRoute(APIRoute):
+class StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def decimal_handler(request: Request) -> Response:
-            return await handler(_DecimalJSONRequest(request.scope, request.receive))
+        async def strict_json_handler(request: Request) -> Response:
+            strict = _StrictJSONRequest(request.scope, request.receive)
+            if await strict.body():
+                # Parsed here, outside FastAPI's body handling, so a refusal reaches the ServiceError handler.
+                await strict.json()
+            return await handler(strict)
 
-        return decimal_handler
+        return strict_json_handler

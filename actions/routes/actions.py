@@ -9,13 +9,13 @@ from actions.deps import ResourcesDep
 from actions.errors import Forbidden, InvalidInput
 from actions.handlers import payments
 from actions.hasura import ActionRequest, PaymentResult, ProcessPaymentArgs, session_role, session_user_id
-from actions.routes._json import DecimalJSONRoute
+from actions.routes._json import StrictJSONRoute
 from actions.routes._responses import error
 from actions.security import VerifiedAction
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/actions", tags=["actions"], dependencies=[VerifiedAction], route_class=DecimalJSONRoute)
+router = APIRouter(prefix="/actions", tags=["actions"], dependencies=[VerifiedAction], route_class=StrictJSONRoute)
 
 
 @router.post(
@@ -24,14 +24,20 @@ router = APIRouter(prefix="/actions", tags=["actions"], dependencies=[VerifiedAc
     summary="Charge an order once per idempotency key",
     responses={
         200: {"description": "Approved or declined (both stored); replays carry idempotentReplay: true"},
-        400: error("VALIDATION_FAILED, INVALID_AMOUNT, INVALID_AMOUNT_PRECISION, INVALID_CURRENCY: nothing stored"),
+        400: error(
+            "VALIDATION_FAILED, INVALID_JSON, JSON_TOO_DEEP, INVALID_AMOUNT, INVALID_AMOUNT_PRECISION, "
+            "INVALID_CURRENCY, INVALID_IDEMPOTENCY_KEY, ACTION_MISMATCH: nothing stored"
+        ),
         401: error("UNAUTHORIZED: X-Hasura-Action-Secret missing or wrong; nothing written"),
         403: error("FORBIDDEN: no valid x-hasura-user-id in the session, or a role not in ACTIONS_PAYMENT_ROLES"),
         404: error("ORDER_NOT_FOUND: no such order for this user"),
         409: error("IDEMPOTENCY_IN_PROGRESS (retry later) or ORDER_NOT_PAYABLE"),
         422: error("IDEMPOTENCY_KEY_REUSED (same key, different input) or AMOUNT_MISMATCH"),
-        424: error("PROVIDER_TIMEOUT / PROVIDER_UNAVAILABLE: outcome unknown, nothing stored; retry same key"),
-        503: error("TRANSIENT_FAILURE: database unreachable"),
+        424: error(
+            "PROVIDER_TIMEOUT / PROVIDER_UNAVAILABLE (outcome unknown), TRANSIENT_FAILURE (database unreachable; "
+            "retryAfterSeconds) or INTERNAL: nothing stored as the key's answer, retry with the same key. "
+            "Hasura relays only 2xx and 4xx, so server-side failures use 424 here"
+        ),
     },
 )
 async def process_payment(body: ActionRequest[ProcessPaymentArgs], resources: ResourcesDep) -> JSONResponse:

@@ -1,5 +1,6 @@
-"""One POST route per event trigger. 2xx only after the handler's transaction committed; 5xx (with
-Retry-After) on transient failures so Hasura redelivers; every handler is idempotent on the event id."""
+"""One POST route per event trigger. 2xx only after the handler's transaction committed; any other status
+makes Hasura redeliver (503 with Retry-After on transient failures); every handler is idempotent on the
+event id."""
 
 from __future__ import annotations
 
@@ -12,17 +13,21 @@ from actions.handlers.document_history import record_document_history
 from actions.handlers.low_stock import record_low_stock
 from actions.handlers.orders import record_order_confirmation
 from actions.hasura import DocumentRow, EventAck, EventRequest, InventoryRow, OrderRow
-from actions.routes._json import DecimalJSONRoute
+from actions.routes._json import StrictJSONRoute
 from actions.routes._responses import error
 from actions.security import VerifiedEvent
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/events", tags=["events"], dependencies=[VerifiedEvent], route_class=DecimalJSONRoute)
+router = APIRouter(prefix="/events", tags=["events"], dependencies=[VerifiedEvent], route_class=StrictJSONRoute)
 
 _COMMON: dict[int | str, dict[str, Any]] = {
-    400: error("VALIDATION_FAILED (payload not Hasura-shaped) or EVENT_MISMATCH (wrong trigger/table)"),
+    400: error(
+        "VALIDATION_FAILED (payload not Hasura-shaped), INVALID_JSON, JSON_TOO_DEEP or EVENT_MISMATCH "
+        "(wrong trigger/table); nothing written"
+    ),
     401: error("UNAUTHORIZED: X-Hasura-Webhook-Secret missing or wrong; nothing written"),
+    500: error("INTERNAL: unexpected error, logged; nothing written; Hasura retries"),
     503: error("TRANSIENT_FAILURE: database unreachable; carries Retry-After so Hasura retries"),
 }
 

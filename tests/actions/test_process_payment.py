@@ -263,6 +263,64 @@ async def test_a_retry_after_a_timeout_proceeds_with_the_same_provider_key(
     assert db.count("payments WHERE order_id = 'cccccccc-0000-4000-8000-000000000001'") == 1
 
 
+class ConnectionKillingProvider:
+    """Charges like SimulatedProvider, but the first charge also terminates every database connection of
+    the actions service, as a database restart would: the payment cannot be written after the charge."""
+
+    def __init__(self, database_url: str) -> None:
+        self.inner = SimulatedProvider()
+        self.database_url = database_url
+        self.calls: list[ChargeRequest] = []
+
+    @property
+    def name(self) -> str:
+        return "simulated"
+
+    def _terminate_service_connections(self) -> None:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'hasura-edge-actions' AND datname = current_database()"
+            )
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        self.calls.append(request)
+        if len(self.calls) == 1:
+            await asyncio.to_thread(self._terminate_service_connections)
+        return await self.inner.charge(request)
+
+
+async def test_a_database_failure_after_the_charge_is_a_retryable_4xx_and_the_retry_completes(
+    database_url: str, db: Db
+) -> None:
+    from actions.app import create_app
+
+    provider = ConnectionKillingProvider(database_url)
+    app = create_app(make_settings(database_url), provider=provider)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://actions.test") as client,
+    ):
+        first = await pay(client, payment_request(key="db-restart"))
+        stored_after_failure = db.rows("SELECT state FROM payment_idempotency WHERE idempotency_key = 'db-restart'")
+        payments_after_failure = db.count("payments WHERE order_id = 'cccccccc-0000-4000-8000-000000000001'")
+        retry = await pay(client, payment_request(key="db-restart"))
+
+    # Hasura relays only 2xx/4xx: the transient failure is a 4xx whose extensions say "retry later".
+    assert_error(first, 424, "TRANSIENT_FAILURE")
+    assert first.json()["extensions"]["retryable"] is True
+    assert first.json()["extensions"]["retryAfterSeconds"] > 0
+    # Not stored as the key's final answer: the claim was released and no payment was written.
+    assert stored_after_failure == []
+    assert payments_after_failure == 0
+    # The retry reaches the provider with the same provider key (the provider returns the same charge).
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["idempotentReplay"] is False
+    assert provider.calls[0].idempotency_key == provider.calls[1].idempotency_key
+    assert db.count("payments WHERE order_id = 'cccccccc-0000-4000-8000-000000000001'") == 1
+    assert db.value("SELECT state FROM payment_idempotency WHERE idempotency_key = 'db-restart'") == "completed"
+
+
 async def test_an_in_progress_key_is_409_and_a_stale_claim_is_taken_over(client: httpx.AsyncClient, db: Db) -> None:
     command = validate_payment_input(
         ProcessPaymentInput.model_validate(payment_request(key="held")["input"]["input"]), user_id=uuid.UUID(ALICE)
