@@ -210,9 +210,6 @@ def main(
     except (UpgradeLockTimeout, MigrationFailed) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_DATABASE
-    except psycopg.Error as exc:  # libpq's messages name the host and port, never the password
+    except psycopg.Error as exc:  # connection failures included; libpq names the host and port, never the password
         err.write(f"error: the database is unavailable ({type(exc).__name__}: {exc})\n")
-        return EXIT_DATABASE
-    except OSError as exc:
-        err.write(f"error: the database could not be reached ({type(exc).__name__}: {exc})\n")
         return EXIT_DATABASE
