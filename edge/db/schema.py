@@ -266,9 +266,10 @@ async def _lock(conn: psycopg.AsyncConnection[Any], timeout: float | None) -> No
         await conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{max(1, round(timeout * 1000))}ms",))
     try:
         await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
-    except psycopg.errors.LockNotAvailable:
+    except psycopg.errors.LockNotAvailable:  # timeout, or the role's own lock_timeout when timeout is None
+        waited = "the lock timeout" if timeout is None else f"{timeout:g} s"
         raise UpgradeLockTimeout(
-            f"another `{UPGRADE_COMMAND}` held the migration lock for over {timeout:g} s; "
+            f"another `{UPGRADE_COMMAND}` held the migration lock for over {waited}; "
             f"it may still be running (pg_locks: advisory lock {MIGRATION_LOCK_ID})"
         ) from None
     finally:

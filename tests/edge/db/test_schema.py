@@ -27,6 +27,7 @@ from edge.db.schema import (
     SchemaConflict,
     SchemaNotCurrent,
     SchemaState,
+    UpgradeLockTimeout,
     load_migrations,
     read_state,
     require_current,
@@ -177,6 +178,19 @@ def test_upgrade_gives_up_when_another_holds_the_lock_too_long(empty_database: s
     assert code == EXIT_DATABASE
     assert "migration lock" in err.getvalue() and UPGRADE_COMMAND in err.getvalue()
     assert edge_tables(empty_database) == set()  # nothing was done without the lock
+
+
+def test_without_a_wait_of_its_own_upgrade_keeps_to_the_sessions_lock_timeout(empty_database: str) -> None:
+    async def go() -> None:
+        async with await psycopg.AsyncConnection.connect(
+            empty_database, autocommit=True, options="-c lock_timeout=200ms"
+        ) as conn:
+            await upgrade(conn)
+
+    with psycopg.connect(empty_database, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        with pytest.raises(UpgradeLockTimeout, match="the lock timeout"):
+            asyncio.run(go())
 
 
 # --- failures, edits and newer edges -------------------------------------------------------------------------
