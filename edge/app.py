@@ -193,7 +193,10 @@ def create_app(
     )
     handler = GraphQLHTTPHandler(
         receive_request=ReceiveRequest(
-            max_body_bytes=settings.max_body_bytes, allow_get=settings.allow_get, persisted=persisted
+            max_body_bytes=settings.max_body_bytes,
+            allow_get=settings.allow_get,
+            persisted=persisted,
+            token_headers=_token_header_names(settings),
         ),
         authenticate=Authenticate(
             verifier=verifier,
@@ -218,7 +221,9 @@ def create_app(
         ),
         proxy=Proxy(upstream),
         finish_response=FinishResponse(budgets=budgets, costs=costs, introspection_roles=introspection_roles),
-        cors=CorsPolicy(settings.allowed_origins, allow_get=settings.allow_get),
+        cors=CorsPolicy(
+            settings.allowed_origins, allow_get=settings.allow_get, token_headers=_token_header_names(settings)
+        ),
         response_cache=cache[0] if cache is not None else None,
         observer=observer,
         tracing=tracing,

@@ -148,12 +148,14 @@ class JSONNumberOutOfRange(InvalidJSON):
 
 
 class CSRFHeaderRequired(BadRequest):
-    """A GET request carried none of the non-simple headers that prove it is not a cross-site form."""
+    """A GET request carried no header that proves it is not a cross-site form or ``<img>``
+    (``edge.pipeline.receive_request``: a preflight header, or a credential header only scripts set)."""
 
     code = "csrf-header-required"
     default_message = (
-        "GET requests must carry a non-empty 'graphql-require-preflight', 'apollo-require-preflight' "
-        "or 'x-apollo-operation-name' header (CSRF protection)"
+        "GET requests without an 'Authorization: Bearer' or 'X-API-Key' header must carry a non-empty "
+        "'graphql-require-preflight', 'apollo-require-preflight' or 'x-apollo-operation-name' header "
+        "(CSRF protection)"
     )
 
 

@@ -20,9 +20,11 @@ _ALLOWED_REQUEST_HEADERS = (
 
 
 class CorsPolicy:
-    def __init__(self, allowed_origins: Iterable[str], *, allow_get: bool) -> None:
+    def __init__(self, allowed_origins: Iterable[str], *, allow_get: bool, token_headers: Iterable[bytes] = ()) -> None:
+        """``token_headers``: the custom headers the JWT config reads tokens from, allowed as well."""
         self.allowed = frozenset(origin.encode("ascii") for origin in allowed_origins)
         self.methods = b"GET, POST" if allow_get else b"POST"
+        self.allowed_headers = b", ".join([_ALLOWED_REQUEST_HEADERS, *(name.lower() for name in token_headers)])
 
     def is_allowed(self, origin: bytes | None) -> bool:
         return origin is not None and origin in self.allowed
@@ -39,7 +41,7 @@ class CorsPolicy:
         return 204, [
             (b"access-control-allow-origin", origin),
             (b"access-control-allow-methods", self.methods),
-            (b"access-control-allow-headers", _ALLOWED_REQUEST_HEADERS),
+            (b"access-control-allow-headers", self.allowed_headers),
             (b"access-control-max-age", b"600"),
             (b"vary", b"Origin"),
         ]

@@ -4,7 +4,7 @@ Order matters and follows the GraphQL-over-HTTP spec and Apollo's CSRF preventio
 method -> content type (415 for simple types, before reading the body) -> body size (413,
 counted while reading) -> JSON (read by ``edge.strict_json``: refused when JSON parsers could
 disagree on it, so a POST body is forwarded as the client's bytes) -> its shape -> for GET: CSRF
-header, then "queries only" (405).
+(a header a cross-site request cannot carry, see ``_receive_get``), then "queries only" (405).
 Header-size (431), URL-size (414) and whole-request deadlines (408) are enforced earlier, in
 the HTTP server's connection (``edge.http_server.connection``), because they must act before a request
 exists.
@@ -12,7 +12,7 @@ exists.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -42,6 +42,44 @@ _PREFLIGHT_HEADERS: Final[tuple[bytes, ...]] = (
     b"apollo-require-preflight",
     b"x-apollo-operation-name",
 )
+# Header names a cross-site request may carry without a preflight, so their presence proves nothing
+# (Fetch standard: the CORS-safelisted request headers a page may set, the forbidden request headers
+# the browser sets itself, Cookie among them, and Authorization, which the browser fills in for
+# Basic, Digest or Negotiate credentials it holds). A custom token header with one of these names
+# does not lift the CSRF check.
+_SIMPLE_REQUEST_HEADERS: Final = frozenset(
+    {
+        b"accept",
+        b"accept-language",
+        b"content-language",
+        b"content-type",
+        b"range",
+        b"accept-charset",
+        b"accept-encoding",
+        b"access-control-request-headers",
+        b"access-control-request-method",
+        b"authorization",
+        b"connection",
+        b"content-length",
+        b"cookie",
+        b"cookie2",
+        b"date",
+        b"dnt",
+        b"expect",
+        b"host",
+        b"keep-alive",
+        b"origin",
+        b"referer",
+        b"set-cookie",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"user-agent",
+        b"via",
+    }
+)
+_BROWSER_SET_PREFIXES: Final = (b"sec-", b"proxy-")
 _GET_PARAMS: Final = frozenset({"query", "variables", "operationName", "extensions"})
 
 
@@ -54,11 +92,25 @@ def _media_type(value: bytes | None) -> bytes | None:
 class ReceiveRequest:
     """Fills ``ctx.body``/``ctx.payload``; rejects 405, 413, 415, 400 (JSON/CSRF)."""
 
-    def __init__(self, *, max_body_bytes: int, allow_get: bool, persisted: PersistedQueries | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_body_bytes: int,
+        allow_get: bool,
+        persisted: PersistedQueries | None = None,
+        token_headers: Iterable[bytes] = (),
+    ) -> None:
+        """``token_headers``: the custom headers the JWT config reads tokens from (lower-case names)."""
         self.max_body_bytes = max_body_bytes
         self.allow_get = allow_get
         self.persisted = persisted
         self.allowed_methods = "GET, POST" if allow_get else "POST"
+        # Credential headers only a script can set, and only after a preflight when cross-site.
+        self.credential_headers: tuple[bytes, ...] = (b"x-api-key",) + tuple(
+            name
+            for name in dict.fromkeys(header.lower() for header in token_headers)
+            if name not in _SIMPLE_REQUEST_HEADERS and not name.startswith(_BROWSER_SET_PREFIXES)
+        )
 
     async def __call__(
         self, ctx: RequestContext, read_body: Callable[[int], Awaitable[bytes]], arrived_body: bytes | None = None
@@ -108,10 +160,8 @@ class ReceiveRequest:
         return payload
 
     async def _receive_get(self, ctx: RequestContext) -> None:
-        if not any(ctx.header(name) for name in _PREFLIGHT_HEADERS):
-            media_type = _media_type(ctx.header(b"content-type"))
-            if media_type is None or media_type in _SIMPLE_CONTENT_TYPES:
-                raise CSRFHeaderRequired()
+        if not self._cannot_be_cross_site(ctx):
+            raise CSRFHeaderRequired()
         request = await self._resolve_persisted(_decode_get_parameters(ctx.query_string))
         ctx.payload, ctx.is_batch = _check_shape(request)
         kind = operation_type(request["query"], request.get("operationName"))
@@ -120,6 +170,31 @@ class ReceiveRequest:
         # Hasura CE serves GraphQL over POST only, so the edge forwards GET queries as POST: the
         # serialisation of exactly what is analysed.
         ctx.body = orjson.dumps(request)
+
+    def _cannot_be_cross_site(self, ctx: RequestContext) -> bool:
+        """True when the GET carries a header that a cross-site request could not have carried.
+
+        The CSRF attack on a GET: a page on another origin makes the victim's browser send a query
+        (``<img src>``, a form, a fetch in ``no-cors`` mode) that runs with the credentials the browser
+        adds by itself, its cookies (a cookie-held JWT) or none (the unauthorized role). Such a request
+        can only carry headers of :data:`_SIMPLE_REQUEST_HEADERS`: any other header, set by a script,
+        makes the browser ask the edge first (a CORS preflight), which only the allowed origins pass.
+        So any of these proves the request is not a forged cross-site one: a preflight header
+        (``graphql-require-preflight``...), a non-simple ``Content-Type``, ``Authorization: Bearer``
+        (the browser fills in ``Authorization`` itself only for Basic, Digest or Negotiate, never
+        Bearer), ``X-API-Key``, or the JWT config's custom header. Clients that authenticate with a
+        header (urql's and graphql-request's GET, Apollo's) need nothing more; a GET relying on
+        cookies or on no credentials still needs the preflight header.
+        """
+        if any(ctx.header(name) for name in _PREFLIGHT_HEADERS):
+            return True
+        media_type = _media_type(ctx.header(b"content-type"))
+        if media_type is not None and media_type not in _SIMPLE_CONTENT_TYPES:
+            return True
+        authorization = ctx.header(b"authorization")
+        if authorization is not None and authorization.strip().partition(b" ")[0].lower() == b"bearer":
+            return True
+        return any(ctx.header(name) for name in self.credential_headers)
 
 
 def _decode_get_parameters(query_string: bytes) -> dict[str, Any]:
