@@ -186,15 +186,17 @@ class ReceiveRequest:
         header (urql's and graphql-request's GET, Apollo's) need nothing more; a GET relying on
         cookies or on no credentials still needs the preflight header.
         """
-        if any(ctx.header(name) for name in _PREFLIGHT_HEADERS):
-            return True
-        media_type = _media_type(ctx.header(b"content-type"))
-        if media_type is not None and media_type not in _SIMPLE_CONTENT_TYPES:
-            return True
-        authorization = ctx.header(b"authorization")
+        authorization = ctx.header(b"authorization")  # first: what most GET clients send
         if authorization is not None and authorization.strip().partition(b" ")[0].lower() == b"bearer":
             return True
-        return any(ctx.header(name) for name in self.credential_headers)
+        for name in self.credential_headers:
+            if ctx.header(name):
+                return True
+        for name in _PREFLIGHT_HEADERS:
+            if ctx.header(name):
+                return True
+        media_type = _media_type(ctx.header(b"content-type"))
+        return media_type is not None and media_type not in _SIMPLE_CONTENT_TYPES
 
 
 def _decode_get_parameters(query_string: bytes) -> dict[str, Any]:
