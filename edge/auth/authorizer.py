@@ -1,7 +1,7 @@
 """The auth webhook (an API gateway's "custom / Lambda authorizer") with Hasura's contract.
 
 One fixed URL, from configuration only, decides who a request runs as (Hasura's
-``HASURA_GRAPHQL_AUTH_HOOK``, see hasura-contracts.md section 3.6):
+``HASURA_GRAPHQL_AUTH_HOOK``: ``userInfoFromAuthHook`` in server/src-lib/Hasura/Server/Auth/WebHook.hs):
 
 * ``GET``: the client's headers are forwarded as request headers;
   ``POST``: ``{"headers": {...}, "request": <GraphQL request or batch>}`` is sent as JSON

@@ -120,8 +120,9 @@ class Bridge:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # Hasura's reason (createServerApp in server/src-lib/Hasura/GraphQL/Transport/WebSocket/Server.hs)
         self._timers["init"] = loop.call_later(
-            self.config.init_timeout, self.close, CloseCode.INIT_TIMEOUT, "Connection initialisation timeout"
+            self.config.init_timeout, self.close, CloseCode.INIT_TIMEOUT, "Connection initialisation timed out"
         )
         self._tasks = [
             asyncio.create_task(self._read_client()),
@@ -241,11 +242,15 @@ class Bridge:
                     return
                 if kind != "websocket.receive":
                     continue
-                text = message.get("text")
-                if text is None:
-                    raise _Close(CloseCode.BAD_REQUEST, "Binary messages are not supported")
                 if not self._take_token():
                     raise _Close(CloseCode.POLICY, "Message rate limit exceeded")
+                text = message.get("text")
+                if text is None:  # Hasura reads a binary frame as it reads a text one (WS.receiveData)
+                    try:
+                        text = (message.get("bytes") or b"").decode("utf-8")
+                    except UnicodeDecodeError:
+                        self._protocol_error("Error in $: Failed reading: the message is not valid UTF-8")
+                        continue
                 await self._on_client_message(text)
         except _Close as close:
             self.close(close.code, close.reason)
@@ -321,10 +326,16 @@ class Bridge:
             if self.upstream is None:
                 raise _Close(CloseCode.UNAUTHORIZED, "Unauthorized")
             await self._on_refresh(message.get("payload"))
-        elif kind == p.TERMINATE and self.protocol.legacy:
+        elif kind == p.TERMINATE:  # Hasura reads it on either protocol
             raise _Close(CloseCode.NORMAL, "GQL_CONNECTION_TERMINATE received")
+        elif isinstance(kind, str):  # aeson's words, as Hasura's ClientMsg parser fails
+            self._protocol_error(f"Error in $: unexpected type for ClientMessage: {kind[:40]}")
+        elif not isinstance(message, dict):
+            self._protocol_error("Error in $: parsing ClientMessage failed, expected Object")
+        elif kind is None:
+            self._protocol_error('Error in $: key "type" not found')
         else:
-            self._protocol_error(f"Unknown message type {str(kind)[:40]!r}")
+            self._protocol_error("Error in $.type: expected String")
 
     def _protocol_error(self, message: str) -> None:
         """graphql-transport-ws closes with 4400; the legacy protocol answers connection_error and stays open.
@@ -334,12 +345,21 @@ class Bridge:
         server/src-lib/Hasura/GraphQL/Transport/WSServerApp.hs (``SMConnErr`` on Apollo's protocol,
         ``GenericError4400`` on graphql-transport-ws).
         """
+        failure = f"parsing ClientMessage failed: {message}"
         if self.protocol.legacy:
-            self.enqueue(p.dumps({"type": "connection_error", "payload": f"parsing ClientMessage failed: {message}"}))
+            self.enqueue(p.dumps({"type": "connection_error", "payload": failure}))
             return
-        raise _Close(CloseCode.BAD_REQUEST, message)
+        # mkWSServerErrorCode in server/src-lib/Hasura/GraphQL/Transport/WebSocket/Server.hs adds its own prefix.
+        raise _Close(CloseCode.BAD_REQUEST, p.server_error_reason(f"4400: Parsing client message failed: {failure}"))
 
     async def _on_init(self, payload: Any) -> None:
+        try:
+            credential_headers(payload, self.handshake)
+        except BadInitPayload as exc:
+            # Hasura cannot parse such a connection_init (its ConnParams wants string header values):
+            # a parse failure, which leaves a legacy socket open for another connection_init.
+            self._protocol_error(f"Error in $.payload: {exc}")
+            return
         timer = self._timers.pop("init", None)
         if timer is not None:
             timer.cancel()
@@ -347,9 +367,6 @@ class Bridge:
             identity, headers = await self._identify(payload)
             plan_name, plan, limit_key = self.services.identify_plan.resolve(identity, self.client_address)
             await self._admit(limit_key, plan_name, plan)
-        except BadInitPayload as exc:
-            self._refuse_init(str(exc), CloseCode.BAD_REQUEST)
-            return
         except EdgeError as exc:
             code = CloseCode.TOO_MANY if exc.status == 429 else CloseCode.FORBIDDEN
             if exc.status >= 500:
@@ -399,11 +416,21 @@ class Bridge:
             raise _Close(CloseCode.TOO_MANY, "Too many connections; retry later")
 
     def _refuse_init(self, message: str, code: int) -> None:
+        """Refused credentials (``code`` 4403) as Hasura refuses them; the edge's own refusals keep their code.
+
+        Hasura (``mkOnErrorMessageAction`` in server/src-lib/Hasura/GraphQL/Transport/WSServerApp.hs,
+        ``mkWSServerErrorCode`` in .../WebSocket/Server.hs): on graphql-ws a ``connection_error`` with the
+        message, then 4400 ``{"server_error_msg":"4400: Connection initialization failed: <message>"}``; on
+        graphql-transport-ws 4403 ``{"server_error_msg":"4403: Forbidden"}``.
+        """
         if self.protocol.legacy:
             self.enqueue(p.dumps({"type": "connection_error", "payload": message}))
-            code = CloseCode.BAD_REQUEST if code == CloseCode.FORBIDDEN else code
-        reason = "Forbidden" if code == CloseCode.FORBIDDEN else message
-        raise _Close(code, reason)
+        if code != CloseCode.FORBIDDEN:
+            raise _Close(code, message)
+        if self.protocol.legacy:
+            reason = p.server_error_reason(f"4400: Connection initialization failed: {message}")
+            raise _Close(CloseCode.BAD_REQUEST, reason)
+        raise _Close(CloseCode.FORBIDDEN, p.server_error_reason("4403: Forbidden"))
 
     def _upstream_payload(self) -> dict[str, Any]:
         """Exactly the edge-made identity: nothing the client wrote reaches Hasura."""

@@ -1,8 +1,10 @@
-"""The two GraphQL-over-WebSocket protocols Hasura speaks, written down once (contracts §5.3, §5.4).
+"""The two GraphQL-over-WebSocket protocols Hasura speaks, written down once.
 
 ``graphql-transport-ws`` is the graphql-ws library protocol; ``graphql-ws`` is the legacy Apollo
-subscriptions-transport-ws protocol. The edge talks to Hasura in the protocol the client chose, so
-messages are relayed with their vocabulary unchanged; only control messages are the edge's own.
+subscriptions-transport-ws protocol (Hasura's vocabulary of both: ``ClientMsg``/``ServerMsg`` in
+server/src-lib/Hasura/GraphQL/Transport/WebSocket/Protocol.hs). The edge talks to Hasura in the
+protocol the client chose, so messages are relayed with their vocabulary unchanged; only control
+messages are the edge's own.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = [
     "CloseCode",
     "Protocol",
     "choose_subprotocol",
+    "server_error_reason",
 ]
 
 GRAPHQL_TRANSPORT_WS: Final = "graphql-transport-ws"
@@ -66,7 +69,8 @@ class Protocol:
     def operation_error(self, op_id: str, message: str, code: str) -> list[bytes]:
         """The messages that end one operation with an edge error (the connection lives on)."""
         error = {"message": message, "extensions": {"code": code}}
-        if self.legacy:  # Hasura's shape: payload.errors, then complete (contracts §5.3)
+        # Hasura's shapes (``fmtErrorMessage`` in server/src-lib/Hasura/GraphQL/Transport/WSServerApp.hs).
+        if self.legacy:  # payload.errors, then complete
             return [
                 orjson.dumps({"type": "error", "id": op_id, "payload": {"errors": [error]}}),
                 orjson.dumps({"type": "complete", "id": op_id}),
@@ -105,6 +109,30 @@ STOP_TYPES: Final = frozenset({"complete", "stop"})
 
 CONNECTION_ACK: Final = b'{"type":"connection_ack"}'
 REFRESH_ACK: Final = b'{"type":"refresh_ack"}'
+
+#: A close frame's reason is at most 123 bytes of UTF-8 (RFC 6455 §5.5: 125 with the code).
+MAX_REASON_BYTES: Final = 123
+
+
+def server_error_reason(message: str) -> str:
+    """A close reason as Hasura writes it: ``{"server_error_msg":"4400: ..."}``.
+
+    Hasura's ``encodeServerErrorMsg`` (server/src-lib/Hasura/GraphQL/Transport/WebSocket/Protocol.hs)
+    sends the whole message, which can exceed what a close frame may carry (clients then fail the
+    connection); here the message is shortened, ending in ``...``, so that the JSON fits.
+    """
+    message = message.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot be sent
+    reason = orjson.dumps({"server_error_msg": message})
+    if len(reason) <= MAX_REASON_BYTES:
+        return reason.decode("utf-8")
+    fits, too_long = 0, len(message)  # characters of the message kept before "..."
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if len(orjson.dumps({"server_error_msg": message[:middle] + "..."})) <= MAX_REASON_BYTES:
+            fits = middle
+        else:
+            too_long = middle
+    return orjson.dumps({"server_error_msg": message[:fits] + "..."}).decode("utf-8")
 
 
 def choose_subprotocol(offered: list[str]) -> tuple[Protocol | None, str | None]:

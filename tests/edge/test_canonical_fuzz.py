@@ -158,7 +158,7 @@ class Socket:
             try:
                 ws.send(frame.decode("utf-8"))
             except UnicodeDecodeError:
-                ws.send(frame)  # binary: the edge closes with 4400
+                ws.send(frame)  # binary, read like text as Hasura does; not UTF-8: a connection_error
             ws.send(json.dumps({"type": "start", "id": sync, "payload": {"query": "{ products(limit: 1) { id } }"}}))
             while True:
                 message = json.loads(ws.recv(timeout=5))
