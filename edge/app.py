@@ -9,6 +9,7 @@ needs a running event loop (pools, background refreshers) starts in the lifespan
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -118,7 +119,10 @@ def create_app(
     limiter: Limiter | None = None,
     budgets: CostBudgets | None = None,
     api_keys: ApiKeyStore | None = None,
+    metrics_socket: socket.socket | None = None,
 ) -> EdgeApp:
+    """``metrics_socket``: bound to ``EDGE_METRICS_HOST:EDGE_METRICS_PORT`` already (``python -m edge`` binds it
+    before start-up, so that a busy port is a configuration error); None: the lifespan binds it."""
     balanced = build_upstream(settings, upstream)
     upstream = balanced
     configs = settings.jwt_configs
@@ -249,7 +253,9 @@ def create_app(
                 meter.start()
                 owned.push_async_callback(meter.aclose)  # the final flush runs before Redis closes
             if settings.metrics_port is not None:
-                metrics_server = MetricsServer(metrics_app, host=settings.metrics_host, port=settings.metrics_port)
+                metrics_server = MetricsServer(
+                    metrics_app, host=settings.metrics_host, port=settings.metrics_port, sock=metrics_socket
+                )
                 await metrics_server.start()
                 owned.push_async_callback(metrics_server.aclose)
             yield

@@ -28,6 +28,7 @@ from edge.settings import EdgeSettings
 
 __all__ = [
     "StartupError",
+    "bind_metrics_or_fail",
     "bind_or_fail",
     "build_app",
     "edge_server",
@@ -80,6 +81,19 @@ def bind_or_fail(settings: EdgeSettings) -> socket.socket:
         ) from None
 
 
+def bind_metrics_or_fail(settings: EdgeSettings) -> socket.socket | None:
+    """The metrics port, bound before start-up so that a busy port is a configuration error (exit 2)."""
+    if settings.metrics_port is None:
+        return None
+    host, port = settings.metrics_host, settings.metrics_port
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        raise StartupError(
+            f"EDGE_METRICS_HOST / EDGE_METRICS_PORT: cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+
+
 # The upstream clients other than ``lean`` need the ``bench`` extra (edge/upstream/__init__.py).
 _UPSTREAM_PACKAGES: Final = {
     "httpx": ("httpx",),
@@ -103,13 +117,13 @@ def upstream_client_problem(settings: EdgeSettings, name: str | None = None) -> 
     )
 
 
-def build_app(settings: EdgeSettings) -> EdgeApp:
+def build_app(settings: EdgeSettings, metrics_socket: socket.socket | None = None) -> EdgeApp:
     """The edge's app; StartupError names the setting whose file cannot be used."""
     problem = upstream_client_problem(settings)
     if problem is not None:
         raise StartupError(problem)
     try:
-        return create_app(settings)
+        return create_app(settings, metrics_socket=metrics_socket)
     except ManifestError as exc:
         raise StartupError(f"EDGE_PERSISTED_MANIFEST_FILE: {exc}") from None
     except MetadataError as exc:
@@ -123,17 +137,20 @@ async def serve(settings: EdgeSettings, stop: asyncio.Event | None = None) -> in
     """
     config = load_server_config(settings)
     sock = bind_or_fail(settings)
+    sockets = [sock]
     try:
-        app = build_app(settings)
-    except StartupError:
-        sock.close()
-        raise
-    server = HttpServer(app, config, direct=app.direct_routes, drain_websockets=app.drain_websockets)
-    try:
+        metrics_socket = bind_metrics_or_fail(settings)
+        if metrics_socket is not None:
+            sockets.append(metrics_socket)
+        app = build_app(settings, metrics_socket)
+        server = HttpServer(app, config, direct=app.direct_routes, drain_websockets=app.drain_websockets)
         await server.start([sock])
     except LifespanFailed as exc:
-        sock.close()
+        _close(sockets)
         raise StartupError(f"start-up failed: {exc}", EXIT_STARTUP_FAILED) from None
+    except BaseException:
+        _close(sockets)
+        raise
     # What start-up built (settings, schema, metadata, pools, modules) lives as long as the process:
     # frozen, the collections that requests trigger no longer traverse it (docs/benchmarks.md).
     gc.collect()
@@ -154,6 +171,11 @@ async def serve(settings: EdgeSettings, stop: asyncio.Event | None = None) -> in
     log.info("edge_shutting_down")
     await server.shutdown()
     return received[0] if received else None
+
+
+def _close(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        sock.close()
 
 
 def run(settings: EdgeSettings) -> int:
