@@ -52,7 +52,6 @@ def check_files(loaded: LoadedSettings, settings: EdgeSettings) -> tuple[list[st
     problem = upstream_client_problem(settings, loaded.name_of("upstream_client"))
     if problem is not None:
         problems.append(problem)
-    manifest: Manifest | None = None
     if settings.persisted_manifest_file is not None:
         try:
             manifest = Manifest.from_file(settings.persisted_manifest_file)
