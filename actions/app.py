@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from actions.body_limit import BodySizeLimit
 from actions.db import make_engine, make_sessionmaker
 from actions.deps import Resources
 from actions.error_responses import install_error_handlers
@@ -51,7 +52,9 @@ def create_app(settings: ActionsSettings, *, provider: PaymentProvider | None = 
         redoc_url=None,
     )
 
-    # Outermost: rejects unauthenticated calls before anything reads the body.
+    # add_middleware puts each stage outside the ones before it: the secret is checked first, then the
+    # body is read up to ACTIONS_MAX_BODY_BYTES, then FastAPI runs.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SharedSecretGuard, secret=settings.webhook_secret.get_secret_value())
     install_error_handlers(app, settings)
 

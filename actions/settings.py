@@ -60,6 +60,16 @@ class ActionsSettings(BaseSettings):
     db_connect_timeout: int = Field(default=5, ge=1)
     """Seconds libpq waits for a new connection. Default 5."""
 
+    # --- Requests --------------------------------------------------------------------------
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    """Largest request body, counted while it arrives (413 PAYLOAD_TOO_LARGE above it, whatever
+    ``Content-Length`` says). The largest body Hasura sends is a documents_history event: the document's
+    old and new rows, each with its whole ``content`` (``text``, no length limit in the schema). Content
+    written through the edge comes in a body of at most ``EDGE_MAX_BODY_BYTES`` (1 MiB by default), and
+    Hasura's JSON for it is at most three times that long (aeson writes a form feed or backspace as
+    ``\\u000c``, six bytes, where a client may write ``\\f``, two). Two such copies plus the rest of the event
+    fit in ``6 * EDGE_MAX_BODY_BYTES + 64 KiB``; keep this setting at least that. Default 8 MiB (8388608)."""
+
     # --- Transient failures ----------------------------------------------------------------
     event_retry_after_seconds: int = Field(default=10, ge=0)
     """``Retry-After`` sent with a 503 on transient failures (database unreachable) of an event-trigger

@@ -32,6 +32,7 @@ router = APIRouter(prefix="/actions", tags=["actions"], dependencies=[VerifiedAc
         403: error("FORBIDDEN: no valid x-hasura-user-id in the session, or a role not in ACTIONS_PAYMENT_ROLES"),
         404: error("ORDER_NOT_FOUND: no such order for this user"),
         409: error("IDEMPOTENCY_IN_PROGRESS (retry later) or ORDER_NOT_PAYABLE"),
+        413: error("PAYLOAD_TOO_LARGE: body over ACTIONS_MAX_BODY_BYTES; nothing read further"),
         422: error("IDEMPOTENCY_KEY_REUSED (same key, different input) or AMOUNT_MISMATCH"),
         424: error(
             "PROVIDER_TIMEOUT / PROVIDER_UNAVAILABLE (outcome unknown), TRANSIENT_FAILURE (database unreachable; "

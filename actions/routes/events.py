@@ -27,6 +27,7 @@ _COMMON: dict[int | str, dict[str, Any]] = {
         "(wrong trigger/table); nothing written"
     ),
     401: error("UNAUTHORIZED: X-Hasura-Webhook-Secret missing or wrong; nothing written"),
+    413: error("PAYLOAD_TOO_LARGE: body over ACTIONS_MAX_BODY_BYTES; raise it, then redeliver the event"),
     500: error("INTERNAL: unexpected error, logged; nothing written; Hasura retries"),
     503: error("TRANSIENT_FAILURE: database unreachable; carries Retry-After so Hasura retries"),
 }

@@ -167,11 +167,11 @@ def test_openapi_lists_every_route_with_its_real_status_codes() -> None:
     }
     payment = paths["/actions/processPayment"]["post"]
     # Hasura relays only 2xx and 4xx from an action handler: no 5xx is documented because none is sent.
-    assert set(payment["responses"]) == {"200", "400", "401", "403", "404", "409", "422", "424"}
+    assert set(payment["responses"]) == {"200", "400", "401", "403", "404", "409", "413", "422", "424"}
     assert payment["security"] == [{"HasuraActionSecret": []}]
     for trigger in ("documents_history", "inventory_low_stock", "order_created"):
         operation = paths[f"/events/{trigger}"]["post"]
-        assert {"200", "400", "401", "500", "503"} <= set(operation["responses"])
+        assert {"200", "400", "401", "413", "500", "503"} <= set(operation["responses"])
         assert "422" not in operation["responses"]  # invalid payloads get 400, not FastAPI's default 422
         assert operation["security"] == [{"HasuraWebhookSecret": []}]
     assert "409" in paths["/events/documents_history"]["post"]["responses"]
