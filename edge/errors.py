@@ -38,6 +38,13 @@ clients that already branch on Hasura's codes keep working; the rest are edge co
     └── UpstreamTimeout           504 upstream-timeout
 
 Messages never contain a token, key or secret: they are written for the client to read.
+
+A client that accepts only ``application/json`` (every Hasura client) is answered with Hasura's
+semantics instead (``edge/error_statuses.py``): Hasura's ``/v1/graphql`` sends every error it produces
+with HTTP 200 (``allMod200`` in ``server/src-lib/Hasura/Server/App.hs``). ``hasura_status`` is the
+status such a client gets (None: the condition has no Hasura equivalent and keeps ``status``), and
+``hasura_code``/``hasura_message`` replace ``code``/``message`` where Hasura reports the same condition
+in other words.
 """
 
 from __future__ import annotations
@@ -81,6 +88,7 @@ __all__ = [
     "UpstreamUnavailable",
     "all_error_classes",
     "graphql_error_body",
+    "hasura_error_body",
 ]
 
 
@@ -90,6 +98,13 @@ class EdgeError(Exception):
     status: int = 500
     code: str = "unexpected"
     default_message: str = "Unexpected error"
+    hasura_status: int | None = None
+    """The status for a client with Hasura's semantics: 200 where Hasura answers the condition with its
+    error body, None where Hasura has no equivalent (the edge's ``status`` is kept)."""
+    hasura_code: str | None = None
+    """Hasura's ``extensions.code`` for the condition where it differs from ``code``."""
+    hasura_message: str | None = None
+    """Hasura's message for the condition where a client may match on it and the edge's differs."""
 
     def __init__(self, message: str | None = None, *, headers: Sequence[tuple[str, str]] = ()) -> None:
         self.message = message or self.default_message
@@ -98,6 +113,10 @@ class EdgeError(Exception):
 
     def body(self) -> bytes:
         return graphql_error_body(self.message, self.code)
+
+    def hasura_body(self) -> bytes:
+        """The body Hasura's ``/v1/graphql`` sends for the condition: ``encodeGQErr``, path ``$``."""
+        return hasura_error_body(self.hasura_message or self.message, self.hasura_code or self.code)
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers]
@@ -117,6 +136,10 @@ class BadRequest(EdgeError):
     status = 400
     code = "bad-request"
     default_message = "Bad request"
+    hasura_status: int | None = 200
+    # A body Hasura cannot decode as a GraphQL request fails in aeson's FromJSON: ``parse-failed``
+    # (``decodeValue`` in Hasura/Base/Error.hs, called by ``parseBody`` in App.hs).
+    hasura_code: str | None = "parse-failed"
 
 
 class InvalidJSON(BadRequest):
@@ -124,6 +147,7 @@ class InvalidJSON(BadRequest):
 
     code = "invalid-json"
     default_message = "The request body is not valid JSON"
+    hasura_code: str | None = "invalid-json"  # parseBody in App.hs: ``throw400 InvalidJSON``
 
 
 class DuplicateJSONKey(InvalidJSON):
@@ -131,6 +155,7 @@ class DuplicateJSONKey(InvalidJSON):
 
     code = "duplicate-json-key"
     default_message = "The request body repeats a key in a JSON object; keys must be unique"
+    hasura_code: str | None = None  # Hasura reads such JSON: the condition is the edge's own
 
 
 class JSONTooDeep(InvalidJSON):
@@ -138,6 +163,7 @@ class JSONTooDeep(InvalidJSON):
 
     code = "json-too-deep"
     default_message = "The request body nests JSON objects and arrays too deeply"
+    hasura_code: str | None = None  # Hasura reads such JSON: the condition is the edge's own
 
 
 class JSONNumberOutOfRange(InvalidJSON):
@@ -145,6 +171,7 @@ class JSONNumberOutOfRange(InvalidJSON):
 
     code = "json-number-out-of-range"
     default_message = "The request body has a number the edge cannot read exactly; send such values as strings"
+    hasura_code: str | None = None  # Hasura reads such JSON: the condition is the edge's own
 
 
 class CSRFHeaderRequired(BadRequest):
@@ -157,6 +184,9 @@ class CSRFHeaderRequired(BadRequest):
         "'graphql-require-preflight', 'apollo-require-preflight' or 'x-apollo-operation-name' header "
         "(CSRF protection)"
     )
+    # Hasura's /v1/graphql runs no query sent with GET: no equivalent, the 400 stays.
+    hasura_status: int | None = None
+    hasura_code: str | None = None
 
 
 class AuthenticationError(EdgeError):
@@ -165,6 +195,7 @@ class AuthenticationError(EdgeError):
     status = 401
     code = "access-denied"
     default_message = "Authentication failed"
+    hasura_status: int | None = 200
 
     def __init__(self, message: str | None = None, *, headers: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(message, headers=(("WWW-Authenticate", 'Bearer realm="hasura-edge"'), *headers))
@@ -175,6 +206,10 @@ class MissingCredentials(AuthenticationError):
 
     code = "access-denied"
     default_message = "Missing credentials: send 'Authorization: Bearer <JWT>'"
+    # Hasura in JWT mode without a token and without an unauthorized role (``withoutAuthZ`` in
+    # server/src-lib/Hasura/Server/Auth/JWT.hs).
+    hasura_code: str | None = "invalid-headers"
+    hasura_message: str | None = "Missing 'Authorization' or 'Cookie' header in JWT authentication mode"
 
 
 class InvalidAuthHeader(AuthenticationError):
@@ -211,6 +246,7 @@ class RoleNotAllowed(EdgeError):
     status = 403
     code = "access-denied"
     default_message = "Your requested role is not in allowed roles"
+    hasura_status: int | None = 200
 
 
 class RoleNotInPlan(RoleNotAllowed):
@@ -332,6 +368,12 @@ class UpstreamTimeout(EdgeError):
 def graphql_error_body(message: str, code: str) -> bytes:
     """The GraphQL-shaped error body: ``{"errors":[{"message":...,"extensions":{"code":...}}]}``."""
     return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+def hasura_error_body(message: str, code: str) -> bytes:
+    """Hasura's GraphQL error body (``encodeGQErr``/``encodeGQLErr`` in Hasura/Base/Error.hs): the code
+    with the JSON path of the error in the request, ``$`` for the request as a whole."""
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"path": "$", "code": code}}]})
 
 
 def all_error_classes() -> list[type[EdgeError]]:

@@ -122,6 +122,9 @@ class AuthorizerDenied(AuthenticationError):
 
     code = "authorizer-denied"
     default_message = "Authentication hook unauthorized this request"
+    # Hasura's webhook mode answers a hook's 401 with ``access-denied`` and this message
+    # (server/src-lib/Hasura/Server/Auth/WebHook.hs).
+    hasura_code: str | None = "access-denied"
 
 
 class AuthorizerUnavailable(ServiceUnavailable):

@@ -119,6 +119,7 @@ class TokenLimitExceeded(BadRequest):
 
     code = "token-limit-exceeded"
     default_message = "The document has too many tokens"
+    hasura_code: str | None = None  # Hasura CE has no such limit: the edge's code is kept
 
 
 class OperationTooComplex(BadRequest):
@@ -126,6 +127,7 @@ class OperationTooComplex(BadRequest):
 
     code = "operation-too-complex"
     default_message = "The operation is too complex"
+    hasura_code: str | None = None  # Hasura CE has no such limit: the edge's code is kept
 
 
 class DocumentTooDeep(BadRequest):
@@ -133,6 +135,7 @@ class DocumentTooDeep(BadRequest):
 
     code = "depth-limit-exceeded"
     default_message = "The document is nested too deeply"
+    hasura_code: str | None = None  # Hasura CE has no such limit: the edge's code is kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ class InvalidDocument(BadRequest):
 
     code = "validation-failed"
     default_message = "not a valid graphql query"
+    hasura_code: str | None = None  # already Hasura's (``toParsed`` in Hasura/GraphQL/Transport/HTTP/Protocol.hs)
 
 
 @lru_cache(maxsize=2048)

@@ -116,6 +116,9 @@ class InvalidPersistedQuery(BadRequest):
     """The ``persistedQuery`` extension is malformed (not an object, or a hash that is not 64 lowercase hex)."""
 
     default_message = "extensions.persistedQuery is malformed"
+    # Apollo's protocol, not Hasura's (Hasura CE has no persisted queries): Apollo Server's 400 stays.
+    hasura_status: int | None = None
+    hasura_code: str | None = None
 
 
 class PersistedQueryHashMismatch(BadRequest):
@@ -123,6 +126,8 @@ class PersistedQueryHashMismatch(BadRequest):
 
     code = "PERSISTED_QUERY_HASH_MISMATCH"
     default_message = "provided sha does not match query"
+    hasura_status: int | None = None  # Apollo's protocol: Apollo Server's 400 stays
+    hasura_code: str | None = None
 
 
 class OperationNotSafelisted(BadRequest):
@@ -130,6 +135,9 @@ class OperationNotSafelisted(BadRequest):
 
     code = "operation-not-safelisted"
     default_message = "The operation is not in the persisted-operations manifest; this plan runs only those"
+    # Hasura's allow list refuses with ``throw400 ValidationFailed "query is not allowed"``
+    # (``checkQueryInAllowlist`` in server/src-lib/Hasura/GraphQL/Execute.hs).
+    hasura_code: str | None = "validation-failed"
 
 
 def sha256_hex(text: str) -> str:

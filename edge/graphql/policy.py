@@ -63,6 +63,7 @@ class OperationRejected(BadRequest):
 
     code = "operation-rejected"
     default_message = "The operation exceeds the limits of your plan"
+    hasura_code: str | None = None  # Hasura CE enforces no such limits: the violation's code is kept
 
     def __init__(self, violation: Violation) -> None:
         super().__init__(violation.message)
