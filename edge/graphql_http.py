@@ -15,6 +15,7 @@ from typing import Final
 from edge.asgi import ClientDisconnected, Receive, Scope, Send, asgi_client, read_body, send_response
 from edge.cache import ResponseCache
 from edge.context import RequestContext
+from edge.error_statuses import ErrorStatuses
 from edge.errors import EdgeError, InternalError, PayloadTooLarge, RequestTimeout
 from edge.graphql_paths import GRAPHQL_PATHS
 from edge.observability import RequestObserver
@@ -41,7 +42,6 @@ returns an awaitable when sending may wait (ASGI's ``send``), None when it has w
 
 log = logging.getLogger("edge.graphql")
 
-_JSON: Final[tuple[bytes, bytes]] = (b"content-type", b"application/json; charset=utf-8")
 # Response headers the edge writes itself (the server adds Date; the request id is the edge's).
 _REPLACED_UPSTREAM_HEADERS: Final = frozenset({b"x-request-id", b"date", b"server"})
 # After these the connection may hold unread request bytes, so it is not reused.
@@ -69,6 +69,7 @@ class GraphQLHTTPHandler:
         tracing: Tracing | None = None,
         tls: bool = False,
         path: str = GRAPHQL_PATHS[0],
+        error_statuses: ErrorStatuses | None = None,
     ) -> None:
         self.path = path
         """The path this handler answers on (what its spans report); :meth:`on_path` makes one for another."""
@@ -88,6 +89,7 @@ class GraphQLHTTPHandler:
         self.proxy = proxy
         self.finish_response = finish_response
         self.cors = cors
+        self.error_statuses = error_statuses or ErrorStatuses()
         # The declared order, for readers and for the test that pins it.
         self.stages = (
             receive_request,
@@ -117,6 +119,7 @@ class GraphQLHTTPHandler:
             tracing=self.tracing,
             tls=self.tls,
             path=path,
+            error_statuses=self.error_statuses,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -238,12 +241,14 @@ class GraphQLHTTPHandler:
     async def _send_error(self, ctx: RequestContext, respond: Responder, error: EdgeError) -> None:
         if error.status >= 500:
             log.warning("edge_error", extra={"request_id": ctx.request_id, "code": error.code})
-        out = [_JSON, (b"x-request-id", ctx.request_id.encode("ascii")), *error.response_headers()]
+        # The status and media type depend on the client's Accept: read only here, never on the hot path.
+        status, headers, body = self.error_statuses.answer(error, ctx.headers)
+        out = [(b"x-request-id", ctx.request_id.encode("ascii")), *headers]
         if isinstance(error, _CLOSE_AFTER):
             out.append((b"connection", b"close"))
         out.extend(self.cors.response_headers(ctx.origin))
         out.extend(self.security_headers)
-        sending = respond(error.status, out, error.body())
+        sending = respond(status, out, body)
         if sending is not None:
             await sending
 

@@ -53,6 +53,10 @@ def edge_settings(hasura_url: str, **overrides: Any) -> EdgeSettings:
         "jwt_secret": JWT_SECRET_JSON,
         "upstream_connect_timeout_seconds": 2.0,
         "upstream_read_timeout_seconds": 5.0,
+        # The edge's own statuses whatever the client accepts: most tests assert them with httpx, whose
+        # Accept (*/*) would otherwise get Hasura's 200 (test_error_statuses.py and
+        # test_real_http_clients.py pass error_statuses="negotiate", the default of EdgeSettings).
+        "error_statuses": "edge",
     }
     values.update(overrides)
     return EdgeSettings(**values)
