@@ -1,0 +1,177 @@
+"""Real GraphQL clients against a running edge: what each makes of the edge's errors.
+
+Apollo Client 4 and urql run under Node from ``tests/clients/`` (``make install`` installs them with
+``npm ci``; the tests skip, saying why, when ``node`` or the packages are absent); gql runs here. The
+point is the one ``docs/errors.md`` makes: an expired token must reach a Hasura-style token-refresh
+error link as a GraphQL error with ``extensions.code == "invalid-jwt"``, whatever the client accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gql import Client, gql
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.httpx import HTTPXTransport
+
+from tests.edge.conftest import EdgeFactory
+from tests.hasura_double import HasuraDouble
+from tests.support.tokens import mint
+
+CLIENTS = Path(__file__).resolve().parents[1] / "clients"
+QUERY = "query Users { users(limit: 1) { id } }"
+MODERN = "application/graphql-response+json; charset=utf-8"
+LEGACY = "application/json; charset=utf-8"
+
+
+def run_node(script: str, **arguments: Any) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (the Apollo Client and urql tests need it)")
+    for package in ("@apollo/client", "@urql/core", "graphql", "rxjs"):
+        if not (CLIENTS / "node_modules" / package / "package.json").exists():
+            pytest.skip(f"{package} is not installed in tests/clients (make install runs npm ci there)")
+    completed = subprocess.run(
+        [node, str(CLIENTS / script), json.dumps(arguments)],
+        cwd=CLIENTS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+# --- Apollo Client 4 -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "first_response"),
+    [
+        (None, {"status": 401, "contentType": MODERN}),  # Apollo Client 4's own Accept: the modern type first
+        ("application/json", {"status": 200, "contentType": LEGACY}),  # a client set up for Hasura
+        ("*/*", {"status": 200, "contentType": LEGACY}),  # Apollo Client 3's default Accept
+    ],
+    ids=["default-accept", "application-json", "any"],
+)
+def test_apollo_error_link_refreshes_an_expired_token_and_retries(
+    start_edge: EdgeFactory, hasura: HasuraDouble, accept: str | None, first_response: dict[str, Any]
+) -> None:
+    edge = start_edge(error_statuses="negotiate")
+    outcome = run_node(
+        "apollo.mjs",
+        url=f"{edge.url}/graphql",
+        token=mint(expires_in=-3600),
+        freshToken=mint(),
+        accept=accept,
+        query=QUERY,
+    )
+    assert outcome["linkSaw"] == [{"kind": "graphql", "code": "invalid-jwt"}]
+    assert outcome["responses"] == [first_response, {"status": 200, "contentType": LEGACY}]
+    assert outcome["error"] is None
+    assert len(outcome["data"]["users"]) == 1
+    assert len(hasura.graphql_requests()) == 1  # only the retry with the fresh token reached Hasura
+
+
+@pytest.mark.parametrize("accept", [None, "application/json"], ids=["default-accept", "application-json"])
+def test_apollo_sees_a_bad_token_as_a_graphql_error(start_edge: EdgeFactory, accept: str | None) -> None:
+    edge = start_edge(error_statuses="negotiate")
+    outcome = run_node("apollo.mjs", url=f"{edge.url}/graphql", token="not-a-jwt", accept=accept, query=QUERY)
+    assert outcome["linkSaw"] == [{"kind": "graphql", "code": "invalid-jwt"}]
+    assert outcome["error"] == {"name": "CombinedGraphQLErrors", "graphQLCodes": ["invalid-jwt"], "statusCode": None}
+
+
+def test_apollo_with_forced_edge_statuses_and_only_json_gets_a_server_error(start_edge: EdgeFactory) -> None:
+    """The problem this negotiation solves: a 401 sent as ``application/json`` never reaches the link as
+    a GraphQL error (Apollo Client 4 trusts an ``application/json`` body only with a 2xx)."""
+    edge = start_edge(error_statuses="edge")
+    outcome = run_node(
+        "apollo.mjs",
+        url=f"{edge.url}/graphql",
+        token=mint(expires_in=-3600),
+        freshToken=mint(),
+        accept="application/json",
+        query=QUERY,
+    )
+    assert outcome["responses"] == [{"status": 401, "contentType": LEGACY}]
+    assert outcome["linkSaw"] == [{"kind": "ServerError", "statusCode": 401}]
+    assert outcome["error"] == {"name": "ServerError", "graphQLCodes": None, "statusCode": 401}
+
+
+# --- urql ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "status", "content_type"),
+    [(None, 401, MODERN), ("application/json", 200, LEGACY)],
+    ids=["default-accept", "application-json"],
+)
+def test_urql_sees_an_expired_token_as_a_graphql_error(
+    start_edge: EdgeFactory, hasura: HasuraDouble, accept: str | None, status: int, content_type: str
+) -> None:
+    edge = start_edge(error_statuses="negotiate")
+    outcome = run_node(
+        "urql.mjs",
+        url=f"{edge.url}/graphql",
+        token=mint(expires_in=-3600),
+        accept=accept,
+        preferGetMethod=False,  # POST, as Hasura clients send (a GET must pass the edge's CSRF check first)
+        query=QUERY,
+    )
+    assert outcome["responses"] == [{"status": status, "contentType": content_type}]
+    assert outcome["data"] is None
+    assert outcome["error"] == {
+        "name": "CombinedError",
+        "graphQLCodes": ["invalid-jwt"],
+        "graphQLMessages": ["Could not verify JWT: JWTExpired"],
+        "networkError": None,
+        "status": status,
+    }
+    assert hasura.graphql_requests() == []
+
+
+# --- gql (Python) ----------------------------------------------------------------------------
+
+
+async def test_gql_aiohttp_sees_an_expired_token_as_hasura_did(start_edge: EdgeFactory) -> None:
+    edge = start_edge(error_statuses="negotiate")
+    transport = AIOHTTPTransport(
+        url=f"{edge.url}/graphql", headers={"Authorization": f"Bearer {mint(expires_in=-3600)}"}
+    )
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        with pytest.raises(TransportQueryError) as raised:
+            await session.execute(gql(QUERY))
+    # aiohttp sends Accept: */*, so the answer is Hasura's: 200 and Hasura's error body.
+    assert raised.value.errors == [
+        {"message": "Could not verify JWT: JWTExpired", "extensions": {"path": "$", "code": "invalid-jwt"}}
+    ]
+    assert transport.response_headers is not None
+    assert transport.response_headers["Content-Type"] == LEGACY
+
+
+@pytest.mark.parametrize(("accept", "content_type"), [(None, LEGACY), (MODERN, MODERN)])
+def test_gql_httpx_sees_an_expired_token_as_a_graphql_error(
+    start_edge: EdgeFactory, accept: str | None, content_type: str
+) -> None:
+    edge = start_edge(error_statuses="negotiate")
+    headers = {"Authorization": f"Bearer {mint(expires_in=-3600)}"}
+    if accept is not None:
+        headers["Accept"] = accept
+    transport = HTTPXTransport(url=f"{edge.url}/graphql", headers=headers)
+    with (
+        Client(transport=transport, fetch_schema_from_transport=False) as session,
+        pytest.raises(TransportQueryError) as raised,
+    ):
+        session.execute(gql(QUERY))
+    assert raised.value.errors is not None
+    assert raised.value.errors[0]["extensions"]["code"] == "invalid-jwt"
+    assert transport.response_headers is not None
+    assert transport.response_headers["Content-Type"] == content_type
