@@ -16,6 +16,7 @@ from tests.actions.payloads import (
     ALICE_ORDER,
     BERLIN,
     BOB,
+    BOB_PAID_ORDER,
     DOCUMENT_UPDATE_EVENT,
     INVENTORY_UPDATE_EVENT,
     KEYBOARD,
@@ -198,6 +199,23 @@ async def test_order_created_writes_one_confirmation(client: httpx.AsyncClient, 
     assert [r.json()["outcome"] for r in (first, again, manual)] == ["recorded", "duplicate", "duplicate"]
     rows = db.rows("SELECT order_id::text, user_id::text, total::text, currency, event_id FROM order_confirmations")
     assert rows == [(ALICE_ORDER, ALICE, "148.00", "USD", ORDER_INSERT_EVENT["id"])]
+
+
+async def test_order_events_from_seeding_without_replica_mode_are_confirmed_once(
+    client: httpx.AsyncClient, db: Db
+) -> None:
+    # What seeds/ emits when applied by a role that may not use session_replication_role: one INSERT event
+    # per demo order, Bob's already paid. Hasura may deliver each more than once.
+    seeded = [order_event(order_id=ALICE_ORDER), order_event(order_id=BOB_PAID_ORDER)]
+    seeded[1]["event"]["data"]["new"].update(user_id=BOB, status="paid")
+
+    outcomes = [(await deliver(client, "order_created", event)).json()["outcome"] for event in seeded + seeded]
+
+    assert outcomes == ["recorded", "recorded", "duplicate", "duplicate"]
+    assert db.rows("SELECT order_id::text, user_id::text, total::text FROM order_confirmations ORDER BY order_id") == [
+        (ALICE_ORDER, ALICE, "148.00"),
+        (BOB_PAID_ORDER, BOB, "279.00"),
+    ]
 
 
 async def test_order_created_for_a_vanished_order_is_skipped(client: httpx.AsyncClient, db: Db) -> None:
