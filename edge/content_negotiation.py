@@ -27,17 +27,27 @@ The choice, for a response the edge writes itself:
   2025 watershed said to treat it as ``Accept: application/json`` "to maintain compatibility with
   legacy clients", which is the edge's case. A header that accepts neither type would deserve a 406,
   but only error responses are negotiated, and a 406 would hide the error from the client, so the
-  header is disregarded, which RFC 9110 §12.5.1 allows.
+  header is disregarded, which RFC 9110 §12.5.1 allows. So is a value over ``MAX_ACCEPT_CHARS``:
+  clients send well under 200 characters, and parsing 32 KiB (the header limit) would cost tens of
+  milliseconds per refused request.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["GRAPHQL_RESPONSE_JSON", "JSON", "MediaRange", "parse_accept", "prefers_graphql_response_json"]
+__all__ = [
+    "GRAPHQL_RESPONSE_JSON",
+    "JSON",
+    "MAX_ACCEPT_CHARS",
+    "MediaRange",
+    "parse_accept",
+    "prefers_graphql_response_json",
+]
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
+MAX_ACCEPT_CHARS: Final = 1024
 
 # RFC 9110 §5.6.2: tchar.
 _TOKEN_CHARS: Final = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -216,7 +226,7 @@ def prefers_graphql_response_json(accept: str | None) -> bool:
 
     ``accept`` is the request's ``Accept`` value (several header lines joined with commas), None if absent.
     """
-    if accept is None:
+    if accept is None or len(accept) > MAX_ACCEPT_CHARS:
         return False
     ranges = parse_accept(accept)
     modern, modern_specificity = _weight(ranges, GRAPHQL_RESPONSE_JSON)

@@ -33,6 +33,9 @@ _GRAPHQL_RESPONSE_JSON: Final = (b"content-type", b"application/graphql-response
 _JSON: Final = (b"content-type", b"application/json; charset=utf-8")
 _VARY_ACCEPT: Final = (b"vary", b"Accept")
 _WWW_AUTHENTICATE: Final = b"www-authenticate"
+# Clients send a handful of distinct Accept values (each library its own), so each is parsed once:
+# parsing costs tens of microseconds, an error flood (429s, refused tokens) would pay it per response.
+_REMEMBERED_ACCEPTS: Final = 256
 
 
 class ErrorStatuses:
@@ -40,13 +43,14 @@ class ErrorStatuses:
 
     def __init__(self, mode: ErrorStatusMode = "negotiate") -> None:
         self.mode = mode
+        self._prefers_modern: dict[str | None, bool] = {}
 
     def answer(
         self, error: EdgeError, request_headers: Sequence[tuple[bytes, bytes]]
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """``(status, headers, body)`` for ``error``; the headers are the content type, ``Vary`` when the
         answer depends on ``Accept``, and the error's own (``Retry-After``, ``Allow``...)."""
-        modern = self.mode != "hasura" and prefers_graphql_response_json(_accept(request_headers))
+        modern = self.mode != "hasura" and self._prefers_graphql_response_json(_accept(request_headers))
         hasura_semantics = self.mode == "hasura" or (self.mode == "negotiate" and not modern)
         if hasura_semantics and error.hasura_status is not None:
             status, body = error.hasura_status, error.hasura_body()
@@ -60,6 +64,15 @@ class ErrorStatuses:
             if header[0] != _WWW_AUTHENTICATE or status == 401:
                 headers.append(header)
         return status, headers, body
+
+    def _prefers_graphql_response_json(self, accept: str | None) -> bool:
+        remembered = self._prefers_modern.get(accept)
+        if remembered is None:
+            remembered = prefers_graphql_response_json(accept)
+            if len(self._prefers_modern) >= _REMEMBERED_ACCEPTS:
+                self._prefers_modern.clear()  # bounded: a client inventing values only refills it
+            self._prefers_modern[accept] = remembered
+        return remembered
 
 
 def _accept(headers: Sequence[tuple[bytes, bytes]]) -> str | None:

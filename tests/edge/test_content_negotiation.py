@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.content_negotiation import parse_accept, prefers_graphql_response_json
+from edge.content_negotiation import MAX_ACCEPT_CHARS, parse_accept, prefers_graphql_response_json
 
 MODERN = "application/graphql-response+json"
 
@@ -114,3 +114,9 @@ def test_valid_weights_and_their_values() -> None:
 
 def test_the_weight_is_the_highest_of_equally_specific_ranges() -> None:
     assert prefers_graphql_response_json(f"{MODERN};q=0.2, {MODERN};q=0.9, application/json;q=0.5")
+
+
+def test_an_accept_value_over_the_limit_is_disregarded() -> None:
+    at_the_limit = MODERN + " " * (MAX_ACCEPT_CHARS - len(MODERN))
+    assert prefers_graphql_response_json(at_the_limit)
+    assert not prefers_graphql_response_json(at_the_limit + " ")

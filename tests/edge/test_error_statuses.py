@@ -159,6 +159,17 @@ def test_the_edge_mode_keeps_the_edges_statuses_in_the_preferred_media_type(
     assert body["errors"][0]["extensions"] == {"code": "invalid-jwt"}
 
 
+def test_remembered_accept_values_answer_alike_and_stay_bounded() -> None:
+    statuses = ErrorStatuses()
+    for round_ in range(2):
+        for index in range(300):  # more distinct values than are remembered
+            legacy = [(b"accept", f"application/json, text/x-{index}".encode())]
+            modern = [(b"accept", f"application/graphql-response+json, text/x-{index}".encode())]
+            assert statuses.answer(InvalidJWT(), legacy)[0] == 200, (round_, index)
+            assert statuses.answer(InvalidJWT(), modern)[0] == 401, (round_, index)
+    assert len(statuses._prefers_modern) <= 256
+
+
 def test_every_accept_line_counts() -> None:
     request = [(b"accept", b"application/json;q=0.5"), (b"accept", b"application/graphql-response+json")]
     status, headers, _ = ErrorStatuses().answer(InvalidJWT(), request)
