@@ -1,43 +1,36 @@
-// urql (@urql/core) against the edge: one query, and the CombinedError urql makes of the answer.
+// Recipe urql: urql (@urql/core) with the bearer token in fetchOptions. urql sends a query that fits in a
+// URL as a GET by default (preferGetMethod "within-url-limit"); the edge serves such a GET without a CSRF
+// header because it carries a bearer token. A bad token reaches urql as a CombinedError whose
+// graphQLErrors[0].extensions.code is "invalid-jwt".
 //
-// Usage: node urql.mjs '<json>' with {url, token, accept?, preferGetMethod?, query}. `accept` replaces urql's
-// default Accept header (application/graphql-response+json, application/graphql+json, application/json, ...);
-// `preferGetMethod` is urql's option of that name (urql sends queries that fit a URL with GET by default).
-// Prints one JSON object: every HTTP response and the result's data and error.
-import { Client, fetchExchange, gql } from "@urql/core";
+// Usage: node urql.mjs '<json>' with harness.mjs's input and {query, preferGetMethod?} (preferGetMethod is
+// urql's per-operation option of that name). Prints the harness's record and the result's data and error.
+import { errorCodes, finish, getToken, GRAPHQL_URL, input } from "./harness.mjs";
+import { gql } from "@urql/core";
 
-const input = JSON.parse(process.argv[2]);
-const responses = [];
+// recipe: urql
+import { Client, fetchExchange } from "@urql/core";
 
 const client = new Client({
-  url: input.url,
+  url: GRAPHQL_URL,
   exchanges: [fetchExchange],
-  requestPolicy: "network-only",
-  ...("preferGetMethod" in input ? { preferGetMethod: input.preferGetMethod } : {}),
-  fetchOptions: () => ({
-    headers: { authorization: `Bearer ${input.token}`, ...(input.accept ? { accept: input.accept } : {}) },
-  }),
-  fetch: async (uri, options) => {
-    const response = await fetch(uri, options);
-    responses.push({ status: response.status, contentType: response.headers.get("content-type") });
-    return response;
-  },
+  // fetchOptions is synchronous: getToken() must return the token itself here, not a promise.
+  fetchOptions: () => ({ headers: { Authorization: `Bearer ${getToken()}` } }),
 });
+// end recipe
 
-const result = await client.query(gql(input.query), {}).toPromise();
+const context = "preferGetMethod" in input ? { preferGetMethod: input.preferGetMethod } : {};
+const result = await client.query(gql(input.query), {}, context).toPromise();
 const error = result.error;
-console.log(
-  JSON.stringify({
-    responses,
-    data: result.data ?? null,
-    error: error
-      ? {
-          name: error.name,
-          graphQLCodes: error.graphQLErrors.map((e) => e.extensions?.code ?? null),
-          graphQLMessages: error.graphQLErrors.map((e) => e.message),
-          networkError: error.networkError ? error.networkError.message : null,
-          status: error.response?.status ?? null,
-        }
-      : null,
-  }),
-);
+finish({
+  data: result.data ?? null,
+  error: error
+    ? {
+        name: error.name,
+        graphQLCodes: errorCodes(error.graphQLErrors),
+        graphQLMessages: error.graphQLErrors.map((e) => e.message),
+        networkError: error.networkError ? error.networkError.message : null,
+        status: error.response?.status ?? null,
+      }
+    : null,
+});
