@@ -27,12 +27,13 @@ install: $(BIN)/python
 	@# tests read it from there (downloaded, never installed: its dependencies are ancient).
 	@test -n "$$(ls $(VENV)/vendor/docker_compose-1.29.2-*.whl 2>/dev/null)" || \
 		$(BIN)/python -m pip download --quiet --no-deps docker-compose==1.29.2 -d $(VENV)/vendor
-	@# The real-client tests run Apollo Client and urql under Node (tests/clients/): installed from its
-	@# lock with npm ci, and only when the lock is newer than the last install. Without npm they skip.
+	@# The real-client tests run npm clients (Apollo Client, urql, graphql-ws, subscriptions-transport-ws)
+	@# under Node from tests/clients/: installed from its lock with npm ci, and only when the lock is newer
+	@# than the last install. Without npm they skip.
 	@if command -v npm >/dev/null 2>&1; then \
 		test tests/clients/node_modules/.package-lock.json -nt tests/clients/package-lock.json || \
 		npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error; \
-	else echo "npm not found: the Node client tests (tests/edge/test_real_http_clients.py) will be skipped"; fi
+	else echo "npm not found: the Node client tests (tests/edge/test_real_http_clients.py, tests/edge/ws/test_real_clients.py) will be skipped"; fi
 
 # Regenerate requirements.lock and requirements-dev.lock from pyproject.toml (tools/lock.py). By default
 # PyPI as of the time in requirements.lock, which reproduces the committed files; AS_OF=now (or an ISO
