@@ -7,9 +7,10 @@ WS_URL at a running edge (they set the module attributes) and call these functio
   ``errors[0]["extensions"]["code"] == "invalid-jwt"`` (aiohttp sends ``Accept: */*``, so the edge answers
   as Hasura does: 200 and the error body).
 - WebSocket, refused token: the edge refuses at connection_init, so ``session.subscribe`` raises before
-  any result: ``TransportServerError`` on the legacy ``graphql-ws`` subprotocol (connection_error) and
-  ``TransportConnectionFailed`` on ``graphql-transport-ws`` (close 4403); see the tests for which one
-  gql's default subprotocol choice gets.
+  any result. gql offers both subprotocols and the edge picks ``graphql-transport-ws``: it closes 4403 and
+  gql raises ``TransportConnectionFailed`` whose ``__cause__`` is websockets' ``ConnectionClosedError``
+  (``.rcvd.code == 4403``). On the legacy ``graphql-ws`` subprotocol (``subprotocols=["graphql-ws"]``) the
+  edge sends connection_error and gql raises ``TransportServerError`` with the message.
 """
 
 # ruff: noqa: E402  (each recipe region holds its own imports, as a user would paste it)
