@@ -18,7 +18,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -26,10 +26,19 @@ from pydantic_settings import SettingsError
 
 from edge.settings import ConfigFileError, EdgeSettings, read_config_file
 
-__all__ = ["LoadedSettings", "closest", "did_you_mean", "env_name", "load_settings", "unknown_environment_variables"]
+__all__ = [
+    "LoadedSettings",
+    "closest",
+    "did_you_mean",
+    "env_name",
+    "load_settings",
+    "unknown_environment_variables",
+    "write_problems",
+]
 
 ENV_PREFIX = "EDGE_"
 CONFIG_VARIABLE = "EDGE_CONFIG"
+PROGRAM = "hasura-edge"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
@@ -113,6 +122,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LoadedSettings:
         where = _Where(from_environment, found.from_file, config_path)
         found.problems.extend(where.describe(error) for error in exc.errors(include_url=False, include_input=False))
     return found
+
+
+def write_problems(err: TextIO, problems: list[str], warnings: list[str]) -> None:
+    """The warnings, then a header and one line per problem (each line names the setting)."""
+    for warning in warnings:
+        err.write(f"{PROGRAM}: warning: {warning}\n")
+    if problems:
+        err.write(f"{PROGRAM}: invalid configuration ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n")
+        for problem in problems:
+            err.write(f"{PROGRAM}: {problem}\n")
 
 
 def _environment_value(environ: Mapping[str, str], variable: str) -> str | None:
