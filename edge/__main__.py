@@ -9,6 +9,7 @@ invalid configuration is exit 2 with one line per problem (``edge.configuration`
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
@@ -97,10 +98,15 @@ def main(argv: list[str]) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     stale = stale_compiled_modules()
-    if stale:
-        names = ", ".join(str(path.relative_to(PACKAGE.parent)) for path in stale)
-        sys.stderr.write(f"hasura-edge: warning: these sources changed after they were compiled ({names}); ")
-        sys.stderr.write("the old compiled code runs until `make compile`\n")
+    if stale:  # a log line: in JSON mode everything the serving edge writes is one
+        logging.getLogger("edge").warning(
+            "edge_compiled_modules_stale",
+            extra={
+                "modules": [str(path.relative_to(PACKAGE.parent)) for path in stale],
+                "hint": "these sources changed after they were compiled; the old compiled code runs until "
+                "`make compile`",
+            },
+        )
     from edge.serve import run
 
     return run(settings)
