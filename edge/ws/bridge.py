@@ -25,11 +25,20 @@ import orjson
 
 from edge import strict_json
 from edge.asgi import Receive, Send
-from edge.errors import AuthenticationError, EdgeError, InvalidJSON, LimiterUnavailable, RoleNotAllowed
+from edge.errors import (
+    AuthenticationError,
+    BadRequest,
+    EdgeError,
+    InvalidJSON,
+    LimiterUnavailable,
+    RoleNotAllowed,
+    TooManyRequests,
+)
 from edge.plans import Plan, RateLimit
 from edge.session import Identity
 from edge.ws import protocols as p
 from edge.ws.credentials import BadInitPayload, credential_headers
+from edge.ws.observation import OperationRecord, record_operation
 from edge.ws.protocols import CloseCode, Protocol
 from edge.ws.services import Services, WebSocketConfig
 from edge.ws.upstream import UpstreamConnection, UpstreamRefused, UpstreamUnavailable
@@ -51,6 +60,8 @@ class _Operation:
     counted: bool
     started: float = 0.0
     """``time.monotonic()`` when the operation started (subscription-seconds metering)."""
+    record: OperationRecord | None = None
+    """For metrics and the access log when it ends (``edge.ws.observation``); None once recorded."""
 
 
 def _reason(text: str) -> str:
@@ -59,12 +70,16 @@ def _reason(text: str) -> str:
 
 
 class _Refused(Exception):
-    """An operation refused by the edge: its id gets an error, the connection lives."""
+    """An operation refused by the edge: its id gets an error, the connection lives.
 
-    def __init__(self, message: str, code: str) -> None:
+    ``status`` is what an HTTP request refused alike gets (metrics and the access log).
+    """
+
+    def __init__(self, message: str, code: str, status: int) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.status = status
 
 
 class _Close(Exception):
@@ -524,29 +539,34 @@ class Bridge:
             raise _Close(CloseCode.DUPLICATE_ID, f"Subscriber for {op_id[:60]} already exists")
         if self._draining:
             return  # never reaches Hasura: the client sends it again on its next connection
+        name = payload.get("operationName")
+        record = OperationRecord(op_id, payload["query"], time.perf_counter(), name if isinstance(name, str) else None)
         try:
-            operation = await self._admit_operation(op_id, payload)
+            operation = await self._admit_operation(op_id, payload, record)
         except _Refused as refused:
             for out in self.protocol.operation_error(op_id, refused.message, refused.code):
                 self.enqueue(out)
+            self._observe(record, "refused", refused.code, refused.status)
             return
         operation.raw = text.encode("utf-8")
+        operation.record = record
         self.operations[op_id] = operation
         await self.upstream.send(text)
 
-    async def _admit_operation(self, op_id: str, payload: dict[str, Any]) -> _Operation:
+    async def _admit_operation(self, op_id: str, payload: dict[str, Any], record: OperationRecord) -> _Operation:
         plan, services = self.plan, self.services
         assert plan is not None and self.identity is not None
         name = payload.get("operationName")
         variables = payload.get("variables")
         if name is not None and not isinstance(name, str):
-            raise _Refused("operationName must be a string", "bad-request")
+            raise _Refused("operationName must be a string", "bad-request", BadRequest.status)
         if variables is not None and not isinstance(variables, dict):
-            raise _Refused("variables must be an object", "bad-request")
+            raise _Refused("variables must be an object", "bad-request", BadRequest.status)
         limits = plan.graphql
         try:
             analysis = services.analyser(payload["query"], name, max_tokens=limits.max_tokens)
             cost = services.costs.model.estimate(analysis, variables=variables, role=self.identity.session.role)
+            record.analysed(analysis, cost)
             rejection = services.first_rejection(services.check(analysis, cost, limits))
             if rejection is not None:
                 raise rejection
@@ -557,23 +577,31 @@ class Bridge:
                     raise _Refused(
                         f"At most {plan.max_subscriptions} concurrent subscriptions per connection on your plan",
                         "subscription-limit-exceeded",
+                        TooManyRequests.status,
                     )
             if plan.rate is not None or plan.quota is not None:
                 decision = await services.limiter.hit(self.limit_key, self.plan_name, plan)
                 if not decision.allowed:
-                    raise _Refused("Rate limit or quota exceeded", decision.code or "rate-limited")
+                    code = decision.code or "rate-limited"
+                    status = LimiterUnavailable.status if code == LimiterUnavailable.code else TooManyRequests.status
+                    raise _Refused("Rate limit or quota exceeded", code, status)
             if plan.cost_budget is not None:
                 charged = await services.budgets.charge(self.limit_key, self.plan_name, plan.cost_budget, cost)
                 if not charged.allowed:
-                    raise _Refused(f"This operation costs {cost} points; budget exhausted", "cost-budget-exceeded")
+                    raise _Refused(
+                        f"This operation costs {cost} points; budget exhausted",
+                        "cost-budget-exceeded",
+                        TooManyRequests.status,
+                    )
         except EdgeError as exc:
-            raise _Refused(exc.message, exc.code) from None
+            raise _Refused(exc.message, exc.code, exc.status) from None
         counted = False
         if subscription and plan.max_subscriptions is not None:
             if not await services.counter.acquire(self.limit_key, self._member(op_id), plan.max_subscriptions):
                 raise _Refused(
                     f"At most {plan.max_subscriptions} concurrent subscriptions per key or user on your plan",
                     "subscription-limit-exceeded",
+                    TooManyRequests.status,
                 )
             counted = True
         return _Operation(b"", subscription, counted, time.monotonic())
@@ -586,6 +614,7 @@ class Bridge:
         operation = self.operations.pop(op_id, None)
         if operation is None:
             return  # unknown or finished: ignored, as Hasura does
+        self._observe_end(operation, "stopped")
         await self._release(op_id, operation)
         if self.upstream is not None:
             await self.upstream.send(text)
@@ -615,8 +644,31 @@ class Bridge:
     async def _release_all(self) -> None:
         operations, self.operations = self.operations, {}
         for op_id, operation in operations.items():
+            self._observe_end(operation, "closed")
             with contextlib.suppress(Exception):
                 await self._release(op_id, operation)
+
+    def _observe(
+        self, record: OperationRecord, outcome: str, code: str | None = None, status: int | None = None
+    ) -> None:
+        observer = self.services.observer
+        if observer is not None:
+            record_operation(
+                observer,
+                record,
+                outcome,
+                request_id=self.request_id,
+                identity=self.identity,
+                plan=self.plan_name,
+                code=code,
+                status=status,
+            )
+
+    def _observe_end(self, operation: _Operation, outcome: str, code: str | None = None) -> None:
+        """Record an operation that left ``self.operations`` (once: its record goes with it)."""
+        record, operation.record = operation.record, None
+        if record is not None:
+            self._observe(record, "error" if outcome == "completed" and record.error else outcome, code)
 
     # --- upstream ------------------------------------------------------------------------------
 
@@ -627,6 +679,7 @@ class Bridge:
                 del self.operations[op_id]
                 for out in self.protocol.operation_error(op_id, message, code):
                     self.enqueue(out)
+                self._observe_end(operation, "aborted", code)
 
     async def _read_upstream(self, upstream: UpstreamConnection) -> None:
         protocol = self.protocol
@@ -648,8 +701,11 @@ class Bridge:
                 if operation is None or op_id is None:
                     continue
                 self.enqueue(text)
+                if kind == protocol.error and operation.record is not None:
+                    operation.record.error = True
                 if kind == protocol.complete or not protocol.legacy:
                     del self.operations[op_id]
+                    self._observe_end(operation, "completed")
                     await self._release(op_id, operation)
                     self._close_if_drained()
             elif kind == p.PING:
