@@ -13,7 +13,6 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "ApiKey",
     "Base",
     "Document",
     "DocumentCollaborator",
@@ -193,22 +192,3 @@ class DocumentHistory(Base):
     content_after: Mapped[str]
     event_id: Mapped[str] = mapped_column(unique=True)
     created_at: Mapped[datetime] = mapped_column(server_default=_NOW)
-
-
-class ApiKey(Base):
-    """``edge.api_keys``: owned by the edge; mirrored here only so the model set is complete."""
-
-    __tablename__ = "api_keys"
-    __table_args__ = {"schema": "edge"}
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_UUID)
-    key_prefix: Mapped[str] = mapped_column(unique=True)
-    key_hash: Mapped[str]
-    owner: Mapped[str]
-    plan: Mapped[str]
-    role: Mapped[str] = mapped_column(server_default=text("'user'"))
-    session_variables: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
-    created_at: Mapped[datetime] = mapped_column(server_default=_NOW)
-    expires_at: Mapped[datetime | None]
-    revoked_at: Mapped[datetime | None]
-    last_rotated_at: Mapped[datetime | None]

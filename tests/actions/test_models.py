@@ -1,4 +1,6 @@
-"""actions/models.py mirrors the migrations: same tables, columns, types, nullability, primary keys."""
+"""actions/models.py mirrors the migrations: same tables, columns, types, nullability, primary keys.
+
+The edge's own tables (schema ``edge``) come from the edge's migrations (``edge/db/``), not these."""
 
 from __future__ import annotations
 
@@ -30,13 +32,13 @@ def test_every_model_matches_its_migrated_table(postgres_server_url: str) -> Non
         with psycopg.connect(url) as conn:
             columns = conn.execute(
                 "SELECT table_schema, table_name, column_name, data_type, is_nullable"
-                " FROM information_schema.columns WHERE table_schema IN ('public', 'edge')"
+                " FROM information_schema.columns WHERE table_schema = 'public'"
             ).fetchall()
             primary_keys = conn.execute(
                 "SELECT n.nspname, c.relname, a.attname FROM pg_index i"
                 " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)"
-                " WHERE i.indisprimary AND n.nspname IN ('public', 'edge')"
+                " WHERE i.indisprimary AND n.nspname = 'public'"
             ).fetchall()
 
     database: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
