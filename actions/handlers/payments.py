@@ -1,6 +1,6 @@
 """processPayment: charge an order once per (user, idempotency key), with Stripe's idempotency semantics.
 
-Protocol (security.md §4), every step keyed by ``(session user id, idempotencyKey)``:
+Protocol (actions/README.md, "processPayment idempotency"), every step keyed by ``(session user id, idempotencyKey)``:
 
 1. **Validate the input** without touching the database: positive, finite amount with no more decimals
    than the currency allows, a known ISO 4217 code, a key of 1..255 characters. Failure: 400, nothing

@@ -1,4 +1,6 @@
-"""Only edge-made identity reaches Hasura, whatever the client sends (security.md §1.9)."""
+"""Only edge-made identity reaches Hasura, whatever the client sends.
+
+Client-sent x-hasura-* headers, admin secrets and role claims never reach Hasura."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""security.md §1.1-1.6: every abusive document is a quick 400 with a stable code, never a 500 or a hang.
+"""Abusive documents (deep nesting, alias and field floods, fragment cycles, directive and token floods):
+every one is a quick 400 with a stable code, never a 500 or a hang.
 
 Each case runs the edge's own decision (analyse, estimate, check) the way the pipeline does, and asserts
 the code and status. Timings are generous (< 1 s, the requirement is < 100 ms) so that a loaded box
