@@ -25,6 +25,7 @@ import pytest
 from actions.settings import ActionsSettings
 from edge.__main__ import main as edge_main
 from edge.db.cli import DatabaseSettings
+from edge.graphql.permissions import PermissionLimits
 from edge.settings import EdgeSettings
 from edge.ws.devcert import main as devcert_main
 from tests.compose import support
@@ -403,6 +404,19 @@ def test_edge_environment_is_real_settings(services: dict[str, Any], monkeypatch
     assert settings.allowed_origins == ["https://localhost:3000", "http://localhost:3000"]
     assert settings.tls_cert_file == Path(CERTS_MOUNT, "edge.pem")
     assert settings.tls_key_file == Path(CERTS_MOUNT, "edge-key.pem")
+
+
+def test_the_edge_prices_with_the_metadata_hasura_applies(services: dict[str, Any]) -> None:
+    """The edge reads each role's select-permission limit from the same directory Hasura's entrypoint applies."""
+    env = support.environment(services["edge"])
+    mounts = {target: (source, mode) for source, target, *mode in (v.split(":") for v in services["edge"]["volumes"])}
+    hasura_mounts = {target: source for source, target, *_ in (v.split(":") for v in services["hasura"]["volumes"])}
+    source, mode = mounts[env["EDGE_HASURA_METADATA_DIR"]]
+    assert mode == ["ro"]
+    applied_by_hasura = Path(support.REPO_ROOT, hasura_mounts["/hasura-metadata"]).resolve()
+    assert Path(support.REPO_ROOT, source).resolve() == applied_by_hasura
+    limits = PermissionLimits.from_metadata_dir(support.REPO_ROOT / source)
+    assert limits.as_dict(), "the demo metadata has select-permission limits for the edge to price with"
 
 
 def test_actions_environment_is_real_settings(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

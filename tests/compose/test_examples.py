@@ -113,11 +113,16 @@ async def test_tokens_verify_against_the_compose_jwt_config(
 
 
 def test_the_compose_edge_accepts_the_tokens_end_to_end(
-    mint_token: ModuleType, edge_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mint_token: ModuleType,
+    edge_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     """An edge built from the compose environment (only Hasura's URL and the Redis/Postgres URLs changed, since
-    those hosts exist only on the compose network, and the certificate files moved from /certs to a temporary
-    directory) serves https with a development certificate and forwards a demo token's identity to Hasura."""
+    those hosts exist only on the compose network, the certificate files moved from /certs to a temporary
+    directory, and the metadata directory read from its bind mount's source) serves https with a development
+    certificate and forwards a demo token's identity to Hasura."""
     for name in list(os.environ):
         if name.startswith("EDGE_"):
             monkeypatch.delenv(name)
@@ -129,6 +134,11 @@ def test_the_compose_edge_accepts_the_tokens_end_to_end(
     write_if_missing(certs, ["localhost", "127.0.0.1"])  # what the compose edge-certs service writes
     for name in ("EDGE_TLS_CERT_FILE", "EDGE_TLS_KEY_FILE"):
         monkeypatch.setenv(name, str(certs / Path(edge_env[name]).name))
+    mounts = {
+        target: source for source, target, *_ in (v.split(":") for v in support.load()["services"]["edge"]["volumes"])
+    }
+    metadata = support.REPO_ROOT / mounts[edge_env["EDGE_HASURA_METADATA_DIR"]]  # the bind mount's source
+    monkeypatch.setenv("EDGE_HASURA_METADATA_DIR", str(metadata))
     double = HasuraDouble(admin_secret=edge_env["EDGE_HASURA_ADMIN_SECRET"])
     with serving(double.app) as hasura:
         monkeypatch.setenv("EDGE_HASURA_URL", hasura.url)
@@ -139,6 +149,7 @@ def test_the_compose_edge_accepts_the_tokens_end_to_end(
         try:
             url = f"https://127.0.0.1:{edge.port}/graphql"
             client = httpx.Client(verify=ssl.create_default_context(cafile=str(certs / "ca.pem")))
+            request.addfinalizer(client.close)
             query = {"query": "{ products(limit: 1) { id } }"}
             for user, user_id in USERS.items():
                 token = mint_token.mint_token(user, environ={}, dotenv=_no_env_file(tmp_path))
@@ -154,8 +165,13 @@ def test_the_compose_edge_accepts_the_tokens_end_to_end(
             assert double.last().session == {"x-hasura-role": "anonymous"}
             forged = mint_token.mint_token("alice", environ={"JWT_HS256_KEY": "x" * 40}, dotenv=_no_env_file(tmp_path))
             refused = client.post(url, json=query, headers={"Authorization": f"Bearer {forged}"})
-            assert refused.status_code == 401
-            client.close()
+            assert (refused.status_code, refused.json()["errors"][0]["extensions"]["code"]) == (200, "invalid-jwt")
+            precise = client.post(
+                url,
+                json=query,
+                headers={"Authorization": f"Bearer {forged}", "Accept": "application/graphql-response+json"},
+            )
+            assert (precise.status_code, precise.json()["errors"][0]["extensions"]["code"]) == (401, "invalid-jwt")
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 httpx.post(url, json=query)  # the system's CAs do not know the development CA
         finally:
