@@ -17,10 +17,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -81,7 +83,9 @@ def wait_port(port: int, timeout: float = 20.0, process: subprocess.Popen[bytes]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server exited ({process.returncode}) before listening on {port}")
+            raise RuntimeError(
+                f"the server exited ({process.returncode}) before listening on {port}:\n{stderr_tail(process)}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -252,11 +256,29 @@ def measure(name: str, port: int, path: str, pid: int | None, script: Path, args
     return runs[len(runs) // 2]
 
 
+# Each server's stderr goes to an unlinked temporary file, never to a pipe: nobody reads a pipe while wrk
+# runs, and a server that logs (the edge's access log at `info`) would block once the pipe's 64 KiB fill up.
+_STDERR: dict[int, IO[bytes]] = {}
+
+
 def start(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a server in its own process group, so that :func:`stop` can end whatever it spawned."""
-    return subprocess.Popen(
-        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop(), after the server has exited)
+    process = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
     )
+    _STDERR[process.pid] = stderr
+    return process
+
+
+def stderr_tail(process: subprocess.Popen[bytes], limit: int = 4000) -> str:
+    """The end of what a server started by :func:`start` wrote to stderr."""
+    stderr = _STDERR.get(process.pid)
+    if stderr is None:
+        return ""
+    stderr.seek(0, os.SEEK_END)
+    stderr.seek(max(0, stderr.tell() - limit))
+    return stderr.read().decode("utf-8", "replace")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -270,8 +292,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)  # the group is this process's own (start_new_session)
-    if process.stderr is not None:
-        process.stderr.close()
+    stderr = _STDERR.pop(process.pid, None)
+    if stderr is not None:
+        stderr.close()
 
 
 def start_upstream(tmp: Path, nginx: str | None) -> tuple[subprocess.Popen[bytes], int]:
