@@ -37,6 +37,7 @@ from edge.limits import make_cost_budgets, make_limiter
 from edge.limits.base import CostBudgets, Limiter
 from edge.limits.redis_store import redis_client_from_url
 from edge.observability import RedisUsageMeter, metrics_asgi_app
+from edge.observability.metrics_peers import MetricsPeers
 from edge.observability.metrics_server import MetricsServer
 from edge.observability.tracing import Tracing
 from edge.pipeline.analyse_operation import AnalyseOperation, CostModelHolder
@@ -120,9 +121,11 @@ def create_app(
     budgets: CostBudgets | None = None,
     api_keys: ApiKeyStore | None = None,
     metrics_socket: socket.socket | None = None,
+    metrics_peers: MetricsPeers | None = None,
 ) -> EdgeApp:
     """``metrics_socket``: bound to ``EDGE_METRICS_HOST:EDGE_METRICS_PORT`` already (``python -m edge`` binds it
-    before start-up, so that a busy port is a configuration error); None: the lifespan binds it."""
+    before start-up, so that a busy port is a configuration error); None: the lifespan binds it.
+    ``metrics_peers``: this process is one of several workers (``EDGE_WORKERS``); ``/metrics`` sums them all."""
     balanced = build_upstream(settings, upstream)
     upstream = balanced
     configs = settings.jwt_configs
@@ -186,7 +189,9 @@ def create_app(
         jwt_verifier = verifier
         metrics.watch_jwks_fetches(lambda: jwt_verifier.jwks_fetches)
     metrics_app = metrics_asgi_app(
-        metrics, token=settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        metrics,
+        token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
+        peers=metrics_peers,
     )
 
     endpoint = settings.otel_exporter_otlp_endpoint
@@ -252,6 +257,9 @@ def create_app(
             if isinstance(meter, RedisUsageMeter):
                 meter.start()
                 owned.push_async_callback(meter.aclose)  # the final flush runs before Redis closes
+            if metrics_peers is not None:
+                await metrics_peers.start(lambda: metrics.render()[0])
+                owned.push_async_callback(metrics_peers.aclose)
             if settings.metrics_port is not None:
                 metrics_server = MetricsServer(
                     metrics_app, host=settings.metrics_host, port=settings.metrics_port, sock=metrics_socket

@@ -74,7 +74,20 @@ def _encodable(value: Any) -> Any:
     return value
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
+class _WorkerField(logging.Filter):
+    """Marks every line of a worker process (``EDGE_WORKERS`` above 1) with the worker's index."""
+
+    def __init__(self, worker: int) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.worker
+        return True
+
+
+def configure_logging(level: str = "info", fmt: str = "json", *, worker: int | None = None) -> None:
+    """``worker``: this process is that worker of several; each line carries it (JSON: the ``worker`` field)."""
     # The logging HOWTO's optimisations ("Optimization" section): records no longer carry the
     # caller's file, line and function (a stack walk per record) nor thread and process names,
     # which neither format prints. With the access log at INFO (a line per operation) this is
@@ -87,7 +100,10 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        where = "" if worker is None else "worker=%(worker)s "
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {where}%(name)s %(message)s"))
+    if worker is not None:
+        handler.addFilter(_WorkerField(worker))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -15,6 +15,8 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 import uvloop
@@ -24,10 +26,13 @@ from edge.graphql.manifest import ManifestError
 from edge.graphql.permissions import MetadataError
 from edge.http_server import HttpServer, ServerConfig, bind, server_config
 from edge.http_server.lifespan import LifespanFailed
+from edge.observability.metrics_peers import MetricsPeers
 from edge.settings import EdgeSettings
+from edge.workers.count import worker_count
 
 __all__ = [
     "StartupError",
+    "Worker",
     "bind_metrics_or_fail",
     "bind_or_fail",
     "build_app",
@@ -117,32 +122,47 @@ def upstream_client_problem(settings: EdgeSettings, name: str | None = None) -> 
     )
 
 
-def build_app(settings: EdgeSettings, metrics_socket: socket.socket | None = None) -> EdgeApp:
+def build_app(
+    settings: EdgeSettings, metrics_socket: socket.socket | None = None, metrics_peers: MetricsPeers | None = None
+) -> EdgeApp:
     """The edge's app; StartupError names the setting whose file cannot be used."""
     problem = upstream_client_problem(settings)
     if problem is not None:
         raise StartupError(problem)
     try:
-        return create_app(settings, metrics_socket=metrics_socket)
+        return create_app(settings, metrics_socket=metrics_socket, metrics_peers=metrics_peers)
     except ManifestError as exc:
         raise StartupError(f"EDGE_PERSISTED_MANIFEST_FILE: {exc}") from None
     except MetadataError as exc:
         raise StartupError(f"EDGE_HASURA_METADATA_DIR: {exc}") from None
 
 
-async def serve(settings: EdgeSettings, stop: asyncio.Event | None = None) -> int | None:
+@dataclass(frozen=True)
+class Worker:
+    """This process is one of several serving the same port (``edge.workers``): the sockets the supervisor
+    bound, the workers' metrics, and what to call once it serves."""
+
+    listening: socket.socket
+    metrics_socket: socket.socket | None
+    metrics_peers: MetricsPeers
+    started: Callable[[], None]
+
+
+async def serve(
+    settings: EdgeSettings, stop: asyncio.Event | None = None, *, worker: Worker | None = None
+) -> int | None:
     """Serve until ``stop`` is set (by default: the first SIGTERM or SIGINT, which is returned).
 
     Raises StartupError when the edge cannot start.
     """
     config = load_server_config(settings)
-    sock = bind_or_fail(settings)
+    sock = bind_or_fail(settings) if worker is None else worker.listening
     sockets = [sock]
     try:
-        metrics_socket = bind_metrics_or_fail(settings)
+        metrics_socket = bind_metrics_or_fail(settings) if worker is None else worker.metrics_socket
         if metrics_socket is not None:
             sockets.append(metrics_socket)
-        app = build_app(settings, metrics_socket)
+        app = build_app(settings, metrics_socket, worker.metrics_peers if worker is not None else None)
         server = HttpServer(app, config, direct=app.direct_routes, drain_websockets=app.drain_websockets)
         await server.start([sock])
     except LifespanFailed as exc:
@@ -167,6 +187,8 @@ async def serve(settings: EdgeSettings, stop: asyncio.Event | None = None) -> in
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)
+    if worker is not None:
+        worker.started()
     await stop.wait()
     log.info("edge_shutting_down")
     await server.shutdown()
@@ -179,7 +201,16 @@ def _close(sockets: list[socket.socket]) -> None:
 
 
 def run(settings: EdgeSettings) -> int:
-    """Serve in this process; the exit code, or the process ends with the signal that stopped it."""
+    """Serve; the exit code, or the process ends with the signal that stopped it.
+
+    With ``EDGE_WORKERS`` resolving to more than 1, this process supervises that many workers
+    (``edge.workers.supervisor``); with 1, it serves itself, with nothing in between.
+    """
+    count = worker_count(settings)
+    if count.count > 1:
+        from edge.workers.supervisor import supervise
+
+        return supervise(settings, count)
     try:
         signum = uvloop.run(serve(settings))
     except StartupError as exc:

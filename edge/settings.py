@@ -288,6 +288,11 @@ class EdgeSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     """Log line format. Default json."""
 
+    # --- Worker processes ------------------------------------------------------------------
+    workers: int | Literal["auto"] = "auto"
+    """Processes serving the port: a number, or ``auto`` (default): one per CPU the container may use when
+    ``EDGE_REDIS_URL`` is set, else 1 (``edge/workers/count.py``; ``docs/operations.md``, "Worker processes")."""
+
     # --- Subscriptions (WebSocket) ---------------------------------------------------------
     tls_cert_file: Path | None = None
     """PEM certificate (chain) for TLS on the edge's port: https and wss. Unset (default): plain HTTP/WS."""
@@ -374,6 +379,20 @@ class EdgeSettings(BaseSettings):
         if value is not None:
             parse_targets(value)  # ValueError names the bad entry
         return value
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _check_workers(cls, value: Any) -> Any:
+        # One message instead of one per member of the union ("constrained-int", "literal['auto']").
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            count = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else 0
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise ValueError("must be a whole number of at least 1, or auto")
+        return count
 
     @model_validator(mode="after")
     def _shared_stores_need_redis(self) -> EdgeSettings:

@@ -10,12 +10,15 @@ import hmac
 
 from edge.asgi import ASGIApp, Receive, Scope, Send, send_response
 from edge.observability.metrics import EdgeMetrics
+from edge.observability.metrics_peers import MetricsPeers
 
 __all__ = ["metrics_asgi_app"]
 
 
-def metrics_asgi_app(metrics: EdgeMetrics, *, token: str | None) -> ASGIApp:
+def metrics_asgi_app(metrics: EdgeMetrics, *, token: str | None, peers: MetricsPeers | None = None) -> ASGIApp:
     """A tiny ASGI app answering ``GET /metrics``; anything else is 404/405.
+
+    With ``peers`` (``EDGE_WORKERS`` above 1), the answer is the sum of every worker's metrics.
 
     With ``token``, the request must carry ``Authorization: Bearer <token>`` (compared in constant time),
     else 401. It answers the lifespan protocol, so any ASGI server can run it on a port of its own.
@@ -44,6 +47,8 @@ def metrics_asgi_app(metrics: EdgeMetrics, *, token: str | None) -> ASGIApp:
             await send_response(send, 401, [text, (b"www-authenticate", b"Bearer")], b"unauthorized\n")
             return
         body, content_type = metrics.render()
+        if peers is not None:
+            body = await peers.sum_with(body)
         await send_response(send, 200, [(b"content-type", content_type.encode("ascii"))], body)
 
     return app
