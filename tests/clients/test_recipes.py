@@ -18,6 +18,7 @@ EXPECTED = {
     "graphql-ws-refresh",
     "subscriptions-transport-ws",
     "urql",
+    "graphql-request",
     "gql-http",
     "gql-ws",
 }

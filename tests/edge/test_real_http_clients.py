@@ -1,12 +1,13 @@
 """Real GraphQL clients against a running edge: what each makes of the edge's errors.
 
-Apollo Client 4 and urql run under Node from ``tests/clients/`` (``make install`` installs them with
+Apollo Client 4, urql and graphql-request run under Node from ``tests/clients/`` (``make install`` installs them with
 ``npm ci``; the tests skip, saying why, when ``node`` or the packages are absent); gql runs here. The
 point is the one ``docs/errors.md`` makes: an expired token must reach a Hasura-style token-refresh
 error link as a GraphQL error with ``extensions.code == "invalid-jwt"``, whatever the client accepts.
 
-The client code runs as the user guide shows it: the ``apollo-http`` and ``urql`` recipes (regions of
-``tests/clients/apollo.mjs`` and ``urql.mjs``) and ``gql-http`` (``tests/clients/gql_recipes.py``).
+The client code runs as the user guide shows it: the ``apollo-http``, ``urql`` and ``graphql-request``
+recipes (regions of ``tests/clients/apollo.mjs``, ``urql.mjs`` and ``graphql-request.mjs``) and ``gql-http``
+(``tests/clients/gql_recipes.py``).
 """
 
 from __future__ import annotations
@@ -216,4 +217,48 @@ async def test_the_gql_http_recipe_fails_fast_on_a_bad_token(
     assert raised.value.errors is not None
     assert raised.value.errors[0]["extensions"]["code"] == "invalid-jwt"
     assert gql_recipes.is_invalid_jwt(raised.value)
+    assert hasura.graphql_requests() == []
+
+
+# --- graphql-request ---------------------------------------------------------------------------
+
+
+def test_the_graphql_request_recipe_queries_with_a_get_and_no_csrf_header(
+    start_edge: EdgeFactory, hasura: HasuraDouble
+) -> None:
+    edge = start_edge(error_statuses="negotiate")
+    outcome = run_node("graphql-request.mjs", graphqlUrl=f"{edge.url}/v1/graphql", token=mint(), query=QUERY)
+    assert outcome["error"] is None
+    assert len(outcome["data"]["users"]) == 1
+    [request] = outcome["requests"]
+    assert (request["method"], request["path"]) == ("GET", "/v1/graphql")
+    assert not {"graphql-require-preflight", "apollo-require-preflight", "x-apollo-operation-name"} & set(
+        request["headers"]
+    )
+    assert hasura.last().session == {"x-hasura-role": "user", "x-hasura-user-id": "user-1"}
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [(None, 401), ("application/json", 200)],  # graphql-request's own Accept; one set up for Hasura
+    ids=["default-accept", "application-json"],
+)
+def test_graphql_request_sees_an_expired_token_as_invalid_jwt(
+    start_edge: EdgeFactory, hasura: HasuraDouble, accept: str | None, status: int
+) -> None:
+    edge = start_edge(error_statuses="negotiate")
+    outcome = run_node(
+        "graphql-request.mjs",
+        graphqlUrl=f"{edge.url}/v1/graphql",
+        token=mint(expires_in=-3600),
+        accept=accept,
+        query=QUERY,
+    )
+    assert outcome["data"] is None
+    assert outcome["error"] == {
+        "name": "ClientError",
+        "invalidJwt": True,
+        "graphQLCodes": ["invalid-jwt"],
+        "status": status,
+    }
     assert hasura.graphql_requests() == []
