@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import orjson
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "JsonLineHandler", "configure_logging", "json_line_handler", "logger_chain"]
 
 _LIBRARY_FLOORS: Final = {"websockets": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 _process_log = logging.getLogger("edge")
@@ -41,14 +41,18 @@ class JsonFormatter(logging.Formatter):
     # another second's text).
     _second: tuple[int, str] = (-1, "")
 
-    def format(self, record: logging.LogRecord) -> str:
-        whole = int(record.created)
+    def timestamp(self, created: float, msecs: float) -> str:
+        """``ts``: ``created`` (epoch seconds) in UTC to the millisecond, as ``2026-11-18T11:06:40.250Z``."""
+        whole = int(created)
         second, stamp = self._second
         if second != whole:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
             self._second = (whole, stamp)
+        return f"{stamp}.{int(msecs):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": f"{stamp}.{int(record.msecs):03d}Z",
+            "ts": self.timestamp(record.created, record.msecs),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -86,6 +90,88 @@ class _WorkerField(logging.Filter):
         return True
 
 
+class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`configure_logging` puts on the root logger in JSON mode.
+
+    Besides handling records like any ``StreamHandler``, it writes a line given as a name, an event and its
+    fields (:meth:`write_line`): what the access log does for every operation, without a ``LogRecord``.
+    """
+
+    def __init__(self, stream: Any, worker: int | None) -> None:
+        super().__init__(stream)
+        self.json = JsonFormatter()
+        self.setFormatter(self.json)
+        self.worker = worker
+        self.own_filters: list[logging.Filter] = [] if worker is None else [_WorkerField(worker)]
+        for own in self.own_filters:
+            self.addFilter(own)
+
+    def writes_unchanged(self) -> bool:
+        """Whether a record reaching this handler at INFO would be written as configured: its own formatter,
+        no filter or level added since."""
+        return self.formatter is self.json and self.filters == self.own_filters and self.level <= logging.INFO
+
+    def write_line(self, logger: str, event: str, fields: dict[str, Any]) -> None:
+        """The line ``logging.getLogger(logger).info(event, extra=fields)`` would write through this handler.
+
+        The same keys in the same order (``ts``, ``level``, ``logger``, ``event``, the fields, ``worker``) and
+        the same values: tests/edge/observability/test_access_log.py compares the two. A failure to write is
+        reported as ``logging`` reports it (``handleError``), with the record the line stands for.
+        """
+        created = time.time()
+        entry: dict[str, Any] = {
+            "ts": self.json.timestamp(created, (created - int(created)) * 1000),
+            "level": "info",
+            "logger": logger,
+            "event": event,
+            **fields,
+        }
+        if self.worker is not None:
+            entry["worker"] = self.worker
+        try:
+            line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
+            self.acquire()
+            try:
+                self.stream.write(line)
+                self.flush()
+            finally:
+                self.release()
+        except Exception:
+            self.handleError(logging.LogRecord(logger, logging.INFO, "", 0, event, None, None))
+
+
+def json_line_handler(chain: tuple[logging.Logger, ...]) -> JsonLineHandler | None:
+    """The edge's JSON handler when it alone writes INFO records of ``chain[0]``, unchanged; else None.
+
+    ``chain`` is a logger and its ancestors up to the root (``edge.access``, ``edge``, root). Whatever an
+    operator configures through ``logging`` (a handler or filter on any of them, ``propagate`` turned off,
+    another formatter or level on the handler) makes this None, and the caller then logs the record the
+    usual way, so every ``logging`` configuration still applies. The caller checks the level first.
+    """
+    found: JsonLineHandler | None = None
+    for logger in chain:
+        if logger.filters:
+            return None
+        handlers = logger.handlers
+        if handlers:
+            handler = handlers[0]
+            if found is not None or len(handlers) != 1 or not isinstance(handler, JsonLineHandler):
+                return None
+            found = handler
+        if not logger.propagate:
+            break
+    if found is None or not found.writes_unchanged():
+        return None
+    return found
+
+
+def logger_chain(name: str) -> tuple[logging.Logger, ...]:
+    """The logger ``name`` and its ancestors by name, up to the root: ``a.b`` gives ``a.b``, ``a``, root."""
+    parts = name.split(".")
+    named = [logging.getLogger(".".join(parts[:end])) for end in range(len(parts), 0, -1)]
+    return (*named, logging.getLogger())
+
+
 def configure_logging(level: str = "info", fmt: str = "json", *, worker: int | None = None) -> None:
     """``worker``: this process is that worker of several; each line carries it (JSON: the ``worker`` field)."""
     # The logging HOWTO's optimisations ("Optimization" section): records no longer carry the
@@ -96,14 +182,15 @@ def configure_logging(level: str = "info", fmt: str = "json", *, worker: int | N
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler = JsonLineHandler(sys.stderr, worker)
     else:
+        handler = logging.StreamHandler(sys.stderr)
         where = "" if worker is None else "worker=%(worker)s "
         handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {where}%(name)s %(message)s"))
-    if worker is not None:
-        handler.addFilter(_WorkerField(worker))
+        if worker is not None:
+            handler.addFilter(_WorkerField(worker))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -15,7 +16,7 @@ import pytest
 from edge.context import RequestContext
 from edge.graphql.analysis import analyse
 from edge.keys.model import ApiKey
-from edge.logs import JsonFormatter
+from edge.logs import JsonFormatter, JsonLineHandler, json_line_handler
 from edge.observability.access_log import EVENT, AccessLog, operation_hash
 from edge.session import Identity, Session
 
@@ -333,3 +334,81 @@ def test_no_variables_tokens_or_query_text_in_a_websocket_line(access_log: Acces
     for secret in (RAW_KEY, VARIABLE, "users { id }"):
         assert secret not in output
     assert orjson.loads(output)["operation_id"] == "x" * 128
+
+
+# --- the edge's JSON handler writing lines directly ------------------------------------------------------
+
+
+@pytest.fixture
+def own_handler() -> Iterator[tuple[JsonLineHandler, io.StringIO]]:
+    """A logger tree configured as configure_logging configures the root, on loggers of its own (pytest's
+    capture handlers sit on the root): ``direct-test`` does not propagate, and :func:`only` gives it a
+    JsonLineHandler for worker 3, so ``direct-test.access`` is written by that handler alone."""
+    stream = io.StringIO()
+    handler = JsonLineHandler(stream, worker=3)
+    parent = logging.getLogger("direct-test")
+    parent.propagate = False
+    parent.setLevel(logging.INFO)
+    yield handler, stream
+    parent.handlers[:] = []
+    parent.propagate = True
+    parent.setLevel(logging.NOTSET)
+
+
+def only(handler: JsonLineHandler) -> None:
+    """Inside the test: pytest may attach its capture handlers to the logger as the test starts."""
+    logging.getLogger("direct-test").handlers[:] = [handler]
+
+
+def test_the_direct_line_is_the_line_logging_writes(own_handler: tuple[JsonLineHandler, io.StringIO]) -> None:
+    handler, stream = own_handler
+    only(handler)
+    access_log = AccessLog("direct-test.access")
+    ctx = context({"query": QUERY, "operationName": "Users", "variables": {"x": VARIABLE}})
+    assert json_line_handler(access_log.chain) is handler
+    access_log.record(ctx, status=200, duration=0.0123, upstream_duration=0.004, error_code=None, actual_costs=[7])
+    handler.addFilter(lambda record: True)  # configured through logging: the record takes the usual path
+    assert json_line_handler(access_log.chain) is None
+    access_log.record(ctx, status=200, duration=0.0123, upstream_duration=0.004, error_code=None, actual_costs=[7])
+    direct, through_logging = (orjson.loads(line) for line in stream.getvalue().splitlines())
+    assert list(direct) == list(through_logging)  # the same keys in the same order, worker last
+    assert list(direct)[:4] == ["ts", "level", "logger", "event"]
+    assert set(direct) - {"ts", "level", "logger", "event", "worker"} == FIELDS
+    del direct["ts"], through_logging["ts"]
+    assert direct == through_logging
+    assert direct["worker"] == 3 and direct["logger"] == "direct-test.access" and direct["level"] == "info"
+
+
+def test_a_websocket_line_written_directly_has_its_fields(own_handler: tuple[JsonLineHandler, io.StringIO]) -> None:
+    handler, stream = own_handler
+    only(handler)
+    websocket_line(AccessLog("direct-test.access"))
+    [line] = [orjson.loads(text) for text in stream.getvalue().splitlines()]
+    assert set(line) - {"ts", "level", "logger", "event", "worker"} == WEBSOCKET_FIELDS
+    assert line["outcome"] == "stopped"
+
+
+def test_anything_configured_through_logging_gets_the_record(own_handler: tuple[JsonLineHandler, io.StringIO]) -> None:
+    handler, stream = own_handler
+    only(handler)
+    access_log = AccessLog("direct-test.access")
+    ctx = context({"query": QUERY, "operationName": "Users"})
+    seen: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    extra = Collect()
+    logging.getLogger("direct-test.access").addHandler(extra)
+    try:
+        assert json_line_handler(access_log.chain) is None
+        access_log.record(ctx, status=200, duration=0.001, upstream_duration=None, error_code=None)
+    finally:
+        logging.getLogger("direct-test.access").removeHandler(extra)
+    assert [record.getMessage() for record in seen] == [EVENT]
+    assert stream.getvalue().count("\n") == 1  # and the edge's handler still wrote its line
+    handler.setLevel(logging.WARNING)  # a level on the handler is obeyed too
+    assert json_line_handler(access_log.chain) is None
+    access_log.record(ctx, status=200, duration=0.001, upstream_duration=None, error_code=None)
+    assert stream.getvalue().count("\n") == 1
