@@ -132,8 +132,10 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
             self.acquire()
             try:
-                self.stream.write(line)
-                self.flush()
+                # As StreamHandler.emit, under the one lock acquisition (``self.flush()`` would take it again).
+                stream = self.stream
+                stream.write(line)
+                stream.flush()
             finally:
                 self.release()
         except Exception:
