@@ -35,7 +35,6 @@ from edge.keys.repository import ApiKeyRepository, create_pool
 from edge.keys.store import ApiKeyStore
 from edge.limits import make_cost_budgets, make_limiter
 from edge.limits.base import CostBudgets, Limiter
-from edge.limits.redis_store import redis_client_from_url
 from edge.observability import RedisUsageMeter, metrics_asgi_app
 from edge.observability.metrics_peers import MetricsPeers
 from edge.observability.metrics_server import MetricsServer
@@ -50,6 +49,7 @@ from edge.pipeline.inject_session import InjectSession
 from edge.pipeline.limit import Limit
 from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
+from edge.redis_topology import open_shared_redis
 from edge.routes.admin import admin_router, usage_router
 from edge.routes.health import ReadinessCheck, hasura_check, health_router, redis_check
 from edge.settings import EdgeSettings
@@ -138,8 +138,9 @@ def create_app(
     if verifier is None and configs:
         verifier = JWTVerifier(configs, http_client=http_client)
     if redis_client is None and settings.redis_url is not None:
-        redis_client = redis_client_from_url(settings.redis_url.get_secret_value())
-        owned.push_async_callback(redis_client.aclose)
+        shared_redis = open_shared_redis(settings.redis_url.get_secret_value())
+        redis_client = shared_redis.client
+        owned.push_async_callback(shared_redis.aclose)
     limiter = limiter or make_limiter(redis_client, failure_mode=settings.limiter_failure_mode)
     budgets = budgets or make_cost_budgets(redis_client, failure_mode=settings.limiter_failure_mode)
     key_pool = None

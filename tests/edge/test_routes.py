@@ -26,8 +26,10 @@ def test_readyz_follows_hasura_health(edge: RunningServer, hasura: HasuraDouble)
     assert response.json()["checks"] == {"hasura": "unavailable"}
 
 
-def test_readyz_checks_redis_when_configured(start_edge: EdgeFactory, hasura: HasuraDouble, redis_url: str):
-    edge = start_edge(redis_url=redis_url)
+def test_readyz_checks_redis_when_configured(
+    start_edge: EdgeFactory, hasura: HasuraDouble, topology_redis_url: str
+):  # one server, Sentinel and Cluster in turn
+    edge = start_edge(redis_url=topology_redis_url)
     assert httpx.get(f"{edge.url}/readyz").json()["checks"] == {"hasura": "ok", "redis": "ok"}
     broken = start_edge(redis_url="redis://127.0.0.1:1/0")
     response = httpx.get(f"{broken.url}/readyz")

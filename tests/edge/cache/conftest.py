@@ -14,9 +14,10 @@ import pytest
 from edge.cache import MemoryResponseCache, RedisResponseCache, ResponseCacheStore
 from edge.context import RequestContext
 from edge.graphql.analysis import analyse
-from edge.limits import redis_client_from_url
+from edge.redis_topology import open_shared_redis
 from edge.session import Identity, session_from_claims
 from edge.upstream.base import UpstreamResponse
+from tests.support.redis_topologies import topology_params, topology_url
 
 JSON = (b"content-type", b"application/json; charset=utf-8")
 
@@ -94,13 +95,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=topology_params("memory"))
 async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[ResponseCacheStore]:
-    """Both backends behind one fixture (the Redis one under a prefix unique to the test)."""
+    """Memory, and Redis in each topology (one server, Sentinel, Cluster) under a prefix unique to the test."""
     if request.param == "memory":
         yield MemoryResponseCache(100, 1024 * 1024, clock=clock)
         return
-    redis_url: str = request.getfixturevalue("redis_url")
-    client = redis_client_from_url(redis_url, timeout=2.0)
-    yield RedisResponseCache(client, prefix=unique_prefix(), timeout=2.0)
-    await client.aclose()
+    shared = open_shared_redis(topology_url(request, request.param), timeout=2.0)
+    yield RedisResponseCache(shared.client, prefix=unique_prefix(), timeout=2.0)  # type: ignore[arg-type]
+    await shared.aclose()

@@ -1,9 +1,10 @@
 """Fixtures for the limiter tests: an injected clock and both store backends behind one fixture.
 
-``stores`` is parametrized over ``memory`` and ``redis``: the same behaviour tests run against
-``InMemoryLimiter``/``InMemoryCostBudgets`` and ``RedisLimiter``/``RedisCostBudgets``. The Redis ones get
-the test's clock as ``now`` (the script's override argument) and a key prefix unique to the test, so a
-shared Redis (REDIS_URL) is never polluted across tests or runs.
+``stores`` is parametrized over ``memory`` and Redis in each topology (one server, Sentinel, Cluster:
+``topology_params``): the same behaviour tests run against ``InMemoryLimiter``/``InMemoryCostBudgets``
+and ``RedisLimiter``/``RedisCostBudgets`` on a client from ``open_shared_redis``, as the edge builds it.
+The Redis ones get the test's clock as ``now`` (the script's override argument) and a key prefix unique to
+the test, so a shared Redis (REDIS_URL) is never polluted across tests or runs.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from edge.limits import (
     Limiter,
     RedisCostBudgets,
     RedisLimiter,
-    redis_client_from_url,
 )
+from edge.redis_topology import RedisClient, open_shared_redis
+from tests.support.redis_topologies import topology_params, topology_url
 
 
 def at(iso: str) -> float:
@@ -79,13 +81,18 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=topology_params("memory"))
 def backend(request: pytest.FixtureRequest) -> str | None:
-    """None for the in-memory stores, else the Redis URL."""
+    """None for the in-memory stores, else the edge's Redis URL of each topology in turn."""
     if request.param == "memory":
         return None
-    url: str = request.getfixturevalue("redis_url")
-    return url
+    return topology_url(request, request.param)
+
+
+async def purge_with(client: RedisClient, prefix: str) -> None:
+    """``purge`` on any topology (a Cluster's SCAN visits every master)."""
+    async for key in client.scan_iter(match=prefix + "*", count=1000):
+        await client.delete(key)
 
 
 @pytest.fixture
@@ -93,15 +100,16 @@ async def stores(backend: str | None, clock: FakeClock) -> AsyncIterator[Stores]
     if backend is None:
         yield Stores("memory", InMemoryLimiter(clock=clock), InMemoryCostBudgets(clock=clock), clock)
         return
-    client = redis_client_from_url(backend)
+    shared = open_shared_redis(backend)
+    client = shared.client
     prefix = unique_prefix()
     try:
         yield Stores(
             "redis",
-            RedisLimiter(client, clock=clock, prefix=prefix),
-            RedisCostBudgets(client, clock=clock, prefix=prefix),
+            RedisLimiter(client, clock=clock, prefix=prefix),  # type: ignore[arg-type]  # any topology's client
+            RedisCostBudgets(client, clock=clock, prefix=prefix),  # type: ignore[arg-type]
             clock,
         )
     finally:
-        await client.aclose()
-        purge(backend, prefix)
+        await purge_with(client, prefix)
+        await shared.aclose()

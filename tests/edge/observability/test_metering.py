@@ -21,6 +21,7 @@ from edge.observability.metering import (
     usage_report,
 )
 from edge.observability.metrics import EdgeMetrics
+from edge.redis_topology import open_shared_redis
 
 
 def at(iso: str) -> float:
@@ -174,10 +175,11 @@ async def test_usage_report_lists_subjects_and_totals() -> None:
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = redis_client_from_url(redis_url, timeout=2.0)
-    yield client
-    await client.aclose()
+async def client(topology_redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """The edge's client on each topology in turn (one server, Sentinel, Cluster)."""
+    shared = open_shared_redis(topology_redis_url, timeout=2.0)
+    yield shared.client  # type: ignore[misc]  # a RedisCluster answers the same commands
+    await shared.aclose()
 
 
 @pytest.fixture
@@ -203,17 +205,17 @@ async def test_redis_meter_writes_nothing_per_request_and_flushes_on_close(clien
     meter.record("key", "k1", requests=1, cost_points=10, rows=2)
     meter.record("key", "k1", requests=1, cost_points=5, subscription_seconds=0.5)
     meter.record("user", "u1", requests=1)
-    assert await client.exists(f"{prefix}2026-11:key:k1") == 0
+    assert await client.exists(f"{prefix}{{2026-11}}:key:k1") == 0
     assert meter.pending == 2
     await meter.aclose()
-    assert await stored(client, f"{prefix}2026-11:key:k1") == {
+    assert await stored(client, f"{prefix}{{2026-11}}:key:k1") == {
         "requests": "2",
         "cost_points": "15",
         "rows": "2",
         "subscription_seconds": "0.5",
     }
-    assert await stored(client, f"{prefix}2026-11:user:u1") == {"requests": "1"}
-    assert await client.smembers(f"{prefix}2026-11:index:key") == {b"k1"}
+    assert await stored(client, f"{prefix}{{2026-11}}:user:u1") == {"requests": "1"}
+    assert await client.smembers(f"{prefix}{{2026-11}}:index:key") == {b"k1"}
     assert meter.pending == 0
 
 
@@ -225,7 +227,7 @@ async def test_redis_meter_flushes_on_its_interval(client: aioredis.Redis, prefi
         meter.record("key", "k1", requests=3)
 
         async def written() -> bool:
-            return await client.hget(f"{prefix}2026-11:key:k1", "requests") == b"3"
+            return await client.hget(f"{prefix}{{2026-11}}:key:k1", "requests") == b"3"
 
         await eventually(written)
     finally:
@@ -243,7 +245,7 @@ async def test_redis_meter_flushes_early_after_flush_records(client: aioredis.Re
             meter.record("user", "u1", requests=1)
 
         async def written() -> bool:
-            return await client.hget(f"{prefix}2026-11:user:u1", "requests") == b"3"
+            return await client.hget(f"{prefix}{{2026-11}}:user:u1", "requests") == b"3"
 
         await eventually(written)
     finally:
@@ -271,8 +273,8 @@ async def test_redis_meter_bills_each_record_to_the_month_it_happened_in(client:
     clock.now = at("2026-12-01T00:00:01")
     meter.record("key", "k1", requests=1, cost_points=2)
     await meter.flush()  # one flush, after midnight, for both months
-    assert await stored(client, f"{prefix}2026-11:key:k1") == {"requests": "1", "cost_points": "7"}
-    assert await stored(client, f"{prefix}2026-12:key:k1") == {"requests": "1", "cost_points": "2"}
+    assert await stored(client, f"{prefix}{{2026-11}}:key:k1") == {"requests": "1", "cost_points": "7"}
+    assert await stored(client, f"{prefix}{{2026-12}}:key:k1") == {"requests": "1", "cost_points": "2"}
     assert [row.cost_points for row in await meter.snapshot(period="2026-11")] == [7]
     assert [row.cost_points for row in await meter.snapshot()] == [2]
 
@@ -282,8 +284,8 @@ async def test_retention_sets_a_ttl(client: aioredis.Redis, prefix: str) -> None
     meter = RedisUsageMeter(client, prefix, retention_seconds=3600, clock=FakeClock(at("2026-11-21T12:00:00")))
     meter.record("key", "k1", requests=1)
     await meter.flush()
-    assert 0 < await client.ttl(f"{prefix}2026-11:key:k1") <= 3600
-    assert 0 < await client.ttl(f"{prefix}2026-11:index:key") <= 3600
+    assert 0 < await client.ttl(f"{prefix}{{2026-11}}:key:k1") <= 3600
+    assert 0 < await client.ttl(f"{prefix}{{2026-11}}:index:key") <= 3600
 
 
 async def test_redis_down_never_raises_counts_errors_and_keeps_the_usage(down_client: aioredis.Redis) -> None:
@@ -322,7 +324,7 @@ async def test_usage_kept_during_an_outage_is_written_once_redis_is_back(
     meter.record("key", "k1", requests=1, cost_points=1)
     meter.client = client  # Redis is back (redis-py reconnects; here the client is swapped)
     assert await meter.flush() is True
-    assert await stored(client, f"{prefix}2026-11:key:k1") == {"requests": "2", "cost_points": "4"}
+    assert await stored(client, f"{prefix}{{2026-11}}:key:k1") == {"requests": "2", "cost_points": "4"}
 
 
 @pytest.mark.redis
@@ -331,4 +333,4 @@ async def test_a_started_meter_flushes_everything_on_close(client: aioredis.Redi
     meter.start()
     meter.record("user", "u9", requests=1, rows=40)
     await meter.aclose()
-    assert await stored(client, f"{prefix}2026-11:user:u9") == {"requests": "1", "rows": "40"}
+    assert await stored(client, f"{prefix}{{2026-11}}:user:u9") == {"requests": "1", "rows": "40"}

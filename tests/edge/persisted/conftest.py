@@ -7,9 +7,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from edge.graphql.persisted import MemoryPersistedQueryStore, PersistedQueryStore, RedisPersistedQueryStore
+from edge.redis_topology import open_shared_redis
+from tests.support.redis_topologies import topology_params, topology_url
 
 
 def sha(text: str) -> str:
@@ -23,19 +24,19 @@ def apq(sha256: str, query: str | None = None, **extra: object) -> dict[str, obj
     return request
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=topology_params("memory"))
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[PersistedQueryStore]:
-    """Each APQ test runs on the memory store and on Redis (a key prefix unique to the test, deleted after)."""
+    """Each APQ test runs on the memory store and on Redis in each topology (one server, Sentinel, Cluster),
+    under a key prefix unique to the test, deleted after."""
     if request.param == "memory":
         yield MemoryPersistedQueryStore()
         return
-    url: str = request.getfixturevalue("redis_url")
-    client = aioredis.Redis.from_url(url)
+    shared = open_shared_redis(topology_url(request, request.param), timeout=2.0)
+    client = shared.client
     prefix = f"test:apq:{uuid.uuid4().hex}:"
     try:
-        yield RedisPersistedQueryStore(client, prefix=prefix, timeout=2.0)
+        yield RedisPersistedQueryStore(client, prefix=prefix, timeout=2.0)  # type: ignore[arg-type]
     finally:
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+        async for key in client.scan_iter(match=prefix + "*"):
+            await client.delete(key)
+        await shared.aclose()

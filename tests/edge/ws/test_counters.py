@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from edge.redis_topology import open_shared_redis
 from edge.ws.counters import MemorySubscriptionCounter, RedisSubscriptionCounter, SubscriptionCounter, make_counter
 from tests.edge.ws.conftest import TRANSPORT, WssEdgeFactory, bearer, open_client
 from tests.support.tokens import hasura_claims
@@ -46,16 +47,16 @@ def test_make_counter_picks_redis_only_with_a_client() -> None:
 
 
 @pytest.fixture
-async def redis_counters(redis_url: str) -> AsyncIterator[tuple[SubscriptionCounter, SubscriptionCounter]]:
-    clients = [aioredis.Redis.from_url(redis_url) for _ in range(2)]
+async def redis_counters(topology_redis_url: str) -> AsyncIterator[tuple[SubscriptionCounter, SubscriptionCounter]]:
+    """Two replicas' counters on one Redis, in each topology (one server, Sentinel, Cluster)."""
+    shared = [open_shared_redis(topology_redis_url, timeout=2.0) for _ in range(2)]
     prefix = f"test:ws:{uuid.uuid4().hex}:"
-    counters = tuple(RedisSubscriptionCounter(client, lease=1.0, prefix=prefix) for client in clients)
+    counters = tuple(RedisSubscriptionCounter(one.client, lease=1.0, prefix=prefix) for one in shared)
     yield counters  # type: ignore[misc]
-    keys = [key async for key in clients[0].scan_iter(match=prefix + "*")]
-    if keys:
-        await clients[0].delete(*keys)
-    for client in clients:
-        await client.aclose()
+    async for key in shared[0].client.scan_iter(match=prefix + "*"):
+        await shared[0].client.delete(key)
+    for one in shared:
+        await one.aclose()
 
 
 @pytest.mark.redis
