@@ -22,7 +22,9 @@ request is allowed and the decision has ``degraded=True``; with ``"closed"`` it 
 warning is logged at most once per ``log_interval`` seconds (exception type and a redacted message, never
 a URL password). Each call is capped at ``timeout`` seconds (default 0.25) whatever the client's own
 settings, and the next request simply tries Redis again: redis-py reconnects, so recovery needs no
-restart. Use ``redis_client_from_url`` to build a client with short socket timeouts and no retries.
+restart. Use ``redis_client_from_url`` to build a client with short socket timeouts and no retries (one
+server; ``edge.redis_topology.open_shared_redis`` builds the same for Sentinel and Cluster, where the hash
+tag above keeps each script's keys in one slot).
 """
 
 from __future__ import annotations
