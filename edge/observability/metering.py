@@ -394,7 +394,9 @@ class RedisUsageMeter:
             subjects, indexes = self._keys(period)
             keys += (f"{subjects}{kind}:{subject}", f"{indexes}{kind}")
             args += (subject, int(requests), int(cost_points), int(rows), repr(float(seconds)))
-        # EVAL, not EVALSHA: a few hundred bytes every few seconds, and nothing to reload after a failover.
+        # A script rather than MULTI/EXEC: as atomic, and redis-py's asyncio cluster client runs a transaction's
+        # commands through a thread that blocks the event loop. EVAL, not EVALSHA: a few hundred bytes every
+        # few seconds, and nothing to reload after a failover.
         await self.client.eval(_FLUSH, len(keys), *keys, *args)
 
     def _merge_back(self, batch: dict[tuple[str, str, str], list[float]]) -> None:

@@ -107,11 +107,11 @@ def test_unknown_plan_names_fail_at_start_up(start_edge: EdgeFactory):
 
 
 def test_two_edges_sharing_redis_enforce_one_combined_limit(
-    start_edge: EdgeFactory, hasura: HasuraDouble, redis_url: str
-):
+    start_edge: EdgeFactory, hasura: HasuraDouble, topology_redis_url: str
+):  # one server, Sentinel and Cluster in turn
     config = plans(rate={"requests_per_second": 0.05, "burst": 4})
-    first = start_edge(redis_url=redis_url, **config)
-    second = start_edge(redis_url=redis_url, **config)
+    first = start_edge(redis_url=topology_redis_url, **config)
+    second = start_edge(redis_url=topology_redis_url, **config)
     token = user_token()
     statuses = [post(edge.url, token).status_code for edge in (first, second) * 4]
     assert statuses.count(200) == 4
