@@ -39,6 +39,8 @@ __all__ = [
     "QUERY_BODY",
     "RESPONSE_BODY",
     "ROOT",
+    "WRK_DONE",
+    "WRK_MANY_TOKENS_SCRIPT",
     "WRK_SCRIPT",
     "Result",
     "cpu_seconds",
@@ -47,6 +49,7 @@ __all__ = [
     "lua_string",
     "measure",
     "mint_token",
+    "mint_tokens",
     "run_wrk",
     "start",
     "start_upstream",
@@ -198,17 +201,50 @@ PY_UPSTREAM = textwrap.dedent(
     """
 )
 
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body = {body}
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {token}"
+# What every wrk script ends with: the line run_wrk() reads (requests, p50 and p99 in µs, errors, duration).
+WRK_DONE = """
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, latency:percentile(50),
     latency:percentile(99), summary.errors.status + summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout, summary.duration))
 end
 """
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+""" + WRK_DONE.replace("{", "{{").replace("}", "}}")
+
+# The same POST with a different bearer token per request, taken round-robin from ``tokens`` (a Lua
+# table of strings). The requests are formatted once, in each thread's ``init``; ``setup`` gives each
+# wrk thread its own starting point so that the two threads do not send the same token at once.
+WRK_MANY_TOKENS_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+local tokens = {{ {tokens} }}
+local requests = {{}}
+local position = 1
+local started = 0
+setup = function(thread)
+  thread:set("first", started * 2503)
+  started = started + 1
+end
+init = function(args)
+  for index, token in ipairs(tokens) do
+    wrk.headers["Authorization"] = "Bearer " .. token
+    requests[index] = wrk.format()
+  end
+  position = (first or 0) % #requests + 1
+end
+request = function()
+  local formatted = requests[position]
+  position = position % #requests + 1
+  return formatted
+end
+""" + WRK_DONE.replace("{", "{{").replace("}", "}}")
 
 
 def lua_string(text: str) -> str:
@@ -218,6 +254,11 @@ def lua_string(text: str) -> str:
 def mint_token() -> str:
     """The bearer token every benchmark sends: HS256, Hasura claims for user-1, valid for an hour."""
     return mint(hasura_claims("user-1"), expires_in=3600)
+
+
+def mint_tokens(count: int) -> list[str]:
+    """``count`` tokens like :func:`mint_token`'s, one per user (user-0, user-1...): as many distinct users."""
+    return [mint(hasura_claims(f"user-{index}"), expires_in=3600) for index in range(count)]
 
 
 def run_wrk(
@@ -234,9 +275,24 @@ def run_wrk(
     return requests, p50_us / 1000, p99_us / 1000, errors, duration_us / 1e6
 
 
-def measure(name: str, port: int, path: str, pid: int | None, script: Path, args: argparse.Namespace) -> Result:
-    """A warm-up, then ``args.runs`` runs of ``args.duration`` s; the median run by requests/s."""
-    run_wrk(port, path, script, args.warmup, args.connections)
+def measure(
+    name: str,
+    port: int,
+    path: str,
+    pid: int | None,
+    script: Path,
+    args: argparse.Namespace,
+    *,
+    warm_requests: int = 0,
+) -> Result:
+    """A warm-up, then ``args.runs`` runs of ``args.duration`` s; the median run by requests/s.
+
+    The warm-up repeats until it has sent ``warm_requests`` (a script with many tokens: each verified
+    once before the measured runs, as in a server that has been up for a while).
+    """
+    warmed = run_wrk(port, path, script, args.warmup, args.connections)[0]
+    while warmed < warm_requests:
+        warmed += run_wrk(port, path, script, args.warmup, args.connections)[0]
     runs: list[Result] = []
     for _ in range(args.runs):
         before = cpu_seconds(pid) if pid else 0.0

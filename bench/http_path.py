@@ -14,6 +14,14 @@ Measures requests/s, p50/p99 latency and the server's CPU µs per request for:
   edge, @cached hit (``--cache-hit``) - the edge answering from its response cache
   edge + limiter (``--limiters``) - the same with a rate+quota plan, in memory and (with
             ``--redis-url`` or REDIS_URL) in Redis, reported as ratios to the plain edge
+  production (``--production``) - the configuration a deployment runs: 5,000 users' tokens (each
+            request takes the next one, round-robin), a plan with rate, quota and cost budget in
+            Redis (``--redis-url``/REDIS_URL; in memory without one), the access log at the default
+            level (``info``, one JSON line per operation to stderr, a file here), metrics on their
+            own port, one process (``EDGE_WORKERS=1``). Three more rows each take one part away
+            (limits in memory, no access log, one token), so each part's cost is a difference
+            within the run; with Redis, two more take the access log or the 5,000 tokens away
+            from the in-memory row (steadier than the Redis rows)
 
 and prints every figure as a ratio to nginx. The fast upstream is nginx returning a fixed
 ~1 KB JSON body (or a small uvloop server when nginx is absent). Load comes from ``wrk`` (with
@@ -21,6 +29,7 @@ a Lua script for the POST and the percentiles); everything runs on loopback and 
 
     .venv/bin/python bench/http_path.py                 # 3 runs x 10 s per target
     .venv/bin/python bench/http_path.py --duration 5 --runs 1 --connections 64
+    REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/http_path.py --production
 
 Numbers on a shared 2-core box vary by ±15 %: compare ratios within one run, and prefer the
 CPU µs/request figure. No test asserts on any of this.
@@ -37,6 +46,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -49,6 +59,7 @@ from harness import (
     QUERY_BODY,
     RESPONSE_BODY,
     ROOT,
+    WRK_MANY_TOKENS_SCRIPT,
     WRK_SCRIPT,
     Result,
     cpu_seconds,
@@ -57,6 +68,7 @@ from harness import (
     lua_string,
     measure,
     mint_token,
+    mint_tokens,
     run_wrk,
     start,
     start_upstream,
@@ -68,6 +80,9 @@ __all__ = [
     "CACHED_BODY",
     "CLOCK_TICKS",
     "LIMITED_PLANS",
+    "mint_tokens",
+    "PRODUCTION_PLANS",
+    "PRODUCTION_USERS",
     "NGINX_PROXY",
     "NGINX_UPSTREAM",
     "PY_UPSTREAM",
@@ -104,6 +119,20 @@ plans:
 jwt_plan: bench
 anonymous_plan: bench
 """
+# The production rows' plan: every kind of limit a deployment configures, none of which refuses
+# during a run (a refused request would be cheaper than an answered one).
+PRODUCTION_PLANS = """
+plans:
+  production:
+    rate: {requests_per_second: 1000000000, burst: 1000000000}
+    quota: {limit: 1000000000000, period: DAY}
+    cost_budget: {maximum: 1000000000000, restore_rate: 1000000000}
+jwt_plan: production
+anonymous_plan: production
+"""
+# Distinct users in the production rows: each has its own token, limits, usage and session, and each
+# token comes back every PRODUCTION_USERS requests (verified once, then found in the edge's caches).
+PRODUCTION_USERS = 5_000
 
 # ``python -m edge`` with the direct /graphql path switched off: the same app and server, every
 # request through the ASGI interface (scope, receive, send) instead of the handler's direct call.
@@ -128,6 +157,49 @@ ASGI_ONLY_EDGE = textwrap.dedent(
 )
 
 
+PRODUCTION: Final = "production"
+# Each row takes one part of the production configuration away: the differences are what each part costs.
+WITHOUT_REDIS: Final = "production, limits in memory"
+WITHOUT_ACCESS_LOG: Final = "production, no access log"
+ONE_TOKEN: Final = "production, one token"
+# The same two differences again with the limits in memory: Redis' round trips (redis-py's CPU) vary by tens of
+# µs between runs on a shared box, which hides a part of a few µs; in memory the rows are steadier.
+MEMORY_WITHOUT_ACCESS_LOG: Final = "production in memory, no access log"
+MEMORY_ONE_TOKEN: Final = "production in memory, one token"
+
+
+def production_variants(tmp: Path, token: str, redis_url: str) -> list[tuple[str, dict[str, str], Path]]:
+    """The production row and the rows without one of its parts: (name, extra environment, wrk script)."""
+    plans = tmp / "production.yaml"
+    plans.write_text(PRODUCTION_PLANS)
+    many = tmp / "many_tokens.lua"
+    many.write_text(
+        WRK_MANY_TOKENS_SCRIPT.format(
+            body=lua_string(QUERY_BODY), tokens=", ".join(f'"{one}"' for one in mint_tokens(PRODUCTION_USERS))
+        )
+    )
+    one = tmp / "one_token.lua"
+    one.write_text(WRK_SCRIPT.format(body=lua_string(QUERY_BODY), token=token))
+    production = {
+        "EDGE_CONFIG": str(plans),
+        "EDGE_LOG_LEVEL": "info",  # the default: the access log's line per operation (stderr: a file here)
+        "EDGE_METRICS_PORT": "0",  # replaced by a free port for each row
+        "EDGE_WORKERS": "1",  # one process, as every other row (`auto` would start one per CPU with Redis)
+    }
+    in_memory = dict(production)
+    if redis_url:
+        production["EDGE_REDIS_URL"] = redis_url
+    rows = [(PRODUCTION if redis_url else f"{PRODUCTION} (no Redis)", production, many)]
+    if redis_url:
+        rows.append((WITHOUT_REDIS, in_memory, many))
+    rows.append((WITHOUT_ACCESS_LOG, {**production, "EDGE_LOG_LEVEL": "warning"}, many))
+    rows.append((ONE_TOKEN, production, one))
+    if redis_url:
+        rows.append((MEMORY_WITHOUT_ACCESS_LOG, {**in_memory, "EDGE_LOG_LEVEL": "warning"}, many))
+        rows.append((MEMORY_ONE_TOKEN, in_memory, one))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10)
@@ -142,6 +214,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--asgi", action="store_true", help="also run the edge with /graphql through ASGI, not the direct path"
+    )
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="also run the production configuration and the rows that each take one part of it away",
     )
     parser.add_argument(
         "--redis-url",
@@ -214,8 +291,12 @@ def main() -> int:
                             script,
                         )
                     )
+            if args.production:
+                variants += production_variants(tmp, token, args.redis_url)
             for name, extra, variant_script in variants:
                 edge_port = free_port()
+                if "EDGE_METRICS_PORT" in extra:
+                    extra = {**extra, "EDGE_METRICS_PORT": str(free_port())}
                 env = edge_environment(upstream_port, edge_port, EDGE_UPSTREAM_CLIENT=args.upstream_client, **extra)
                 # From the copy's directory for the interpreted run: the current directory comes
                 # first on sys.path, before this checkout's compiled modules.
@@ -228,7 +309,8 @@ def main() -> int:
                 edge = start(command, env=env, cwd=source)
                 processes.append(edge)
                 wait_port(edge_port)
-                results.append(measure(name, edge_port, "/graphql", edge.pid, variant_script, args))
+                warm = PRODUCTION_USERS + 1000 if name.startswith(PRODUCTION) else 0
+                results.append(measure(name, edge_port, "/graphql", edge.pid, variant_script, args, warm_requests=warm))
                 stop(edge)
         finally:
             for process in processes:
@@ -241,37 +323,64 @@ def main() -> int:
         f"upstream: {'nginx' if nginx else 'python'}; baseline: {baseline.name}; "
         f"edge build: {'compiled (mypyc)' if compiled else 'interpreted (run make compile for the image build)'}"
     )
+    width = max(18, *(len(result.name) + 2 for result in results))
     print(
-        f"{'target':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'errors':>8}"
-        f"{'x ' + baseline.name:>10}"
+        f"{'target':<{width}}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'errors':>8}"
+        f"{'x ' + baseline.name:>10}{'CPU x ' + baseline.name:>14}"
     )
     for result in results:
         cpu = f"{result.cpu_us_per_request:.0f}" if result.cpu_us_per_request is not None else "-"
-        print(
-            f"{result.name:<18}{result.rps:>10.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{cpu:>12}"
-            f"{result.errors:>8}{result.rps / baseline.rps:>10.2f}"
+        cpu_ratio = (
+            f"{result.cpu_us_per_request / baseline.cpu_us_per_request:.1f}"
+            if result.cpu_us_per_request is not None and baseline.cpu_us_per_request
+            else "-"
         )
-    edge = next(result for result in results if result.name.startswith("edge ("))
-    print(f"edge / {baseline.name} requests/s: {edge.rps / baseline.rps:.2f}")
+        print(
+            f"{result.name:<{width}}{result.rps:>10.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{cpu:>12}"
+            f"{result.errors:>8}{result.rps / baseline.rps:>10.2f}{cpu_ratio:>14}"
+        )
+    plain = next(result for result in results if result.name.startswith("edge ("))
+    print(f"edge / {baseline.name} requests/s: {plain.rps / baseline.rps:.2f}")
     for result in results:
-        if result.name.startswith(("edge +", "edge,")) and result.cpu_us_per_request and edge.cpu_us_per_request:
+        if result.name.startswith(("edge +", "edge,")) and result.cpu_us_per_request and plain.cpu_us_per_request:
             if result.name == "edge, via ASGI":
                 print(
-                    f"direct /graphql path: {edge.rps / result.rps:.2f} x the ASGI path's requests/s, "
-                    f"{edge.cpu_us_per_request - result.cpu_us_per_request:+.0f} us CPU per request"
+                    f"direct /graphql path: {plain.rps / result.rps:.2f} x the ASGI path's requests/s, "
+                    f"{plain.cpu_us_per_request - result.cpu_us_per_request:+.0f} us CPU per request"
                 )
                 continue
             if result.name == "edge, interpreted":
                 print(
-                    f"compiled edge: {edge.rps / result.rps:.2f} x the interpreted edge's requests/s, "
-                    f"{edge.cpu_us_per_request - result.cpu_us_per_request:+.0f} us CPU per request"
+                    f"compiled edge: {plain.rps / result.rps:.2f} x the interpreted edge's requests/s, "
+                    f"{plain.cpu_us_per_request - result.cpu_us_per_request:+.0f} us CPU per request"
                 )
                 continue
             print(
-                f"{result.name}: {result.rps / edge.rps:.2f} x the plain edge's requests/s, "
-                f"+{result.cpu_us_per_request - edge.cpu_us_per_request:.0f} us CPU per request"
+                f"{result.name}: {result.rps / plain.rps:.2f} x the plain edge's requests/s, "
+                f"+{result.cpu_us_per_request - plain.cpu_us_per_request:.0f} us CPU per request"
             )
+    print_production_parts(results)
     return 0
+
+
+def print_production_parts(results: list[Result]) -> None:
+    """What each part of the production configuration costs: the full row minus the row without it."""
+    cpu = {result.name: result.cpu_us_per_request for result in results if result.cpu_us_per_request}
+    full = cpu.get(PRODUCTION) or cpu.get(f"{PRODUCTION} (no Redis)")
+    memory = cpu.get(WITHOUT_REDIS)
+    parts = (
+        (full, WITHOUT_REDIS, "limits in Redis instead of in memory"),
+        (full, WITHOUT_ACCESS_LOG, "the access log's line"),
+        (full, ONE_TOKEN, f"{PRODUCTION_USERS:,} users' tokens instead of one"),
+        (memory, MEMORY_WITHOUT_ACCESS_LOG, "the access log's line, limits in memory"),
+        (memory, MEMORY_ONE_TOKEN, f"{PRODUCTION_USERS:,} users' tokens instead of one, limits in memory"),
+    )
+    for whole, without, part in parts:
+        if whole is not None and without in cpu:
+            print(
+                f"{part}: {whole - cpu[without]:+.1f} us CPU per request "
+                f"(with it {whole:.1f}, without it {cpu[without]:.1f})"
+            )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ else the machine is doing, so a change's effect can be read from one run before 
     .venv/bin/python bench/instructions.py --cached             # an @cached hit
     .venv/bin/python bench/instructions.py --limited            # with an in-memory rate+quota plan
     .venv/bin/python bench/instructions.py --log-level info     # with the access log's line per request
+    REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/instructions.py --production
+                                                    # http_path.py's production row; take one part away
+                                                    # with --log-level warning, --redis-url '' or --users 1
     .venv/bin/python bench/instructions.py --out /tmp/edge.cg   # keep the profile for callgrind_annotate
 
 The upstream is the same as ``bench/http_path.py``'s (nginx with a fixed ~1 KB body, or the small
@@ -40,11 +43,11 @@ import http_path  # noqa: E402  (the same upstream, request and plans as the thr
 from tests.support.tokens import JWT_SECRET_JSON, hasura_claims, mint  # noqa: E402
 
 
-async def _client(port: int, request: bytes, count: int) -> None:
+async def _client(port: int, requests: list[bytes], first: int, count: int) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        for _ in range(count):
-            writer.write(request)
+        for index in range(first, first + count):
+            writer.write(requests[index % len(requests)])
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.split(b"\r\n")
             if not lines[0].startswith(b"HTTP/1.1 200"):
@@ -55,9 +58,12 @@ async def _client(port: int, request: bytes, count: int) -> None:
         writer.close()
 
 
-def _load(port: int, request: bytes, requests: int, connections: int) -> None:
+def _load(port: int, requests: list[bytes], start: int, count: int, connections: int) -> None:
+    """``count`` requests over ``connections``, taking ``requests`` round-robin from ``start`` (one user's each)."""
+    share = count // connections
+
     async def run() -> None:
-        await asyncio.gather(*(_client(port, request, requests // connections) for _ in range(connections)))
+        await asyncio.gather(*(_client(port, requests, start + n * share, share) for n in range(connections)))
 
     asyncio.run(run())
 
@@ -79,7 +85,25 @@ def main() -> int:
     parser.add_argument("--cached", action="store_true", help="send the @cached query (a HIT after the first)")
     parser.add_argument("--limited", action="store_true", help="with an in-memory rate and quota plan")
     parser.add_argument(
-        "--log-level", default="warning", help="EDGE_LOG_LEVEL (default warning: no access-log lines; info: one each)"
+        "--log-level",
+        help="EDGE_LOG_LEVEL (default warning: no access-log lines; info, the default with --production: one each)",
+    )
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="http_path.py's production row: the production plan, the access log (info), metrics, one worker, "
+        "Redis limits (--redis-url) and --users tokens",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL", ""),
+        help="with --production: Redis for the limits (default REDIS_URL; empty: in memory)",
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        help="distinct users' tokens, one per request round-robin (default 1; with --production "
+        f"{http_path.PRODUCTION_USERS:,}, all verified during the warm-up)",
     )
     parser.add_argument("--out", type=Path, help="where to keep the callgrind profile")
     args = parser.parse_args()
@@ -88,6 +112,10 @@ def main() -> int:
             print(f"{tool} is required (Debian package 'valgrind')", file=sys.stderr)
             return 2
     requests = args.requests - args.requests % args.connections
+    users = args.users or (http_path.PRODUCTION_USERS if args.production else 1)
+    log_level = args.log_level or ("info" if args.production else "warning")
+    # Every token is verified before counting starts: the counted requests find each in the edge's caches.
+    warmup = max(args.warmup, users + args.warmup) if users > 1 else args.warmup
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         profile = args.out or tmp / "callgrind.out"
@@ -114,12 +142,18 @@ def main() -> int:
                 EDGE_HASURA_ADMIN_SECRET="bench-admin-secret",
                 EDGE_JWT_SECRET=JWT_SECRET_JSON,
                 EDGE_PORT=str(port),
-                EDGE_LOG_LEVEL=args.log_level,
+                EDGE_LOG_LEVEL=log_level,
             )
             if args.limited:
                 plans = tmp / "limited.yaml"
                 plans.write_text(http_path.LIMITED_PLANS)
                 env["EDGE_CONFIG"] = str(plans)
+            if args.production:
+                plans = tmp / "production.yaml"
+                plans.write_text(http_path.PRODUCTION_PLANS)
+                env.update(EDGE_CONFIG=str(plans), EDGE_METRICS_PORT=str(http_path.free_port()), EDGE_WORKERS="1")
+                if args.redis_url:
+                    env["EDGE_REDIS_URL"] = args.redis_url
             edge = subprocess.Popen(
                 [
                     "valgrind",
@@ -137,14 +171,18 @@ def main() -> int:
             )
             http_path.wait_port(port, timeout=120)
             body = (http_path.CACHED_BODY if args.cached else http_path.QUERY_BODY).encode()
-            request = (
-                f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                f"Authorization: Bearer {mint(hasura_claims('user-1'), expires_in=3600)}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
-            _load(port, request, args.warmup, args.connections)
+            tokens = [mint(hasura_claims("user-1"), expires_in=3600)] if users == 1 else http_path.mint_tokens(users)
+            prepared = [
+                (
+                    f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                    f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                + body
+                for token in tokens
+            ]
+            _load(port, prepared, 0, warmup, args.connections)
             subprocess.run(["callgrind_control", "-i", "on", str(edge.pid)], capture_output=True, check=True)
-            _load(port, request, requests, args.connections)
+            _load(port, prepared, warmup, requests, args.connections)
             subprocess.run(["callgrind_control", "-i", "off", str(edge.pid)], capture_output=True, check=True)
             edge.send_signal(signal.SIGTERM)
             edge.wait(120)
@@ -157,11 +195,13 @@ def main() -> int:
         total = _total_instructions(profile)
     compiled = any((ROOT / "edge").glob("graphql_http.cpython-*.so"))
     variant = "an @cached hit" if args.cached else "a proxied request"
+    if args.limited:
+        variant += ", in-memory rate+quota plan"
+    if args.production:
+        variant += ", production plan in " + ("Redis" if args.redis_url else "memory") + ", metrics on"
     print(
-        f"edge build: {'compiled (mypyc)' if compiled else 'interpreted'}; {variant}"
-        f"{', in-memory rate+quota plan' if args.limited else ''}; EDGE_LOG_LEVEL={args.log_level}; "
-        f"{requests} requests over "
-        f"{args.connections} connections"
+        f"edge build: {'compiled (mypyc)' if compiled else 'interpreted'}; {variant}; EDGE_LOG_LEVEL={log_level}; "
+        f"{users:,} user(s) round-robin; {requests} requests over {args.connections} connections"
     )
     print(f"instructions per request: {total / requests:,.0f}")
     return 0
