@@ -213,14 +213,14 @@ async def test_one_subscription_cap_per_user_across_the_three_edges(replicas: Re
     try:
         held, admitted = await first.subscribe()
         assert admitted["type"] == "next"
-        closing, admitted = await second.subscribe()
+        _, admitted = await second.subscribe()
         assert admitted["type"] == "next"
         _, refused = await third.subscribe()  # the third for this user, on a third edge: over the cap of 2
         assert refused_for_the_cap(refused), refused
         assert "per key or user" in refused["payload"][0]["message"]
 
         await first.complete(held)  # a stop frees its slot for another edge
-        freed, admitted = await third.subscribe()
+        _, admitted = await third.subscribe()
         assert admitted["type"] == "next"
         _, refused = await first.subscribe()
         assert refused_for_the_cap(refused), refused
