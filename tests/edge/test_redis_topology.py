@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis.asyncio as aioredis
 from redis.crc import key_slot
 
 from edge.configuration import load_settings
@@ -93,13 +94,14 @@ def test_the_target_never_shows_the_password() -> None:
 def test_each_script_s_keys_share_one_cluster_slot(key: str) -> None:
     # RedisLimiter's HIT script takes the rate and quota keys of one caller: the hash tag keeps them together
     # whatever the limit key holds (the tag is the first {...}, and both names share everything before it).
-    limiter = RedisLimiter.__new__(RedisLimiter)  # only the key naming, no client
-    limiter._prefix = "edge:limits:"
+    # Only the key naming runs: a client that is never used connects nowhere. (Real objects, not __new__:
+    # the compiled build's classes do not allow attributes set from outside.)
+    unused = aioredis.Redis()
+    limiter = RedisLimiter(unused, prefix="edge:limits:")
     base = limiter._key("free", key)
     assert key_slot((base + ":r").encode()) == key_slot((base + ":q").encode())
     # The usage meter's script takes every key of one period.
-    meter = RedisUsageMeter.__new__(RedisUsageMeter)
-    meter.prefix = "edge:usage:"
+    meter = RedisUsageMeter(unused, prefix="edge:usage:")
     subjects, indexes = meter._keys("2026-11")
     slots = {key_slot(f"{subjects}{kind}:{key}".encode()) for kind in ("key", "user")}
     slots |= {key_slot(f"{indexes}{kind}".encode()) for kind in ("key", "user")}
