@@ -1,8 +1,7 @@
-"""Limiter and cost budgets shared by every edge replica through Redis: one script per decision.
+"""Limiter and cost budgets shared by every edge replica through Redis: one round trip per request.
 
 Each call runs one Lua script (``_lua.py``) with EVALSHA; the script is loaded again on NOSCRIPT (after a
-Redis restart, failover or ``SCRIPT FLUSH``). The calls made during one event-loop turn share one
-pipelined round trip (``script_batch.py``), each still its own script. The script applies the GCRA step and the quota counter in
+Redis restart, failover or ``SCRIPT FLUSH``). The script applies the GCRA step and the quota counter in
 one atomic step: a request refused by either limit writes nothing. Keys carry TTLs (the time until the
 state is "full" again, plus ``grace``) so idle keys disappear by themselves. Key layout, with a hash tag
 so both keys of a caller land in the same Redis Cluster slot::
@@ -31,7 +30,6 @@ tag above keeps each script's keys in one slot).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Literal, cast
@@ -39,6 +37,7 @@ from typing import Literal, cast
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 
 from edge.limits import _lua
 from edge.limits.calendar import QuotaResult
@@ -51,7 +50,6 @@ from edge.limits.decision import (
     combine,
 )
 from edge.limits.gcra import GcraResult
-from edge.limits.script_batch import ScriptBatch
 from edge.plans import CostBudget, Plan
 from edge.store_health import StoreHealth
 
@@ -76,15 +74,22 @@ def redis_client_from_url(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> aior
 
 
 class _Script:
-    """One Lua script, called through the store's ``ScriptBatch`` (EVALSHA, reloaded on NOSCRIPT)."""
+    """EVALSHA with one reload on NOSCRIPT."""
 
-    def __init__(self, batch: ScriptBatch, source: str) -> None:
-        self._batch = batch
+    def __init__(self, client: aioredis.Redis, source: str) -> None:
+        self._client = client
         self._source = source
-        self._sha = hashlib.sha1(source.encode()).hexdigest()  # what SCRIPT LOAD answers for it
+        self._sha: str | None = None
 
     async def __call__(self, keys: Sequence[str], args: Sequence[str | int | float]) -> bytes:
-        result = await self._batch.call(self._sha, self._source, keys, args)
+        client = self._client
+        if self._sha is None:
+            self._sha = await client.script_load(self._source)
+        try:
+            result = await client.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self._sha = await client.script_load(self._source)
+            result = await client.evalsha(self._sha, len(keys), *keys, *args)
         # The scripts return one line of space-separated numbers; normalise decode_responses=True clients.
         return result.encode() if isinstance(result, str) else cast(bytes, result)
 
@@ -110,7 +115,6 @@ class _RedisStore:
         self._timeout = timeout
         self._grace_ms = grace_ms
         self.health = StoreHealth("limiter_store", logger, log_interval=log_interval)
-        self._batch = ScriptBatch(client)
         self._setup(client)
 
     def _setup(self, client: aioredis.Redis) -> None:
@@ -141,7 +145,7 @@ class RedisLimiter(_RedisStore):
     """``Limiter`` on Redis: rate (GCRA) and quota in one Lua script, shared by all replicas."""
 
     def _setup(self, client: aioredis.Redis) -> None:
-        self._script = _Script(self._batch, _lua.HIT)
+        self._script = _Script(client, _lua.HIT)
         self._plans: dict[int, tuple[Plan, tuple[str | int, ...]]] = {}
 
     def _plan_args(self, plan: Plan) -> tuple[str | int, ...]:
@@ -190,8 +194,8 @@ class RedisCostBudgets(_RedisStore):
     """``CostBudgets`` on Redis: a GCRA per key (``rate=restore_rate``, ``burst=maximum``) in one script."""
 
     def _setup(self, client: aioredis.Redis) -> None:
-        self._charge = _Script(self._batch, _lua.BUDGET_CHARGE)
-        self._refund = _Script(self._batch, _lua.BUDGET_REFUND)
+        self._charge = _Script(client, _lua.BUDGET_CHARGE)
+        self._refund = _Script(client, _lua.BUDGET_REFUND)
 
     async def charge(self, key: str, plan_name: str, budget: CostBudget, points: int) -> BudgetDecision:
         if points < 0:

@@ -1,5 +1,5 @@
-"""Decisions asked for in one event-loop turn share a pipelined round trip (``ScriptBatch``) and stay
-exact: each is its own script, on one server, Sentinel and Cluster; NOSCRIPT and outages per caller."""
+"""Many decisions in flight at once stay exact: each is its own script, on one server, Sentinel and
+Cluster; after NOSCRIPT and during an outage each caller gets its own answer."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.edge.limits.redis_process import RedisProcess
 pytestmark = pytest.mark.redis
 
 SCARCE = Plan.model_validate({"rate": {"requests_per_second": 0.001, "burst": 50}})
+BURST_20 = Plan.model_validate({"rate": {"requests_per_second": 0.001, "burst": 20}})
 
 
 async def test_concurrent_decisions_are_each_atomic_on_every_topology(topology_redis_url: str) -> None:
@@ -23,24 +24,24 @@ async def test_concurrent_decisions_are_each_atomic_on_every_topology(topology_r
     try:
         limiter = RedisLimiter(shared.client, prefix=unique_prefix(), failure_mode="closed")  # type: ignore[arg-type]
         budgets = RedisCostBudgets(shared.client, prefix=unique_prefix(), failure_mode="closed")  # type: ignore[arg-type]
-        # Two callers (different hash tags: different cluster slots), 40 decisions each in one turn.
-        decisions = await asyncio.gather(*(limiter.hit(f"user-{n % 2}", "free", SCARCE) for n in range(80)))
+        # Two callers (different hash tags: different cluster slots), 8 decisions each at once.
+        decisions = await asyncio.gather(*(limiter.hit(f"user-{n % 2}", "free", BURST_20) for n in range(16)))
         for user in (0, 1):
             mine = decisions[user::2]
-            assert [d.allowed for d in mine] == [True] * 40
-            assert sorted(d.remaining for d in mine) == list(range(10, 50))  # no two saw the same state
-        more = await asyncio.gather(*(limiter.hit("user-0", "free", SCARCE) for _ in range(15)))
-        assert [d.allowed for d in more] == [True] * 10 + [False] * 5
-        assert {d.code for d in more if not d.allowed} == {"rate-limited"}
+            assert all(d.allowed for d in mine)
+            assert sorted(d.remaining for d in mine) == list(range(12, 20))  # no two saw the same state
+        more = await asyncio.gather(*(limiter.hit("user-0", "free", BURST_20) for _ in range(16)))
+        assert sorted(d.remaining for d in more if d.allowed) == list(range(12))
+        assert sorted(str(d.code) for d in more if not d.allowed) == ["rate-limited"] * 4
         budget = CostBudget(maximum=10, restore_rate=0.001)
         charges = await asyncio.gather(*(budgets.charge("user-0", "free", budget, 3) for _ in range(4)))
-        assert [c.allowed for c in charges] == [True, True, True, False]  # 3 + 3 + 3 of 10, then 1 left
+        assert sorted(c.allowed for c in charges) == [False, True, True, True]  # 3 + 3 + 3 of 10, then 1 left
         assert limiter.store_errors == budgets.store_errors == 0
     finally:
         await shared.aclose()
 
 
-async def test_a_batch_after_script_flush_reloads_and_answers_everyone(redis_url: str) -> None:
+async def test_concurrent_calls_after_script_flush_reload_and_answer_everyone(redis_url: str) -> None:
     client = redis_client_from_url(redis_url)
     try:
         limiter = RedisLimiter(client, prefix=unique_prefix())
@@ -54,7 +55,7 @@ async def test_a_batch_after_script_flush_reloads_and_answers_everyone(redis_url
         await client.aclose()
 
 
-async def test_an_outage_fails_every_caller_of_a_batch_per_its_failure_mode() -> None:
+async def test_an_outage_fails_every_concurrent_caller_per_its_failure_mode() -> None:
     server = RedisProcess()
     server.start()
     client = redis_client_from_url(server.url)
