@@ -45,6 +45,7 @@ COMPILED_MODULES = [
     "edge/pipeline/cors.py",
     "edge/auth/jwt_verifier.py",
     "edge/graphql/cost.py",
+    "edge/graphql/actual_cost.py",
     "edge/cache/stage.py",
     "edge/cache/key.py",
     "edge/upstream/base.py",
