@@ -344,7 +344,7 @@ def orchestrate(args: argparse.Namespace) -> None:
     kinds = [k for k in kinds if k not in missing or importlib.util.find_spec(missing[k])]
     logs = Path(tempfile.mkdtemp(prefix="bench-upstream-"))
     loadgen = "wrk -t2" if _use_wrk(args) else "python asyncio+httptools load generator (1 process)"
-    sniffio = "installed" if importlib.util.find_spec("sniffio") else "NOT installed (slows httpx, see §2.5)"
+    sniffio = "installed" if importlib.util.find_spec("sniffio") else "NOT installed (httpcore re-imports it per lock)"
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print(f"# load: {loadgen}, c={args.connections}, {args.duration:g}s x {args.runs} run(s) (median), ", end="")
     print(f"{args.warmup:g}s warm-up; {len(QUERY_BODY)}-byte POST, {len(UPSTREAM_BODY)}-byte response")

@@ -5,9 +5,8 @@ sends the edge-made ``connection_init`` and waits for ``connection_ack`` (keep-a
 skipped). It raises :class:`UpstreamRefused` when Hasura refuses the init (``connection_error`` or a
 4xxx close) and :class:`UpstreamUnavailable` when Hasura cannot be reached or does not answer in time.
 
-Built on the ``websockets`` client (a runtime dependency already; ``performance.md`` §3.5 measured
-aiohttp about 15 % faster on this leg, which would need it as a runtime dependency). Compression is
-off, and frames from Hasura are capped at ``max_message_bytes``.
+Built on the ``websockets`` client, a runtime dependency already (aiohttp's client would add one).
+Compression is off, and frames from Hasura are capped at ``max_message_bytes``.
 """
 
 from __future__ import annotations
