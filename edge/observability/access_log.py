@@ -47,6 +47,7 @@ from typing import Any, Final
 
 from edge.context import RequestContext
 from edge.logs import json_line_handler, logger_chain
+from edge.observability.ws_operation import EndedOperation
 from edge.session import Identity
 
 __all__ = ["EVENT", "AccessLog", "operation_hash"]
@@ -100,20 +101,9 @@ class AccessLog:
         actual_costs: Sequence[int] | None = None,
     ) -> None:
         """Log one line per operation of ``ctx`` (durations in seconds; costs per operation, when known)."""
-        logger = self.logger
-        if not logger.isEnabledFor(logging.INFO):
+        if not self.logger.isEnabledFor(logging.INFO) or self._sampled_out(status, error_code):
             return
-        if self.sample_rate < 1.0 and status < 400 and error_code is None and self._random() >= self.sample_rate:
-            return
-        identity = ctx.identity
-        role = key_id = user_id = None
-        if identity is not None:
-            session = identity.session
-            role = session.role
-            if self.include_user_id:
-                user_id = session.user_id
-            if identity.api_key is not None:
-                key_id = identity.api_key.key_id
+        role, key_id, user_id = self._who(ctx.identity)
         payload = ctx.payload
         if ctx.is_batch and isinstance(payload, list):
             operations: list[Any] = payload
@@ -157,6 +147,18 @@ class AccessLog:
             )
             self._write(fields)
 
+    def _sampled_out(self, status: int, error_code: str | None) -> bool:
+        """A successful line left out by ``sample_rate`` (errors are always logged)."""
+        return self.sample_rate < 1.0 and status < 400 and error_code is None and self._random() >= self.sample_rate
+
+    def _who(self, identity: Identity | None) -> tuple[str | None, str | None, str | None]:
+        """``role``, ``key_id`` and ``user_id`` (unless ``include_user_id`` is off) of a line."""
+        if identity is None:
+            return None, None, None
+        session = identity.session
+        key = identity.api_key
+        return session.role, key.key_id if key is not None else None, session.user_id if self.include_user_id else None
+
     def _write(self, fields: dict[str, Any]) -> None:
         """One line, after the level check: straight through the edge's JSON handler when nothing else is
         configured, else through ``logging`` (every configured handler and filter then sees the record)."""
@@ -166,55 +168,31 @@ class AccessLog:
         else:
             self.logger.info(EVENT, extra=fields)
 
-    def record_websocket(
-        self,
-        *,
-        request_id: str,
-        operation_id: str,
-        operation_type: str | None,
-        operation_name: str | None,
-        query: str | None,
-        identity: Identity | None,
-        plan: str,
-        status: int,
-        outcome: str,
-        error_code: str | None,
-        duration: float,
-        cost_estimated: int | None,
-    ) -> None:
-        """Log the line of one WebSocket operation once it has ended (``duration`` in seconds)."""
-        logger = self.logger
-        if not logger.isEnabledFor(logging.INFO):
+    def record_websocket(self, ended: EndedOperation) -> None:
+        """Log the line of one WebSocket operation once it has ended."""
+        if not self.logger.isEnabledFor(logging.INFO) or self._sampled_out(ended.status, ended.error_code):
             return
-        if self.sample_rate < 1.0 and status < 400 and error_code is None and self._random() >= self.sample_rate:
-            return
-        role = key_id = user_id = None
-        if identity is not None:
-            session = identity.session
-            role = session.role
-            if self.include_user_id:
-                user_id = session.user_id
-            if identity.api_key is not None:
-                key_id = identity.api_key.key_id
+        role, key_id, user_id = self._who(ended.identity)
+        name = ended.operation_name
         fields: dict[str, Any] = {
-            "request_id": request_id,
+            "request_id": ended.request_id,
             "batch_index": None,
-            "operation_type": operation_type,
-            "operation_name": operation_name[:_MAX_NAME] if operation_name is not None else None,
-            "operation_hash": operation_hash(query) if query is not None else None,
+            "operation_type": ended.operation_type,
+            "operation_name": name[:_MAX_NAME] if name is not None else None,
+            "operation_hash": operation_hash(ended.query) if ended.query is not None else None,
             "role": role,
-            "plan": plan or None,
+            "plan": ended.plan or None,
             "key_id": key_id,
             "user_id": user_id,
-            "cost_estimated": cost_estimated,
-            "request_cost_estimated": cost_estimated,
+            "cost_estimated": ended.cost_estimated,
+            "request_cost_estimated": ended.cost_estimated,
             "cost_actual": None,
-            "status": status,
-            "error_code": error_code,
-            "duration_ms": round(duration * 1000.0, 3),
+            "status": ended.status,
+            "error_code": ended.error_code,
+            "duration_ms": round(ended.duration * 1000.0, 3),
             "upstream_ms": None,
             "transport": WEBSOCKET,
-            "operation_id": operation_id[:_MAX_NAME],
-            "outcome": outcome,
+            "operation_id": ended.operation_id[:_MAX_NAME],
+            "outcome": ended.outcome,
         }
         self._write(fields)

@@ -10,7 +10,7 @@
   else the estimate; recorded for the API key (``key_id``) and for the user (``x-hasura-user-id``), each
   when present.
 
-``websocket_operation(...)`` is the same for one operation over a WebSocket, once it has ended: the requests
+``websocket_operation(ended)`` is the same for one operation over a WebSocket, once it has ended: the requests
 and rejections metrics with ``transport="websocket"`` and its access-log line. Usage over a WebSocket is
 subscription-seconds, which ``edge.ws.bridge`` meters itself.
 """
@@ -25,7 +25,7 @@ from edge.context import RequestContext
 from edge.observability.access_log import AccessLog
 from edge.observability.metering import UsageMeter
 from edge.observability.metrics import EdgeMetrics
-from edge.session import Identity
+from edge.observability.ws_operation import EndedOperation
 
 __all__ = ["RequestObserver", "count_rows"]
 
@@ -100,45 +100,19 @@ class RequestObserver:
         if user_id:
             meter.record("user", user_id, requests=requests, cost_points=points, rows=rows)
 
-    def websocket_operation(
-        self,
-        *,
-        request_id: str,
-        operation_id: str,
-        operation_type: str | None,
-        operation_name: str | None,
-        query: str | None,
-        identity: Identity | None,
-        plan: str,
-        status: int,
-        outcome: str,
-        error_code: str | None,
-        duration: float,
-        cost_estimated: int | None,
-    ) -> None:
-        """Record one ended WebSocket operation (``duration`` in seconds; see ``edge.ws.observation``)."""
+    def websocket_operation(self, ended: EndedOperation) -> None:
+        """Record one ended WebSocket operation (see ``edge.ws.observation``)."""
         metrics = self.metrics
         if metrics is not None:
-            role = identity.session.role if identity is not None else ""
-            metrics.observe_websocket_operation(operation_type or "none", status, plan, role, duration)
-            if error_code is not None:
-                metrics.websocket_rejected(error_code)
+            role = ended.identity.session.role if ended.identity is not None else ""
+            metrics.observe_websocket_operation(
+                ended.operation_type or "none", ended.status, ended.plan, role, ended.duration
+            )
+            if ended.error_code is not None:
+                metrics.websocket_rejected(ended.error_code)
         access_log = self.access_log
         if access_log is not None:
-            access_log.record_websocket(
-                request_id=request_id,
-                operation_id=operation_id,
-                operation_type=operation_type,
-                operation_name=operation_name,
-                query=query,
-                identity=identity,
-                plan=plan,
-                status=status,
-                outcome=outcome,
-                error_code=error_code,
-                duration=duration,
-                cost_estimated=cost_estimated,
-            )
+            access_log.record_websocket(ended)
 
 
 def count_rows(data: Any) -> int:

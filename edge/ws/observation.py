@@ -41,6 +41,7 @@ from typing import Final
 from edge.errors import ServiceUnavailable, UpstreamUnavailable
 from edge.graphql.analysis import OperationAnalysis
 from edge.observability.recorder import RequestObserver
+from edge.observability.ws_operation import EndedOperation
 from edge.session import Identity
 
 __all__ = ["CLIENT_CLOSED", "OperationRecord", "record_operation"]
@@ -98,7 +99,7 @@ def record_operation(
 ) -> None:
     """Hand one ended operation to the observer; never raises (observing never breaks a socket)."""
     try:
-        observer.websocket_operation(
+        ended = EndedOperation(
             request_id=request_id,
             operation_id=record.operation_id,
             operation_type=record.operation_type,
@@ -112,5 +113,6 @@ def record_operation(
             duration=time.perf_counter() - record.started,
             cost_estimated=record.cost,
         )
+        observer.websocket_operation(ended)
     except Exception:
         log.exception("ws_observation_failed", extra={"request_id": request_id})

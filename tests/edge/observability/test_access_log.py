@@ -18,6 +18,7 @@ from edge.graphql.analysis import analyse
 from edge.keys.model import ApiKey
 from edge.logs import JsonFormatter, JsonLineHandler, json_line_handler
 from edge.observability.access_log import EVENT, AccessLog, operation_hash
+from edge.observability.ws_operation import EndedOperation
 from edge.session import Identity, Session
 
 FIELDS = {
@@ -266,7 +267,7 @@ def websocket_line(access_log: AccessLog, **overrides: Any) -> None:
         "cost_estimated": 5,
     }
     fields.update(overrides)
-    access_log.record_websocket(**fields)
+    access_log.record_websocket(EndedOperation(**fields))
 
 
 def test_a_websocket_operation_gives_one_line_with_the_http_fields_and_its_own(

@@ -14,6 +14,7 @@ from edge.context import RequestContext
 from edge.graphql.analysis import analyse
 from edge.keys.model import ApiKey
 from edge.observability import AccessLog, EdgeMetrics, MemoryUsageMeter, RequestObserver, UsageRow, count_rows
+from edge.observability.ws_operation import EndedOperation
 from edge.session import Identity, Session
 from edge.upstream.base import UpstreamResponse
 
@@ -97,26 +98,30 @@ async def test_a_websocket_operation_is_counted_and_logged_with_its_transport_bu
     identity = context({"query": QUERY}, answered=True).identity
     common: dict[str, Any] = {"request_id": "conn-1", "query": QUERY, "identity": identity, "plan": "pro"}
     observer.websocket_operation(
-        operation_id="1",
-        operation_type="query",
-        operation_name="Users",
-        status=200,
-        outcome="completed",
-        error_code=None,
-        duration=0.002,
-        cost_estimated=3,
-        **common,
+        EndedOperation(
+            operation_id="1",
+            operation_type="query",
+            operation_name="Users",
+            status=200,
+            outcome="completed",
+            error_code=None,
+            duration=0.002,
+            cost_estimated=3,
+            **common,
+        )
     )
     observer.websocket_operation(
-        operation_id="2",
-        operation_type="subscription",
-        operation_name=None,
-        status=429,
-        outcome="refused",
-        error_code="subscription-limit-exceeded",
-        duration=0.0001,
-        cost_estimated=1,
-        **common,
+        EndedOperation(
+            operation_id="2",
+            operation_type="subscription",
+            operation_name=None,
+            status=429,
+            outcome="refused",
+            error_code="subscription-limit-exceeded",
+            duration=0.0001,
+            cost_estimated=1,
+            **common,
+        )
     )
     get = metrics.registry.get_sample_value
     labels = {"plan": "pro", "role": "user", "transport": "websocket"}
@@ -134,18 +139,20 @@ async def test_a_websocket_operation_is_counted_and_logged_with_its_transport_bu
 async def test_everything_off_is_a_no_op() -> None:
     RequestObserver().finished(context({"query": QUERY}, answered=True), status=200, started=0.0)
     RequestObserver().websocket_operation(
-        request_id="c",
-        operation_id="1",
-        operation_type=None,
-        operation_name=None,
-        query=None,
-        identity=None,
-        plan="",
-        status=400,
-        outcome="refused",
-        error_code="bad-request",
-        duration=0.0,
-        cost_estimated=None,
+        EndedOperation(
+            request_id="c",
+            operation_id="1",
+            operation_type=None,
+            operation_name=None,
+            query=None,
+            identity=None,
+            plan="",
+            status=400,
+            outcome="refused",
+            error_code="bad-request",
+            duration=0.0,
+            cost_estimated=None,
+        )
     )
 
 
