@@ -23,8 +23,9 @@ and one series per role a caller invents would exhaust Prometheus. Configure ``r
 plan or role, before identification, is also ``"none"``); ``status`` is an
 HTTP status (100-599, else ``"other"``; a WebSocket operation gives the status an HTTP request with the same
 outcome gets, ``edge.ws.observation`` says which); ``code``, ``result`` and ``store`` are strings the edge chooses, and
-are still capped at ``max_codes`` distinct values each. Per-key and per-user usage is deliberately not a label
-here (see ``edge.observability.metering``).
+are still capped at ``max_codes`` distinct values each, and so is ``limit`` (a GraphQL limit's name, from
+``edge.graphql.policy``). ``target`` is a configured Hasura target's host:port. Per-key and per-user usage is
+deliberately not a label here (see ``edge.observability.metering``).
 
 Counters other objects already keep (the analysis cache's ``cache_info()``, ``RedisLimiter.store_errors``) are
 copied at scrape time through ``watch_cache``/``watch_store_errors``: nothing is added to the request path.
@@ -42,11 +43,11 @@ from typing import Any, Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client import metrics as prometheus_metrics
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["HTTP", "LATENCY_BUCKETS", "OTHER", "WEBSOCKET", "EdgeMetrics"]
+__all__ = ["BREAKER_STATES", "HTTP", "LATENCY_BUCKETS", "OTHER", "WEBSOCKET", "EdgeMetrics", "UpstreamTarget"]
 
 OTHER: Final = "other"
 # Typed as a tuple of any length on purpose: mypyc keeps a fixed-length tuple of floats unboxed and
@@ -268,6 +269,52 @@ class _RequestPathCollector:
         return self.collect()
 
 
+BREAKER_STATES: Final = ("closed", "open", "half_open")
+"""The values of ``edge_upstream_breaker_state``'s ``state`` label (``edge.upstream.breaker.BreakerState``)."""
+
+UpstreamTarget = tuple[str, str, bool, int]
+"""One Hasura target as ``watch_upstream`` reads it: label (host:port), breaker state, healthy, times opened."""
+
+
+class _UpstreamCollector:
+    """The Hasura targets' breakers and health, read at scrape time (nothing on the request path)."""
+
+    def __init__(self, read: Callable[[], Sequence[UpstreamTarget]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "edge_upstream_breaker_state",
+            "1 for the state the circuit breaker of each Hasura target is in, 0 for the other states.",
+            labels=("target", "state"),
+        )
+        healthy = GaugeMetricFamily(
+            "edge_upstream_healthy",
+            "1 while the health checks count a Hasura target healthy (a single target is not checked: 1).",
+            labels=("target",),
+        )
+        opened = CounterMetricFamily(
+            "edge_upstream_breaker_opened",
+            "Times the circuit breaker of each Hasura target opened.",
+            labels=("target",),
+        )
+        seen: set[str] = set()
+        for index, (label, current, is_healthy, times_opened) in enumerate(self._read()):
+            if label in seen:  # two targets on one host:port: one series each all the same
+                label = f"{label}#{index}"
+            seen.add(label)
+            for name in BREAKER_STATES:
+                state.add_metric((label, name), 1.0 if current == name else 0.0)
+            healthy.add_metric((label,), 1.0 if is_healthy else 0.0)
+            opened.add_metric((label,), float(times_opened))
+        yield state
+        yield healthy
+        yield opened
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+
 class _Watched:
     """A counter owned by another object, added to a series by its increase since the last scrape."""
 
@@ -317,9 +364,17 @@ class EdgeMetrics:
             "edge_cost_points", "Cost points, estimated before and counted after Hasura.", ["kind", "plan"]
         )
         self.cache_requests = _Counter("edge_cache_requests", "Analysis cache look-ups.", ["result"])
+        self.limit_warn_only_hits = _Counter(
+            "edge_limit_warn_only",
+            "Operations over a warn-only GraphQL limit of their plan: forwarded, and refused once the limit is "
+            "enforced. By limit and plan.",
+            ["limit", "plan"],
+        )
         r.register(
             _RequestPathCollector(
-                self.requests, [self.upstream_duration], [self.rejections, self.cost_points, self.cache_requests]
+                self.requests,
+                [self.upstream_duration],
+                [self.rejections, self.cost_points, self.cache_requests, self.limit_warn_only_hits],
             )
         )
         # Off the request path: prometheus_client's own metrics.
@@ -337,6 +392,7 @@ class EdgeMetrics:
         self._plan = _Bounded(plans, 0)
         self._role = _Bounded(roles, max_dynamic_roles)
         self._codes = _Bounded((), max_codes)
+        self._limit_names = _Bounded((), max_codes)
         self._jwks_results = _Bounded((), max_codes)
         self._store_names = _Bounded((), max_codes)
         # The caches below are keyed by raw values and map straight to cells; each is capped (random roles or
@@ -347,6 +403,7 @@ class EdgeMetrics:
         self._rejections: dict[str, list[float]] = {}
         self._websocket_rejections: dict[str, list[float]] = {}
         self._costs: dict[str, tuple[list[float], list[float]]] = {}
+        self._warn_only: dict[tuple[str, str], list[float]] = {}
         # Indexed by the ``hit`` bool: (miss, hit). Both series exist from the start.
         hit = self.cache_requests.cell("hit")
         self._cache = (self.cache_requests.cell("miss"), hit)
@@ -438,6 +495,16 @@ class EdgeMetrics:
     def cache(self, hit: bool) -> None:
         self._cache[hit][0] += 1
 
+    def limit_warn_only(self, limit: str, plan: str) -> None:
+        """An operation over ``limit`` (a :class:`~edge.plans.GraphQLLimits` name: ``max_depth``, ``max_cost``...),
+        which its plan lists in ``warn_only``: forwarded instead of refused. Called once per limit exceeded."""
+        cell = self._warn_only.get((limit, plan))
+        if cell is None:
+            cell = self.limit_warn_only_hits.cell(self._limit_names(limit), self._plan(plan) if plan else "none")
+            if len(self._warn_only) < _MAX_CACHED:
+                self._warn_only[(limit, plan)] = cell
+        cell[0] += 1
+
     # --- connections ------------------------------------------------------------------------
 
     def websocket_opened(self) -> None:
@@ -516,6 +583,12 @@ class EdgeMetrics:
         """Export the JWT verifier's JWKS fetch count as ``edge_jwks_refreshes_total{result="fetched"}``."""
         child = self._labelled(self.jwks_refreshes, self._jwks, self._jwks_results, "fetched")
         self._watched.append(_Watched(read, lambda value: int(value), child.inc))
+
+    def watch_upstream(self, read: Callable[[], Sequence[UpstreamTarget]]) -> None:
+        """Export the Hasura targets (``BalancedUpstream.target_states``) at each scrape: the breaker state of each
+        (``edge_upstream_breaker_state``), its health (``edge_upstream_healthy``) and the times its breaker
+        opened (``edge_upstream_breaker_opened_total``). Labels: the configured targets' host:port."""
+        self.registry.register(_UpstreamCollector(read))
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type."""

@@ -3,13 +3,14 @@
 Per operation (each element of a batch): a cached analysis (depth with Hasura's semantics,
 aliases, root fields, directives, introspection, a cost plan), a cost estimate for this role
 and these variables, then the plan's policies. The first violation that is not warn-only
-rejects the whole request with 400 and its code; warn-only violations are logged and counted.
+rejects the whole request with 400 and its code; warn-only violations are logged (``limit_warn_only``)
+and counted (``on_warn_only(limit, plan)``: ``edge_limit_warn_only_total``), once per limit exceeded.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections.abc import Callable
 from typing import Any, Final
 
 from edge.context import RequestContext
@@ -42,14 +43,15 @@ class AnalyseOperation:
         costs: CostModelHolder,
         persisted: PersistedQueries | None = None,
         introspection_roles: frozenset[str] = frozenset(),
+        on_warn_only: Callable[[str, str], None] | None = None,
     ) -> None:
         self.introspection_roles = introspection_roles
         self.analyse = analyser
         self.lookup = analyser.lookup
         self.costs = costs
         self.persisted = persisted
-        self.warnings: Counter[str] = Counter()
-        """Warn-only violations seen, by code (exported as a metric later)."""
+        self.on_warn_only = on_warn_only
+        """Called with (limit, plan name) for each warn-only violation (``EdgeMetrics.limit_warn_only``)."""
         # (id(analysis), id(limits)) -> (analysis, limits, whether every limit but cost is met).
         # Analyses are cached and limits live with the plans, so a repeated operation is checked
         # once; holding both objects keeps their ids from being reused while they are remembered.
@@ -121,9 +123,16 @@ class AnalyseOperation:
         rejection = first_rejection(violations)
         if rejection is not None:
             raise rejection
+        count = self.on_warn_only
         for violation in violations:
-            self.warnings[violation.code] += 1
+            if count is not None:
+                count(violation.limit, ctx.plan_name)
             log.warning(
                 "limit_warn_only",
-                extra={"request_id": ctx.request_id, "code": violation.code, "plan": ctx.plan_name},
+                extra={
+                    "request_id": ctx.request_id,
+                    "code": violation.code,
+                    "limit": violation.limit,
+                    "plan": ctx.plan_name,
+                },
             )

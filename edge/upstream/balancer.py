@@ -139,6 +139,21 @@ class BalancedUpstream:
     def breakers(self) -> list[CircuitBreaker]:
         return [m.breaker for m in self._members]
 
+    def target_states(self) -> list[tuple[str, str, bool, int]]:
+        """Per target, for metrics: its host:port, its breaker's state (``closed``, ``open``, ``half_open``),
+        whether the health checks count it healthy (True without health checks: one target), and how many
+        times its breaker opened."""
+        health = self.health
+        return [
+            (
+                m.label,
+                m.breaker.state.value,
+                health.is_healthy(m.index) if health is not None else True,
+                m.breaker.times_opened,
+            )
+            for m in self._members
+        ]
+
     @property
     def clients(self) -> list[Upstream]:
         return [m.client for m in self._members]

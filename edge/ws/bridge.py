@@ -34,6 +34,7 @@ from edge.errors import (
     RoleNotAllowed,
     TooManyRequests,
 )
+from edge.graphql.policy import Violation
 from edge.plans import Plan, RateLimit
 from edge.session import Identity
 from edge.ws import protocols as p
@@ -553,6 +554,23 @@ class Bridge:
         self.operations[op_id] = operation
         await self.upstream.send(text)
 
+    def _warn_only(self, op_id: str, violations: list[Violation]) -> None:
+        """Limits the plan lists in ``warn_only`` that the operation exceeds: logged and counted, as over HTTP."""
+        count = self.services.on_warn_only
+        for violation in violations:
+            if count is not None:
+                count(violation.limit, self.plan_name)
+            log.warning(
+                "limit_warn_only",
+                extra={
+                    "request_id": self.request_id,
+                    "operation_id": op_id,
+                    "code": violation.code,
+                    "limit": violation.limit,
+                    "plan": self.plan_name,
+                },
+            )
+
     async def _admit_operation(self, op_id: str, payload: dict[str, Any], record: OperationRecord) -> _Operation:
         plan, services = self.plan, self.services
         assert plan is not None and self.identity is not None
@@ -567,9 +585,12 @@ class Bridge:
             analysis = services.analyser(payload["query"], name, max_tokens=limits.max_tokens)
             cost = services.costs.model.estimate(analysis, variables=variables, role=self.identity.session.role)
             record.analysed(analysis, cost)
-            rejection = services.first_rejection(services.check(analysis, cost, limits))
+            violations = services.check(analysis, cost, limits)
+            rejection = services.first_rejection(violations)
             if rejection is not None:
                 raise rejection
+            if violations:
+                self._warn_only(op_id, violations)
             subscription = analysis.operation_type == "subscription"
             if subscription and plan.max_subscriptions is not None:
                 active = sum(1 for op in self.operations.values() if op.subscription)

@@ -56,6 +56,7 @@ def make_websocket_handler(
         admin_secret=settings.hasura_admin_secret.get_secret_value(),
         meter=meter,
         observer=observer,
+        on_warn_only=observer.metrics.limit_warn_only if observer is not None and observer.metrics else None,
         connection_plan=connection_plan,
         registry=Registry(),
     )

@@ -124,3 +124,5 @@ class Services:
     """Subscription-seconds per key and per user, recorded when each subscription ends."""
     observer: RequestObserver | None = None
     """Request metrics and access log, each operation once it has ended (``edge.ws.observation``)."""
+    on_warn_only: Callable[[str, str], None] | None = None
+    """Called with (limit, plan name) for each warn-only violation (``EdgeMetrics.limit_warn_only``)."""

@@ -277,6 +277,7 @@ FAMILIES = [
     ("edge_cost_points_created", "gauge"),
     ("edge_cache_requests", "counter"),
     ("edge_cache_requests_created", "gauge"),
+    ("edge_limit_warn_only", "counter"),  # no sample until a warn-only limit is exceeded: no _created either
     ("edge_websocket_connections", "gauge"),
     ("edge_subscriptions", "gauge"),
     ("edge_jwks_refreshes", "counter"),
@@ -497,3 +498,59 @@ def test_the_request_path_series_are_those_prometheus_client_counters_and_histog
         assert created and all(abs(s.value - time.time()) < 60 for s in created)
     else:
         assert created == []
+
+
+def test_warn_only_hits_are_counted_by_limit_and_configured_plan() -> None:
+    metrics = EdgeMetrics(plans=["free", "pro"])
+    metrics.limit_warn_only("max_depth", "free")
+    metrics.limit_warn_only("max_depth", "free")
+    metrics.limit_warn_only("max_cost", "pro")
+    metrics.limit_warn_only("max_cost", "invented-plan")
+    metrics.limit_warn_only("max_aliases", "")
+    out = text(metrics)
+    assert "# TYPE edge_limit_warn_only_total counter" in out
+    assert 'edge_limit_warn_only_total{limit="max_depth",plan="free"} 2.0' in out
+    assert 'edge_limit_warn_only_total{limit="max_cost",plan="pro"} 1.0' in out
+    assert 'edge_limit_warn_only_total{limit="max_cost",plan="other"} 1.0' in out
+    assert 'edge_limit_warn_only_total{limit="max_aliases",plan="none"} 1.0' in out
+    assert len(re.findall(r"^edge_limit_warn_only_total\{", out, re.M)) == 4
+
+
+def test_warn_only_label_values_are_bounded() -> None:
+    metrics = EdgeMetrics(plans=["free"], max_codes=3)
+    for i in range(50):
+        metrics.limit_warn_only(f"limit-{i}", f"plan-{i}")
+    out = text(metrics)
+    assert len(re.findall(r"^edge_limit_warn_only_total\{", out, re.M)) == 4  # 3 limits + other, plan "other"
+    assert 'edge_limit_warn_only_total{limit="other",plan="other"} 47.0' in out
+
+
+def test_upstream_targets_are_read_at_scrape_time() -> None:
+    targets = [("hasura-a:8080", "closed", True, 0), ("hasura-b:8080", "open", False, 2)]
+    metrics = EdgeMetrics()
+    metrics.watch_upstream(lambda: targets)
+    out = text(metrics)
+    for line in [
+        'edge_upstream_breaker_state{state="closed",target="hasura-a:8080"} 1.0',
+        'edge_upstream_breaker_state{state="open",target="hasura-a:8080"} 0.0',
+        'edge_upstream_breaker_state{state="half_open",target="hasura-a:8080"} 0.0',
+        'edge_upstream_breaker_state{state="open",target="hasura-b:8080"} 1.0',
+        'edge_upstream_breaker_state{state="closed",target="hasura-b:8080"} 0.0',
+        'edge_upstream_healthy{target="hasura-a:8080"} 1.0',
+        'edge_upstream_healthy{target="hasura-b:8080"} 0.0',
+        'edge_upstream_breaker_opened_total{target="hasura-a:8080"} 0.0',
+        'edge_upstream_breaker_opened_total{target="hasura-b:8080"} 2.0',
+    ]:
+        assert line in out, line
+    targets[1] = ("hasura-b:8080", "half_open", True, 2)
+    out = text(metrics)
+    assert 'edge_upstream_breaker_state{state="half_open",target="hasura-b:8080"} 1.0' in out
+    assert 'edge_upstream_healthy{target="hasura-b:8080"} 1.0' in out
+
+
+def test_two_upstream_targets_on_one_host_port_stay_two_series() -> None:
+    metrics = EdgeMetrics()
+    metrics.watch_upstream(lambda: [("h:8080", "closed", True, 0), ("h:8080", "open", True, 1)])
+    families = {family.name: family for family in text_string_to_metric_families(text(metrics))}
+    targets = {sample.labels["target"] for sample in families["edge_upstream_healthy"].samples}
+    assert targets == {"h:8080", "h:8080#1"}
