@@ -1,7 +1,6 @@
-"""``python -m edge``: serve the edge on uvloop until SIGTERM or SIGINT, then shut down gracefully.
+"""One edge process serving on its event loop until SIGTERM or SIGINT, then shutting down gracefully.
 
-After the shutdown the signal is raised again with its default handler, so the process's exit status
-says why it stopped (as a process killed by the signal would).
+``edge.launch`` runs it directly, or in each worker (``edge.workers.worker``) when there are several.
 """
 
 from __future__ import annotations
@@ -10,16 +9,12 @@ import asyncio
 import gc
 import importlib.util
 import logging
-import os
 import signal
 import socket
 import ssl
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
-
-import uvloop
 
 from edge.app import EdgeApp, create_app
 from edge.graphql.manifest import ManifestError
@@ -28,7 +23,6 @@ from edge.http_server import HttpServer, ServerConfig, bind, server_config
 from edge.http_server.lifespan import LifespanFailed
 from edge.observability.metrics_peers import MetricsPeers
 from edge.settings import EdgeSettings
-from edge.workers.count import worker_count
 
 __all__ = [
     "StartupError",
@@ -38,7 +32,6 @@ __all__ = [
     "build_app",
     "edge_server",
     "load_server_config",
-    "run",
     "serve",
     "upstream_client_problem",
 ]
@@ -198,25 +191,3 @@ async def serve(
 def _close(sockets: list[socket.socket]) -> None:
     for sock in sockets:
         sock.close()
-
-
-def run(settings: EdgeSettings) -> int:
-    """Serve; the exit code, or the process ends with the signal that stopped it.
-
-    With ``EDGE_WORKERS`` resolving to more than 1, this process supervises that many workers
-    (``edge.workers.supervisor``); with 1, it serves itself, with nothing in between.
-    """
-    count = worker_count(settings)
-    if count.count > 1:
-        from edge.workers.supervisor import supervise
-
-        return supervise(settings, count)
-    try:
-        signum = uvloop.run(serve(settings))
-    except StartupError as exc:
-        sys.stderr.write(f"hasura-edge: {exc}\n")
-        return exc.exit_code
-    if signum is not None:
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-    return 0

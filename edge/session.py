@@ -8,22 +8,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from edge.errors import InvalidJWTClaims
+from edge.session_names import RESERVED_SESSION_NAMES
 
 if TYPE_CHECKING:
     from edge.keys.model import ApiKey
 
-__all__ = ["RESERVED_SESSION_NAMES", "Identity", "Session", "session_from_claims"]
-
-RESERVED_SESSION_NAMES: Final = frozenset(
-    {
-        "x-hasura-role",
-        "x-hasura-admin-secret",
-        "x-hasura-access-key",
-        "x-hasura-use-backend-only-permissions",
-    }
-)
-"""Names the edge controls at Hasura: never taken from claims, keys or an authorizer, because the
-edge talks to Hasura with the admin secret, which would make Hasura honour them."""
+__all__ = ["Identity", "Session", "session_from_claims"]
 
 # A session variable becomes an HTTP header at Hasura: a name must be a header token and a
 # value must not carry control characters (CR/LF would split the upstream request).

@@ -27,21 +27,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 from edge.auth.json_path import encode_json_path, is_missing, lookup_json_path, parse_json_path
 from edge.errors import InvalidJWTClaims, MissingRoleClaims, RoleNotAllowed
+from edge.session_names import ALLOWED_ROLES, DEFAULT_ROLE, SESSION_PREFIX
 
 if TYPE_CHECKING:
     from edge.auth.jwt_config import JWTConfig
 
 __all__ = [
-    "ALLOWED_ROLES",
-    "DEFAULT_ROLE",
     "HasuraClaims",
     "extract_hasura_claims",
     "select_role",
 ]
 
-ALLOWED_ROLES: Final = "x-hasura-allowed-roles"
-DEFAULT_ROLE: Final = "x-hasura-default-role"
-SESSION_PREFIX: Final = "x-hasura-"
 _NAME_IN_MESSAGE_MAX: Final = 100
 #: The registered claims of RFC 7519 (Haskell jose's ``ClaimsSet`` fields). Hasura looks
 #: ``claims_namespace_path`` up in the other claims only (``parseClaimsMap`` in

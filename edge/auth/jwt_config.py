@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from edge.auth.claims import ALLOWED_ROLES, DEFAULT_ROLE, SESSION_PREFIX
 from edge.auth.json_path import parse_json_path
 from edge.auth.jwks import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, static_key
+from edge.session_names import ALLOWED_ROLES, DEFAULT_ROLE, SESSION_PREFIX
 
 __all__ = [
     "DEFAULT_CLAIMS_NAMESPACE",

@@ -15,7 +15,7 @@ from typing import Final
 from uuid import UUID
 
 from edge.keys.errors import ApiKeyValidationError, UnknownPlan
-from edge.session import RESERVED_SESSION_NAMES
+from edge.session_names import RESERVED_SESSION_NAMES
 
 __all__ = [
     "RESERVED_SESSION_VARIABLES",
