@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
                 "`make compile`",
             },
         )
-    from edge.serve import run
+    from edge.launch import run
 
     return run(settings)
 
