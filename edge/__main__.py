@@ -1,5 +1,6 @@
 """``python -m edge``: serve the edge; ``keys ...``: manage API keys; ``check-config``: validate the
-configuration; ``db ...``: the edge's tables; ``manifest ...``: persisted operations.
+configuration; ``db ...``: the edge's tables; ``manifest ...``: persisted operations; ``usage report``:
+usage per API key and per user (``edge.usage_cli``).
 
 Serving, ``keys`` and ``check-config`` read the same settings (``EDGE_*`` variables and the ``EDGE_CONFIG``
 file), so they run wherever the edge runs (``docker compose exec edge python -m edge keys list``). An
@@ -25,6 +26,7 @@ USAGE = """usage: python -m edge                 serve /graphql (configuration: 
        python -m edge keys ...        create|list|revoke|rotate API keys (python -m edge keys --help)
        python -m edge db ...          upgrade|current|check the edge's tables (python -m edge db --help)
        python -m edge manifest ...    build|check a persisted-operations manifest (python -m edge manifest --help)
+       python -m edge usage report    usage per API key and per user for a period (python -m edge usage --help)
        python -m edge --version       the version; --help and --version need no configuration
 """
 HELP_FLAGS = ("-h", "--help")
@@ -84,6 +86,10 @@ def main(argv: list[str]) -> int:
         from edge.db.cli import main as db_main  # needs EDGE_DATABASE_URL only
 
         return db_main(argv[1:])
+    if argv and argv[0] == "usage":
+        from edge.usage_cli import main as usage_main  # reads the settings after its arguments
+
+        return usage_main(argv[1:])
     if argv and argv[0] == "check-config":
         from edge.check_config import main as check_config_main
 
