@@ -30,6 +30,7 @@ import calendar
 import contextlib
 import csv
 import datetime
+import decimal
 import io
 import logging
 import math
@@ -74,6 +75,7 @@ _DAY: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _KINDS: Final[dict[str, tuple[SubjectKind, ...]]] = {"key": ("key",), "user": ("user",), "all": ("key", "user")}
 _MEASURES: Final = ("requests", "cost_points", "rows", "subscription_seconds")
 _TICK_SECONDS: Final = 0.5
+_TENTH: Final = decimal.Decimal("0.1")
 
 
 # --- periods ------------------------------------------------------------------------------------
@@ -261,9 +263,11 @@ def table_text(report: UsageReport) -> str:
 
 
 def _numbers(measures: Sequence[float]) -> tuple[str, ...]:
-    """Requests, cost points and rows as integers, subscription-seconds to a tenth, with thousands separators."""
+    """Requests, cost points and rows as integers, subscription-seconds to a tenth (half up, as people round:
+    12.25 is 12.3), with thousands separators."""
     requests, cost_points, rows, seconds = measures
-    return f"{int(requests):,}", f"{int(cost_points):,}", f"{int(rows):,}", f"{seconds:,.1f}"
+    tenths = decimal.Decimal(repr(float(seconds))).quantize(_TENTH, decimal.ROUND_HALF_UP)
+    return f"{int(requests):,}", f"{int(cost_points):,}", f"{int(rows):,}", f"{tenths:,}"
 
 
 def _subject_header(kind: SubjectKind) -> tuple[str, ...]:
