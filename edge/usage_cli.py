@@ -19,7 +19,8 @@ On a terminal, standard error shows a progress line (the period being read and t
 the report takes more than a second; nothing is written there otherwise, except problems.
 
 Exit codes: 0 done (an empty period too); 2 usage error, an invalid configuration (one line per problem,
-naming the setting) or a CSV file that cannot be written; 3 the usage store (Redis) could not be read.
+naming the setting) or a CSV file that cannot be written; 3 the usage store (Redis) could not be read;
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_STORE",
     "EXIT_USAGE",
     "KeyInfo",
     "Progress",
+    "ReportRow",
     "UsageReport",
     "csv_text",
     "main",
@@ -67,6 +70,7 @@ __all__ = [
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
 EXIT_STORE: Final = 3
+EXIT_INTERRUPTED: Final = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
 
 DEFAULT_TIMEOUT: Final = 10.0
 PROGRAM: Final = "hasura-edge"
@@ -402,6 +406,7 @@ async def _report(
             try:
                 report.keys = await _key_infos(settings.database_url.get_secret_value(), args.timeout)
             except Exception as exc:  # psycopg.Error, PoolTimeout, OSError: the report stands without owners
+                progress.close()  # the warning on a line of its own; the progress line comes back on its next draw
                 err.write(
                     f"{PROGRAM}: warning: key owners are not shown: the key database (EDGE_DATABASE_URL) "
                     f"could not be read ({type(exc).__name__})\n"
@@ -467,6 +472,10 @@ def main(
     try:
         with _quiet_library_logs():
             report = asyncio.run(_report(args, settings, periods, err, progress))
+    except KeyboardInterrupt:
+        progress.close()
+        err.write("interrupted\n")
+        return EXIT_INTERRUPTED
     except UsageUnavailable as exc:
         progress.close()
         err.write(f"error: the usage store (EDGE_REDIS_URL) could not be read: {_store_problem(exc, args.timeout)}\n")

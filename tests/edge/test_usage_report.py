@@ -14,6 +14,7 @@ import os
 import random
 import re
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -41,13 +42,20 @@ def at(iso: str) -> float:
     return datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()
 
 
-def record(redis_url: str, iso: str, period: str, *usage: tuple[str, str, dict[str, Any]]) -> None:
+def record(
+    redis_url: str, iso: str, period: str, *usage: tuple[str, str, dict[str, Any]], retention: int | None = None
+) -> None:
     """Record ``usage`` through the edge's meter as if at ``iso``, and flush it."""
 
     async def go() -> None:
-        shared = open_shared_redis(redis_url)
+        shared = open_shared_redis(redis_url, timeout=2.0)
         try:
-            meter = RedisUsageMeter(shared.client, period=period, clock=lambda: at(iso))  # type: ignore[arg-type]
+            meter = RedisUsageMeter(
+                shared.client,  # type: ignore[arg-type]
+                period=period,  # type: ignore[arg-type]
+                clock=lambda: at(iso),
+                retention_seconds=retention,
+            )
             for kind, subject, measures in usage:
                 meter.record(kind, subject, **measures)  # type: ignore[arg-type]
             assert await meter.flush()
@@ -263,6 +271,22 @@ def test_an_empty_day_under_monthly_metering_says_why(redis_url: str, year: int,
     assert result.err.count("\n") == 1 and "EDGE_USAGE_PERIOD is month" in result.err
 
 
+def test_every_redis_topology_is_read(topology_redis_url: str, configure: Any) -> None:
+    period = f"{random.randrange(2200, 9000)}-07"
+    record(
+        topology_redis_url,
+        f"{period}-09T00:00:00",
+        "day",
+        ("key", "aaaaaaaaaa", {"requests": 2, "cost_points": 3}),
+        ("user", "u1", {"requests": 2, "subscription_seconds": 1.5}),
+        retention=3600,  # the data goes by itself, from every topology
+    )
+    configure(settings_env(topology_redis_url))
+    result = run("--period", period, "--csv", "-")
+    assert (result.code, result.err) == (EXIT_OK, "")
+    assert result.out.splitlines()[1:] == [f"{period},key,aaaaaaaaaa,,,2,3,0,0.000", f"{period},user,u1,,,2,0,0,1.500"]
+
+
 # --- problems: one line, no traceback -------------------------------------------------------------
 
 
@@ -283,6 +307,41 @@ def test_a_redis_that_cannot_be_reached_is_one_line_and_exit_3_without_the_passw
     assert result.err.startswith("error: the usage store (EDGE_REDIS_URL) could not be read: ConnectionError")
     assert result.err.count("\n") == 1
     assert "redis-password-never-printed" not in result.err
+
+
+def test_a_redis_that_never_answers_is_one_line_after_the_timeout(configure: Any) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections (the backlog), never answers
+        configure(settings_env(f"redis://127.0.0.1:{silent.getsockname()[1]}/0"))
+        result = run("--period", "2026-12", "--timeout", "0.5")
+    assert (result.code, result.out) == (EXIT_STORE, "")
+    assert result.err.startswith("error: the usage store (EDGE_REDIS_URL) could not be read: ")
+    assert result.err.count("\n") == 1
+
+
+def test_ctrl_c_ends_the_report_with_one_line_and_exit_130(redis_url: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edge", "usage", "report", "--period", "2026-12", "--timeout", "120"],
+            cwd=ROOT,
+            env={
+                **{name: value for name, value in os.environ.items() if not name.upper().startswith("EDGE_")},
+                **settings_env(f"redis://127.0.0.1:{silent.getsockname()[1]}/0"),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            silent.settimeout(60)
+            connection, _ = silent.accept()  # the report is now waiting for Redis's answer
+            with connection:
+                process.send_signal(signal.SIGINT)
+                out, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert (process.returncode, out, err) == (130, "", "interrupted\n")
 
 
 def test_without_redis_the_report_names_the_setting(configure: Any) -> None:
