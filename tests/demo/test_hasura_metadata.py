@@ -157,7 +157,6 @@ def test_empty_files_have_the_exported_shape(metadata: dict[str, Any]) -> None:
         assert isinstance(yaml.safe_load((METADATA_DIR / name).read_text()), dict), name
     assert metadata["remote_schemas"] == []
     assert metadata["cron_triggers"] == []
-    assert metadata["rest_endpoints"] == []
     assert metadata["inherited_roles"] == []
 
 

@@ -25,9 +25,10 @@ import orjson
 from .auth import ADMIN_ROLE, AuthConfig, resolve_session
 from .connection import ConnectionControl, wait_for_disconnect
 from .errors import HasuraError, api_error_body, graphql_error_body
-from .execution import PERSISTED_QUERY_NOT_SUPPORTED, decode_graphql_body
+from .execution import PERSISTED_QUERY_NOT_SUPPORTED, GraphQLRequest, decode_graphql_body
 from .faults import FaultPlan
 from .records import RecordedRequest
+from .rest import ENDPOINT_METHODS, OTHER_STANDARD_METHODS, rest_path
 
 if TYPE_CHECKING:
     from .double import HasuraDouble
@@ -118,7 +119,11 @@ class DoubleApp:
             record.fault = plan.name
             if not await self._apply_faults(plan, record, receive, send):
                 return
-        response = self._route(scope["method"], path, record)
+        rest = rest_path(scope.get("raw_path") or path)
+        if rest is not None:
+            response = self._rest(scope["method"], rest, record)
+        else:
+            response = self._route(scope["method"], path, record)
         await self._send(response, record, send)
 
     async def _apply_faults(self, plan: FaultPlan, record: RecordedRequest, receive: Receive, send: Send) -> bool:
@@ -231,6 +236,25 @@ class DoubleApp:
         except HasuraError as error:
             return Response(error.status, _json(api_error_body(error)))
         return self._success(record, _json({"message": "success"}))
+
+    def _rest(self, method: str, path: str, record: RecordedRequest) -> Response:
+        """``/api/rest/<path>`` (any method): auth, method, endpoint, variables, then the saved operation
+        (``rest.py``). Errors keep their status with the ``{"error","path","code"}`` body."""
+        try:
+            self._auth(record)
+            if method not in ENDPOINT_METHODS:
+                if method in OTHER_STANDARD_METHODS:
+                    raise HasuraError(f"Method {method} not supported.", "bad-request")
+                raise HasuraError("Nonstandard method not allowed for REST endpoints", "bad-request")
+            endpoints = self.double.rest
+            endpoint, bound = endpoints.match(method, path)
+            variables = endpoints.variables(
+                endpoint, bound, record.query_string, record.header("content-type"), record.body
+            )
+            result = self.double.executor.run(GraphQLRequest(endpoint.query, variables, None))
+        except HasuraError as error:
+            return Response(error.status, _json(api_error_body(error)))
+        return self._success(record, _json(result["errors"] if "errors" in result else result["data"]))
 
     def _success(self, record: RecordedRequest, body: bytes) -> Response:
         request_id = record.header("x-request-id") or str(uuid.uuid4())

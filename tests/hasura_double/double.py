@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from graphql import GraphQLSchema, build_schema
 
@@ -18,6 +20,7 @@ from .app import DoubleApp
 from .execution import Executor
 from .faults import Faults
 from .records import RecordedRequest
+from .rest import RestEndpoints
 from .schema import DEMO_SDL
 from .websocket import WebSocketApp, WebSocketDouble
 
@@ -32,6 +35,15 @@ def _build_schema(sdl: str) -> GraphQLSchema:
     return build_schema(sdl)
 
 
+@functools.lru_cache(maxsize=1)
+def _demo_rest_endpoints() -> RestEndpoints:
+    """The demo's ``rest_endpoints.yaml`` and ``query_collections.yaml`` (hasura/metadata), read once."""
+    from tests.support.hasura_metadata import load_metadata
+
+    metadata = load_metadata()
+    return RestEndpoints(metadata.get("rest_endpoints") or [], metadata.get("query_collections") or [])
+
+
 class HasuraDouble:
     """Hasura in admin-secret mode with a fixed schema and deterministic data.
 
@@ -43,6 +55,9 @@ class HasuraDouble:
       Hasura never does; the edge must strip them).
     - ``gzip``: compress successful responses for clients that accept gzip, as Hasura does.
     - ``ws`` / ``websocket_app``: the WebSocket side (both subscription protocols, ``websocket.py``).
+    - ``rest``: the RESTified endpoints served under ``/api/rest/`` (``rest.py``): by default the demo's
+      ``hasura/metadata`` ``rest_endpoints`` and ``query_collections``; pass both lists to serve others.
+      ``rest.inconsistencies`` lists what Hasura would report as inconsistent metadata.
     """
 
     def __init__(
@@ -54,6 +69,8 @@ class HasuraDouble:
         field_suggestions: bool = False,
         gzip: bool = True,
         version: str = HASURA_VERSION,
+        rest_endpoints: Sequence[Mapping[str, Any]] | None = None,
+        query_collections: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         self.admin_secret = admin_secret
         self.unauthorized_role = unauthorized_role
@@ -67,6 +84,10 @@ class HasuraDouble:
         self._lock = threading.Lock()
         self.ws = WebSocketDouble(self)
         self.websocket_app: WebSocketApp = self.ws
+        if rest_endpoints is None and query_collections is None:
+            self.rest = _demo_rest_endpoints()
+        else:
+            self.rest = RestEndpoints(rest_endpoints or [], query_collections or [])
         self.app = DoubleApp(self)
 
     @property

@@ -65,7 +65,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         "products",
         _c(
-            "id:uuid sku:String name:String description:String? price:numeric active:Boolean "
+            "id:uuid sku:String name:String description:String? price:numeric currency:String active:Boolean "
             "attributes:jsonb? created_at:timestamptz"
         ),
         array_rels=(("inventory", "inventory"), ("order_items", "order_items")),
@@ -109,7 +109,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         "documents",
         _c(
-            "id:uuid owner_id:uuid title:String body:String version:Int metadata:jsonb? "
+            "id:uuid owner_id:uuid title:String body:String content:String version:Int metadata:jsonb? "
             "created_at:timestamptz updated_at:timestamptz?"
         ),
         object_rels=(("owner", "users"),),

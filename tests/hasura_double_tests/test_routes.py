@@ -75,7 +75,7 @@ async def test_console_exists(client: httpx.AsyncClient) -> None:
         ("GET", "/"),
         ("POST", "/v1/graphqlx"),
         ("PUT", "/v1/graphql"),
-        ("GET", "/api/rest/orders"),
+        ("GET", "/api/orders"),  # /api/rest/* is the RESTified endpoints (test_rest.py)
         ("GET", "/v1/metadata"),
     ],
 )

@@ -32,14 +32,14 @@ def test_build_from_graphql_files_writes_the_manifest(tmp_path: Path) -> None:
 def test_build_from_query_collections_to_standard_output() -> None:
     code, out, err = run("build", "--from-query-collections", str(QUERY_COLLECTIONS))
     assert code == 0
-    assert len(json.loads(out)["operations"]) == 7
-    assert err == "7 operation(s)\n"
+    assert len(json.loads(out)["operations"]) == 8
+    assert err == "8 operation(s)\n"
 
 
 def test_check_accepts_a_built_manifest_and_detects_a_tampered_one(tmp_path: Path) -> None:
     path = tmp_path / "manifest.json"
     assert run("build", "--from-query-collections", str(QUERY_COLLECTIONS), "-o", str(path))[0] == 0
-    assert run("check", str(path)) == (0, f"{path}: ok, 7 operation(s)\n", "")
+    assert run("check", str(path)) == (0, f"{path}: ok, 8 operation(s)\n", "")
 
     data = json.loads(path.read_text())
     data["operations"][3]["body"] = data["operations"][3]["body"].replace("id", "password_hash", 1)

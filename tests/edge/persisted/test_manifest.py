@@ -140,6 +140,7 @@ def test_building_from_hasuras_query_collections() -> None:
         "MyDocuments",
         "MyOrders",
         "ProcessPayment",
+        "ProductById",
         "UpdateDocument",
     ]
     assert {entries[name].type for name in ("CreateOrder", "ProcessPayment", "UpdateDocument")} == {"mutation"}
