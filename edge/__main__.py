@@ -2,7 +2,7 @@
 configuration; ``db ...``: the edge's tables; ``manifest ...``: persisted operations; ``usage report``:
 usage per API key and per user (``edge.usage_cli``).
 
-Serving, ``keys`` and ``check-config`` read the same settings (``EDGE_*`` variables and the ``EDGE_CONFIG``
+Serving, ``keys``, ``usage`` and ``check-config`` read the same settings (``EDGE_*`` variables and the ``EDGE_CONFIG``
 file), so they run wherever the edge runs (``docker compose exec edge python -m edge keys list``). An
 invalid configuration is exit 2 with one line per problem (``edge.configuration``). ``--help`` and
 ``--version`` need no configuration, for every command.
