@@ -22,6 +22,7 @@ from edge.configuration import LoadedSettings, load_settings, write_problems
 from edge.graphql.manifest import Manifest, ManifestError
 from edge.graphql.permissions import MetadataError, PermissionLimits
 from edge.redis_topology import parse_redis_url
+from edge.rest.endpoints import RestEndpoints
 from edge.serve import StartupError, load_server_config, upstream_client_problem
 from edge.settings import EdgeSettings
 
@@ -63,10 +64,12 @@ def check_files(loaded: LoadedSettings, settings: EdgeSettings) -> tuple[list[st
     if settings.hasura_metadata_dir is not None:
         try:
             limits = PermissionLimits.from_metadata_dir(settings.hasura_metadata_dir)
+            endpoints = RestEndpoints.from_metadata_dir(settings.hasura_metadata_dir)
         except MetadataError as exc:
             problems.append(f"{loaded.name_of('hasura_metadata_dir')}: {exc}")
         else:
             summary.append(f"hasura metadata: row limits for {len(limits.as_dict())} type(s)")
+            summary.append(f"hasura metadata: {len(endpoints)} REST endpoint(s)")
     return problems, summary
 
 

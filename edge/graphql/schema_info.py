@@ -66,9 +66,11 @@ def _field_info(field_name: str, field_type: Any) -> FieldInfo:
 class SchemaInfo:
     """Field shapes by ``(type name, field name)`` and the three root type names."""
 
-    __slots__ = ("fields", "roots")
+    __slots__ = ("fields", "roots", "schema")
 
     def __init__(self, schema: GraphQLSchema) -> None:
+        self.schema = schema
+        """The schema itself (REST variable checks and the OpenAPI document read its input types)."""
         self.roots: dict[str, str | None] = {
             "query": schema.query_type.name if schema.query_type else None,
             "mutation": schema.mutation_type.name if schema.mutation_type else None,

@@ -217,6 +217,60 @@ class BalancedUpstream:
             if not self._in_flight:
                 self._none_in_flight()
 
+    async def request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
+    ) -> UpstreamResponse:
+        """Any method on another path (Hasura's REST endpoints), with :meth:`post`'s choice of target,
+        breakers, retries (``idempotent`` only) and draining. Kept apart from :meth:`post`, the hot path."""
+        if self._draining:
+            raise UpstreamDraining()
+        if self._health_pending:
+            self._health_pending = False
+            if self.health is not None:
+                self.health.start()
+        self._in_flight += 1
+        try:
+            tried = 0
+            attempts = 0
+            while True:
+                member = self._pick(tried)
+                tried |= member.bit
+                attempts += 1
+                breaker = member.breaker
+                try:
+                    response = await member.client.request(
+                        method, target, body, headers, timeout=timeout, idempotent=idempotent
+                    )
+                except UpstreamError as exc:
+                    if is_failure(exc):
+                        breaker.record_failure()
+                    else:
+                        breaker.release()
+                    if not (idempotent and isinstance(exc, UpstreamConnectError)):
+                        raise
+                    if attempts >= len(self._members) or not self._any_available(tried):
+                        raise
+                    continue
+                except BaseException:
+                    breaker.release()
+                    raise
+                if response.status in FAILURE_STATUSES:
+                    breaker.record_failure()
+                else:
+                    breaker.record_success()
+                return response
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._none_in_flight()
+
     def _none_in_flight(self) -> None:
         if self._draining:  # only drain() waits on the event (and clears it first)
             self._idle.set()

@@ -12,6 +12,7 @@ from typing import Final, Protocol, final
 
 __all__ = [
     "HOP_BY_HOP",
+    "REQUEST_METHODS",
     "REQUEST_MANAGED",
     "Upstream",
     "UpstreamConnectError",
@@ -20,6 +21,7 @@ __all__ = [
     "UpstreamProtocolError",
     "UpstreamResponse",
     "UpstreamTimeout",
+    "check_target",
     "strip_hop_by_hop",
 ]
 
@@ -42,6 +44,18 @@ HOP_BY_HOP: Final[frozenset[bytes]] = frozenset(
 # change the framing or the connection's fate if forwarded (the hop-by-hop set). A caller's copy
 # of any of these is dropped, so they are never duplicated on the wire.
 REQUEST_MANAGED: Final[frozenset[bytes]] = HOP_BY_HOP | {b"host", b"content-type"}
+
+REQUEST_METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+"""The methods :meth:`Upstream.request` sends (Hasura's REST endpoints accept these five)."""
+
+
+def check_target(method: str, target: str) -> None:
+    """ValueError unless ``method`` is one of :data:`REQUEST_METHODS` and ``target`` a path (with its query
+    string) of visible ASCII characters starting with ``/``: nothing that could split the request line."""
+    if method not in REQUEST_METHODS:
+        raise ValueError(f"method {method!r} is not one the upstream client sends")
+    if not target.startswith("/") or not target.isascii() or any(ord(c) <= 32 or ord(c) == 127 for c in target):
+        raise ValueError("target must start with '/' and contain visible ASCII characters only")
 
 
 @final
@@ -110,6 +124,21 @@ class Upstream(Protocol):
 
     async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:
         """GET ``path`` on the same upstream (readiness probes; not the hot path)."""
+        ...
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
+    ) -> UpstreamResponse:
+        """``method`` on ``target`` (a percent-encoded path starting with ``/``, with its query string) of
+        the same upstream: Hasura's REST endpoints. ``body`` (JSON, or None for none) and ``headers`` as
+        for :meth:`post`; ``idempotent`` as for :meth:`post`, whatever the method."""
         ...
 
     async def aclose(self) -> None: ...

@@ -28,6 +28,7 @@ from edge.upstream.base import (
     UpstreamProtocolError,
     UpstreamResponse,
     UpstreamTimeout,
+    check_target,
     strip_hop_by_hop,
 )
 
@@ -152,6 +153,22 @@ class HttpxUpstream:
 
     async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:
         return await self._send("GET", path, None, [], timeout)
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
+    ) -> UpstreamResponse:
+        check_target(method, target)
+        forwarded = [(n, v) for n, v in headers if n.lower() not in REQUEST_MANAGED]
+        if body is not None:
+            forwarded.append((b"content-type", b"application/json"))
+        return await self._send(method, target, body, forwarded, timeout)
 
     async def _send(
         self,

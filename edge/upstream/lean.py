@@ -36,6 +36,7 @@ from edge.upstream.base import (
     UpstreamProtocolError,
     UpstreamResponse,
     UpstreamTimeout,
+    check_target,
 )
 
 __all__ = ["LeanUpstream"]
@@ -362,6 +363,32 @@ class LeanUpstream:
             parts.append(b"\r\n")
         parts.append(b"Content-Length: %d\r\n\r\n" % len(body))
         parts.append(body)
+        return self._send(b"".join(parts), self.read_timeout if timeout is None else timeout, idempotent)
+
+    def request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
+    ) -> Coroutine[Any, Any, UpstreamResponse]:
+        # Hasura's REST endpoints (edge/rest): not the GraphQL path, so nothing here is precomputed.
+        check_target(method, target)
+        parts = [f"{method} {self._prefix_path}{target} HTTP/1.1\r\nHost: {self._netloc}\r\n".encode("ascii")]
+        if body is not None:
+            parts.append(b"Content-Type: application/json\r\n")
+        for name, value in headers:
+            if name.lower() in REQUEST_MANAGED:
+                continue
+            if 13 in name or 10 in name or 13 in value or 10 in value:
+                raise ValueError("request header contains CR or LF")  # would split the request
+            parts += (name, b": ", value, b"\r\n")
+        payload = body or b""
+        parts.append(b"Content-Length: %d\r\n\r\n" % len(payload))
+        parts.append(payload)
         return self._send(b"".join(parts), self.read_timeout if timeout is None else timeout, idempotent)
 
     async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:

@@ -1,0 +1,427 @@
+"""``/api/rest/<url>``: Hasura's RESTified endpoints through the same pipeline as ``/graphql``.
+
+A call becomes the GraphQL request Hasura would run for it (the endpoint's saved operation and the
+variables of ``edge.rest.variables``), and that request goes through the stages of the GraphQL handler,
+the same objects: authentication, plan and role, analysis (depth, cost and the plan's limits), rate,
+quota and cost budget under the same limit key (one rate limit for an API key's REST and GraphQL calls),
+the trust boundary, the response cache (GET only), and the finishing stage (refund, ``extensions.cost``).
+Only receiving the request and the proxy call are REST's own:
+
+1. the method (one of Hasura's five, else Hasura's 400), the body (``EDGE_MAX_BODY_BYTES``; JSON read
+   by ``edge.strict_json``, refused when parsers could disagree on it; a body must be a JSON object
+   sent as ``application/json``);
+2. authenticate, identify plan (as ``/graphql``);
+3. match the endpoint (Hasura's 404, 405 with ``Allow``, 500 for an ambiguous path), resolve and
+   validate its variables (400), and the cross-site check for a mutation reached by a request a
+   browser sends without asking (GET or POST with no JSON body): a credential header or a preflight
+   header is required, as for a GET on ``/graphql``;
+4. analyse, limit, inject session (as ``/graphql``);
+5. the response cache (GET calls of ``@cached`` or rule-matched queries), else Hasura's
+   ``/api/rest/<url>``: the method, the path's segments percent-encoded again, the query-string
+   parameters and body keys that decided the variables, and the session the edge injected;
+6. finish (as ``/graphql``), then back to REST's shape.
+
+Hasura answers a REST call with the operation's ``data`` alone (``encodeHTTPResp`` in
+``server/src-lib/Hasura/GraphQL/Transport/HTTP/Protocol.hs``), or its errors. For the shared stages the
+answer is seen as ``{"data": ...}`` (or ``{"errors": [...]}``), which is what the response cache stores,
+so that a REST call and the same query on ``/graphql`` share an entry; the client gets REST's shape
+back, with ``extensions`` (the cost) added next to the root fields when the plan has a cost budget and
+no root field is called ``extensions``. Cached answers carry an ``ETag``; a GET whose ``If-None-Match``
+names it is answered 304 without a body.
+
+Errors the edge answers itself have the edge's status and GraphQL-shaped body (``docs/errors.md``),
+whatever the client accepts; the endpoint errors Hasura gives (404, 405, the unsupported method, 500)
+have Hasura's status and its ``{"error", "path", "code"}`` body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
+
+import orjson
+from graphql import GraphQLSchema
+
+from edge import strict_json
+from edge.asgi import ClientDisconnected, Receive, Scope, Send, asgi_client, read_body, send_response
+from edge.context import RequestContext
+from edge.errors import (
+    BadRequest,
+    CSRFHeaderRequired,
+    EdgeError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
+from edge.graphql.schema_source import SchemaSource
+from edge.graphql_http import GraphQLHTTPHandler
+from edge.pipeline.proxy import Proxy
+from edge.pipeline.request_id import choose_request_id
+from edge.pipeline.response_headers import MIN_COMPRESS_BYTES, compress_if_worthwhile
+from edge.rest.endpoints import METHODS, Endpoint, RestEndpoints
+from edge.rest.variables import RestArguments, resolve_arguments, validate_variables
+from edge.upstream.base import Upstream, UpstreamResponse
+
+__all__ = [
+    "REST_PREFIX",
+    "RestEndpointError",
+    "RestEndpointNotFound",
+    "RestHandler",
+    "RestMethodNotAllowed",
+    "RestMethodNotSupported",
+]
+
+log = logging.getLogger("edge.rest")
+
+REST_PREFIX: Final = "/api/rest/"
+_REPLACED_UPSTREAM_HEADERS: Final = frozenset({b"x-request-id", b"date", b"server"})
+_CLOSE_AFTER: Final = (PayloadTooLarge, RequestTimeout)
+_JSON: Final = (b"content-type", b"application/json; charset=utf-8")
+_JSON_TYPES: Final = frozenset({b"application/json"})
+_QUERY_SEPARATORS: Final = re.compile(r"[&;]")  # WAI's parseQuery separates parameters with either
+_STANDARD_METHODS: Final = frozenset({"HEAD", "TRACE", "CONNECT", "OPTIONS"})
+_PREFLIGHT_HEADERS: Final = (b"graphql-require-preflight", b"apollo-require-preflight", b"x-apollo-operation-name")
+
+
+def _hasura_rest_body(message: str, code: str) -> bytes:
+    """Hasura's error body on its REST routes (``QErr``'s ``ToJSON`` in ``Hasura/Base/Error.hs``)."""
+    return orjson.dumps({"error": message, "path": "$", "code": code})
+
+
+class RestEndpointNotFound(NotFound):
+    """No endpoint has this path (Hasura: ``throw404 "Endpoint not found"``)."""
+
+    default_message = "Endpoint not found"
+
+    def body(self) -> bytes:
+        return _hasura_rest_body(self.message, self.code)
+
+
+class RestMethodNotAllowed(MethodNotAllowed):
+    """The path has endpoints, none for this method (Hasura: ``throw405 "Allowed methods: ..."``)."""
+
+    def body(self) -> bytes:
+        return _hasura_rest_body(self.message, self.code)
+
+
+class RestMethodNotSupported(BadRequest):
+    """A method Hasura's endpoints never serve (HEAD, TRACE...): Hasura's 400."""
+
+    def body(self) -> bytes:
+        return _hasura_rest_body(self.message, self.code)
+
+
+class RestEndpointError(InternalError):
+    """Two endpoints match the call (Hasura: ``throw500 "Multiple endpoints match request"``)."""
+
+    code = "unexpected"
+    default_message = "Multiple endpoints match request"
+
+    def body(self) -> bytes:
+        return _hasura_rest_body(self.message, self.code)
+
+
+class _RestUpstream:
+    """What the proxy stage calls, for one REST call: Hasura's endpoint with the method, target and body the
+    edge decided (whatever ``ctx.body`` says: the cache stage may rewrite that one for ``/v1/graphql``).
+    A 200 is handed back as a GraphQL response (``{"data": ...}``) for the stages after the proxy."""
+
+    def __init__(self, upstream: Upstream, method: str, target: str, body: bytes | None) -> None:
+        self.upstream = upstream
+        self.method = method
+        self.target = target
+        self.body = body
+
+    async def post(
+        self,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
+    ) -> UpstreamResponse:
+        response = await self.upstream.request(
+            self.method, self.target, self.body, headers, timeout=timeout, idempotent=idempotent
+        )
+        return as_graphql_response(response)
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
+    ) -> UpstreamResponse:
+        return await self.upstream.request(method, target, body, headers, timeout=timeout, idempotent=idempotent)
+
+    async def get(self, path: str, *, timeout: float | None = None) -> UpstreamResponse:
+        return await self.upstream.get(path, timeout=timeout)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def as_graphql_response(response: UpstreamResponse) -> UpstreamResponse:
+    """Hasura's REST answer as the GraphQL response it was made from: a 200 JSON object is the ``data``,
+    a 200 JSON array the ``errors``. Anything else is passed as it is."""
+    if response.status != 200:
+        return response
+    body = response.body.lstrip(b" \t\r\n")
+    if body.startswith(b"{"):
+        return UpstreamResponse(200, response.headers, b'{"data":' + body + b"}")
+    if body.startswith(b"["):
+        return UpstreamResponse(200, response.headers, b'{"errors":' + body + b"}")
+    return response
+
+
+def as_rest_body(body: bytes) -> bytes:
+    """The REST answer of a GraphQL response made by :func:`as_graphql_response` (and maybe finished, or
+    from the cache): the ``data`` with the ``extensions`` next to its root fields, or the ``errors``."""
+    try:
+        document: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if not isinstance(document, dict):
+        return body
+    if "data" in document and isinstance(document["data"], dict):
+        data = document["data"]
+        extensions = document.get("extensions")
+        if extensions is not None and "extensions" not in data:
+            data = {**data, "extensions": extensions}
+        return orjson.dumps(data)
+    if "errors" in document and isinstance(document["errors"], list):
+        return orjson.dumps(document["errors"])
+    return body
+
+
+def etag_of(body: bytes) -> bytes:
+    return b'"' + hashlib.sha256(body).hexdigest()[:32].encode("ascii") + b'"'
+
+
+def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    """RFC 9110 §13.1.2: weak comparison, ``*`` matches any current representation."""
+    for candidate in if_none_match.split(b","):
+        tag = candidate.strip()
+        if tag == b"*" or tag.removeprefix(b"W/") == etag:
+            return True
+    return False
+
+
+class RestHandler:
+    """Any method on ``/api/rest/...`` (ASGI); the stages are the GraphQL handler's own objects."""
+
+    def __init__(
+        self,
+        graphql: GraphQLHTTPHandler,
+        endpoints: RestEndpoints,
+        *,
+        upstream: Upstream,
+        schema_source: SchemaSource | None = None,
+    ) -> None:
+        self.graphql = graphql
+        self.endpoints = endpoints
+        self.upstream = upstream
+        self.schema_source = schema_source
+        self.max_body_bytes = graphql.receive_request.max_body_bytes
+        self.credential_headers: tuple[bytes, ...] = tuple(graphql.receive_request.credential_headers)
+
+    @property
+    def schema(self) -> GraphQLSchema | None:
+        info = self.schema_source.schema if self.schema_source is not None else None
+        return info.schema if info is not None else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_path = bytes(scope.get("raw_path") or scope["path"].encode("utf-8"))
+        await self.handle(
+            scope["method"],
+            raw_path.partition(b"?")[0],
+            [(bytes(name), bytes(value)) for name, value in scope["headers"]],
+            bytes(scope.get("query_string", b"")),
+            asgi_client(scope),
+            receive,
+            send,
+        )
+
+    async def handle(
+        self,
+        method: str,
+        raw_path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        query_string: bytes,
+        client: tuple[str, int] | None,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        started = time.perf_counter()
+        graphql = self.graphql
+        ctx = RequestContext(method=method, headers=headers, query_string=query_string, client=client, request_id="")
+        ctx.request_id = choose_request_id(ctx.first_values.get(b"x-request-id"))
+        ctx.origin = ctx.first_values.get(b"origin")
+        if method == "OPTIONS":
+            status, out = (
+                graphql.cors.preflight(ctx.origin)
+                if ctx.header(b"access-control-request-method")
+                else (
+                    204,
+                    [(b"allow", ", ".join(METHODS).encode("ascii"))],
+                )
+            )
+            out.append((b"x-request-id", ctx.request_id.encode("ascii")))
+            await send_response(send, status, out, b"")
+            return
+        upstream: float | None = None
+        try:
+            body = await self._receive_body(ctx, receive)
+            await graphql.authenticate(ctx)
+            graphql.identify_plan(ctx)
+            if method not in METHODS:
+                if method in _STANDARD_METHODS:
+                    raise RestMethodNotSupported(f"Method {method} not supported.")
+                raise RestMethodNotSupported("Nonstandard method not allowed for REST endpoints")
+            endpoint, arguments, target = self._resolve(ctx, method, raw_path, body)
+            graphql.analyse_operation(ctx)
+            await graphql.limit(ctx)
+            graphql.inject_session(ctx)
+            forwarded = orjson.dumps(arguments.body) if arguments.body is not None else None
+            proxy = Proxy(_RestUpstream(self.upstream, method, target, forwarded))
+            sent = time.perf_counter()
+            cache = graphql.response_cache if method == "GET" else None
+            try:
+                if cache is not None:
+                    await cache.proxy_through(ctx, proxy)
+                else:
+                    await proxy(ctx)
+            finally:
+                upstream = time.perf_counter() - sent
+            await graphql.finish_response(ctx)
+            response = ctx.response
+            if response is None:
+                raise RuntimeError("the proxy stage produced no response")
+        except EdgeError as error:
+            await self._send_error(ctx, send, error)
+            graphql.observer.finished(
+                ctx, status=error.status, started=started, upstream_duration=upstream, error_code=error.code
+            )
+            return
+        except ClientDisconnected:
+            return
+        except Exception:
+            log.exception("edge_internal_error", extra={"request_id": ctx.request_id})
+            await self._send_error(ctx, send, InternalError())
+            return
+        await self._send_response(ctx, send, response, cacheable=method == "GET")
+        graphql.observer.finished(
+            ctx,
+            status=response.status,
+            started=started,
+            upstream_duration=upstream,
+            estimated_costs=ctx.estimated_costs or None,
+            actual_costs=ctx.actual_costs or None,
+            rows=ctx.rows,
+        )
+
+    async def _receive_body(self, ctx: RequestContext, receive: Receive) -> dict[str, Any] | None:
+        """The body's JSON object, or None for an empty body (413, 415, 400)."""
+        raw = await read_body(receive, self.max_body_bytes)
+        if not raw.strip():
+            return None
+        content_type = ctx.header(b"content-type")
+        media_type = content_type.split(b";", 1)[0].strip().lower() if content_type is not None else None
+        if media_type not in _JSON_TYPES:
+            raise UnsupportedMediaType("A request body must be JSON, sent as Content-Type: application/json")
+        payload = strict_json.loads(raw)
+        if not isinstance(payload, dict):
+            raise BadRequest("The request body must be a JSON object (its keys are the operation's variables)")
+        ctx.body = raw
+        return payload
+
+    def _resolve(
+        self, ctx: RequestContext, method: str, raw_path: bytes, body: dict[str, Any] | None
+    ) -> tuple[Endpoint, RestArguments, str]:
+        """The endpoint, its arguments and Hasura's target; fills ``ctx.payload`` for the analysis."""
+        try:
+            path = unquote_to_bytes(raw_path[len(REST_PREFIX) :]).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("The path is not valid UTF-8") from None
+        segments = [segment for segment in path.split("/") if segment]  # the router drops empty segments
+        match = self.endpoints.match(method, segments)
+        if match.kind == "not-found":
+            raise RestEndpointNotFound()
+        if match.kind == "method-not-allowed":
+            allowed = ", ".join(match.allowed)
+            raise RestMethodNotAllowed(f"Allowed methods: {allowed}", allow=allowed)
+        if match.kind == "ambiguous" or match.endpoint is None:
+            raise RestEndpointError()
+        endpoint = match.endpoint
+        try:
+            text = ctx.query_string.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("The query string is not valid UTF-8") from None
+        query = [pair for part in _QUERY_SEPARATORS.split(text) for pair in parse_qsl(part, keep_blank_values=True)]
+        arguments = resolve_arguments(endpoint, match.values, query, body)
+        validate_variables(endpoint, arguments.variables, self.schema)
+        if endpoint.operation_type == "mutation" and (method == "GET" or body is None):
+            self._check_not_cross_site(ctx)
+        ctx.payload = {"query": endpoint.query, "variables": arguments.variables}
+        target = REST_PREFIX + "/".join(quote(segment, safe="") for segment in segments)
+        query_string = arguments.query_string()
+        if query_string:
+            target += "?" + query_string
+        return endpoint, arguments, target
+
+    def _check_not_cross_site(self, ctx: RequestContext) -> None:
+        """A mutation reached by a request a page on another origin can make the browser send without asking
+        (``<img>``, a form): it needs a header such a request cannot carry (``edge.pipeline.receive_request``)."""
+        authorization = ctx.header(b"authorization")
+        if authorization is not None and authorization.strip().partition(b" ")[0].lower() == b"bearer":
+            return
+        for name in (*self.credential_headers, *_PREFLIGHT_HEADERS):
+            if ctx.header(name):
+                return
+        raise CSRFHeaderRequired()
+
+    async def _send_response(
+        self, ctx: RequestContext, send: Send, response: UpstreamResponse, *, cacheable: bool
+    ) -> None:
+        graphql = self.graphql
+        body = as_rest_body(response.body) if response.status == 200 else response.body
+        out = [header for header in response.headers if header[0] not in _REPLACED_UPSTREAM_HEADERS]
+        out.append((b"x-request-id", ctx.request_id.encode("ascii")))
+        if ctx.limit_headers:
+            out += ctx.limit_headers
+        if ctx.origin is not None:
+            out += graphql.cors.response_headers(ctx.origin)
+        out += graphql.security_headers
+        status = response.status
+        if cacheable and status == 200 and any(name == b"x-cache" for name, _ in response.headers):
+            etag = etag_of(body)
+            out.append((b"etag", etag))
+            if_none_match = ctx.header(b"if-none-match")
+            if if_none_match is not None and _etag_matches(if_none_match, etag):
+                kept = [header for header in out if header[0] not in (b"content-type", b"content-encoding")]
+                await send_response(send, 304, kept, b"")
+                return
+        if len(body) >= MIN_COMPRESS_BYTES:
+            body = compress_if_worthwhile(body, out, ctx.header(b"accept-encoding"))
+        await send_response(send, status, out, body)
+
+    async def _send_error(self, ctx: RequestContext, send: Send, error: EdgeError) -> None:
+        if error.status >= 500:
+            log.warning("edge_error", extra={"request_id": ctx.request_id, "code": error.code})
+        out = [(b"x-request-id", ctx.request_id.encode("ascii")), _JSON, *error.response_headers()]
+        if isinstance(error, _CLOSE_AFTER):
+            out.append((b"connection", b"close"))
+        out.extend(self.graphql.cors.response_headers(ctx.origin))
+        out.extend(self.graphql.security_headers)
+        await send_response(send, error.status, out, error.body())
