@@ -110,8 +110,9 @@ class DoubleApp:
         record = RecordedRequest(scope["method"], scope["path"], scope.get("query_string", b""), headers, bytes(body))
         self.double._record(record)
         path = scope["path"]
+        rest = rest_path(scope.get("raw_path") or path)
         plan: FaultPlan | None = None
-        if path == GRAPHQL_PATH:
+        if path == GRAPHQL_PATH or rest is not None:
             plan = self.double.faults.take()
         elif path in HEALTH_PATHS:
             plan = self.double.faults.take(health=True)
@@ -119,7 +120,6 @@ class DoubleApp:
             record.fault = plan.name
             if not await self._apply_faults(plan, record, receive, send):
                 return
-        rest = rest_path(scope.get("raw_path") or path)
         if rest is not None:
             response = self._rest(scope["method"], rest, record)
         else:

@@ -44,8 +44,8 @@ class Faults:
     """Mutable switches, read per request.
 
     - ``delay``: seconds to wait before answering (then answer normally or apply the other faults).
-    - ``status``: answer ``/v1/graphql`` with this HTTP status and a plain-text body (``status_body``, default
-      the reason phrase), e.g. 500 or 503.
+    - ``status``: answer ``/v1/graphql`` (and ``/api/rest/*``) with this HTTP status and a plain-text body
+      (``status_body``, default the reason phrase), e.g. 500 or 503.
     - ``hang``: read the request, never answer. A hung request ends when :meth:`HasuraDouble.reset` (or
       :meth:`release`) is called (the request is then answered normally), when the client disconnects, when
       the server shuts down, or after ``hang_limit`` seconds (safety net); the last two close the connection

@@ -14,7 +14,9 @@ Follows Hasura v2's source:
   Spock's router dropping empty path segments and WAI percent-decoding each one): every method reaches the
   handler; authentication comes first (``mkSpockAction``); then the method: ``GET POST PUT DELETE PATCH``, any
   other standard method 400 ``bad-request`` ``Method HEAD not supported.``, a non-standard one 400
-  ``bad-request`` ``Nonstandard method not allowed for REST endpoints``.
+  ``bad-request`` ``Nonstandard method not allowed for REST endpoints``. (A CORS preflight ``OPTIONS`` is
+  answered earlier by Hasura's CORS middleware, which the double does not model.) The double's faults
+  (``faults.py``) apply to these requests as to ``/v1/graphql``.
 - Matching (``matchPath`` in server/src-lib/Hasura/RQL/Types/Endpoint/Trie.hs): the path after ``api/rest/`` is
   split on ``/``; a ``:name`` segment matches any one segment. No template matches: 404 ``not-found``
   ``Endpoint not found``; templates match but none for the method: 405 ``method-not-allowed``

@@ -399,3 +399,12 @@ async def test_the_demo_endpoints_run_on_the_default_double(client: httpx.AsyncC
     assert api_error(await client.get(f"/api/rest/documents/{USER_ID}", headers=headers), 405)["error"] == (
         "Allowed methods: PATCH, POST"
     )
+
+
+async def test_faults_apply_to_rest_requests(rest: httpx.AsyncClient, rest_double: HasuraDouble) -> None:
+    rest_double.faults.status = 503
+    rest_double.faults.times = 1
+    failed = await rest.get("/api/rest/simple")
+    assert (failed.status_code, failed.text) == (503, "Service Unavailable")
+    assert rest_double.last().fault == "status"
+    assert (await rest.get("/api/rest/simple")).status_code == 200
