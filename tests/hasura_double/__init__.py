@@ -8,6 +8,8 @@ Usage::
                    headers={"x-hasura-admin-secret": "s3cret", "x-hasura-role": "user"})
     double.last().session        # {"x-hasura-role": "user"}  (role impersonation with the admin secret)
     double.faults.status = 503   # or delay / hang / drop / times / include_health
+    double.rest.endpoints        # /api/rest/<url>: the demo's rest_endpoints.yaml unless
+                                 # HasuraDouble(rest_endpoints=[...], query_collections=[...])
     double.reset()
 
 Behaviour follows Hasura v2's server source and its test suite (hasura/graphql-engine: admin-secret

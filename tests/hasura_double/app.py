@@ -5,8 +5,8 @@ rewrites every error to HTTP 200 (``allMod200``) while ``/v1alpha1/graphql`` and
 the real status. Success responses carry ``x-request-id`` (the request's own, else a fresh uuid4: ``getRequestId``
 in server/src-lib/Hasura/Server/Types.hs) and
 are gzip-compressed when the client accepts ``gzip`` (``Hasura.Server.Compression``); error responses carry
-only ``content-type`` and ``content-length`` (``mkSpockAction`` in App.hs). WebSocket scopes go to
-``double.websocket_app``.
+only ``content-type`` and ``content-length`` (``mkSpockAction`` in App.hs). ``/api/rest/*`` (any method) serves
+the RESTified endpoints (``rest.py``). WebSocket scopes go to ``double.websocket_app``.
 """
 
 from __future__ import annotations

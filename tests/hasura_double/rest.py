@@ -165,11 +165,13 @@ class RestEndpoints:
         self._root = _Node()
         for endpoint in self.endpoints:
             self._insert(endpoint)
-            segments = endpoint.segments
-            variables = [s for s in segments if s.startswith(":")]
+        # buildSchemaCacheRule's order: duplicate variables, then invalid segments, then ambiguous paths
+        for endpoint in self.endpoints:
+            variables = [s for s in endpoint.segments if s.startswith(":")]
             if len(set(variables)) != len(variables):
                 self.inconsistencies.append(f"Duplicate variables found in endpoint path: {endpoint.url}")
-            if any(s in ("", ":") for s in segments):
+        for endpoint in self.endpoints:
+            if any(s in ("", ":") for s in endpoint.segments):
                 self.inconsistencies.append(f"Empty segments or unnamed variables are not allowed: {endpoint.url}")
         for group in self._ambiguous(self._root):
             ordered = sorted(group, key=lambda e: e.name)  # S.elems: EndpointMetadata's Ord starts with the name
