@@ -1,0 +1,231 @@
+"""``/api/rest/...`` through a running edge and the Hasura double, with the demo's metadata
+(``hasura/metadata``: ``products``, ``products/:id``, ``orders``, ``documents/:id``)."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from edge.keys.cli import main as keys_main
+from tests.edge.conftest import EdgeFactory
+from tests.hasura_double import HasuraDouble
+from tests.support.edge_database import edge_database
+from tests.support.servers import RunningServer
+from tests.support.tokens import hasura_claims, mint
+
+METADATA = Path(__file__).resolve().parents[3] / "hasura" / "metadata"
+PRODUCT_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+KEY = re.compile(r"hek_[a-z2-7]{10}_[A-Za-z0-9_-]{43}")
+
+
+def token(user: str | None = None) -> str:
+    return mint(hasura_claims(user or f"user-{uuid.uuid4()}"))
+
+
+def call(edge: RunningServer, method: str, path: str, *, bearer: str | None = None, **kwargs: Any) -> httpx.Response:
+    headers = dict(kwargs.pop("headers", {}))
+    if bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
+    return httpx.request(method, f"{edge.url}/api/rest/{path}", headers=headers, timeout=10, **kwargs)
+
+
+def rest_requests(hasura: HasuraDouble) -> list[Any]:
+    return [record for record in hasura.requests if record.path.startswith("/api/rest/")]
+
+
+@pytest.fixture
+def edge(start_edge: EdgeFactory) -> RunningServer:
+    return start_edge(hasura_metadata_dir=str(METADATA))
+
+
+def test_a_get_reaches_hasuras_endpoint_with_the_edges_session(edge: RunningServer, hasura: HasuraDouble):
+    response = call(
+        edge,
+        "GET",
+        "products?limit=2",
+        bearer=token("user-1"),
+        headers={"x-hasura-role": "user", "x-hasura-user-id": "someone-else", "X-Hasura-Admin-Secret": "guess"},
+    )
+    assert response.status_code == 200, response.text
+    assert "products" in response.json()  # Hasura's REST shape: the root fields, no data envelope
+    [record] = rest_requests(hasura)
+    assert (record.method, record.path, record.query_string) == ("GET", "/api/rest/products", b"limit=2")
+    assert record.session == {"x-hasura-role": "user", "x-hasura-user-id": "user-1"}
+    assert record.header("authorization") is None
+
+
+def test_only_what_decided_the_variables_reaches_hasura(edge: RunningServer, hasura: HasuraDouble):
+    # The path wins over the body and the body over the query string, as at Hasura; Hasura gets each
+    # variable from one place only, and names that are not GraphQL names are dropped.
+    response = call(
+        edge,
+        "POST",
+        "documents/11111111-1111-4111-8111-111111111111?title=from-query&not-a-name=1",
+        bearer=token(),
+        json={"id": "ignored", "title": "from-body", "content": "text"},
+    )
+    [record] = rest_requests(hasura)
+    assert record.method == "POST"
+    assert record.path == "/api/rest/documents/11111111-1111-4111-8111-111111111111"
+    assert record.query_string == b""
+    assert record.json() == {"title": "from-body", "content": "text"}
+    assert response.status_code == 200, response.text
+    assert "update_documents_by_pk" in response.json()
+
+
+def test_unknown_path_and_wrong_method_get_hasuras_bodies(edge: RunningServer, hasura: HasuraDouble):
+    missing = call(edge, "GET", "nothing/here", bearer=token())
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "Endpoint not found", "path": "$", "code": "not-found"}
+    wrong = call(edge, "DELETE", "documents/1", bearer=token())
+    assert wrong.status_code == 405
+    assert wrong.json() == {"error": "Allowed methods: PATCH, POST", "path": "$", "code": "method-not-allowed"}
+    assert wrong.headers["allow"] == "PATCH, POST"
+    head = call(edge, "TRACE", "products", bearer=token())
+    assert head.status_code == 400
+    assert head.json()["code"] == "bad-request"
+    assert rest_requests(hasura) == []
+
+
+def test_credentials_are_checked_before_anything_reaches_hasura(edge: RunningServer, hasura: HasuraDouble):
+    missing = call(edge, "GET", "products")
+    assert missing.status_code == 401
+    assert missing.json()["errors"][0]["extensions"]["code"] == "access-denied"
+    forged = call(edge, "GET", "products", bearer=token()[:-4] + "AAAA")
+    assert forged.status_code == 401
+    assert forged.json()["errors"][0]["extensions"]["code"] == "invalid-jwt"
+    assert rest_requests(hasura) == []
+
+
+def test_a_variable_of_the_wrong_type_is_refused_without_a_round_trip(edge: RunningServer, hasura: HasuraDouble):
+    response = call(edge, "GET", "products?limit=abc", bearer=token())
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "validation-failed"
+    assert "limit" in error["message"]
+    unexpected = call(edge, "GET", "products?offset=1", bearer=token())
+    assert unexpected.status_code == 400
+    assert unexpected.json()["errors"][0]["message"] == "Unexpected variable offset"
+    duplicate_key = call(
+        edge,
+        "POST",
+        "documents/1",
+        bearer=token(),
+        content=b'{"title": "a", "title": "b", "content": "c"}',
+        headers={"content-type": "application/json"},
+    )
+    assert duplicate_key.status_code == 400
+    assert duplicate_key.json()["errors"][0]["extensions"]["code"] == "duplicate-json-key"
+    assert rest_requests(hasura) == []
+
+
+def test_a_mutation_endpoint_needs_a_json_body_type(edge: RunningServer, hasura: HasuraDouble):
+    response = call(
+        edge,
+        "POST",
+        "documents/1",
+        bearer=token(),
+        content=b'{"title": "a", "content": "c"}',
+        headers={"content-type": "text/plain"},
+    )
+    assert response.status_code == 415
+    assert rest_requests(hasura) == []
+
+
+def test_one_rate_limit_for_rest_and_graphql_calls_of_one_user(start_edge: EdgeFactory, hasura: HasuraDouble):
+    edge = start_edge(
+        hasura_metadata_dir=str(METADATA),
+        plans={"free": {"rate": {"requests_per_second": 0.05, "burst": 2}}},
+        jwt_plan="free",
+        anonymous_plan="free",
+    )
+    bearer = token()
+    rest = call(edge, "GET", "products", bearer=bearer)
+    assert rest.status_code == 200
+    assert rest.headers["ratelimit-remaining"] == "1"
+    graphql = httpx.post(
+        f"{edge.url}/graphql",
+        json={"query": "{ products(limit: 1) { id } }"},
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=10,
+    )
+    assert graphql.status_code == 200
+    assert graphql.headers["ratelimit-remaining"] == "0"
+    refused = call(edge, "GET", "products", bearer=bearer)
+    assert refused.status_code == 429
+    assert refused.json()["errors"][0]["extensions"]["code"] == "rate-limited"
+    assert len(rest_requests(hasura)) == 1
+
+
+def test_a_rest_call_is_charged_to_the_cost_budget(start_edge: EdgeFactory, hasura: HasuraDouble):
+    edge = start_edge(
+        hasura_metadata_dir=str(METADATA),
+        plans={"metered": {"cost_budget": {"maximum": 3000, "restore_rate": 0.001}}},
+        jwt_plan="metered",
+        anonymous_plan="metered",
+    )
+    bearer = token()
+    first = call(edge, "GET", "products?limit=2", bearer=bearer)
+    assert first.status_code == 200, first.text
+    cost = first.json()["extensions"]["cost"]
+    assert cost["requestedQueryCost"] > 0
+    assert cost["throttleStatus"]["maximumAvailable"] == 3000
+    assert cost["throttleStatus"]["currentlyAvailable"] < 3000
+    # 50 rows, each with its stock list, cost more than the budget holds.
+    refused = call(edge, "GET", "products?limit=50", bearer=bearer)
+    assert refused.status_code == 429
+    assert refused.json()["errors"][0]["extensions"]["code"] == "cost-budget-exceeded"
+    assert len(rest_requests(hasura)) == 1
+
+
+@pytest.fixture(scope="module")
+def keys_database(postgres_server_url: str) -> Iterator[str]:
+    with edge_database(postgres_server_url, "edge_keys_rest") as url:
+        yield url
+
+
+def test_one_rate_limit_for_rest_and_graphql_calls_of_one_api_key(
+    start_edge: EdgeFactory, hasura: HasuraDouble, keys_database: str
+):
+    plans = {"partner": {"rate": {"requests_per_second": 0.05, "burst": 3}}, "free": {}}
+    out = io.StringIO()
+    assert (
+        keys_main(
+            ["create", "--owner", "rest-bot", "--plan", "partner", "--role", "user", "--var", "x-hasura-user-id=bot"],
+            database_url=keys_database,
+            known_plans=plans.keys(),
+            out=out,
+        )
+        == 0
+    )
+    key = KEY.search(out.getvalue())
+    assert key is not None
+    headers = {"X-API-Key": key.group(0)}
+    edge = start_edge(
+        hasura_metadata_dir=str(METADATA),
+        database_url=keys_database,
+        plans=plans,
+        jwt_plan="free",
+        anonymous_plan="free",
+    )
+    graphql = {"query": "{ products(limit: 1) { id } }"}
+    statuses = [
+        call(edge, "GET", "products", headers=headers).status_code,
+        httpx.post(f"{edge.url}/graphql", json=graphql, headers=headers, timeout=10).status_code,
+        call(edge, "GET", f"products/{PRODUCT_ID}", headers=headers).status_code,
+    ]
+    assert statuses == [200, 200, 200]
+    refused_graphql = httpx.post(f"{edge.url}/graphql", json=graphql, headers=headers, timeout=10)
+    refused_rest = call(edge, "GET", "products", headers=headers)
+    assert (refused_graphql.status_code, refused_rest.status_code) == (429, 429)
+    assert refused_rest.json()["errors"][0]["extensions"]["code"] == "rate-limited"
+    [first, second] = rest_requests(hasura)
+    assert first.session == second.session == {"x-hasura-role": "user", "x-hasura-user-id": "bot"}
+    assert first.header("x-api-key") is None
