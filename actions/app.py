@@ -16,6 +16,7 @@ from actions.body_limit import BodySizeLimit
 from actions.db import make_engine, make_sessionmaker
 from actions.deps import Resources
 from actions.error_responses import install_error_handlers
+from actions.metrics import ActionsMetrics, RequestMetrics
 from actions.providers import PaymentProvider, make_provider
 from actions.routes import actions as action_routes
 from actions.routes import events as event_routes
@@ -62,6 +63,9 @@ def create_app(settings: ActionsSettings, *, provider: PaymentProvider | None = 
     app.include_router(event_routes.router)
     app.include_router(health_routes.router)
     _describe_real_validation_status(app)
+    # Added last, so outermost: every answer is counted, the secret check's and the body limit's too.
+    # Its route label values: the paths the OpenAPI document lists (what the routers declare).
+    app.add_middleware(RequestMetrics, metrics=ActionsMetrics(app.openapi()["paths"]))
     return app
 
 

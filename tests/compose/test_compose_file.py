@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
+import yaml
 
 from actions.settings import ActionsSettings
 from edge.__main__ import main as edge_main
@@ -50,6 +51,9 @@ CERT_DIR = "./.dev-certs"  # bind-mounted, git-ignored; host clients trust CERT_
 CERTS_MOUNT = "/certs"
 DEVCERT_FILES = ("ca.pem", "edge.pem", "edge-key.pem")  # what edge/ws/devcert.py writes
 PLAIN_HTTP_OVERRIDE = support.REPO_ROOT / "docker" / "edge-plain-http.compose.yml"
+# `docker compose --profile observability up` adds these; plain `docker compose up` starts none of them.
+OBSERVABILITY_PROFILE = "observability"
+OBSERVABILITY_SERVICES = {"prometheus", "grafana"}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +96,16 @@ def test_the_schema_knows_service_completed_successfully() -> None:
 
 
 def test_expected_services(services: dict[str, Any]) -> None:
-    assert set(services) == {"postgres", "hasura", "redis", "actions", "edge", CERT_SERVICE, MIGRATE_SERVICE}
+    assert set(services) == {
+        "postgres",
+        "hasura",
+        "redis",
+        "actions",
+        "edge",
+        CERT_SERVICE,
+        MIGRATE_SERVICE,
+        *OBSERVABILITY_SERVICES,
+    }
 
 
 def test_hasura_image_is_pinned_exactly(services: dict[str, Any]) -> None:
@@ -202,9 +215,13 @@ def _seconds(duration: str) -> float:
 
 def test_only_the_edge_publishes_a_port(services: dict[str, Any]) -> None:
     # Operators who want Hasura on localhost add it in a docker-compose.override.yml (see the compose file).
+    # The observability profile's UIs are published on this machine's loopback only.
     for name, service in services.items():
         assert service.get("network_mode") != "host", f"{name} must not use the host network"
-        if name != PUBLIC_SERVICE:
+        if name in OBSERVABILITY_SERVICES:
+            ports = support.published_ports(service)
+            assert ports and all(port.host_ip == "127.0.0.1" for port in ports), f"{name}: loopback only"
+        elif name != PUBLIC_SERVICE:
             assert not service.get("ports") and not service.get("expose"), f"{name} publishes a port"
 
 
@@ -264,7 +281,8 @@ def test_default_secrets_are_not_placeholders(services: dict[str, Any]) -> None:
     admin = support.environment(services["hasura"])["HASURA_GRAPHQL_ADMIN_SECRET"]
     webhook = support.environment(services["actions"])["ACTIONS_WEBHOOK_SECRET"]
     password = support.environment(services["postgres"])["POSTGRES_PASSWORD"]
-    for secret in (admin, webhook, password):
+    grafana = support.environment(services["grafana"])["GF_SECURITY_ADMIN_PASSWORD"]
+    for secret in (admin, webhook, password, grafana):
         assert secret.startswith("dev-only-") and len(secret) >= 32
         assert re.fullmatch(r"[A-Za-z0-9_-]+", secret), "secrets are pasted into URLs and JSON"
 
@@ -577,3 +595,99 @@ def test_the_plain_http_override_turns_tls_off(services: dict[str, Any], monkeyp
     test = edge_override["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python", "-c"] and "http://127.0.0.1:8000/healthz" in test[3]
     compile(test[3], "<plain-http healthcheck>", "exec")
+
+
+# --- the observability profile (Prometheus and Grafana) ----------------------------------------------------
+
+OBSERVABILITY_DIR = "./deploy/observability"
+
+
+def _config(relative: str) -> Any:
+    return yaml.safe_load((support.REPO_ROOT / relative).read_text(encoding="utf-8"))
+
+
+def test_the_observability_services_start_only_with_their_profile(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        if name in OBSERVABILITY_SERVICES:
+            assert service["profiles"] == [OBSERVABILITY_PROFILE], name
+        else:
+            assert "profiles" not in service, f"{name} must start with a plain `docker compose up`"
+            # compose refuses to start a service that waits for one outside the active profiles
+            assert not set(service.get("depends_on") or {}) & OBSERVABILITY_SERVICES, name
+
+
+def test_the_observability_images_are_pinned(services: dict[str, Any]) -> None:
+    for name in OBSERVABILITY_SERVICES:
+        repository, _, tag = services[name]["image"].rpartition(":")
+        assert repository in ("prom/prometheus", "grafana/grafana"), name
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: pin an exact release, not {tag!r}"
+        assert "build" not in services[name]
+
+
+def test_prometheus_scrapes_the_edges_metrics_listener_and_the_actions_service(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edge_env = support.environment(services["edge"])
+    edge = _settings_from_env(monkeypatch, "EDGE_", edge_env, EdgeSettings)
+    assert edge.metrics_port is not None and edge.metrics_port != edge.port, "/metrics on a listener of its own"
+    assert edge.metrics_host == "0.0.0.0", "the default 127.0.0.1 is unreachable from the prometheus container"
+    assert edge.metrics_token is None, "the scrape sends no token (the listener is not published)"
+    assert all(port.container_port != str(edge.metrics_port) for port in support.published_ports(services["edge"]))
+    actions_port = support.environment(services["actions"])["ACTIONS_PORT"]
+    expected = {"edge": [f"edge:{edge.metrics_port}"], "actions": [f"actions:{actions_port}"]}
+    jobs = {job["job_name"]: job for job in _config(f"{OBSERVABILITY_DIR}/prometheus.yml")["scrape_configs"]}
+    assert set(jobs) == set(expected)
+    for name, job in jobs.items():
+        assert job.get("metrics_path", "/metrics") == "/metrics" and job.get("scheme", "http") == "http", name
+        assert [target for config in job["static_configs"] for target in config["targets"]] == expected[name]
+        assert name in services and services["prometheus"]["depends_on"][name] == {"condition": "service_healthy"}
+
+
+def test_prometheus_reads_the_repositorys_configuration(services: dict[str, Any]) -> None:
+    prometheus = services["prometheus"]
+    flags = dict(argument.split("=", 1) for argument in prometheus["command"])
+    mounts = _mounts(prometheus)
+    assert mounts[flags["--config.file"]] == (f"{OBSERVABILITY_DIR}/prometheus.yml", ["ro"])
+    named = set(support.load().get("volumes") or {})
+    assert mounts[flags["--storage.tsdb.path"]][0] in named, "the time series survive a restart"
+    [published] = support.published_ports(prometheus)
+    assert services["prometheus"]["healthcheck"]["test"][-1] == f"http://127.0.0.1:{published.container_port}/-/ready"
+
+
+def test_grafana_is_provisioned_from_the_repository(services: dict[str, Any]) -> None:
+    grafana = services["grafana"]
+    mounts = _mounts(grafana)
+    provisioning_source, options = mounts["/etc/grafana/provisioning"]
+    assert (provisioning_source, options) == (f"{OBSERVABILITY_DIR}/grafana/provisioning", ["ro"])
+    provisioning = support.REPO_ROOT / provisioning_source
+    # Every dashboard provider reads a directory mounted from the repository that holds dashboards.
+    providers = [p for f in sorted((provisioning / "dashboards").glob("*.yml")) for p in _config(str(f))["providers"]]
+    assert providers
+    for provider in providers:
+        source, options = mounts[provider["options"]["path"]]
+        assert options == ["ro"] and sorted((support.REPO_ROOT / source).glob("*.json")), provider["name"]
+    home = PurePosixPath(support.environment(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    home_source, _ = mounts[str(home.parent)]
+    assert (support.REPO_ROOT / home_source / home.name).is_file()
+    # The datasource is the profile's Prometheus, on the port it listens on.
+    datasources = [
+        d for f in sorted((provisioning / "datasources").glob("*.yml")) for d in _config(str(f))["datasources"]
+    ]
+    [datasource] = datasources
+    url = urlsplit(datasource["url"])
+    [prometheus_port] = support.published_ports(services["prometheus"])
+    assert (datasource["type"], url.hostname, str(url.port)) == (
+        "prometheus",
+        "prometheus",
+        prometheus_port.container_port,
+    )
+    assert grafana["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+    [published] = support.published_ports(grafana)
+    assert grafana["healthcheck"]["test"][-1] == f"http://127.0.0.1:{published.container_port}/api/health"
+
+
+def test_grafana_lets_visitors_view_only(services: dict[str, Any]) -> None:
+    env = support.environment(services["grafana"])
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] != "admin"
