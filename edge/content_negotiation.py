@@ -30,6 +30,11 @@ The choice, for a response the edge writes itself:
   header is disregarded, which RFC 9110 §12.5.1 allows. So is a value over ``MAX_ACCEPT_CHARS``:
   clients send well under 200 characters, and parsing 32 KiB (the header limit) would cost tens of
   milliseconds per refused request.
+
+One more question is asked of ``Accept`` when GraphiQL is on (``EDGE_GRAPHIQL``, ``edge.graphiql``): does a
+GET come from a browser opening the page? :func:`prefers_html` says yes only when ``text/html`` weighs more
+than both GraphQL response types, as in a browser's navigation (``text/html,...,*/*;q=0.8``); ``*/*``
+alone, no header, or a tie is a GraphQL client, answered as always.
 """
 
 from __future__ import annotations
@@ -38,15 +43,18 @@ from typing import Final
 
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",
+    "HTML",
     "JSON",
     "MAX_ACCEPT_CHARS",
     "MediaRange",
     "parse_accept",
     "prefers_graphql_response_json",
+    "prefers_html",
 ]
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
+HTML: Final = "text/html"
 MAX_ACCEPT_CHARS: Final = 1024
 
 # RFC 9110 §5.6.2: tchar.
@@ -234,3 +242,15 @@ def prefers_graphql_response_json(accept: str | None) -> bool:
     if modern != legacy:
         return modern > legacy
     return modern > 0 and modern_specificity >= 2
+
+
+def prefers_html(accept: str | None) -> bool:
+    """Whether ``text/html`` is preferred to both GraphQL response types (strictly: a tie is not a preference).
+
+    ``accept`` is the request's ``Accept`` value (several header lines joined with commas), None if absent.
+    """
+    if accept is None or len(accept) > MAX_ACCEPT_CHARS:
+        return False
+    ranges = parse_accept(accept)
+    html, _ = _weight(ranges, HTML)
+    return html > _weight(ranges, JSON)[0] and html > _weight(ranges, GRAPHQL_RESPONSE_JSON)[0]

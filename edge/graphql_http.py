@@ -17,6 +17,7 @@ from edge.cache import ResponseCache
 from edge.context import RequestContext
 from edge.error_statuses import ErrorStatuses
 from edge.errors import EdgeError, InternalError, PayloadTooLarge, RequestTimeout
+from edge.graphiql import GraphiQL
 from edge.graphql_paths import GRAPHQL_PATHS
 from edge.observability import RequestObserver
 from edge.observability.tracing import RequestSpan, Tracing, with_trace_headers
@@ -70,6 +71,7 @@ class GraphQLHTTPHandler:
         tls: bool = False,
         path: str = GRAPHQL_PATHS[0],
         error_statuses: ErrorStatuses | None = None,
+        graphiql: GraphiQL | None = None,
     ) -> None:
         self.path = path
         """The path this handler answers on (what its spans report); :meth:`on_path` makes one for another."""
@@ -90,6 +92,8 @@ class GraphQLHTTPHandler:
         self.finish_response = finish_response
         self.cors = cors
         self.error_statuses = error_statuses or ErrorStatuses()
+        self.graphiql = graphiql
+        """``EDGE_GRAPHIQL``: the page a browser's GET gets instead (``edge.graphiql``); None (default): never."""
         # The declared order, for readers and for the test that pins it.
         self.stages = (
             receive_request,
@@ -120,6 +124,7 @@ class GraphQLHTTPHandler:
             tls=self.tls,
             path=path,
             error_statuses=self.error_statuses,
+            graphiql=self.graphiql,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,6 +157,12 @@ class GraphQLHTTPHandler:
         ctx.request_id = choose_request_id(first_values.get(b"x-request-id"))
         ctx.origin = first_values.get(b"origin")
         upstream: float | None = None
+        if method == "GET" and self.graphiql is not None and self.graphiql.wanted(headers):
+            page_headers, page = self.graphiql.page_response(first_values.get(b"host"), ctx.request_id)
+            sending = respond(200, page_headers, page)
+            if sending is not None:
+                await sending
+            return
         if method == "OPTIONS":
             await self._preflight(ctx, respond)
             return

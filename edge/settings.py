@@ -141,6 +141,8 @@ class EdgeSettings(BaseSettings):
     """Exact-match origins for CORS and the WebSocket Origin check. Comma-separated or JSON list."""
     allow_get: bool = True
     """Accept GraphQL queries over GET (mutations over GET always get 405). Default true."""
+    graphiql: bool = False
+    """Serve GraphiQL to browsers that open ``/graphql`` or ``/v1/graphql`` (``docs/graphiql.md``). Default false."""
 
     # --- Wire limits -----------------------------------------------------------------------
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -1,7 +1,9 @@
 """The ASGI handler for WebSocket ``/graphql`` and ``/v1/graphql``: Origin, subprotocol, then one :class:`Bridge`.
 
 - Any other path (``edge.graphql_paths``): refused before the upgrade (HTTP 403).
-- ``Origin`` present and not exactly in ``EDGE_ALLOWED_ORIGINS`` (``null`` included): HTTP 403.
+- ``Origin`` present and not exactly in ``EDGE_ALLOWED_ORIGINS`` (``null`` included): HTTP 403. With
+  ``EDGE_GRAPHIQL`` on, the edge's own origin is allowed too (``same_origin``): the page the edge serves
+  subscribes on the host it came from, so an ``Origin`` whose host and port are the request's ``Host``.
   Without ``Origin`` (a non-browser client) the upgrade is allowed; credentials are required in
   ``connection_init`` as always, so nothing is reachable without them (unless an unauthorized
   role is configured, exactly as on HTTP).
@@ -34,11 +36,13 @@ class GraphQLWebSocketHandler:
         *,
         allowed_origins: list[str],
         addresses: ClientAddressResolver,
+        same_origin: bool = False,
     ) -> None:
         self.services = services
         self.config = config
         self.allowed_origins = frozenset(origin.encode("latin-1") for origin in allowed_origins)
         self.addresses = addresses
+        self.same_origin = same_origin
 
     @property
     def registry(self) -> object:
@@ -50,7 +54,7 @@ class GraphQLWebSocketHandler:
             return
         headers: list[tuple[bytes, bytes]] = list(scope["headers"])
         origins = [value for name, value in headers if name == b"origin"]
-        if scope["path"] not in GRAPHQL_PATHS or any(origin not in self.allowed_origins for origin in origins):
+        if scope["path"] not in GRAPHQL_PATHS or any(not self._allowed(origin, headers) for origin in origins):
             await send({"type": "websocket.close", "code": CloseCode.POLICY})  # before accept: HTTP 403
             return
         protocol, subprotocol = choose_subprotocol(list(scope.get("subprotocols") or ()))
@@ -74,3 +78,14 @@ class GraphQLWebSocketHandler:
             config=self.config,
         )
         await bridge.run()
+
+    def _allowed(self, origin: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
+        if origin in self.allowed_origins:
+            return True
+        if not self.same_origin:
+            return False
+        scheme, separator, authority = origin.partition(b"://")
+        if not separator or scheme.lower() not in (b"http", b"https") or not authority:
+            return False
+        hosts = [value for name, value in headers if name == b"host"]
+        return len(hosts) == 1 and authority.lower() == hosts[0].strip().lower()
