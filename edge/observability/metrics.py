@@ -27,7 +27,7 @@ are still capped at ``max_codes`` distinct values each, and so is ``limit`` (a G
 ``edge.graphql.policy``). ``target`` is a configured Hasura target's host:port. Per-key and per-user usage is
 deliberately not a label here (see ``edge.observability.metering``).
 
-Counters other objects already keep (the analysis cache's ``cache_info()``, ``RedisLimiter.store_errors``) are
+Counters other objects already keep (the response cache's hits and misses, ``RedisLimiter.store_errors``) are
 copied at scrape time through ``watch_cache``/``watch_store_errors``: nothing is added to the request path.
 
 Served by :func:`edge.observability.metrics_app.metrics_asgi_app` (``GET /metrics``, optionally behind
@@ -363,7 +363,9 @@ class EdgeMetrics:
         self.cost_points = _Counter(
             "edge_cost_points", "Cost points, estimated before and counted after Hasura.", ["kind", "plan"]
         )
-        self.cache_requests = _Counter("edge_cache_requests", "Analysis cache look-ups.", ["result"])
+        self.cache_requests = _Counter(
+            "edge_cache_requests", "Response cache look-ups (@cached operations), by result.", ["result"]
+        )
         self.limit_warn_only_hits = _Counter(
             "edge_limit_warn_only",
             "Operations over a warn-only GraphQL limit of their plan: forwarded, and refused once the limit is "

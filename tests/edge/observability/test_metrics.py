@@ -442,7 +442,9 @@ def test_the_request_path_series_are_those_prometheus_client_counters_and_histog
     cost_points = Counter(
         "edge_cost_points", "Cost points, estimated before and counted after Hasura.", ["kind", "plan"], registry=r
     )
-    cache_requests = Counter("edge_cache_requests", "Analysis cache look-ups.", ["result"], registry=r)
+    cache_requests = Counter(
+        "edge_cache_requests", "Response cache look-ups (@cached operations), by result.", ["result"], registry=r
+    )
     cache_requests.labels("hit")
     cache_requests.labels("miss")
     calls = [
