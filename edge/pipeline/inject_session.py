@@ -57,7 +57,8 @@ DROPPED_CLIENT_HEADERS: Final = HOP_BY_HOP | {
 _TRACEPARENT: Final = re.compile(rb"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 
-_SESSION_MEMO_SIZE: Final = 10_000
+SESSION_MEMO_SIZE: Final = 10_000
+"""Sessions whose identity headers are remembered at once; the memo starts over when full."""
 
 
 def client_headers_to_forward(
@@ -115,7 +116,7 @@ class InjectSession:
             (b"x-hasura-role", session.role.encode("utf-8")),
             *((name.encode("ascii"), value.encode("utf-8")) for name, value in session.variables.items()),
         ]
-        if len(self._memo) >= _SESSION_MEMO_SIZE:
+        if len(self._memo) >= SESSION_MEMO_SIZE:
             self._memo.clear()  # bounded; refilled by the next requests
         self._memo[id(session)] = (session, headers)
         return headers

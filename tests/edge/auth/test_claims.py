@@ -229,3 +229,69 @@ def test_select_role_not_allowed(claims: HasuraClaims, requested: str | None) ->
         select_role(claims, requested)
     assert info.value.status == 403
     assert info.value.code == "access-denied"
+
+
+# The messages reach the client (GraphQL error body): each condition has its own, exactly.
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (hasura(), "invalid claims: claims_format is stringified_json but the claims are not a string"),
+        (None, "invalid claims: claims_format is stringified_json but the claims are not a string"),
+        ("{not json", "invalid claims: the stringified claims are not valid JSON"),
+        ("[" * 5000 + "]" * 5000, "invalid claims: the stringified claims are not valid JSON"),
+        ("[1, 2]", "invalid claims: the Hasura claims should be a JSON object"),
+    ],
+)
+def test_stringified_json_error_messages(value: Any, message: str) -> None:
+    with pytest.raises(InvalidJWTClaims) as info:
+        extract_hasura_claims({NAMESPACE: value}, config(claims_format="stringified_json"))
+    assert info.value.message == message
+
+
+def test_claims_map_literal_before_paths_does_not_end_the_map() -> None:
+    """A literal entry is one session variable among others: the entries after it are still read."""
+    claims_map = {
+        "x-hasura-tenant": "acme",
+        "x-hasura-allowed-roles": {"path": "$.roles"},
+        "x-hasura-default-role": {"path": "$.role"},
+        "x-hasura-user-id": {"path": "$.sub"},
+    }
+    claims = extract_hasura_claims({"roles": ["user"], "role": "user", "sub": "u1"}, config(claims_map=claims_map))
+    assert claims == HasuraClaims(
+        allowed_roles=("user",),
+        default_role="user",
+        session_variables={"x-hasura-tenant": "acme", "x-hasura-user-id": "u1"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("claims_map", "missing"),
+    [
+        ({"x-hasura-default-role": "user", "x-hasura-user-id": "u1"}, "x-hasura-allowed-roles"),
+        ({"x-hasura-allowed-roles": ["user"], "x-hasura-user-id": "u1"}, "x-hasura-default-role"),
+        ({"x-hasura-user-id": "u1"}, "x-hasura-allowed-roles"),
+    ],
+)
+def test_hand_built_claims_map_without_a_role_claim_names_the_missing_one(
+    claims_map: dict[str, Any], missing: str
+) -> None:
+    """parse_jwt_secret refuses such a map; a JWTConfig built directly still gets a clean error naming the claim."""
+    with pytest.raises(MissingRoleClaims) as info:
+        extract_hasura_claims({"sub": "u1"}, JWTConfig(type="HS256", key=HS_KEY, claims_map=claims_map))
+    assert info.value.message == f"JWT claim does not contain {missing}"
+
+
+@pytest.mark.parametrize(
+    ("length", "shown_suffix"),
+    [(100, ""), (101, "..."), (5000, "...")],
+)
+def test_claim_names_in_messages_are_cut_at_100_characters(length: int, shown_suffix: str) -> None:
+    """Claim names are attacker-chosen: a message shows at most 100 characters of one, then '...'."""
+    name = "x-hasura-" + "n" * (length - len("x-hasura-"))
+    with pytest.raises(InvalidJWTClaims) as info:
+        extract_hasura_claims({NAMESPACE: hasura(**{name: 7})}, DEFAULT)
+    shown = name[:100] + shown_suffix
+    assert info.value.message == f"invalid {shown}; the value of a session variable should be a string"
+    with pytest.raises(InvalidJWTClaims) as info:
+        extract_hasura_claims({NAMESPACE: hasura(**{name: "a", name.upper(): "b"})}, DEFAULT)
+    assert info.value.message == f"invalid claims: {shown} is given more than once"

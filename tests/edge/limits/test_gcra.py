@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from edge.limits.gcra import gcra, gcra_available, gcra_refund
+from edge.limits.gcra import EPSILON, gcra, gcra_available, gcra_refund
 
 
 def run(steps: list[tuple[float, int]], *, rate: float, burst: int) -> list[tuple[bool, int, float]]:
@@ -90,3 +90,48 @@ def test_available_and_refund_never_exceed_full() -> None:
     assert gcra_refund(tat, now=0.0, rate=10.0, cost=1000) is None
     assert gcra_refund(None, now=0.0, rate=10.0, cost=5) is None
     assert gcra_available(None, now=0.0, rate=10.0, burst=100) == 100.0
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst", "refused_at", "remaining", "retry_after"),
+    [
+        pytest.param(10.0, 10, 0.35, 3, 0.65, id="10-per-s"),
+        pytest.param(100.0, 50, 0.2, 20, 0.3, id="100-per-s"),
+        pytest.param(0.5, 4, 5.0, 2, 3.0, id="1-per-2s"),
+    ],
+)
+def test_refused_request_reports_what_has_refilled_at_any_rate(
+    rate: float, burst: int, refused_at: float, remaining: int, retry_after: float
+) -> None:
+    """A 429's remaining counts the operations refilled since the bucket was emptied, whatever the rate."""
+    emptied = gcra(None, now=0.0, rate=rate, burst=burst, cost=burst)
+    assert (emptied.allowed, emptied.remaining) == (True, 0)
+    refused = gcra(emptied.new_tat, now=refused_at, rate=rate, burst=burst, cost=burst)
+    assert not refused.allowed
+    assert refused.remaining == remaining
+    assert refused.retry_after == pytest.approx(retry_after)
+    assert refused.reset_after == pytest.approx(burst / rate - refused_at)
+    # What it reports is what it then admits: `remaining` operations fit, one more does not.
+    assert gcra(emptied.new_tat, now=refused_at, rate=rate, burst=burst, cost=remaining).allowed
+    assert not gcra(emptied.new_tat, now=refused_at, rate=rate, burst=burst, cost=remaining + 1).allowed
+
+
+def test_a_request_over_capacity_by_exactly_the_slack_is_allowed() -> None:
+    """EPSILON is slack for float noise: a backlog of capacity + EPSILON still fits, a bit more does not."""
+    assert gcra(EPSILON, now=0.0, rate=1.0, burst=1).allowed
+    assert not gcra(2 * EPSILON, now=0.0, rate=1.0, burst=1).allowed
+
+
+def test_available_is_never_negative() -> None:
+    far_behind = gcra(None, now=0.0, rate=1.0, burst=5, cost=5).new_tat + 100.0
+    assert gcra_available(far_behind, now=0.0, rate=1.0, burst=5) == 0.0
+    assert gcra_available(5.0, now=0.0, rate=1.0, burst=5) == 0.0
+    assert gcra_available(4.5, now=0.0, rate=1.0, burst=5) == pytest.approx(0.5)
+
+
+def test_refund_back_to_exactly_full_reports_full() -> None:
+    """A refund that brings the TAT back to now leaves nothing to store: None, as for a full key."""
+    tat = gcra(None, now=0.0, rate=2.0, burst=10, cost=4).new_tat
+    assert tat == 2.0
+    assert gcra_refund(tat, now=0.0, rate=2.0, cost=4) is None
+    assert gcra_refund(tat, now=0.0, rate=2.0, cost=3) == pytest.approx(0.5)
