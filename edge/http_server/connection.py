@@ -23,7 +23,7 @@ from urllib.parse import unquote_to_bytes
 import httptools
 
 from edge.errors import BadRequest, EdgeError, ExpectationFailed, HeadersTooLarge, RequestTimeout, URITooLong
-from edge.http_server.exchange import AsgiExchange, DirectExchange, Exchange
+from edge.http_server.exchange import AsgiExchange, DirectExchange, Exchange, ExchangeHost
 from edge.http_server.responses import refusal
 from edge.http_server.state import ServerState
 from edge.http_server.websocket import WebSocketConnection
@@ -86,7 +86,7 @@ def _is_websocket_upgrade(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
-class HttpConnection:
+class HttpConnection(ExchangeHost):
     """An ``asyncio`` protocol for one client socket; see the module docstring."""
 
     def __init__(self, state: ServerState) -> None:
@@ -103,8 +103,8 @@ class HttpConnection:
         # request before them is answered, nothing after it is (RFC 9112 §9.6).
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
         # Set by connection_made.
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.client: tuple[str, int] | None = None
+        self.transport = None  # type: ignore[assignment]
+        self.client = None
         self.server_address: tuple[str, int] | None = None
         # The request being parsed.
         self.url = b""

@@ -18,10 +18,9 @@ from edge.errors import EdgeError, InternalError, PayloadTooLarge
 from edge.http_server.responses import CONTINUE, encode_head, refusal
 
 if TYPE_CHECKING:
-    from edge.http_server.connection import HttpConnection
-    from edge.http_server.state import DirectHandler
+    from edge.http_server.state import DirectHandler, ServerState
 
-__all__ = ["AsgiExchange", "DirectExchange", "Exchange"]
+__all__ = ["AsgiExchange", "DirectExchange", "Exchange", "ExchangeHost"]
 
 log = logging.getLogger("edge.http")
 
@@ -29,12 +28,39 @@ log = logging.getLogger("edge.http")
 _HIGH_WATER: Final = 65_536
 
 
+class ExchangeHost:
+    """What an exchange uses of the connection it belongs to; ``HttpConnection`` is the one kind.
+
+    Declared here so that exchanges need nothing from ``edge.http_server.connection``, which creates them.
+    """
+
+    state: ServerState
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    client: tuple[str, int] | None
+    max_body_bytes: int
+
+    def pause_reading(self) -> None:
+        raise NotImplementedError
+
+    def resume_reading(self) -> None:
+        raise NotImplementedError
+
+    def response_complete(self, exchange: Exchange) -> None:
+        """``exchange`` wrote its last byte."""
+        raise NotImplementedError
+
+    async def drained(self) -> None:
+        """Wait while the client does not read."""
+        raise NotImplementedError
+
+
 class Exchange:
     """The request side (body arriving in pieces) and the response state both kinds share."""
 
     def __init__(
         self,
-        connection: HttpConnection,
+        connection: ExchangeHost,
         method: str,
         headers: list[tuple[bytes, bytes]],
         *,
@@ -138,7 +164,7 @@ class DirectExchange(Exchange):
 
     def __init__(
         self,
-        connection: HttpConnection,
+        connection: ExchangeHost,
         method: str,
         headers: list[tuple[bytes, bytes]],
         *,
@@ -230,7 +256,7 @@ class AsgiExchange(Exchange):
 
     def __init__(
         self,
-        connection: HttpConnection,
+        connection: ExchangeHost,
         method: str,
         headers: list[tuple[bytes, bytes]],
         *,
