@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from edge.keys.cli import main as keys_main
 from tests.edge.conftest import EdgeFactory
@@ -229,3 +230,55 @@ def test_one_rate_limit_for_rest_and_graphql_calls_of_one_api_key(
     [first, second] = rest_requests(hasura)
     assert first.session == second.session == {"x-hasura-role": "user", "x-hasura-user-id": "bot"}
     assert first.header("x-api-key") is None
+
+
+def test_a_mutation_reached_without_a_json_body_needs_a_header_a_cross_site_request_cannot_carry(
+    start_edge: EdgeFactory, hasura: HasuraDouble
+):
+    edge = start_edge(hasura_metadata_dir=str(METADATA), unauthorized_role="user")
+    path = "documents/11111111-1111-4111-8111-111111111111?title=t&content=c"
+    forged = call(edge, "POST", path)  # what a cross-site form could send, running as the unauthorized role
+    assert forged.status_code == 400
+    assert forged.json()["errors"][0]["extensions"]["code"] == "csrf-header-required"
+    assert rest_requests(hasura) == []
+    allowed = call(edge, "POST", path, headers={"GraphQL-Require-Preflight": "1"})
+    assert allowed.status_code == 200, allowed.text
+    assert call(edge, "POST", path, bearer=token()).status_code == 200
+    assert call(edge, "GET", "products").status_code == 200  # a query needs no such header
+    assert len(rest_requests(hasura)) == 3
+
+
+SAVED = {
+    "name": "saved",
+    "definition": {
+        "queries": [
+            {"name": "Feed", "query": "subscription Feed { products { id } }"},
+            {"name": "One", "query": "query One($id: uuid!) { products_by_pk(id: $id) { id } }"},
+        ]
+    },
+}
+
+
+def test_subscriptions_are_not_served_and_two_matching_endpoints_are_hasuras_500(
+    start_edge: EdgeFactory, hasura: HasuraDouble, tmp_path: Path
+):
+    def endpoint(name: str, url: str, query: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "url": url,
+            "methods": ["GET"],
+            "definition": {"query": {"collection_name": "saved", "query_name": query}},
+        }
+
+    endpoints = [endpoint("feed", "feed", "Feed"), endpoint("a", ":id/b", "One"), endpoint("b", "a/:id", "One")]
+    (tmp_path / "rest_endpoints.yaml").write_text(yaml.safe_dump(endpoints))
+    (tmp_path / "query_collections.yaml").write_text(yaml.safe_dump([SAVED]))
+    (tmp_path / "databases").mkdir()
+    (tmp_path / "databases" / "databases.yaml").write_text("[]\n")
+    edge = start_edge(hasura_metadata_dir=str(tmp_path))
+    feed = call(edge, "GET", "feed", bearer=token())
+    assert (feed.status_code, feed.json()) == (404, {"error": "Endpoint not found", "path": "$", "code": "not-found"})
+    both = call(edge, "GET", "a/b", bearer=token())
+    assert both.status_code == 500
+    assert both.json() == {"error": "Multiple endpoints match request", "path": "$", "code": "unexpected"}
+    assert rest_requests(hasura) == []
