@@ -1,7 +1,8 @@
 // GraphiQL at the edge in a real browser: Debian's Chromium, headless, driven by playwright-core
 // (tests/edge/test_graphiql_browser.py runs it through tests/support/node_clients.py).
 //
-// Input (argv[2], JSON): {pageUrl, chromium, userDataDir, token, query, subscription, screenshot, timeoutMs?}.
+// Input (argv[2], JSON): {pageUrl, chromium, userDataDir, token, query, subscription, screenshot,
+// ignoreHTTPSErrors?, timeoutMs?}.
 // The script opens the page with no credential (the edge's unauthorized role, whose plan refuses
 // introspection) and runs `query`; then pastes `token` (a JWT whose plan allows introspection), opens the
 // documentation explorer, runs `query` again and then `subscription`, and screenshots the page to
@@ -27,6 +28,8 @@ const context = await chromium.launchPersistentContext(input.userDataDir, {
     "--disable-sync",
   ],
   viewport: { width: 1280, height: 760 },
+  // An https edge's certificate comes from a test CA the browser does not know (what is tested is the page).
+  ignoreHTTPSErrors: Boolean(input.ignoreHTTPSErrors),
 });
 
 try {

@@ -1,5 +1,6 @@
 """GraphiQL at the edge in a real browser: Debian's Chromium, headless, driven by playwright-core from
-``tests/clients/`` (``graphiql-browser.mjs``), against an edge in front of the Hasura double.
+``tests/clients/`` (``graphiql-browser.mjs``), against an edge in front of the Hasura double: over plain
+http/ws, and over https/wss with the edge terminating TLS as in the demo.
 
 ``make install`` installs Chromium (as root, with apt-get, when it is missing) and playwright-core (``npm ci``);
 the test skips, saying why, when either is absent. It writes a screenshot of the page with a subscription
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.ws.devcert import make_certificate
 from tests.edge.conftest import EdgeFactory
 from tests.hasura_double import HasuraDouble
 from tests.support.node_clients import run_node
@@ -31,12 +33,20 @@ def _chromium() -> str:
     return found
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 def test_graphiql_runs_a_query_and_a_subscription_and_says_when_introspection_is_refused(
-    start_edge: EdgeFactory, hasura: HasuraDouble, tmp_path: Path
+    start_edge: EdgeFactory, hasura: HasuraDouble, tmp_path: Path, scheme: str
 ) -> None:
     chromium = _chromium()
     hasura.ws.tick_seconds = 0.2
+    tls: dict[str, Path] = {}
+    if scheme == "https":  # the edge terminates TLS, as in the demo: the page on https, subscriptions on wss
+        made = make_certificate(["localhost"])
+        tls = {"tls_cert_file": tmp_path / "edge.pem", "tls_key_file": tmp_path / "edge-key.pem"}
+        tls["tls_cert_file"].write_bytes(made.cert_pem)
+        tls["tls_key_file"].write_bytes(made.key_pem)
     edge = start_edge(
+        **tls,
         graphiql=True,
         error_statuses="negotiate",
         unauthorized_role="anonymous",
@@ -48,7 +58,8 @@ def test_graphiql_runs_a_query_and_a_subscription_and_says_when_introspection_is
     outcome = run_node(
         "graphiql-browser.mjs",
         timeout=180,
-        pageUrl=f"{edge.url}/graphql",
+        pageUrl=f"{scheme}://localhost:{edge.port}/graphql",
+        ignoreHTTPSErrors=scheme == "https",
         chromium=chromium,
         userDataDir=str(tmp_path / f"profile-{uuid.uuid4().hex}"),
         token=mint(),
@@ -59,7 +70,9 @@ def test_graphiql_runs_a_query_and_a_subscription_and_says_when_introspection_is
     )
     assert outcome.get("error") is None, outcome
     assert outcome["page"]["status"] == 200
-    assert outcome["page"]["headers"]["content-security-policy"].startswith("default-src 'none'; script-src 'self';")
+    headers = outcome["page"]["headers"]
+    assert headers["content-security-policy"].startswith("default-src 'none'; script-src 'self';")
+    assert ("strict-transport-security" in headers) == (scheme == "https")
 
     # Anonymous: the plan refuses introspection; the page says so, the explorer has no schema, queries run.
     anonymous = outcome["steps"]["anonymous"]
