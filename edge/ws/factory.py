@@ -71,5 +71,9 @@ def make_websocket_handler(
         upstream_reconnect_attempts=settings.ws_upstream_reconnect_attempts,
     )
     return GraphQLWebSocketHandler(
-        services, config, allowed_origins=settings.allowed_origins, addresses=identify_plan.addresses
+        services,
+        config,
+        allowed_origins=settings.allowed_origins,
+        addresses=identify_plan.addresses,
+        same_origin=settings.graphiql,  # the page the edge serves subscribes from the edge's own origin
     )
