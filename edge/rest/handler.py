@@ -7,18 +7,18 @@ quota and cost budget under the same limit key (one rate limit for an API key's 
 the trust boundary, the response cache (GET only), and the finishing stage (refund, ``extensions.cost``).
 Only receiving the request and the proxy call are REST's own:
 
-1. the method (one of Hasura's five, else Hasura's 400), the body (``EDGE_MAX_BODY_BYTES``; JSON read
-   by ``edge.strict_json``, refused when parsers could disagree on it; a body must be a JSON object
-   sent as ``application/json``);
-2. authenticate, identify plan (as ``/graphql``);
-3. match the endpoint (Hasura's 404, 405 with ``Allow``, 500 for an ambiguous path), resolve and
-   validate its variables (400), and the cross-site check for a mutation reached by a request a
-   browser sends without asking (GET or POST with no JSON body): a credential header or a preflight
-   header is required, as for a GET on ``/graphql``;
+1. the body (``EDGE_MAX_BODY_BYTES``; JSON read by ``edge.strict_json``, refused when parsers could
+   disagree on it; a body must be a JSON object sent as ``application/json``);
+2. authenticate, identify plan (as ``/graphql``; Hasura too authenticates before anything else);
+3. the method (one of Hasura's five, else Hasura's 400), the endpoint (Hasura's 404, 405 with ``Allow``,
+   500 for two matching endpoints), its variables resolved and validated (400), and the cross-site
+   check for a mutation reached by a request a browser sends without asking (GET, or POST with no JSON
+   body): a credential header or a preflight header is required, as for a GET on ``/graphql``;
 4. analyse, limit, inject session (as ``/graphql``);
 5. the response cache (GET calls of ``@cached`` or rule-matched queries), else Hasura's
    ``/api/rest/<url>``: the method, the path's segments percent-encoded again, the query-string
-   parameters and body keys that decided the variables, and the session the edge injected;
+   parameters and body keys that decided the variables, and the session the edge injected (inside a
+   CLIENT span when tracing is on);
 6. finish (as ``/graphql``), then back to REST's shape.
 
 Hasura answers a REST call with the operation's ``data`` alone (``encodeHTTPResp`` in
@@ -36,6 +36,7 @@ have Hasura's status and its ``{"error", "path", "code"}`` body.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -63,6 +64,7 @@ from edge.errors import (
 )
 from edge.graphql.schema_source import SchemaSource
 from edge.graphql_http import GraphQLHTTPHandler
+from edge.observability.tracing import RequestSpan, with_trace_headers
 from edge.pipeline.proxy import Proxy
 from edge.pipeline.request_id import choose_request_id
 from edge.pipeline.response_headers import MIN_COMPRESS_BYTES, compress_if_worthwhile
@@ -170,6 +172,13 @@ class _RestUpstream:
 
     async def aclose(self) -> None:
         return None
+
+
+async def _traced(proxy: Proxy, ctx: RequestContext, *, span: RequestSpan) -> None:
+    """The proxy stage inside the CLIENT span, whose ``traceparent`` Hasura gets (a cache HIT makes none)."""
+    with span.upstream_span() as trace_headers:
+        ctx.upstream_headers = with_trace_headers(ctx.upstream_headers, trace_headers)
+        await proxy(ctx)
 
 
 def as_graphql_response(response: UpstreamResponse) -> UpstreamResponse:
@@ -281,6 +290,13 @@ class RestHandler:
             await send_response(send, status, out, b"")
             return
         upstream: float | None = None
+        span = (
+            graphql.tracing.start_request(
+                headers, request_id=ctx.request_id, method=method, path=REST_PREFIX.rstrip("/")
+            )
+            if graphql.tracing_enabled
+            else None
+        )
         try:
             body = await self._receive_body(ctx, receive)
             await graphql.authenticate(ctx)
@@ -291,10 +307,13 @@ class RestHandler:
                 raise RestMethodNotSupported("Nonstandard method not allowed for REST endpoints")
             endpoint, arguments, target = self._resolve(ctx, method, raw_path, body)
             graphql.analyse_operation(ctx)
+            if span is not None:
+                span.set_operation(endpoint.operation_type, ctx.analyses[0].operation_name if ctx.analyses else None)
             await graphql.limit(ctx)
             graphql.inject_session(ctx)
             forwarded = orjson.dumps(arguments.body) if arguments.body is not None else None
-            proxy = Proxy(_RestUpstream(self.upstream, method, target, forwarded))
+            stage = Proxy(_RestUpstream(self.upstream, method, target, forwarded))
+            proxy = functools.partial(_traced, stage, span=span) if span is not None else stage
             sent = time.perf_counter()
             cache = graphql.response_cache if method == "GET" else None
             try:
@@ -310,17 +329,29 @@ class RestHandler:
                 raise RuntimeError("the proxy stage produced no response")
         except EdgeError as error:
             await self._send_error(ctx, send, error)
+            if span is not None:
+                span.end(error.status, error.code)
             graphql.observer.finished(
                 ctx, status=error.status, started=started, upstream_duration=upstream, error_code=error.code
             )
             return
         except ClientDisconnected:
+            if span is not None:
+                span.end(499, "client-disconnected")
             return
         except Exception:
             log.exception("edge_internal_error", extra={"request_id": ctx.request_id})
             await self._send_error(ctx, send, InternalError())
+            if span is not None:
+                span.end(500, "internal-error")
             return
-        await self._send_response(ctx, send, response, cacheable=method == "GET")
+        except BaseException:
+            if span is not None:
+                span.end(500, "internal")
+            raise
+        status = await self._send_response(ctx, send, response, cacheable=method == "GET")
+        if span is not None:
+            span.end(status)
         graphql.observer.finished(
             ctx,
             status=response.status,
@@ -371,7 +402,7 @@ class RestHandler:
         query = [pair for part in _QUERY_SEPARATORS.split(text) for pair in parse_qsl(part, keep_blank_values=True)]
         arguments = resolve_arguments(endpoint, match.values, query, body)
         validate_variables(endpoint, arguments.variables, self.schema)
-        if endpoint.operation_type == "mutation" and (method == "GET" or body is None):
+        if endpoint.operation_type == "mutation" and (method == "GET" or (method == "POST" and body is None)):
             self._check_not_cross_site(ctx)
         ctx.payload = {"query": endpoint.query, "variables": arguments.variables}
         target = REST_PREFIX + "/".join(quote(segment, safe="") for segment in segments)
@@ -393,7 +424,8 @@ class RestHandler:
 
     async def _send_response(
         self, ctx: RequestContext, send: Send, response: UpstreamResponse, *, cacheable: bool
-    ) -> None:
+    ) -> int:
+        """Send the answer; returns the status sent (304 for a matching ``If-None-Match``)."""
         graphql = self.graphql
         body = as_rest_body(response.body) if response.status == 200 else response.body
         out = [header for header in response.headers if header[0] not in _REPLACED_UPSTREAM_HEADERS]
@@ -411,10 +443,11 @@ class RestHandler:
             if if_none_match is not None and _etag_matches(if_none_match, etag):
                 kept = [header for header in out if header[0] not in (b"content-type", b"content-encoding")]
                 await send_response(send, 304, kept, b"")
-                return
+                return 304
         if len(body) >= MIN_COMPRESS_BYTES:
             body = compress_if_worthwhile(body, out, ctx.header(b"accept-encoding"))
         await send_response(send, status, out, body)
+        return status
 
     async def _send_error(self, ctx: RequestContext, send: Send, error: EdgeError) -> None:
         if error.status >= 500:

@@ -16,9 +16,10 @@ import yaml
 
 from edge.keys.cli import main as keys_main
 from tests.edge.conftest import EdgeFactory
+from tests.edge.observability.test_tracing import Collector
 from tests.hasura_double import HasuraDouble
 from tests.support.edge_database import edge_database
-from tests.support.servers import RunningServer
+from tests.support.servers import RunningServer, start_server
 from tests.support.tokens import hasura_claims, mint
 
 METADATA = Path(__file__).resolve().parents[3] / "hasura" / "metadata"
@@ -282,3 +283,27 @@ def test_subscriptions_are_not_served_and_two_matching_endpoints_are_hasuras_500
     assert both.status_code == 500
     assert both.json() == {"error": "Multiple endpoints match request", "path": "$", "code": "unexpected"}
     assert rest_requests(hasura) == []
+
+
+def test_a_rest_call_is_traced_and_hasura_gets_the_client_spans_traceparent(
+    start_edge: EdgeFactory, hasura: HasuraDouble, monkeypatch: pytest.MonkeyPatch
+):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    collector = Collector()
+    server = start_server(collector)
+    client_trace = "0af7651916cd43dd8448eb211c80319c"
+    try:
+        edge = start_edge(hasura_metadata_dir=str(METADATA), otel_exporter_otlp_endpoint=f"{server.url}/v1/traces")
+        traceparent = f"00-{client_trace}-b7ad6b7169203331-01"
+        response = call(edge, "GET", "products", bearer=token(), headers={"traceparent": traceparent})
+        assert response.status_code == 200
+        [record] = rest_requests(hasura)
+        sent = record.header("traceparent")
+        assert sent is not None and sent.split("-")[1] == client_trace and sent != traceparent
+        edge.stop()  # the lifespan's shutdown exports the queued spans
+        assert collector.received.wait(5)
+    finally:
+        server.stop()
+    body = b"".join(body for _, body in collector.bodies)
+    assert b"GET /api/rest" in body and b"ListProducts" in body
