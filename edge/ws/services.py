@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from edge.graphql.analysis import Analyser, OperationAnalysis
 from edge.graphql.policy import OperationRejected, Violation
@@ -21,9 +21,9 @@ from edge.ws.upstream import UpstreamConnector
 if TYPE_CHECKING:
     from edge.observability.metering import UsageMeter
     from edge.observability.recorder import RequestObserver
-    from edge.ws.bridge import Bridge
+    from edge.session import Identity
 
-__all__ = ["Registry", "Services", "WebSocketConfig"]
+__all__ = ["OpenSocket", "Registry", "Services", "WebSocketConfig"]
 
 _FLUSH_SECONDS = 2.0
 
@@ -41,16 +41,33 @@ class WebSocketConfig:
     upstream_reconnect_delay: float = 0.5
 
 
+class OpenSocket(Protocol):
+    """What the registry uses of an open socket's bridge (``edge.ws.bridge.Bridge``)."""
+
+    identity: Identity | None
+    close_code: int | None
+
+    def active_subscriptions(self) -> int: ...
+
+    def end_credentials(self, reason: str) -> None: ...
+
+    async def recheck(self) -> None: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+    def drain(self, reason: str) -> None: ...
+
+
 class Registry:
     """The open bridges of this process (for shutdown, revocation and metrics)."""
 
     def __init__(self) -> None:
-        self.bridges: set[Bridge] = set()
+        self.bridges: set[OpenSocket] = set()
 
-    def add(self, bridge: Bridge) -> None:
+    def add(self, bridge: OpenSocket) -> None:
         self.bridges.add(bridge)
 
-    def discard(self, bridge: Bridge) -> None:
+    def discard(self, bridge: OpenSocket) -> None:
         self.bridges.discard(bridge)
 
     def __len__(self) -> int:
