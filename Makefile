@@ -27,6 +27,8 @@ install: $(BIN)/python
 	@# tests read it from there (downloaded, never installed: its dependencies are ancient).
 	@test -n "$$(ls $(VENV)/vendor/docker_compose-1.29.2-*.whl 2>/dev/null)" || \
 		$(BIN)/python -m pip download --quiet --no-deps docker-compose==1.29.2 -d $(VENV)/vendor
+	@# promtool, for the Prometheus configuration and dashboard checks: Debian's, unpacked into $(BIN) (or skipped).
+	@sh tools/install_promtool.sh $(BIN)
 	@# The real-client tests run npm clients (Apollo Client, urql, graphql-ws, subscriptions-transport-ws)
 	@# under Node from tests/clients/: installed from its lock with npm ci, and only when the lock is newer
 	@# than the last install. Without npm they skip.

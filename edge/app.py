@@ -181,6 +181,7 @@ def create_app(
     introspection_roles = frozenset(settings.introspection_roles)
     cache = build_response_cache(settings, redis_client)
     metrics, meter, observer = build_observability(settings, redis_client)
+    metrics.watch_upstream(balanced.target_states)
     metrics.watch_store_errors("limiter", lambda: getattr(limiter, "store_errors", 0))
     metrics.watch_store_errors("budgets", lambda: getattr(budgets, "store_errors", 0))
     if cache is not None:
@@ -222,7 +223,11 @@ def create_app(
             addresses=ClientAddressResolver(settings.trusted_proxies),
         ),
         analyse_operation=AnalyseOperation(
-            analyser=analyse, costs=costs, persisted=persisted, introspection_roles=introspection_roles
+            analyser=analyse,
+            costs=costs,
+            persisted=persisted,
+            introspection_roles=introspection_roles,
+            on_warn_only=metrics.limit_warn_only,
         ),
         limit=Limit(limiter=limiter, budgets=budgets),
         inject_session=InjectSession(
