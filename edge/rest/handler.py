@@ -381,11 +381,13 @@ class RestHandler:
         self, ctx: RequestContext, method: str, raw_path: bytes, body: dict[str, Any] | None
     ) -> tuple[Endpoint, RestArguments, str]:
         """The endpoint, its arguments and Hasura's target; fills ``ctx.payload`` for the analysis."""
+        # Each segment percent-decoded, empty ones dropped (WAI's path segments and Spock's router), so
+        # /api/%72est/... is /api/rest/... here as at Hasura; then the segments after api/rest.
         try:
-            path = unquote_to_bytes(raw_path[len(REST_PREFIX) :]).decode("utf-8")
+            path = unquote_to_bytes(raw_path).decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest("The path is not valid UTF-8") from None
-        segments = [segment for segment in path.split("/") if segment]  # the router drops empty segments
+        segments = [segment for segment in path.split("/") if segment][2:]
         match = self.endpoints.match(method, segments)
         if match.kind == "not-found":
             raise RestEndpointNotFound()

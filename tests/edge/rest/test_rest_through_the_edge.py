@@ -307,3 +307,17 @@ def test_a_rest_call_is_traced_and_hasura_gets_the_client_spans_traceparent(
         server.stop()
     body = b"".join(body for _, body in collector.bodies)
     assert b"GET /api/rest" in body and b"ListProducts" in body
+
+
+def test_the_path_is_read_segment_by_segment_as_hasura_reads_it_and_forwarded_canonically(
+    edge: RunningServer, hasura: HasuraDouble
+):
+    # Percent-decoded, split on "/" (an encoded one too), empty segments dropped; then encoded again.
+    response = call(edge, "GET", f"%70roducts%2F{PRODUCT_ID}//", bearer=token())
+    assert response.status_code == 200, response.text
+    [record] = rest_requests(hasura)
+    assert record.path == f"/api/rest/products/{PRODUCT_ID}"
+    encoded = call(edge, "GET", "products/a%20b%3Fc", bearer=token())
+    assert encoded.status_code == 200
+    last = rest_requests(hasura)[-1]  # (the double records the decoded path)
+    assert (last.path, last.query_string) == ("/api/rest/products/a b?c", b"")
