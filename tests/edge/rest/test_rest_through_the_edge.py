@@ -321,3 +321,16 @@ def test_the_path_is_read_segment_by_segment_as_hasura_reads_it_and_forwarded_ca
     assert encoded.status_code == 200
     last = rest_requests(hasura)[-1]  # (the double records the decoded path)
     assert (last.path, last.query_string) == ("/api/rest/products/a b?c", b"")
+
+
+def test_the_saved_operation_is_held_to_the_plans_graphql_limits(start_edge: EdgeFactory, hasura: HasuraDouble):
+    edge = start_edge(
+        hasura_metadata_dir=str(METADATA),
+        plans={"tight": {"graphql": {"max_depth": 1}}},
+        jwt_plan="tight",
+        anonymous_plan="tight",
+    )
+    deep = call(edge, "GET", "orders", bearer=token())  # orders { items { product { name } } }: depth 3
+    assert deep.status_code == 400
+    assert deep.json()["errors"][0]["extensions"]["code"] == "depth-limit-exceeded"
+    assert rest_requests(hasura) == []
