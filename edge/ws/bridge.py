@@ -35,7 +35,7 @@ from edge.errors import (
     TooManyRequests,
 )
 from edge.graphql.policy import Violation
-from edge.plans import Plan, RateLimit
+from edge.plans import Plan, RateLimit, with_introspection
 from edge.session import Identity
 from edge.ws import protocols as p
 from edge.ws.credentials import BadInitPayload, credential_headers
@@ -581,6 +581,8 @@ class Bridge:
         if variables is not None and not isinstance(variables, dict):
             raise _Refused("variables must be an object", "bad-request", BadRequest.status)
         limits = plan.graphql
+        if self.identity.session.role in services.introspection_roles:
+            limits = with_introspection(limits)
         try:
             analysis = services.analyser(payload["query"], name, max_tokens=limits.max_tokens)
             cost = services.costs.model.estimate(analysis, variables=variables, role=self.identity.session.role)

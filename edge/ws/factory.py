@@ -59,6 +59,7 @@ def make_websocket_handler(
         on_warn_only=observer.metrics.limit_warn_only if observer is not None and observer.metrics else None,
         connection_plan=connection_plan,
         registry=Registry(),
+        introspection_roles=frozenset(settings.introspection_roles),
     )
     config = WebSocketConfig(
         init_timeout=settings.ws_init_timeout_seconds,

@@ -143,3 +143,5 @@ class Services:
     """Request metrics and access log, each operation once it has ended (``edge.ws.observation``)."""
     on_warn_only: Callable[[str, str], None] | None = None
     """Called with (limit, plan name) for each warn-only violation (``EdgeMetrics.limit_warn_only``)."""
+    introspection_roles: frozenset[str] = frozenset()
+    """Roles that may introspect whatever their plan says (``EDGE_INTROSPECTION_ROLES``), as over HTTP."""

@@ -199,3 +199,22 @@ async def test_subscription_data_is_relayed_with_the_clients_ids(wss_edge: WssEd
             message = await client.receive()
     sent = hasura.ws.connections[0].operations[0]
     assert sent["id"] == "s-1" and json.dumps(sent["payload"]).count("users") == 1
+
+
+async def test_introspection_roles_may_introspect_over_the_socket_as_over_http(
+    start_wss_edge: WssEdgeFactory, hasura: HasuraDouble
+) -> None:
+    edge = start_wss_edge(introspection_roles="editor")
+    schema = "query { __schema { queryType { name } } }"
+    async with open_client(edge, TRANSPORT) as client:
+        await client.init(bearer())
+        await client.subscribe("user", schema)
+        assert _code(await _error_for(client, "user")) == "introspection-disabled"
+    async with open_client(edge, TRANSPORT) as client:
+        init = bearer()
+        init["headers"]["x-hasura-role"] = "editor"
+        await client.init(init)
+        await client.subscribe("editor", schema)
+        message = await client.receive()
+        assert message["type"] == "next", message
+        assert message["payload"]["data"]["__schema"]["queryType"]["name"] == "query_root"
