@@ -88,6 +88,7 @@ _REPLACED_UPSTREAM_HEADERS: Final = frozenset({b"x-request-id", b"date", b"serve
 _CLOSE_AFTER: Final = (PayloadTooLarge, RequestTimeout)
 _JSON: Final = (b"content-type", b"application/json; charset=utf-8")
 _JSON_TYPES: Final = frozenset({b"application/json"})
+_METHODS: Final = ", ".join(METHODS).encode("ascii")
 _QUERY_SEPARATORS: Final = re.compile(r"[&;]")  # WAI's parseQuery separates parameters with either
 _STANDARD_METHODS: Final = frozenset({"HEAD", "TRACE", "CONNECT", "OPTIONS"})
 _PREFLIGHT_HEADERS: Final = (b"graphql-require-preflight", b"apollo-require-preflight", b"x-apollo-operation-name")
@@ -278,14 +279,14 @@ class RestHandler:
         ctx.request_id = choose_request_id(ctx.first_values.get(b"x-request-id"))
         ctx.origin = ctx.first_values.get(b"origin")
         if method == "OPTIONS":
-            status, out = (
-                graphql.cors.preflight(ctx.origin)
-                if ctx.header(b"access-control-request-method")
-                else (
-                    204,
-                    [(b"allow", ", ".join(METHODS).encode("ascii"))],
-                )
-            )
+            if ctx.header(b"access-control-request-method"):
+                # /graphql's preflight, with the methods REST endpoints take instead of GET and POST only.
+                status, preflight = graphql.cors.preflight(ctx.origin)
+                out = [
+                    (name, _METHODS if name == b"access-control-allow-methods" else value) for name, value in preflight
+                ]
+            else:
+                status, out = 204, [(b"allow", _METHODS)]
             out.append((b"x-request-id", ctx.request_id.encode("ascii")))
             await send_response(send, status, out, b"")
             return

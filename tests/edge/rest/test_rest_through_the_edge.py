@@ -334,3 +334,18 @@ def test_the_saved_operation_is_held_to_the_plans_graphql_limits(start_edge: Edg
     assert deep.status_code == 400
     assert deep.json()["errors"][0]["extensions"]["code"] == "depth-limit-exceeded"
     assert rest_requests(hasura) == []
+
+
+def test_a_preflight_from_an_allowed_origin_allows_the_rest_methods(start_edge: EdgeFactory, hasura: HasuraDouble):
+    edge = start_edge(hasura_metadata_dir=str(METADATA), allowed_origins=["https://app.example"])
+    asked = {"Origin": "https://app.example", "Access-Control-Request-Method": "PATCH"}
+    allowed = call(edge, "OPTIONS", "documents/1", headers=asked)
+    assert allowed.status_code == 204
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert allowed.headers["access-control-allow-methods"] == "GET, POST, PUT, PATCH, DELETE"
+    other = call(edge, "OPTIONS", "documents/1", headers={**asked, "Origin": "https://evil.example"})
+    assert other.status_code == 403
+    assert "access-control-allow-origin" not in other.headers
+    answered = call(edge, "GET", "products", bearer=token(), headers={"Origin": "https://app.example"})
+    assert answered.headers["access-control-allow-origin"] == "https://app.example"
+    assert rest_requests(hasura) != []
