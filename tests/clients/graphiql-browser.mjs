@@ -4,7 +4,7 @@
 // Input (argv[2], JSON): {pageUrl, chromium, userDataDir, token, query, subscription, screenshot,
 // ignoreHTTPSErrors?, timeoutMs?}.
 // The script opens the page with no credential (the edge's unauthorized role, whose plan refuses
-// introspection) and runs `query`; then pastes `token` (a JWT whose plan allows introspection), opens the
+// introspection) and runs `query`; pastes a token that does not verify; then pastes `token` (a JWT whose plan allows introspection), opens the
 // documentation explorer, runs `query` again and then `subscription`, and screenshots the page to
 // `screenshot`. It prints one JSON object: what the page showed at each step (the notice, the explorer's
 // text, the response pane), the page's response headers, and every CSP violation and page error seen.
@@ -84,7 +84,13 @@ try {
   };
   if (input.refusedScreenshot) await page.screenshot({ path: input.refusedScreenshot });
 
-  // 2. A token whose plan allows introspection: the explorer shows the schema.
+  // 2. A token that does not verify: the notice says why the schema did not load.
+  await page.fill("#edge-credential", "not-a-jwt");
+  await page.click("#edge-credential-apply");
+  await page.waitForFunction(() => document.querySelector("#edge-notice").getAttribute("data-level") === "error");
+  outcome.steps.badToken = { notice: await notice.textContent() };
+
+  // 3. A token whose plan allows introspection: the explorer shows the schema.
   await page.fill("#edge-credential", input.token);
   await page.click("#edge-credential-apply");
   await page.click('button[aria-label="Show Documentation Explorer"]'); // a new credential, a new GraphiQL
@@ -96,7 +102,7 @@ try {
     query: await run(input.query, '"data"'),
   };
 
-  // 3. A subscription over graphql-ws on the same origin: the pane shows its latest result.
+  // 4. A subscription over graphql-ws on the same origin: the pane shows its latest result.
   outcome.steps.subscription = await run(input.subscription, '"data"');
   await page.waitForFunction(() =>
     document.querySelector(".graphiql-execute-button")?.getAttribute("aria-label")?.includes("Stop"),

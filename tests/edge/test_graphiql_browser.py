@@ -82,6 +82,11 @@ def test_graphiql_runs_a_query_and_a_subscription_and_says_when_introspection_is
     assert "Error fetching schema" not in anonymous["explorer"]
     assert len(anonymous["query"]["data"]["users"]) == 1
 
+    # A token that does not verify: the notice gives the edge's error instead of a schema.
+    assert outcome["steps"]["badToken"]["notice"] == (
+        "The schema could not be loaded: Could not verify JWT: JWSError CompactDecodeError (invalid-jwt)"
+    )
+
     # With the token: its plan allows introspection, so the explorer shows Hasura's schema.
     with_token = outcome["steps"]["token"]
     assert with_token["noticeHidden"] is True
