@@ -41,6 +41,7 @@ __all__ = [
     "Plan",
     "Quota",
     "RateLimit",
+    "WARN_ONLY_LIMITS",
     "parse_utc_offset",
     "with_introspection",
 ]
@@ -97,6 +98,13 @@ class CostBudget(_Strict):
     restore_rate: float = Field(gt=0)
 
 
+WARN_ONLY_LIMITS = frozenset(
+    {"introspection", "max_depth", "max_aliases", "max_root_fields", "max_directives", "max_cost", "max_batch_size"}
+)
+"""The limits a plan may list in ``warn_only``: those ``edge.graphql.policy`` reports as violations. The token
+bound (``max_tokens``) stops the parser itself, so it always refuses."""
+
+
 class GraphQLLimits(_Strict):
     """Per-operation limits, checked before Hasura is called."""
 
@@ -113,6 +121,17 @@ class GraphQLLimits(_Strict):
     """Limit names (``max_depth``, ``max_cost``...) that log and count instead of rejecting."""
     safelist: bool = False
     """Only operations whose hash is in the persisted-operations manifest may run."""
+
+    @field_validator("warn_only")
+    @classmethod
+    def _known_limits(cls, names: frozenset[str]) -> frozenset[str]:
+        # A misspelt name would leave its limit enforced while the operator believes it only warns.
+        unknown = sorted(names - WARN_ONLY_LIMITS)
+        if unknown:
+            raise ValueError(
+                f"unknown limit(s) {', '.join(unknown)}; warn_only takes {', '.join(sorted(WARN_ONLY_LIMITS))}"
+            )
+        return names
 
 
 def with_introspection(limits: GraphQLLimits) -> GraphQLLimits:

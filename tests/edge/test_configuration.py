@@ -133,6 +133,27 @@ def test_a_nested_value_in_a_json_variable_names_the_variable_and_the_path(envir
     ]
 
 
+def test_an_unknown_warn_only_limit_is_named_with_the_limits_that_can_warn(tmp_path: Path, environment):
+    path = config_file(tmp_path, "plans:\n  default: {graphql: {warn_only: [max_depth, max_dept, max_tokens]}}\n")
+    environment(**REQUIRED, EDGE_CONFIG=path)
+    assert load_settings().problems == [
+        f"{path}: plans.default.graphql.warn_only: unknown limit(s) max_dept, max_tokens; warn_only"
+        " takes introspection, max_aliases, max_batch_size, max_cost, max_depth, max_directives, max_root_fields"
+    ]
+
+
+def test_every_limit_that_can_warn_is_one_the_policy_reports() -> None:
+    from edge.graphql.analysis import Analyser
+    from edge.graphql.policy import check, check_batch
+    from edge.plans import WARN_ONLY_LIMITS, GraphQLLimits
+
+    tight = GraphQLLimits(max_depth=1, max_aliases=0, max_root_fields=1, max_directives=0, max_cost=1, max_batch_size=1)
+    over_all = "{ __schema { queryType { name } } a: users @include(if: true) { orders { id } } b: users { id } }"
+    reported = {violation.limit for violation in check(Analyser()(over_all, None, max_tokens=1000), 2, tight)}
+    reported |= {violation.limit for violation in check_batch(2, tight)}
+    assert reported == WARN_ONLY_LIMITS
+
+
 def test_an_unknown_plan_is_named_where_it_was_set(tmp_path: Path, environment):
     path = config_file(tmp_path, "plans: {free: {}, partner: {}}\njwt_plan: fre\n")
     environment(**REQUIRED, EDGE_CONFIG=path, EDGE_ANONYMOUS_PLAN="guest")
