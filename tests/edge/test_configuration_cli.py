@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -203,6 +204,7 @@ def test_check_config_summarises_a_valid_configuration_without_secrets(tmp_path:
     assert "  persisted-operations manifest: 1 operation(s)" in lines
     assert "  metrics: on 127.0.0.1:9100" in lines
     assert any(line.startswith("  hasura metadata: row limits for ") for line in lines)
+    assert any(re.fullmatch(r"  hasura metadata: [1-9]\d* REST endpoint\(s\)", line) for line in lines)  # the demo's
     for secret in (SECRET, "url-password", "db-password", "edge-user"):
         assert secret not in result.stdout
 
