@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import time
 
 import httpx
 import pytest
 
+from edge.settings import EdgeSettings
 from tests.edge.conftest import EdgeFactory
 from tests.hasura_double import HasuraDouble
 from tests.support import raw_http
@@ -15,6 +15,10 @@ from tests.support.servers import RunningServer
 from tests.support.tokens import mint
 
 QUERY = {"query": "query Products { products(limit: 1) { id } }"}
+# How long the deadline tests wait for the edge to close a connection, at most. Below the default
+# request deadline, so only the configured 0.5 s one can close it in time; far above 0.5 s, so a loaded
+# machine does not make them fail. It bounds the wait: the tests assert what happened, never how fast.
+PATIENCE = 8.0
 
 
 def auth() -> dict[str, str]:
@@ -204,13 +208,13 @@ def test_request_target_over_the_limit_gets_414(start_edge: EdgeFactory, hasura:
 
 
 def test_slow_header_trickle_is_cut_off_at_the_deadline(start_edge: EdgeFactory, hasura: HasuraDouble):
+    """Bytes keep coming (no read ever waits long), yet the request's total deadline ends it with a 408."""
     edge = start_edge(request_deadline_seconds=0.5)
     with raw_http.connect(edge.host, edge.port) as sock:
         sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: e\r\n")
-        start = time.monotonic()
         closed = False
         received = b""
-        while time.monotonic() - start < 5:
+        for _ in range(round(PATIENCE / 0.1)):  # one header line every 0.1 s, for at most PATIENCE
             try:
                 sock.sendall(b"X-Slow: a\r\n")
             except (BrokenPipeError, ConnectionResetError):
@@ -221,9 +225,7 @@ def test_slow_header_trickle_is_cut_off_at_the_deadline(start_edge: EdgeFactory,
             if done:
                 closed = True
                 break
-        elapsed = time.monotonic() - start
     assert closed
-    assert elapsed < 3
     assert received.startswith(b"HTTP/1.1 408")
     assert hasura.requests == []
 
@@ -234,9 +236,8 @@ def test_slow_body_trickle_is_cut_off_at_the_deadline(start_edge: EdgeFactory, h
         sock.sendall(
             b"POST /graphql HTTP/1.1\r\nHost: e\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
         )
-        closed, received, elapsed = raw_http.wait_closed(sock, 5)
+        closed, received, _ = raw_http.wait_closed(sock, PATIENCE)
     assert closed
-    assert elapsed < 3
     assert received.startswith(b"HTTP/1.1 408")
     assert hasura.requests == []
 
@@ -244,9 +245,13 @@ def test_slow_body_trickle_is_cut_off_at_the_deadline(start_edge: EdgeFactory, h
 def test_idle_connection_that_never_sends_a_request_is_closed(start_edge: EdgeFactory):
     edge = start_edge(request_deadline_seconds=0.5)
     with raw_http.connect(edge.host, edge.port) as sock:
-        closed, _, elapsed = raw_http.wait_closed(sock, 5)
+        closed, _, _ = raw_http.wait_closed(sock, PATIENCE)
     assert closed
-    assert elapsed < 3
+
+
+def test_the_deadline_tests_wait_less_than_the_default_deadline():
+    """Else a connection closed by the default deadline would pass them: the configured one must do it."""
+    assert EdgeSettings.model_fields["request_deadline_seconds"].default > PATIENCE
 
 
 def test_a_complete_request_is_not_limited_by_the_deadline_while_hasura_works(

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from jose import jwt as jose_jwt
 from edge.auth.jwt_config import JWTConfig, parse_jwt_secret
 from edge.auth.jwt_verifier import JWTVerifier, VerifiedToken
 from edge.errors import AuthenticationError, InvalidJWT, InvalidJWTClaims, MissingRoleClaims
+from tests.support.outside_effects import recording
 from tests.support.servers import RunningServer, start_server
 
 from .helpers import (
@@ -314,12 +314,15 @@ KID_INJECTIONS = [
 
 @pytest.mark.parametrize("kid", [*KID_INJECTIONS, 123, ["a"], {"a": 1}, None], ids=repr)
 async def test_kid_injection_static_key(kid: Any) -> None:
-    """With a static key, kid is ignored: an empty-secret or /dev/null-signed token still fails, fast."""
+    """With a static key, kid is ignored: an empty-secret or /dev/null-signed token still fails, and the
+    kid is never used as a path, a command or a URL (no file opened, no process started, no connection)."""
     header = {"alg": "HS256", "typ": "JWT", "kid": kid}
-    started = time.monotonic()
-    for secret in (b"", b"\x00"):
-        await rejected(verifier(), hs_sign(header, payload(), secret), "JWSError JWSInvalidSignature")
-    assert time.monotonic() - started < 1.0
+    v = verifier()
+    await rejected(v, mint(payload(), headers={"kid": "warm-up"}) + "x")  # first use may import lazily
+    with recording() as effects:
+        for secret in (b"", b"\x00"):
+            await rejected(v, hs_sign(header, payload(), secret), "JWSError JWSInvalidSignature")
+    assert effects == []
 
 
 # --- header-supplied key URLs must cause zero outbound requests ---------------------------------
@@ -415,18 +418,17 @@ async def test_jwk_url_kid_injection_and_random_kids(jwks_server: tuple[JWKSApp,
         )
         await v.start()
         try:
-            started = time.monotonic()
             for kid in KID_INJECTIONS:
                 token = mint(payload(), key=OTHER_RSA, alg="RS256", headers={"kid": kid})
                 await rejected(v, token, "unknown key id")
             # Signatures do not matter: an unknown kid is refused before any key is tried.
             tokens = [forge({"alg": "RS256", "kid": f"random-{i}"}, payload(), b"x" * 256) for i in range(100)]
-            results = await asyncio.gather(*(v.verify(t) for t in tokens), return_exceptions=True)
+            # The work is counted (the JWKS fetches, below); the guard only turns a hang into an error.
+            results = await asyncio.wait_for(asyncio.gather(*(v.verify(t) for t in tokens), return_exceptions=True), 30)
             assert all(isinstance(r, InvalidJWT) for r in results)
             clock.advance(31)  # past min_refresh_interval: at most one more fetch for the next burst
-            results = await asyncio.gather(*(v.verify(t) for t in tokens), return_exceptions=True)
+            results = await asyncio.wait_for(asyncio.gather(*(v.verify(t) for t in tokens), return_exceptions=True), 30)
             assert all(isinstance(r, InvalidJWT) for r in results)
-            assert time.monotonic() - started < 5
         finally:
             await v.aclose()
     assert 1 <= app.hits <= 2
