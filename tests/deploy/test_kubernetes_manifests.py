@@ -358,6 +358,18 @@ def test_metrics_are_served_on_the_declared_port(base: list[dict[str, Any]]) -> 
     assert annotations["prometheus.io/path"] == "/metrics"
 
 
+def test_the_actions_service_is_scraped_on_its_port(base: list[dict[str, Any]]) -> None:
+    from actions.metrics import METRICS_PATH
+
+    deployment = the(base, "Deployment", ACTIONS)
+    actions = container(deployment, "actions")
+    env = environment(base, actions)
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == env["ACTIONS_PORT"] == str(container_port(actions, "http"))
+    assert annotations["prometheus.io/path"] == METRICS_PATH
+
+
 def test_the_grace_period_outlasts_the_prestop_sleep_and_the_edges_drain(
     base: list[dict[str, Any]], edge_environment: dict[str, str]
 ) -> None:
