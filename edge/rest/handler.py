@@ -329,7 +329,7 @@ class RestHandler:
             if response is None:
                 raise RuntimeError("the proxy stage produced no response")
         except EdgeError as error:
-            await self._send_error(ctx, send, error)
+            await self.send_error(ctx, send, error)
             if span is not None:
                 span.end(error.status, error.code)
             graphql.observer.finished(
@@ -342,7 +342,7 @@ class RestHandler:
             return
         except Exception:
             log.exception("edge_internal_error", extra={"request_id": ctx.request_id})
-            await self._send_error(ctx, send, InternalError())
+            await self.send_error(ctx, send, InternalError())
             if span is not None:
                 span.end(500, "internal-error")
             return
@@ -452,7 +452,7 @@ class RestHandler:
         await send_response(send, status, out, body)
         return status
 
-    async def _send_error(self, ctx: RequestContext, send: Send, error: EdgeError) -> None:
+    async def send_error(self, ctx: RequestContext, send: Send, error: EdgeError) -> None:
         if error.status >= 500:
             log.warning("edge_error", extra={"request_id": ctx.request_id, "code": error.code})
         out = [(b"x-request-id", ctx.request_id.encode("ascii")), _JSON, *error.response_headers()]

@@ -6,7 +6,8 @@ parameters as path parameters, the other variables as query parameters (GET and 
 list or input-object type, which Hasura reads only from a body, in the JSON body) or as the JSON body
 (POST, PUT, PATCH), each with the JSON Schema of its GraphQL type; the answers (200 with the operation's
 root fields, and the edge's and Hasura's errors); and the credentials this edge accepts (a bearer JWT,
-an ``X-API-Key``, none when an unauthorized role is configured).
+an ``X-API-Key``, none when an unauthorized role is configured). It is served to the callers the edge
+authenticates (401 otherwise, as for the endpoints).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from graphql import (
     VariableDefinitionNode,
 )
 
-from edge.asgi import Receive, Scope, Send, send_response
+from edge.asgi import Receive, Scope, Send, asgi_client, send_response
+from edge.context import RequestContext
+from edge.errors import EdgeError
+from edge.pipeline.request_id import choose_request_id
 from edge.rest.endpoints import Endpoint
 from edge.rest.variables import json_schema
 
@@ -225,6 +229,19 @@ class OpenAPIDocument:
         return built[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # For the callers the edge authenticates, as the endpoints are (Hasura's own /api/swagger/json is
+        # for its admin role only, which no client of the edge has).
+        headers = [(bytes(name), bytes(value)) for name, value in scope["headers"]]
+        ctx = RequestContext(
+            method=scope["method"], headers=headers, query_string=b"", client=asgi_client(scope), request_id=""
+        )
+        ctx.request_id = choose_request_id(ctx.first_values.get(b"x-request-id"))
+        ctx.origin = ctx.first_values.get(b"origin")
+        try:
+            await self.handler.graphql.authenticate(ctx)
+        except EdgeError as error:
+            await self.handler.send_error(ctx, send, error)
+            return
         if scope["method"] not in ("GET", "HEAD"):
             body = orjson.dumps({"error": "Allowed methods: GET", "path": "$", "code": "method-not-allowed"})
             headers = [(b"content-type", b"application/json"), (b"allow", b"GET")]

@@ -16,6 +16,7 @@ from edge.rest.endpoints import RestEndpoints
 from edge.rest.openapi import openapi_document
 from tests.edge.conftest import EdgeFactory
 from tests.edge.rest.test_endpoints_and_variables import endpoint, write_metadata
+from tests.support.tokens import hasura_claims, mint
 
 METADATA = Path(__file__).resolve().parents[3] / "hasura" / "metadata"
 SCHEMA = build_schema("""
@@ -108,7 +109,11 @@ def test_without_a_schema_the_declared_types_are_used(tmp_path: Path):
 
 def test_the_edge_serves_the_demos_document(start_edge: EdgeFactory):
     edge = start_edge(hasura_metadata_dir=str(METADATA))
-    response = httpx.get(f"{edge.url}/api/openapi.json", timeout=10)
+    anonymous = httpx.get(f"{edge.url}/api/openapi.json", timeout=10)
+    assert anonymous.status_code == 401  # for the callers the edge authenticates, as the endpoints are
+    assert anonymous.json()["errors"][0]["extensions"]["code"] == "access-denied"
+    bearer = {"Authorization": f"Bearer {mint(hasura_claims('user-1'))}"}
+    response = httpx.get(f"{edge.url}/api/openapi.json", headers=bearer, timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     spec = response.json()
@@ -123,4 +128,4 @@ def test_the_edge_serves_the_demos_document(start_edge: EdgeFactory):
     assert by_id == {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
     patch = spec["paths"]["/api/rest/documents/{id}"]["patch"]["requestBody"]["content"]["application/json"]
     assert patch["schema"]["required"] == ["title", "content"]
-    assert httpx.post(f"{edge.url}/api/openapi.json", timeout=10).status_code == 405
+    assert httpx.post(f"{edge.url}/api/openapi.json", headers=bearer, timeout=10).status_code == 405
