@@ -1,8 +1,8 @@
 // GraphiQL at the edge in a real browser: Debian's Chromium, headless, driven by playwright-core
 // (tests/edge/test_graphiql_browser.py runs it through tests/support/node_clients.py).
 //
-// Input (argv[2], JSON): {pageUrl, chromium, userDataDir, token, query, subscription, screenshot,
-// ignoreHTTPSErrors?, timeoutMs?}.
+// Input (argv[2], JSON): {pageUrl, chromium, userDataDir, token, kind?, query, subscription, screenshot,
+// ignoreHTTPSErrors?, timeoutMs?}; `token` is an API key when `kind` is "api-key".
 // The script opens the page with no credential (the edge's unauthorized role, whose plan refuses
 // introspection) and runs `query`; pastes a token that does not verify; then pastes `token` (a JWT whose plan allows introspection), opens the
 // documentation explorer, runs `query` again and then `subscription`, and screenshots the page to
@@ -90,7 +90,9 @@ try {
   await page.waitForFunction(() => document.querySelector("#edge-notice").getAttribute("data-level") === "error");
   outcome.steps.badToken = { notice: await notice.textContent() };
 
-  // 3. A token whose plan allows introspection: the explorer shows the schema.
+  // 3. A credential whose plan allows introspection (a token, or an API key with kind "api-key"): the
+  // explorer shows the schema.
+  await page.selectOption("#edge-credential-kind", input.kind ?? "bearer");
   await page.fill("#edge-credential", input.token);
   await page.click("#edge-credential-apply");
   await page.click('button[aria-label="Show Documentation Explorer"]'); // a new credential, a new GraphiQL
