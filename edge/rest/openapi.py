@@ -4,10 +4,10 @@ Generated from the metadata's endpoints and Hasura's introspected schema (rebuil
 changes): one path per endpoint URL (``:id`` becomes ``{id}``), one operation per method, the URL's
 parameters as path parameters, the other variables as query parameters (GET and DELETE; variables of a
 list or input-object type, which Hasura reads only from a body, in the JSON body) or as the JSON body
-(POST, PUT, PATCH), each with the JSON Schema of its GraphQL type; the answers (200 with the operation's
-root fields, and the edge's and Hasura's errors); and the credentials this edge accepts (a bearer JWT,
-an ``X-API-Key``, none when an unauthorized role is configured). It is served to the callers the edge
-authenticates (401 otherwise, as for the endpoints).
+(POST, PUT, PATCH), each with the JSON Schema of its GraphQL type; the answers (200 typed from the
+operation's selection over the schema, and the edge's and Hasura's errors); and the credentials this
+edge accepts (a bearer JWT, an ``X-API-Key``, none when an unauthorized role is configured). It is
+served to the callers the edge authenticates (401 otherwise, as for the endpoints).
 """
 
 from __future__ import annotations
@@ -16,11 +16,19 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from graphql import (
+    FieldNode,
     GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLSchema,
     ListTypeNode,
     NamedTypeNode,
     NonNullTypeNode,
+    SelectionSetNode,
     TypeNode,
     VariableDefinitionNode,
 )
@@ -30,7 +38,7 @@ from edge.context import RequestContext
 from edge.errors import EdgeError
 from edge.pipeline.request_id import choose_request_id
 from edge.rest.endpoints import Endpoint
-from edge.rest.variables import json_schema
+from edge.rest.variables import json_schema, named_json_schema
 
 if TYPE_CHECKING:
     from edge.rest.handler import RestHandler
@@ -121,7 +129,7 @@ def _operation(
             "200": {
                 "description": "The operation's root fields (Hasura's data, without a data envelope); "
                 "extensions.cost when the plan has a cost budget.",
-                "content": {"application/json": {"schema": {"type": "object"}}},
+                "content": {"application/json": {"schema": response_schema(endpoint, schema)}},
             },
             "400": _error("The request or its variables are invalid (extensions.code), or Hasura refused them."),
             "401": _error("Missing or invalid credentials."),
@@ -152,6 +160,52 @@ def _is_input_scalar(definition: VariableDefinitionNode, schema: GraphQLSchema |
     if schema is None or not isinstance(node, NamedTypeNode):
         return True
     return not isinstance(schema.get_type(node.name.value), GraphQLInputObjectType)
+
+
+def response_schema(endpoint: Endpoint, schema: GraphQLSchema | None) -> dict[str, Any]:
+    """The JSON Schema of a 200: the operation's selection over Hasura's schema (an object of the root
+    fields, by alias); ``{"type": "object"}`` when the schema is not known."""
+    operation = endpoint.operation
+    root = schema.get_root_type(operation.operation) if schema is not None and operation is not None else None
+    if schema is None or operation is None or root is None:
+        return {"type": "object"}
+    return _selection_schema(root, operation.selection_set, schema)
+
+
+def _selection_schema(
+    parent: GraphQLObjectType | GraphQLInterfaceType, selection_set: SelectionSetNode, schema: GraphQLSchema
+) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            continue  # fragments: their fields depend on the runtime type
+        name = selection.name.value
+        key = selection.alias.value if selection.alias is not None else name
+        if name == "__typename":
+            properties[key] = {"type": "string"}
+            continue
+        field = parent.fields.get(name)
+        properties[key] = _output_schema(field.type, selection, schema) if field is not None else {}
+    return {"type": "object", "properties": properties}
+
+
+def _output_schema(output: GraphQLOutputType, selection: FieldNode, schema: GraphQLSchema) -> dict[str, Any]:
+    """A field's value: its type's schema, or null unless the type is non-null."""
+    if isinstance(output, GraphQLNonNull):
+        return _value_schema(output.of_type, selection, schema)
+    return {"anyOf": [_value_schema(output, selection, schema), {"type": "null"}]}
+
+
+def _value_schema(output: Any, selection: FieldNode, schema: GraphQLSchema) -> dict[str, Any]:
+    if isinstance(output, GraphQLList):
+        return {"type": "array", "items": _output_schema(output.of_type, selection, schema)}
+    if isinstance(output, GraphQLObjectType | GraphQLInterfaceType):
+        if selection.selection_set is None:
+            return {"type": "object"}
+        return _selection_schema(output, selection.selection_set, schema)
+    if isinstance(output, GraphQLNamedType):
+        return named_json_schema(output.name, schema)
+    return {}
 
 
 def openapi_path(endpoint: Endpoint) -> str:

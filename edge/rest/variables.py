@@ -210,7 +210,7 @@ def json_schema(type_node: TypeNode, schema: GraphQLSchema | None) -> dict[str, 
     if isinstance(type_node, ListTypeNode):
         return {"type": "array", "items": _nullable(type_node.type, schema)}
     assert isinstance(type_node, NamedTypeNode)
-    return _named_schema(type_node.name.value, schema)
+    return named_json_schema(type_node.name.value, schema)
 
 
 def _nullable(type_node: TypeNode, schema: GraphQLSchema | None) -> dict[str, Any]:
@@ -239,7 +239,8 @@ _SCALARS: Final[dict[str, dict[str, Any]]] = {
 }
 
 
-def _named_schema(name: str, schema: GraphQLSchema | None) -> dict[str, Any]:
+def named_json_schema(name: str, schema: GraphQLSchema | None) -> dict[str, Any]:
+    """The JSON Schema of a named GraphQL scalar or enum (Hasura's scalars by name; others described)."""
     known = _SCALARS.get(name)
     if known is not None:
         return dict(known)

@@ -129,3 +129,17 @@ def test_the_edge_serves_the_demos_document(start_edge: EdgeFactory):
     patch = spec["paths"]["/api/rest/documents/{id}"]["patch"]["requestBody"]["content"]["application/json"]
     assert patch["schema"]["required"] == ["title", "content"]
     assert httpx.post(f"{edge.url}/api/openapi.json", headers=bearer, timeout=10).status_code == 405
+
+
+def test_the_200_answer_is_typed_from_the_selection(tmp_path: Path):
+    paths = document(tmp_path)["paths"]
+    answer = paths["/api/rest/users/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    user = {
+        "type": "object",
+        "properties": {"id": {"anyOf": [{"type": "integer", "format": "int32"}, {"type": "null"}]}},
+    }
+    assert answer == {"type": "object", "properties": {"users_by_pk": {"anyOf": [user, {"type": "null"}]}}}
+    listed = paths["/api/rest/users"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed["properties"]["users"] == {"type": "array", "items": user}  # [users!]!
+    untyped = document(tmp_path, schema=None)["paths"]["/api/rest/users"]["get"]["responses"]["200"]
+    assert untyped["content"]["application/json"]["schema"] == {"type": "object"}
