@@ -36,6 +36,14 @@ install: $(BIN)/python
 		test tests/clients/node_modules/.package-lock.json -nt tests/clients/package-lock.json || \
 		npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the Node client tests (tests/edge/test_real_http_clients.py, tests/edge/ws/test_real_clients.py) will be skipped"; fi
+	@# The GraphiQL browser test (tests/edge/test_graphiql_browser.py) drives Debian's Chromium with playwright-core
+	@# (from tests/clients/). Installed here when missing, as root with apt-get; otherwise that test skips.
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+			echo "chromium could not be installed: the GraphiQL browser test will be skipped"; \
+		else echo "chromium not found (installed only as root with apt-get): the GraphiQL browser test will be skipped"; fi; \
+	fi
 
 # Regenerate requirements.lock and requirements-dev.lock from pyproject.toml (tools/lock.py). By default
 # PyPI as of the time in requirements.lock, which reproduces the committed files; AS_OF=now (or an ISO

@@ -24,6 +24,7 @@ from edge.auth.jwt_verifier import JWTVerifier
 from edge.components import build_observability, build_persisted_queries, build_response_cache, build_upstream
 from edge.error_statuses import ErrorStatuses
 from edge.errors import graphql_error_body
+from edge.graphiql import GraphiQL
 from edge.graphql.analysis import analyse
 from edge.graphql.cost import CostModel
 from edge.graphql.permissions import PermissionLimits
@@ -51,6 +52,7 @@ from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
 from edge.redis_topology import open_shared_redis
 from edge.routes.admin import admin_router, usage_router
+from edge.routes.graphiql import graphiql_router
 from edge.routes.health import ReadinessCheck, hasura_check, health_router, redis_check
 from edge.settings import EdgeSettings
 from edge.upstream.base import Upstream
@@ -202,6 +204,7 @@ def create_app(
         service_name=settings.otel_service_name,
         sample_ratio=settings.otel_sample_ratio,
     )
+    graphiql = GraphiQL(tls=settings.tls_cert_file is not None) if settings.graphiql else None
     handler = GraphQLHTTPHandler(
         receive_request=ReceiveRequest(
             max_body_bytes=settings.max_body_bytes,
@@ -244,6 +247,7 @@ def create_app(
         tracing=tracing,
         tls=settings.tls_cert_file is not None,
         error_statuses=ErrorStatuses(settings.error_statuses),
+        graphiql=graphiql,
     )
 
     @contextlib.asynccontextmanager
@@ -294,6 +298,8 @@ def create_app(
     if redis_client is not None:
         checks["redis"] = redis_check(redis_client)
     framework.include_router(health_router(checks))
+    if graphiql is not None:
+        framework.include_router(graphiql_router(graphiql))
     if settings.admin_secret is not None:
         framework.include_router(
             admin_router(
