@@ -400,9 +400,13 @@ class RestHandler:
         endpoint = match.endpoint
         try:
             text = ctx.query_string.decode("utf-8")
+            query = [
+                pair
+                for part in _QUERY_SEPARATORS.split(text)
+                for pair in parse_qsl(part, keep_blank_values=True, errors="strict")
+            ]
         except UnicodeDecodeError:
             raise BadRequest("The query string is not valid UTF-8") from None
-        query = [pair for part in _QUERY_SEPARATORS.split(text) for pair in parse_qsl(part, keep_blank_values=True)]
         arguments = resolve_arguments(endpoint, match.values, query, body)
         validate_variables(endpoint, arguments.variables, self.schema)
         if endpoint.operation_type == "mutation" and (method == "GET" or (method == "POST" and body is None)):

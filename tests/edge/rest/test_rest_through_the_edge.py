@@ -112,6 +112,11 @@ def test_a_variable_of_the_wrong_type_is_refused_without_a_round_trip(edge: Runn
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "validation-failed"
     assert "limit" in error["message"]
+    not_utf8 = call(edge, "GET", "products?limit=%FF", bearer=token())
+    assert not_utf8.status_code == 400
+    assert not_utf8.json()["errors"][0]["message"] == "The query string is not valid UTF-8"
+    semicolon = call(edge, "GET", "products?limit=1;offset=2", bearer=token())  # WAI separates with ";" too
+    assert semicolon.json()["errors"][0]["message"] == "Unexpected variable offset"
     unexpected = call(edge, "GET", "products?offset=1", bearer=token())
     assert unexpected.status_code == 400
     assert unexpected.json()["errors"][0]["message"] == "Unexpected variable offset"
