@@ -20,11 +20,14 @@ the path reaches gives a result, and the results combine as a lattice:
 Hasura answers them (``runCustomEndpoint`` in ``server/src-lib/Hasura/Server/Rest.hs``): 404
 ``Endpoint not found``, 405 ``Allowed methods: GET, POST``, 500 ``Multiple endpoints match request``.
 
-What Hasura reports as inconsistent and does not serve is left out here and logged
-(``rest_endpoint_skipped``), so it answers 404 as it does at Hasura (the endpoint checks of
-``buildSchemaCacheRule`` in ``server/src-lib/Hasura/RQL/DDL/Schema/Cache.hs``): a method other than GET,
-POST, PUT, PATCH and DELETE, a query missing from its collection, a saved query that is not exactly one
-operation written with its keyword (a fragment, two operations, a shorthand ``{ ... }``), a subscription.
+Metadata Hasura cannot parse (an endpoint without a name, an URL or a method, a method other than GET,
+POST, PUT, PATCH and DELETE: ``EndpointMethod``'s ``FromJSON`` in ``Endpoint.hs``) is a
+:class:`MetadataError`: the edge does not start, as Hasura refuses it. What Hasura reports as
+inconsistent and does not serve is left out here and logged (``rest_endpoint_skipped``), so it answers
+404 as it does at Hasura (the endpoint checks of ``buildSchemaCacheRule`` in
+``server/src-lib/Hasura/RQL/DDL/Schema/Cache.hs``): a query missing from its collection, a saved query
+that is not exactly one operation written with its keyword (a fragment, two operations, a shorthand
+``{ ... }``), a subscription.
 What Hasura reports but still serves is served: an URL with an empty segment (it never matches: the
 router drops empty segments of a request), a ``:`` without a name, a repeated ``:name``.
 """
@@ -173,6 +176,8 @@ class RestEndpoints:
         for entry in declared:
             try:
                 endpoints.append(endpoint_from_metadata(entry, queries))
+            except MetadataError as exc:  # Hasura cannot parse the metadata at all: neither does the edge
+                raise MetadataError(f"{endpoints_file}: {exc}") from None
             except ValueError as exc:
                 name = entry.get("name") if isinstance(entry, Mapping) else None
                 log.warning("rest_endpoint_skipped", extra={"endpoint": name, "reason": str(exc)})
@@ -212,19 +217,20 @@ def split_url(url: str) -> tuple[tuple[str | None, ...], tuple[str, ...]]:
 
 
 def endpoint_from_metadata(entry: Any, queries: Mapping[tuple[str, str], str]) -> Endpoint:
-    """One ``rest_endpoints.yaml`` entry; ValueError where Hasura would refuse it."""
+    """One ``rest_endpoints.yaml`` entry. :class:`MetadataError` where Hasura cannot parse it (its metadata is
+    then refused whole), ValueError where Hasura reports the endpoint as inconsistent and does not serve it."""
     if not isinstance(entry, Mapping):
-        raise ValueError("an endpoint is not a mapping")
+        raise MetadataError("an endpoint is not a mapping")
     name, url, methods = entry.get("name"), entry.get("url"), entry.get("methods")
     if not isinstance(name, str) or not name:
-        raise ValueError("an endpoint without a name")
+        raise MetadataError("an endpoint without a name")
     if not isinstance(url, str) or not url:
-        raise ValueError("Endpoint url must be non-empty")
+        raise MetadataError(f"endpoint {name}: Endpoint url must be non-empty")
     if not isinstance(methods, list) or not methods:
-        raise ValueError("an endpoint needs at least one method")
+        raise MetadataError(f"endpoint {name}: at least one method is needed")
     for method in methods:
         if method not in METHODS:
-            raise ValueError(f"Method {method} not supported.")
+            raise MetadataError(f"endpoint {name}: Method {method} not supported.")
     reference = ((entry.get("definition") or {}).get("query")) or {}
     collection, query_name = reference.get("collection_name"), reference.get("query_name")
     query = queries.get((str(collection), str(query_name)))

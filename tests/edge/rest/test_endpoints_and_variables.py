@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,23 @@ def test_what_hasura_does_not_serve_is_left_out_and_logged(tmp_path: Path, caplo
         endpoint("fragment", "fragment", "with_fragment"),
         endpoint("shorthand", "shorthand", "shorthand"),
         endpoint("missing", "missing", "no_such_query"),
-        endpoint("head", "head", "by_id", "HEAD"),
     )
     assert [e.name for e in endpoints.endpoints] == ["ok"]
     skipped = {record.endpoint for record in caplog.records if record.msg == "rest_endpoint_skipped"}  # type: ignore[attr-defined]
-    assert skipped == {"feed", "two", "fragment", "shorthand", "missing", "head"}
+    assert skipped == {"feed", "two", "fragment", "shorthand", "missing"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (endpoint("head", "head", "by_id", "HEAD"), "endpoint head: Method HEAD not supported."),
+        ({**endpoint("nourl", "x", "by_id"), "url": ""}, "endpoint nourl: Endpoint url must be non-empty"),
+        ({**endpoint("nomethods", "x", "by_id"), "methods": []}, "endpoint nomethods: at least one method"),
+    ],
+)
+def test_what_hasura_cannot_parse_stops_the_edge(tmp_path: Path, entry: dict[str, Any], message: str):
+    with pytest.raises(MetadataError, match=f"rest_endpoints.yaml: {re.escape(message)}"):
+        load(tmp_path, endpoint("ok", "users/:id", "by_id"), entry)
 
 
 def test_no_rest_endpoints_file_means_no_endpoints_and_a_bad_file_is_a_metadata_error(tmp_path: Path):
