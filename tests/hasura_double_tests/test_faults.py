@@ -96,14 +96,13 @@ async def test_reset_releases_a_hung_request_which_is_then_answered(
 async def test_hang_does_not_block_server_shutdown() -> None:
     double = HasuraDouble()
     double.faults.hang = True
+    double.faults.hang_limit = 3600.0  # the safety net stays out of reach: only the shutdown can end the hang
     running = start_server(double.app)
     try:
         async with http_client(running.url, timeout=10.0) as client:
             pending = asyncio.create_task(gql(client, QUERY))
             await asyncio.to_thread(double.wait_for_requests, 1)
-            started = time.monotonic()
-            await asyncio.to_thread(running.stop)
-            assert time.monotonic() - started < 3.0
+            await asyncio.to_thread(running.stop)  # waits for the server's thread, 10 s at most
             assert not running.thread.is_alive()
             with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
                 await pending
