@@ -354,3 +354,15 @@ def test_a_preflight_from_an_allowed_origin_allows_the_rest_methods(start_edge: 
     answered = call(edge, "GET", "products", bearer=token(), headers={"Origin": "https://app.example"})
     assert answered.headers["access-control-allow-origin"] == "https://app.example"
     assert rest_requests(hasura) != []
+
+
+def test_hasuras_own_refusals_reach_the_client_as_hasura_sent_them(start_edge: EdgeFactory, hasura: HasuraDouble):
+    edge = start_edge(hasura_metadata_dir=str(METADATA))
+    refusal = b'{"error":"field \\"orders\\" not found in type: \'query_root\'","path":"$","code":"validation-failed"}'
+    hasura.faults.status, hasura.faults.status_body = 400, refusal
+    response = call(edge, "GET", "orders", bearer=token())
+    assert (response.status_code, response.content) == (400, refusal)
+    hasura.faults.status, hasura.faults.status_body = 503, None
+    unavailable = call(edge, "GET", "orders", bearer=token())
+    assert unavailable.status_code == 503  # Hasura's own 503, passed on (the edge's would be GraphQL-shaped)
+    assert "errors" not in unavailable.text
