@@ -5,17 +5,16 @@
 - ``base.py``: the ``Limiter`` and ``CostBudgets`` protocols the pipeline calls.
 - ``memory.py``: one process (single replica, tests); ``redis_store.py``: shared by every replica.
 
-``make_limiter(client)`` / ``make_cost_budgets(client)`` pick Redis when given a ``redis.asyncio`` client,
-else the in-memory implementation. ``clock`` feeds the in-memory stores; the Redis stores read Redis
-``TIME`` unless a clock is given (tests only: see ``redis_store.py`` on clock skew).
+``make_limiter(client)`` / ``make_cost_budgets(client)`` pick Redis when given a client (a ``redis.asyncio``
+one of any topology, or ``resp_client.LeanRedis``), else the in-memory implementation. ``clock`` feeds the
+in-memory stores; the Redis stores read Redis ``TIME`` unless a clock is given (tests only: see
+``redis_store.py`` on clock skew).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-
-import redis.asyncio as aioredis
 
 from edge.limits.base import CostBudgets, Limiter
 from edge.limits.decision import (
@@ -26,7 +25,7 @@ from edge.limits.decision import (
     LimitDecision,
 )
 from edge.limits.memory import InMemoryCostBudgets, InMemoryLimiter
-from edge.limits.redis_store import FailureMode, RedisCostBudgets, RedisLimiter, redis_client_from_url
+from edge.limits.redis_store import FailureMode, RedisCostBudgets, RedisLimiter, StoreClient, redis_client_from_url
 
 __all__ = [
     "LIMITER_UNAVAILABLE",
@@ -48,7 +47,7 @@ __all__ = [
 
 
 def make_limiter(
-    redis_client: aioredis.Redis | None,
+    redis_client: StoreClient | None,
     *,
     failure_mode: FailureMode = "open",
     clock: Callable[[], float] | None = None,
@@ -60,7 +59,7 @@ def make_limiter(
 
 
 def make_cost_budgets(
-    redis_client: aioredis.Redis | None,
+    redis_client: StoreClient | None,
     *,
     failure_mode: FailureMode = "open",
     clock: Callable[[], float] | None = None,

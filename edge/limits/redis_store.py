@@ -16,15 +16,20 @@ quota period; only the Redis primary's clock matters (after a failover, against 
 NTP keeps within milliseconds). Passing ``clock=`` makes the edge send its own ``now`` instead: the tests
 use this to inject time; in production it would let replica skew leak into decisions, so leave it unset.
 
+Clients: the stores take a ``LeanRedis`` (``resp_client.py``: one pipelined connection, what the edge
+uses for ``redis://`` and ``rediss://``) or any redis-py client (``RedisPyScripts`` adapts it: one server,
+Sentinel's master, a Cluster). Both run the same scripts on the same keys, so replicas on either client
+share one state (a rolling upgrade mixes them safely).
+
 Failures (connection refused, timeouts, script errors) never raise. With ``failure_mode="open"`` the
 request is allowed and the decision has ``degraded=True``; with ``"closed"`` it is refused with code
 ``"limiter-unavailable"`` (the caller answers 503). Either way ``store_errors`` is incremented and a
 warning is logged at most once per ``log_interval`` seconds (exception type and a redacted message, never
 a URL password). Each call is capped at ``timeout`` seconds (default 0.25) whatever the client's own
-settings, and the next request simply tries Redis again: redis-py reconnects, so recovery needs no
-restart. Use ``redis_client_from_url`` to build a client with short socket timeouts and no retries (one
-server; ``edge.redis_topology.open_shared_redis`` builds the same for Sentinel and Cluster, where the hash
-tag above keeps each script's keys in one slot).
+settings, and the next request simply tries Redis again: both clients reconnect, so recovery needs no
+restart. Use ``redis_client_from_url`` to build a redis-py client with short socket timeouts and no
+retries (one server; ``edge.redis_topology.open_shared_redis`` builds the same for Sentinel and Cluster,
+where the hash tag above keeps each script's keys in one slot, and the ``LeanRedis`` for one server).
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Literal, cast
+from typing import Literal, Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
@@ -50,10 +56,20 @@ from edge.limits.decision import (
     combine,
 )
 from edge.limits.gcra import GcraResult
+from edge.limits.resp_client import LeanRedis, LuaScript, ScriptArg
 from edge.plans import CostBudget, Plan
 from edge.store_health import StoreHealth
 
-__all__ = ["DEFAULT_PREFIX", "FailureMode", "RedisCostBudgets", "RedisLimiter", "redis_client_from_url"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "FailureMode",
+    "RedisCostBudgets",
+    "RedisLimiter",
+    "RedisPyScripts",
+    "ScriptClient",
+    "StoreClient",
+    "redis_client_from_url",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +78,17 @@ DEFAULT_PREFIX = "edge:limits:"
 DEFAULT_TIMEOUT = 0.25
 DEFAULT_GRACE_MS = 1_000
 
+HIT = LuaScript(_lua.HIT)
+BUDGET_CHARGE = LuaScript(_lua.BUDGET_CHARGE)
+BUDGET_REFUND = LuaScript(_lua.BUDGET_REFUND)
+
 DEGRADED_OPEN = LimitDecision(True, None, 0, 0, 0, None, degraded=True)
 DEGRADED_CLOSED = LimitDecision(False, LIMITER_UNAVAILABLE, 0, 0, 0, 1, degraded=True)
+
+
+RedisPyClient = aioredis.Redis | RedisCluster
+StoreClient = RedisPyClient | LeanRedis
+"""What the stores are given: a redis-py client (any topology) or a ``LeanRedis``."""
 
 
 def redis_client_from_url(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> aioredis.Redis:
@@ -73,31 +98,57 @@ def redis_client_from_url(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> aior
     )
 
 
-class _Script:
-    """EVALSHA with one reload on NOSCRIPT."""
+class ScriptClient(Protocol):
+    """What the stores need from a Redis client: run one of their Lua scripts within ``timeout`` seconds.
 
-    def __init__(self, client: aioredis.Redis, source: str) -> None:
-        self._client = client
-        self._source = source
-        self._sha: str | None = None
+    ``LeanRedis`` (``edge.limits.resp_client``) is one; ``RedisPyScripts`` adapts any redis-py client.
+    Either raises for every failure (the store turns it into a decision) and returns the script's reply.
+    """
 
-    async def __call__(self, keys: Sequence[str], args: Sequence[str | int | float]) -> bytes:
-        client = self._client
-        if self._sha is None:
-            self._sha = await client.script_load(self._source)
-        try:
-            result = await client.evalsha(self._sha, len(keys), *keys, *args)
-        except NoScriptError:
-            self._sha = await client.script_load(self._source)
-            result = await client.evalsha(self._sha, len(keys), *keys, *args)
-        # The scripts return one line of space-separated numbers; normalise decode_responses=True clients.
-        return result.encode() if isinstance(result, str) else cast(bytes, result)
+    async def run_script(
+        self, script: LuaScript, keys: Sequence[str], args: tuple[ScriptArg, ...], timeout: float
+    ) -> object: ...
+
+
+class RedisPyScripts:
+    """``ScriptClient`` on a redis-py client (one server, Sentinel's master, or a Cluster): each script is
+    loaded before its first EVALSHA, loaded again and retried once on NOSCRIPT, and the whole call is
+    capped at ``timeout`` whatever the client's own settings."""
+
+    __slots__ = ("_loaded", "client")
+
+    def __init__(self, client: RedisPyClient) -> None:
+        self.client = client
+        self._loaded: set[str] = set()
+
+    async def run_script(
+        self, script: LuaScript, keys: Sequence[str], args: tuple[ScriptArg, ...], timeout: float
+    ) -> object:
+        client = self.client
+        async with asyncio.timeout(timeout):
+            if script.sha not in self._loaded:
+                await client.script_load(script.source)
+                self._loaded.add(script.sha)
+            try:
+                return await client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                await client.script_load(script.source)
+                return await client.evalsha(script.sha, len(keys), *keys, *args)
+
+
+def _reply_bytes(reply: object) -> bytes:
+    # The scripts return one line of space-separated numbers; normalise decode_responses=True clients.
+    if isinstance(reply, bytes):
+        return reply
+    if isinstance(reply, str):
+        return reply.encode()
+    raise TypeError(f"unexpected script reply {type(reply).__name__}")
 
 
 class _RedisStore:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: StoreClient,
         *,
         failure_mode: FailureMode = "open",
         clock: Callable[[], float] | None = None,
@@ -109,16 +160,17 @@ class _RedisStore:
         if failure_mode not in ("open", "closed"):
             raise ValueError(f"failure_mode must be 'open' or 'closed', not {failure_mode!r}")
         self.client = client
+        self._scripts: ScriptClient = client if isinstance(client, LeanRedis) else RedisPyScripts(client)
         self.failure_mode: FailureMode = failure_mode
         self._clock = clock
         self._prefix = prefix
         self._timeout = timeout
         self._grace_ms = grace_ms
         self.health = StoreHealth("limiter_store", logger, log_interval=log_interval)
-        self._setup(client)
+        self._setup()
 
-    def _setup(self, client: aioredis.Redis) -> None:
-        """Subclasses register their Lua scripts here."""
+    def _setup(self) -> None:
+        """Subclasses prepare their own state here."""
 
     @property
     def store_errors(self) -> int:
@@ -130,22 +182,23 @@ class _RedisStore:
     def _now(self) -> str:
         return "" if self._clock is None else repr(self._clock())
 
-    async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[str | int | float]) -> bytes | None:
+    async def _run(self, script: LuaScript, keys: Sequence[str], args: tuple[ScriptArg, ...]) -> bytes | None:
         try:
-            async with asyncio.timeout(self._timeout):
-                result = await script(keys, args)
+            result = await self._scripts.run_script(script, keys, args, self._timeout)
+            if type(result) is not bytes:
+                result = _reply_bytes(result)
         except Exception as exc:  # the limiter never raises to the request path
             self.health.failed(exc, failure_mode=self.failure_mode)
             return None
-        self.health.succeeded()
+        if self.health.failing:
+            self.health.succeeded()
         return result
 
 
 class RedisLimiter(_RedisStore):
     """``Limiter`` on Redis: rate (GCRA) and quota in one Lua script, shared by all replicas."""
 
-    def _setup(self, client: aioredis.Redis) -> None:
-        self._script = _Script(client, _lua.HIT)
+    def _setup(self) -> None:
         self._plans: dict[int, tuple[Plan, tuple[str | int, ...]]] = {}
 
     def _plan_args(self, plan: Plan) -> tuple[str | int, ...]:
@@ -175,9 +228,7 @@ class RedisLimiter(_RedisStore):
         if operations < 0:
             raise ValueError("operations must not be negative")
         base = self._key(plan_name, key)
-        reply = await self._run(
-            self._script, (base + ":r", base + ":q"), (self._now(), operations, *self._plan_args(plan))
-        )
+        reply = await self._run(HIT, (base + ":r", base + ":q"), (self._now(), operations, *self._plan_args(plan)))
         if reply is None:
             return DEGRADED_OPEN if self.failure_mode == "open" else DEGRADED_CLOSED
         f = reply.split()
@@ -193,15 +244,11 @@ class RedisLimiter(_RedisStore):
 class RedisCostBudgets(_RedisStore):
     """``CostBudgets`` on Redis: a GCRA per key (``rate=restore_rate``, ``burst=maximum``) in one script."""
 
-    def _setup(self, client: aioredis.Redis) -> None:
-        self._charge = _Script(client, _lua.BUDGET_CHARGE)
-        self._refund = _Script(client, _lua.BUDGET_REFUND)
-
     async def charge(self, key: str, plan_name: str, budget: CostBudget, points: int) -> BudgetDecision:
         if points < 0:
             raise ValueError("points must not be negative")
         args = (self._now(), repr(budget.restore_rate), budget.maximum, points, self._grace_ms)
-        reply = await self._run(self._charge, (self._key(plan_name, key) + ":b",), args)
+        reply = await self._run(BUDGET_CHARGE, (self._key(plan_name, key) + ":b",), args)
         if reply is None:
             allowed = self.failure_mode == "open"
             return BudgetDecision(
@@ -221,4 +268,4 @@ class RedisCostBudgets(_RedisStore):
         if points < 0:
             raise ValueError("points must not be negative")
         args = (self._now(), repr(budget.restore_rate), points, self._grace_ms)
-        await self._run(self._refund, (self._key(plan_name, key) + ":b",), args)
+        await self._run(BUDGET_REFUND, (self._key(plan_name, key) + ":b",), args)

@@ -1,8 +1,9 @@
 """Fixtures for the limiter tests: an injected clock and both store backends behind one fixture.
 
 ``stores`` is parametrized over ``memory`` and Redis in each topology (one server, Sentinel, Cluster:
-``topology_params``): the same behaviour tests run against ``InMemoryLimiter``/``InMemoryCostBudgets``
-and ``RedisLimiter``/``RedisCostBudgets`` on a client from ``open_shared_redis``, as the edge builds it.
+``topology_params``) and ``lean``: the same behaviour tests run against ``InMemoryLimiter``/``InMemoryCostBudgets``
+and ``RedisLimiter``/``RedisCostBudgets`` on a redis-py client from ``open_shared_redis``, and (``lean``) on
+the ``LeanRedis`` it gives the edge's limit stores for one server (``SharedRedis.limits_client``).
 The Redis ones get the test's clock as ``now`` (the script's override argument) and a key prefix unique to
 the test, so a shared Redis (REDIS_URL) is never polluted across tests or runs.
 """
@@ -25,6 +26,7 @@ from edge.limits import (
     RedisCostBudgets,
     RedisLimiter,
 )
+from edge.limits.resp_client import LeanRedis
 from edge.redis_topology import RedisClient, open_shared_redis
 from tests.support.redis_topologies import topology_params, topology_url
 
@@ -81,12 +83,19 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=topology_params("memory"))
-def backend(request: pytest.FixtureRequest) -> str | None:
-    """None for the in-memory stores, else the edge's Redis URL of each topology in turn."""
+LEAN = pytest.param("lean", marks=pytest.mark.redis)
+"""A store fixture's param: one server, through ``LeanRedis`` (``edge.limits.resp_client``)."""
+
+
+@pytest.fixture(params=[*topology_params("memory"), LEAN])
+def backend(request: pytest.FixtureRequest) -> tuple[str, bool] | None:
+    """None for the in-memory stores, else the edge's Redis URL of each topology in turn, and whether the
+    stores get the lean client (``lean``: one server) or redis-py (every topology)."""
     if request.param == "memory":
         return None
-    return topology_url(request, request.param)
+    if request.param == "lean":
+        return topology_url(request, "standalone"), True
+    return topology_url(request, request.param), False
 
 
 async def purge_with(client: RedisClient, prefix: str) -> None:
@@ -96,18 +105,21 @@ async def purge_with(client: RedisClient, prefix: str) -> None:
 
 
 @pytest.fixture
-async def stores(backend: str | None, clock: FakeClock) -> AsyncIterator[Stores]:
+async def stores(backend: tuple[str, bool] | None, clock: FakeClock) -> AsyncIterator[Stores]:
     if backend is None:
         yield Stores("memory", InMemoryLimiter(clock=clock), InMemoryCostBudgets(clock=clock), clock)
         return
-    shared = open_shared_redis(backend)
+    url, lean = backend
+    shared = open_shared_redis(url)
     client = shared.client
+    scripts = shared.limits_client if lean else client
+    assert isinstance(scripts, LeanRedis) == lean
     prefix = unique_prefix()
     try:
         yield Stores(
             "redis",
-            RedisLimiter(client, clock=clock, prefix=prefix),  # type: ignore[arg-type]  # any topology's client
-            RedisCostBudgets(client, clock=clock, prefix=prefix),  # type: ignore[arg-type]
+            RedisLimiter(scripts, clock=clock, prefix=prefix),
+            RedisCostBudgets(scripts, clock=clock, prefix=prefix),
             clock,
         )
     finally:

@@ -1,4 +1,6 @@
-"""Redis-only behaviour: one limit shared by independent clients and processes, TTLs, NOSCRIPT, outages."""
+"""Redis-only behaviour: one limit shared by independent clients and processes, TTLs, NOSCRIPT, outages.
+
+Each test that gives the stores a client runs with redis-py's and with ``LeanRedis`` (``kind``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import redis.asyncio as aioredis
 
 from edge.limits import RedisCostBudgets, RedisLimiter, make_cost_budgets, make_limiter, redis_client_from_url
 from edge.limits.memory import InMemoryLimiter
+from edge.limits.redis_store import StoreClient
+from edge.limits.resp_client import LeanRedis
 from edge.plans import CostBudget, Plan
 from tests.edge.limits.conftest import FakeClock, unique_prefix
 from tests.edge.limits.redis_process import RedisProcess, free_port
@@ -36,6 +40,18 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@pytest.fixture(params=["redis-py", "lean"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which client the stores get: redis-py's (``redis_client_from_url``) or ``LeanRedis``."""
+    return str(request.param)
+
+
+def store_client(url: str, kind: str, *, timeout: float = 0.25) -> StoreClient:
+    if kind == "lean":
+        return LeanRedis.from_url(url, timeout=timeout)
+    return redis_client_from_url(url, timeout=timeout)
+
+
 @pytest.fixture
 def own_redis() -> Iterator[RedisProcess]:
     """A dedicated server (with a password) that the test may stop, flush and restart."""
@@ -45,8 +61,8 @@ def own_redis() -> Iterator[RedisProcess]:
     server.close()
 
 
-async def test_two_clients_enforce_one_combined_limit(redis_url: str, prefix: str) -> None:
-    clients = [redis_client_from_url(redis_url) for _ in range(2)]
+async def test_two_clients_enforce_one_combined_limit(redis_url: str, prefix: str, kind: str) -> None:
+    clients = [store_client(redis_url, kind), redis_client_from_url(redis_url)]
     try:
         limiters = [RedisLimiter(c, prefix=prefix) for c in clients]  # Redis TIME: the production clock
         decisions = await asyncio.gather(*(limiters[i % 2].hit("k", "free", SCARCE) for i in range(120)))
@@ -61,16 +77,17 @@ _WORKER = textwrap.dedent(
     """
     import asyncio, sys, time
     from edge.limits import RedisLimiter, redis_client_from_url
+    from edge.limits.resp_client import LeanRedis
     from edge.plans import Plan
 
-    url, prefix, start_at, hits = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    url, prefix, start_at, hits, kind = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     rate = {"requests_per_second": 0.001, "burst": 1000}
     plan = Plan.model_validate({"quota": {"limit": 30, "period": "MONTH"}, "rate": rate})
 
     async def main():
-        client = redis_client_from_url(url, timeout=2.0)
-        limiter = RedisLimiter(client, prefix=prefix)
-        await client.ping()
+        client = LeanRedis.from_url(url, timeout=2.0) if kind == "lean" else redis_client_from_url(url, timeout=2.0)
+        limiter = RedisLimiter(client, prefix=prefix, timeout=2.0)
+        await (client.execute("PING") if kind == "lean" else client.ping())
         time.sleep(max(start_at - time.time(), 0))
         allowed = 0
         for _ in range(hits):
@@ -85,12 +102,12 @@ _WORKER = textwrap.dedent(
 )
 
 
-def test_two_processes_sharing_redis_enforce_one_quota(redis_url: str, prefix: str) -> None:
+def test_two_processes_sharing_redis_enforce_one_quota(redis_url: str, prefix: str, kind: str) -> None:
     start_at = f"{time.time() + 1.5:.3f}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, redis_url, prefix, start_at, "40"],
+            [sys.executable, "-c", _WORKER, redis_url, prefix, start_at, "40", kind],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         for _ in range(2)
@@ -101,9 +118,12 @@ def test_two_processes_sharing_redis_enforce_one_quota(redis_url: str, prefix: s
     assert sum(counts) == 30, counts
 
 
-async def test_keys_expire_once_their_state_is_full_again(client: aioredis.Redis, prefix: str) -> None:
+async def test_keys_expire_once_their_state_is_full_again(
+    client: aioredis.Redis, redis_url: str, prefix: str, kind: str
+) -> None:
     clock = FakeClock()
-    limiter = RedisLimiter(client, clock=clock, prefix=prefix, grace_ms=1000)
+    stores = store_client(redis_url, kind)
+    limiter = RedisLimiter(stores, clock=clock, prefix=prefix, grace_ms=1000)
     plan = Plan.model_validate(
         {"rate": {"requests_per_second": 1, "burst": 10}, "quota": {"limit": 5, "period": "DAY"}}
     )
@@ -113,32 +133,36 @@ async def test_keys_expire_once_their_state_is_full_again(client: aioredis.Redis
     assert keys == [prefix + "{4:free:k}:q", prefix + "{4:free:k}:r"]
     assert 3000 < await client.pttl(keys[1]) <= 4000  # 3 s until full, plus grace
     assert 86_400_000 < await client.pttl(keys[0]) <= 86_401_000
-    budgets = RedisCostBudgets(client, clock=clock, prefix=prefix)
+    budgets = RedisCostBudgets(stores, clock=clock, prefix=prefix)
     await budgets.charge("k", "free", CostBudget(maximum=100, restore_rate=10), 50)
     assert 5000 < await client.pttl(prefix + "{4:free:k}:b") <= 6000
     await limiter.hit("k", "free", Plan.model_validate({"rate": {"requests_per_second": 1, "burst": 1}}), operations=2)
     assert await client.pttl(keys[1]) <= 4000  # a refused request writes nothing
+    assert limiter.store_errors == budgets.store_errors == 0
+    await stores.aclose()
 
 
-async def test_scripts_are_reloaded_after_script_flush(own_redis: RedisProcess) -> None:
-    client = redis_client_from_url(own_redis.url)
+async def test_scripts_are_reloaded_after_script_flush(own_redis: RedisProcess, kind: str) -> None:
+    client = store_client(own_redis.url, kind)
+    admin = redis_client_from_url(own_redis.url)
     try:
         limiter = RedisLimiter(client, prefix=unique_prefix())
         budgets = RedisCostBudgets(client, prefix=unique_prefix())
         assert (await limiter.hit("k", "free", SCARCE)).remaining == 49
-        await client.script_flush()
+        await admin.script_flush()
         assert (await limiter.hit("k", "free", SCARCE)).remaining == 48
-        await client.script_flush()
+        await admin.script_flush()
         assert (await budgets.charge("k", "free", CostBudget(maximum=5, restore_rate=1), 1)).allowed
         assert limiter.store_errors == budgets.store_errors == 0
     finally:
         await client.aclose()
+        await admin.aclose()
 
 
 async def test_outage_fails_open_or_closed_and_recovers_without_a_new_limiter(
-    own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+    own_redis: RedisProcess, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
-    client = redis_client_from_url(own_redis.url)
+    client = store_client(own_redis.url, kind)
     try:
         opened = RedisLimiter(client, prefix=unique_prefix(), failure_mode="open")
         closed = RedisLimiter(client, prefix=unique_prefix(), failure_mode="closed")
@@ -176,11 +200,16 @@ async def test_outage_fails_open_or_closed_and_recovers_without_a_new_limiter(
         await client.aclose()
 
 
-async def test_a_server_that_never_answers_times_out_quickly() -> None:
+async def test_a_server_that_never_answers_times_out_quickly(kind: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)  # accepts TCP connections (backlog) but never replies
-        client = aioredis.Redis(host="127.0.0.1", port=silent.getsockname()[1])  # default client: 5 s timeouts
+        port = silent.getsockname()[1]
+        client: StoreClient = (  # the clients' own timeouts are 5 s: the store's 0.1 s applies
+            LeanRedis("127.0.0.1", port, connect_timeout=5.0, timeout=5.0)
+            if kind == "lean"
+            else aioredis.Redis(host="127.0.0.1", port=port)
+        )
         try:
             limiter = RedisLimiter(client, prefix=unique_prefix(), timeout=0.1)
             started = time.monotonic()
@@ -191,8 +220,8 @@ async def test_a_server_that_never_answers_times_out_quickly() -> None:
             await client.aclose()
 
 
-async def test_a_plan_without_limits_never_calls_redis() -> None:
-    client = redis_client_from_url(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+async def test_a_plan_without_limits_never_calls_redis(kind: str) -> None:
+    client = store_client(f"redis://127.0.0.1:{free_port()}/0", kind)  # nothing listens there
     try:
         limiter = RedisLimiter(client, prefix=unique_prefix(), failure_mode="closed")
         decision = await limiter.hit("k", "free", Plan())
@@ -204,6 +233,8 @@ async def test_a_plan_without_limits_never_calls_redis() -> None:
 async def test_factories_choose_redis_when_given_a_client(client: aioredis.Redis) -> None:
     assert isinstance(make_limiter(client, failure_mode="closed"), RedisLimiter)
     assert isinstance(make_cost_budgets(client), RedisCostBudgets)
+    lean = LeanRedis.from_url("redis://127.0.0.1:6379/0")
+    assert isinstance(make_limiter(lean), RedisLimiter) and isinstance(make_cost_budgets(lean), RedisCostBudgets)
     assert isinstance(make_limiter(None), InMemoryLimiter)
     with pytest.raises(ValueError, match="failure_mode"):
         RedisLimiter(client, failure_mode="sideways")  # type: ignore[arg-type]

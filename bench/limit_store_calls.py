@@ -1,0 +1,149 @@
+"""Instructions per request of the limit stage's two store calls (``hit`` + ``charge``), counted by callgrind.
+
+The production plan (rate, quota and cost budget, ``bench/http_path.py``'s ``PRODUCTION_PLANS``) is
+asked ``--calls`` times: ``RedisLimiter.hit`` then ``RedisCostBudgets.charge``, as the limit stage does
+for one request, with ``--in-flight`` requests at once (1: one at a time; 8: as the edge's 8 connections
+in ``bench/instructions.py``). The whole process runs under ``valgrind --tool=callgrind`` twice, once
+with no calls and once with ``--calls`` after the same warm-up; the difference divided by ``--calls``
+is the figure (start-up, imports and the warm-up cancel out). ``--client`` picks what the stores run on:
+
+- ``lean``: ``LeanRedis`` (``edge.limits.resp_client``), what the edge uses for ``redis://`` and ``rediss://``;
+- ``redis-py``: the redis-py client ``open_shared_redis`` builds (Sentinel and Cluster use that one);
+- ``memory``: ``InMemoryLimiter`` and ``InMemoryCostBudgets`` (the floor).
+
+    .venv/bin/python bench/limit_store_calls.py --client lean --in-flight 8
+    .venv/bin/python bench/limit_store_calls.py --client redis-py --in-flight 1 --redis-url redis://127.0.0.1:6379/0
+    .venv/bin/python bench/limit_store_calls.py --client lean --refund   # hit + charge + refund
+
+Needs valgrind (Debian package ``valgrind``) and a Redis (default ``redis://127.0.0.1:6379/0``); each run
+takes 10-40 s. The keys written are under a fresh ``bench:limits:<uuid>:`` prefix and expire by themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+_RUN = """
+import asyncio, sys, uuid
+import uvloop
+sys.path.insert(0, {root!r})
+import yaml
+from edge.limits import InMemoryCostBudgets, InMemoryLimiter, RedisCostBudgets, RedisLimiter
+from edge.plans import Plan
+from edge.redis_topology import open_shared_redis
+
+kind, url, calls, warmup, in_flight, refund, loop = (
+    {kind!r}, {url!r}, {calls}, {warmup}, {in_flight}, {refund}, {loop!r}
+)
+spec = yaml.safe_load({plans!r})["plans"]["production"]
+plan = Plan.model_validate(spec)
+budget = plan.cost_budget
+
+async def request(limiter, budgets, n):
+    key = f"user-{{n % 8}}"
+    decision = await limiter.hit(key, "production", plan)
+    charged = await budgets.charge(key, "production", budget, 10)
+    assert decision.allowed and charged.allowed and not decision.degraded and not charged.degraded
+    if refund:
+        await budgets.refund(key, "production", budget, 4)
+
+async def batch(limiter, budgets, count):
+    done = 0
+    while done < count:
+        size = min(in_flight, count - done)
+        await asyncio.gather(*(request(limiter, budgets, done + i) for i in range(size)))
+        done += size
+
+async def main():
+    shared = None
+    if kind == "memory":
+        limiter, budgets = InMemoryLimiter(), InMemoryCostBudgets()
+    else:
+        shared = open_shared_redis(url, timeout=10.0)  # valgrind runs the process 50 x slower
+        client = shared.limits_client if kind == "lean" else shared.client
+        prefix = f"bench:limits:{{uuid.uuid4().hex}}:"
+        limiter, budgets = (
+            RedisLimiter(client, prefix=prefix, timeout=10.0),
+            RedisCostBudgets(client, prefix=prefix, timeout=10.0),
+        )
+    await batch(limiter, budgets, warmup)
+    await batch(limiter, budgets, calls)
+    if shared is not None:
+        await shared.aclose()
+
+uvloop.run(main()) if loop == "uvloop" else asyncio.run(main())
+"""
+
+
+def _total_instructions(profile: Path) -> int:
+    total = 0
+    for part in profile.parent.glob(profile.name + "*"):
+        for line in part.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                total = max(total, int(line.split()[1]))
+    return total
+
+
+def _count(code: str, tmp: Path, name: str, keep: Path | None = None) -> int:
+    profile = keep or tmp / name
+    subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}", sys.executable, "-c", code],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return _total_instructions(profile)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--client", choices=("lean", "redis-py", "memory"), default="lean")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--calls", type=int, default=4000, help="requests counted (default 4000)")
+    parser.add_argument("--warmup", type=int, default=400)
+    parser.add_argument("--in-flight", type=int, default=8, help="requests at once (default 8)")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="the edge runs uvloop")
+    parser.add_argument("--out", type=Path, help="keep the profile of the run with calls (callgrind_annotate)")
+    parser.add_argument("--refund", action="store_true", help="each request also refunds (finish_response)")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        print("valgrind is required (Debian package 'valgrind')", file=sys.stderr)
+        return 2
+    import http_path  # the production plan
+
+    def code(calls: int) -> str:
+        return _RUN.format(
+            root=str(ROOT),
+            kind=args.client,
+            url=args.redis_url,
+            calls=calls,
+            warmup=args.warmup,
+            in_flight=args.in_flight,
+            refund=args.refund,
+            loop=args.loop,
+            plans=http_path.PRODUCTION_PLANS,
+        )
+
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        base = _count(code(0), tmp, f"base-{uuid.uuid4().hex}.out")
+        full = _count(code(args.calls), tmp, f"full-{uuid.uuid4().hex}.out", args.out)
+    calls = "hit + charge + refund" if args.refund else "hit + charge"
+    print(f"client: {args.client}; {args.loop}; {args.in_flight} in flight; {args.calls} requests ({calls} each)")
+    print(f"instructions per request: {(full - base) / args.calls:,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "bench"))
+    sys.exit(main())
