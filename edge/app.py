@@ -51,6 +51,7 @@ from edge.pipeline.limit import Limit
 from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
 from edge.redis_topology import open_shared_redis
+from edge.rest import RestApp, build_rest_app
 from edge.routes.admin import admin_router, usage_router
 from edge.routes.graphiql import graphiql_router
 from edge.routes.health import ReadinessCheck, hasura_check, health_router, redis_check
@@ -74,8 +75,10 @@ class EdgeApp:
         websocket: GraphQLWebSocketHandler | None = None,
         metrics: ASGIApp | None = None,
         websocket_drain_seconds: float = 10.0,
+        rest: RestApp | None = None,
     ) -> None:
         self.graphql = graphql
+        self.rest = rest  # /api/rest/... and /api/openapi.json (edge/rest), with EDGE_HASURA_METADATA_DIR
         # One handler per path, sharing every stage: they differ only in the path their spans report.
         self.graphql_routes: dict[str, GraphQLHTTPHandler] = {
             path: graphql if path == graphql.path else graphql.on_path(path) for path in GRAPHQL_PATHS
@@ -102,6 +105,8 @@ class EdgeApp:
         graphql = self.graphql_routes.get(scope["path"]) if scope["type"] == "http" else None
         if graphql is not None:
             await graphql(scope, receive, send)
+        elif self.rest is not None and scope["type"] == "http" and self.rest.serves(scope["path"]):
+            await self.rest(scope, receive, send)
         elif self.metrics is not None and scope["type"] == "http" and scope["path"] == "/metrics":
             await self.metrics(scope, receive, send)  # on the main port only with EDGE_METRICS_TOKEN
         elif scope["type"] == "websocket":
@@ -328,6 +333,11 @@ def create_app(
         )
 
     serve_metrics = metrics_app if settings.metrics_port is None and settings.metrics_token is not None else None
+    rest = (
+        build_rest_app(settings.hasura_metadata_dir, handler, upstream=upstream, schema_source=schema_source)
+        if settings.hasura_metadata_dir
+        else None
+    )
     return EdgeApp(
         handler,
         framework,
@@ -336,6 +346,7 @@ def create_app(
         websocket=websocket,
         metrics=serve_metrics,
         websocket_drain_seconds=settings.upstream_drain_seconds,
+        rest=rest,
     )
 
 
