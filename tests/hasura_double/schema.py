@@ -129,6 +129,14 @@ TABLES: tuple[Table, ...] = (
     ),
 )
 
+# Every Hasura v2 schema declares @cached (``cachedDirective`` in Hasura's parser directives: "whether this
+# query should be cached (Hasura Cloud only)"); CE accepts it and caches nothing.
+CACHED_DIRECTIVE = (
+    '"""whether this query should be cached (Hasura Cloud only)"""\n'
+    'directive @cached("""measured in seconds""" ttl: Int! = 60,'
+    ' """refresh the cache entry""" refresh: Boolean! = false) on QUERY\n'
+)
+
 ACTION_SDL = """
 "the result of the processPayment action"
 type PaymentResult {
@@ -298,6 +306,7 @@ def render_sdl(tables: tuple[Table, ...] = TABLES) -> str:
     for table in tables:
         parts += _table_types(table)
     parts.append(ACTION_SDL.lstrip("\n"))
+    parts.append(CACHED_DIRECTIVE)
     parts.append(_block("type", "query_root", [f for t in tables for f in _root_reads(t, stream=False)]))
     mutations = [f for t in tables if t.mutations for f in _root_mutations(t)]
     mutations.append(

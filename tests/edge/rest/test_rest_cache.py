@@ -16,7 +16,6 @@ from tests.hasura_double import HasuraDouble
 from tests.hasura_double.schema import DEMO_SDL
 from tests.support.servers import RunningServer, start_server
 
-CACHED_DIRECTIVE = "\ndirective @cached(ttl: Int! = 60, refresh: Boolean! = false) on QUERY\n"
 LIST_PRODUCTS = {"operation_name": "ListProducts", "ttl": 60}
 
 
@@ -95,7 +94,7 @@ def cached_double() -> Iterator[tuple[HasuraDouble, RunningServer]]:
     # Hasura CE declares @cached (and ignores it); the demo double's schema does not, so it is added here.
     double = HasuraDouble(
         admin_secret=DOUBLE_ADMIN_SECRET,
-        sdl=DEMO_SDL + CACHED_DIRECTIVE,
+        sdl=DEMO_SDL,
         rest_endpoints=ENDPOINTS,
         query_collections=COLLECTIONS,
     )
