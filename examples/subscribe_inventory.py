@@ -7,9 +7,8 @@
 Default endpoint wss://localhost:8000/graphql (--url also takes the http(s):// GraphQL URL), trusting the
 stack's .dev-certs/ca.pem besides the system's CAs; --ca or EDGE_CA_FILE names another CA file.
 
-NOTE: the edge's WebSocket support is being built. Until it ships, the edge refuses the upgrade
-(HTTP 403) and this script says so and exits 2. It needs the stack from `docker compose up --build`
-with an edge that serves subscriptions.
+Needs the stack from `docker compose up --build`. When the edge refuses the upgrade (an Origin it does not
+allow, a path it does not serve), the script prints the edge's answer and exits 2.
 
 Protocol: graphql-ws (subprotocol `graphql-transport-ws`), the way Hasura speaks it: the token goes in
 `connection_init.payload.headers.Authorization`; the server sends `next` with the full result every
@@ -138,12 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             watch(url, auth_headers(args.user), args.max_quantity, args.updates, args.seconds, ca_file=args.ca)
         )
     except InvalidStatus as error:
-        status = error.response.status_code
-        print(
-            f"the edge refused the WebSocket upgrade (HTTP {status}). Subscriptions through the edge are "
-            "still being built; this script needs an edge that serves them.",
-            file=sys.stderr,
-        )
+        answer = error.response.body.decode("utf-8", "replace")[:300] if error.response.body else ""
+        print(f"the edge refused the WebSocket upgrade (HTTP {error.response.status_code}) {answer}", file=sys.stderr)
         return 2
     except ssl.SSLCertVerificationError as error:
         print(f"the edge's certificate is not trusted ({error}): {CA_HINT}", file=sys.stderr)

@@ -46,7 +46,14 @@ from tests.support.servers import serving
 
 EXAMPLES = support.REPO_ROOT / "examples"
 SCRIPTS = sorted(path for path in EXAMPLES.glob("*.py") if not path.name.startswith("_"))
-EXPECTED_SCRIPTS = {"mint_token", "browse_products", "pay_order", "edit_document", "subscribe_inventory"}
+EXPECTED_SCRIPTS = {
+    "mint_token",
+    "browse_products",
+    "pay_order",
+    "edit_document",
+    "subscribe_inventory",
+    "rest_endpoints",
+}
 MIGRATIONS = support.REPO_ROOT / "migrations" / "default"
 USERS = {
     "alice": "11111111-1111-4111-8111-111111111111",
@@ -112,17 +119,20 @@ async def test_tokens_verify_against_the_compose_jwt_config(
     assert verified.claims.session_variables["x-hasura-user-id"] == USERS[user]
 
 
-def test_the_compose_edge_accepts_the_tokens_end_to_end(
-    mint_token: ModuleType,
-    edge_env: dict[str, str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-) -> None:
-    """An edge built from the compose environment (only Hasura's URL and the Redis/Postgres URLs changed, since
+@dataclass
+class ComposeEdge:
+    """An edge built from the compose environment, serving https in front of a Hasura double."""
+
+    url: str  # https://127.0.0.1:<port>/graphql
+    ca_file: Path
+    double: HasuraDouble
+
+
+@pytest.fixture
+def compose_edge(edge_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ComposeEdge]:
+    """The edge as docker-compose.yml configures it: only Hasura's URL and the Redis/Postgres URLs changed, since
     those hosts exist only on the compose network, the certificate files moved from /certs to a temporary
-    directory, and the metadata directory read from its bind mount's source) serves https with a development
-    certificate and forwards a demo token's identity to Hasura."""
+    directory, and the metadata directory read from its bind mount's source."""
     for name in list(os.environ):
         if name.startswith("EDGE_"):
             monkeypatch.delenv(name)
@@ -147,35 +157,65 @@ def test_the_compose_edge_accepts_the_tokens_end_to_end(
         assert settings.tls_cert_file and settings.tls_key_file
         edge = start_edge_app(create_app(settings), settings)  # https, as python -m edge serves it
         try:
-            url = f"https://127.0.0.1:{edge.port}/graphql"
-            client = httpx.Client(verify=ssl.create_default_context(cafile=str(certs / "ca.pem")))
-            request.addfinalizer(client.close)
-            query = {"query": "{ products(limit: 1) { id } }"}
-            for user, user_id in USERS.items():
-                token = mint_token.mint_token(user, environ={}, dotenv=_no_env_file(tmp_path))
-                response = client.post(url, json=query, headers={"Authorization": f"Bearer {token}"})
-                assert response.status_code == 200, response.text
-                assert "errors" not in response.json()
-                session = double.last().session
-                assert session is not None
-                assert session["x-hasura-role"] == "user"
-                assert session["x-hasura-user-id"] == user_id
-            anonymous = client.post(url, json=query)
-            assert anonymous.status_code == 200, anonymous.text
-            assert double.last().session == {"x-hasura-role": "anonymous"}
-            forged = mint_token.mint_token("alice", environ={"JWT_HS256_KEY": "x" * 40}, dotenv=_no_env_file(tmp_path))
-            refused = client.post(url, json=query, headers={"Authorization": f"Bearer {forged}"})
-            assert (refused.status_code, refused.json()["errors"][0]["extensions"]["code"]) == (200, "invalid-jwt")
-            precise = client.post(
-                url,
-                json=query,
-                headers={"Authorization": f"Bearer {forged}", "Accept": "application/graphql-response+json"},
-            )
-            assert (precise.status_code, precise.json()["errors"][0]["extensions"]["code"]) == (401, "invalid-jwt")
-            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-                httpx.post(url, json=query)  # the system's CAs do not know the development CA
+            yield ComposeEdge(f"https://127.0.0.1:{edge.port}/graphql", certs / "ca.pem", double)
         finally:
             edge.stop()
+
+
+def test_the_compose_edge_accepts_the_tokens_end_to_end(
+    mint_token: ModuleType, compose_edge: ComposeEdge, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A demo token's identity reaches Hasura through the compose edge, which serves https with a development
+    certificate."""
+    url, double = compose_edge.url, compose_edge.double
+    client = httpx.Client(verify=ssl.create_default_context(cafile=str(compose_edge.ca_file)))
+    request.addfinalizer(client.close)
+    query = {"query": "{ products(limit: 1) { id } }"}
+    for user, user_id in USERS.items():
+        token = mint_token.mint_token(user, environ={}, dotenv=_no_env_file(tmp_path))
+        response = client.post(url, json=query, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        assert "errors" not in response.json()
+        session = double.last().session
+        assert session is not None
+        assert session["x-hasura-role"] == "user"
+        assert session["x-hasura-user-id"] == user_id
+    anonymous = client.post(url, json=query)
+    assert anonymous.status_code == 200, anonymous.text
+    assert double.last().session == {"x-hasura-role": "anonymous"}
+    forged = mint_token.mint_token("alice", environ={"JWT_HS256_KEY": "x" * 40}, dotenv=_no_env_file(tmp_path))
+    refused = client.post(url, json=query, headers={"Authorization": f"Bearer {forged}"})
+    assert (refused.status_code, refused.json()["errors"][0]["extensions"]["code"]) == (200, "invalid-jwt")
+    precise = client.post(
+        url,
+        json=query,
+        headers={"Authorization": f"Bearer {forged}", "Accept": "application/graphql-response+json"},
+    )
+    assert (precise.status_code, precise.json()["errors"][0]["extensions"]["code"]) == (401, "invalid-jwt")
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.post(url, json=query)  # the system's CAs do not know the development CA
+
+
+def test_the_rest_example_calls_the_demo_endpoints_through_the_compose_edge(compose_edge: ComposeEdge) -> None:
+    result = _run(
+        "examples/rest_endpoints.py", "--url", compose_edge.url, "--ca", str(compose_edge.ca_file), "--limit", "2"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in ("GET /api/rest/products?limit=2", "GET /api/rest/orders"):
+        assert line in result.stdout
+    rest = [record for record in compose_edge.double.requests if record.path.startswith("/api/rest/")]
+    assert [record.path for record in rest][:1] == ["/api/rest/products"]
+    assert "/api/rest/orders" in [record.path for record in rest]
+    assert {record.session["x-hasura-user-id"] for record in rest if record.session} == {USERS["alice"]}
+
+
+def test_the_subscription_example_receives_a_result_through_the_compose_edge(compose_edge: ComposeEdge) -> None:
+    url = compose_edge.url.replace("https://", "wss://")
+    result = _run("examples/subscribe_inventory.py", "--url", url, "--ca", str(compose_edge.ca_file), "--updates", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "received 1 update(s)" in result.stdout
+    (connection,) = compose_edge.double.ws.connections
+    assert [operation["id"] for operation in connection.operations] == ["1"]
 
 
 def test_key_lookup_order(mint_token: ModuleType, tmp_path: Path) -> None:
@@ -245,12 +285,6 @@ def test_script_compiles_documents_its_command_and_answers_help(script: Path, tm
     result = _run(str(script.relative_to(support.REPO_ROOT)), "--help")
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
-
-
-def test_subscription_script_says_the_edge_websocket_is_being_built() -> None:
-    docstring = ast.get_docstring(ast.parse((EXAMPLES / "subscribe_inventory.py").read_text(encoding="utf-8")))
-    assert docstring and "WebSocket support is being built" in docstring
-    assert "graphql-transport-ws" in (EXAMPLES / "subscribe_inventory.py").read_text(encoding="utf-8")
 
 
 def test_client_scripts_default_to_the_edge(edge_env: dict[str, str]) -> None:
@@ -531,3 +565,11 @@ def test_the_checker_catches_mistakes() -> None:
             assert isinstance(operation, OperationDefinitionNode)
             checker.check_operation(operation)
             assert checker.problems, f"{role}: {document} passed"
+
+
+def test_the_subscription_example_prints_the_edges_refusal(compose_edge: ComposeEdge) -> None:
+    url = compose_edge.url.replace("https://", "wss://").replace("/graphql", "/not-graphql")
+    result = _run("examples/subscribe_inventory.py", "--url", url, "--ca", str(compose_edge.ca_file), "--updates", "1")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the edge refused the WebSocket upgrade (HTTP 403)" in result.stderr  # no route: Starlette's 403
+    assert compose_edge.double.ws.connections == []

@@ -78,7 +78,10 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "inventory",
-        _c("id:uuid product_id:uuid warehouse_id:uuid quantity:Int reserved:Int updated_at:timestamptz"),
+        _c(
+            "id:uuid product_id:uuid warehouse_id:uuid quantity:Int reserved:Int low_stock_threshold:Int "
+            "updated_at:timestamptz"
+        ),
         object_rels=(("product", "products"), ("warehouse", "warehouses")),
         mutations=True,
     ),
