@@ -1,16 +1,17 @@
 # One entry point for humans and CI. `make test` works on a fresh machine with only Python 3.11
 # (and a C compiler): it creates .venv, installs the pinned dependencies (requirements-dev.lock: the
 # image's requirements.lock, the mypyc build tools, the test and dev extras) and the project, lints,
-# type-checks, compiles the request path with mypyc as the Docker image does (setup.py), and runs
-# the whole suite against that build (Postgres/Redis come from DATABASE_URL/REDIS_URL or throwaway
+# type-checks, runs the whole suite on the sources as Python (what a plain `pytest` runs), compiles
+# the request path with mypyc as the Docker image does (setup.py) into build/compiled/, and runs the
+# whole suite again against that build (Postgres/Redis come from DATABASE_URL/REDIS_URL or throwaway
 # servers from PyPI wheels).
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: test install lock lint typecheck compile pytest bench mutation clean
+.PHONY: test install lock lint typecheck compile pytest pytest-compiled bench mutation clean
 
-test: install lint typecheck compile pytest
+test: install lint typecheck pytest compile pytest-compiled
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 test)"; exit 2; }
@@ -58,16 +59,24 @@ lint:
 typecheck:
 	$(BIN)/mypy edge actions
 
-# The .so files land next to the sources (and mypyc's shared library at the top level); a
-# plain checkout without them runs the same modules as Python. tests/conftest.py refuses a
-# compiled module older than its source.
+# A fresh build/compiled/: a copy of the edge package with the .so files (mypyc's shared library
+# too), and tools/compiled_sitecustomize.py as its sitecustomize, so that with PYTHONPATH=build/compiled
+# every Python process imports edge from it. The sources are never shadowed: a checkout runs them as
+# Python, and .so files an older make compile left next to them are removed here. tests/conftest.py
+# refuses a compiled run whose build differs from the sources (edge/build_info.py).
 compile:
-	EDGE_MYPYC=1 $(BIN)/python setup.py -q build_ext --inplace
-	@# mypyc rebuilds only what changed; the stale-build check compares times, so mark all as built now.
-	@find edge -name '*.cpython-311-*.so' -exec touch {} +
+	find edge -name '*.cpython-311-*.so' -delete
+	rm -rf build/compiled
+	EDGE_MYPYC=1 $(BIN)/python setup.py -q build_py --build-lib build/compiled build_ext --build-lib build/compiled
+	rm -rf build/compiled/actions
+	cp tools/compiled_sitecustomize.py build/compiled/sitecustomize.py
 
+# The whole suite both ways (tests/support/build.py): on the sources, then on build/compiled/.
 pytest:
 	$(BIN)/pytest -q
+
+pytest-compiled:
+	BUILD_UNDER_TEST=compiled $(BIN)/pytest -q
 
 bench: install compile
 	@# The bench extra on top of the locks: whatever it adds is unpinned, nothing locked moves.

@@ -20,6 +20,7 @@ from edge.db.cli import main as db_main
 from edge.db.schema import UPGRADE_COMMAND, load_migrations
 from edge.keys.cli import EXIT_DATABASE as KEYS_EXIT_DATABASE
 from edge.keys.cli import main as keys_main
+from tests.support.build import python_environment
 from tests.support.postgres import fresh_database
 
 pytestmark = pytest.mark.postgres
@@ -147,7 +148,7 @@ def test_keys_commands_name_the_upgrade_command_until_it_has_run(empty_database:
 
 
 def test_python_m_edge_db_needs_only_the_database_url(empty_database: str) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "EDGE_DATABASE_URL": empty_database}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "EDGE_DATABASE_URL": empty_database, **python_environment()}
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

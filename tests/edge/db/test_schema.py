@@ -33,6 +33,7 @@ from edge.db.schema import (
     require_current,
     upgrade,
 )
+from tests.support.build import python_environment
 from tests.support.migrations import schema_snapshot
 from tests.support.postgres import fresh_database
 
@@ -142,7 +143,7 @@ def _lock_waiters(conn: psycopg.Connection[Any]) -> int:
 def test_two_processes_upgrading_at_once_apply_each_migration_once(empty_database: str) -> None:
     """Both processes are started while the test holds the migration lock, so both are inside `upgrade` and
     waiting when it is released: without the lock they would both create the tables and one would fail."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "EDGE_DATABASE_URL": empty_database}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "EDGE_DATABASE_URL": empty_database, **python_environment()}
     command = [sys.executable, "-m", "edge", "db", "upgrade"]
     with psycopg.connect(empty_database, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
