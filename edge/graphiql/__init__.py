@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Final
 
 from edge.content_negotiation import prefers_html
-from edge.pipeline.response_headers import security_headers
+from edge.http.response_headers import security_headers
 
 __all__ = ["ASSETS_PATH", "Asset", "GraphiQL"]
 

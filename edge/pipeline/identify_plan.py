@@ -4,7 +4,7 @@
   credentials (JWT or authorizer); else ``EDGE_ANONYMOUS_PLAN``.
 - The role must be among the plan's ``roles`` when the plan lists any (403 otherwise).
 - The limit key: the API key id, else the user id (``x-hasura-user-id``), else the client
-  address (``X-Forwarded-For`` only from trusted proxies, see ``client_address``).
+  address (``X-Forwarded-For`` only from trusted proxies, see ``edge.http.client_address``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from edge.context import RequestContext
 from edge.errors import RoleNotInPlan
-from edge.pipeline.client_address import ClientAddressResolver
+from edge.http.client_address import ClientAddressResolver
 from edge.plans import Plan
 from edge.session import Identity
 

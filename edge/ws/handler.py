@@ -17,8 +17,8 @@ import logging
 
 from edge.asgi import Receive, Scope, Send, asgi_client
 from edge.graphql_paths import GRAPHQL_PATHS
-from edge.pipeline.client_address import ClientAddressResolver
-from edge.pipeline.request_id import choose_request_id
+from edge.http.client_address import ClientAddressResolver
+from edge.http.request_id import choose_request_id
 from edge.ws.bridge import Bridge
 from edge.ws.protocols import CloseCode, choose_subprotocol
 from edge.ws.services import Services, WebSocketConfig

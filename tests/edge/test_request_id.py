@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from edge.pipeline.request_id import choose_request_id, new_request_id
+from edge.http.request_id import choose_request_id, new_request_id
 
 UUID4_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 

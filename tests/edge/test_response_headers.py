@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from edge.pipeline.response_headers import _accepts_gzip
+from edge.http.response_headers import _accepts_gzip
 from tests.hasura_double import HasuraDouble
 from tests.support.servers import RunningServer
 from tests.support.tokens import mint
