@@ -28,10 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from edge.build_info import stale_compiled_modules  # noqa: E402
 from tests.support.tokens import JWT_SECRET_JSON, hasura_claims, mint  # noqa: E402
 
 __all__ = [
     "CLOCK_TICKS",
+    "COMPILED_TREE",
     "JWT_SECRET_JSON",
     "NGINX_PROXY",
     "NGINX_UPSTREAM",
@@ -44,6 +46,7 @@ __all__ = [
     "WRK_SCRIPT",
     "Result",
     "cpu_seconds",
+    "edge_build",
     "edge_environment",
     "free_port",
     "lua_string",
@@ -370,9 +373,35 @@ def start_upstream(tmp: Path, nginx: str | None) -> tuple[subprocess.Popen[bytes
     return process, port
 
 
+COMPILED_TREE = ROOT / "build" / "compiled"
+"""``make compile``'s build: with ``PYTHONPATH`` on it, ``python -m edge`` runs the compiled request path."""
+
+
+def edge_build(interpreted: bool = False) -> tuple[dict[str, str], str]:
+    """The variables that run the benchmarked build of the edge, and that build as ``python -m edge --version``
+    names it: ``build/compiled/`` when ``make compile`` has built it (unless ``interpreted``), else this
+    checkout's sources as Python. Exits 2 when the compiled build differs from the sources."""
+    if interpreted or not (COMPILED_TREE / "edge").is_dir():
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+        variables: dict[str, str] = {}
+    else:
+        stale = stale_compiled_modules(COMPILED_TREE / "edge")
+        if stale:
+            names = ", ".join(str(path.relative_to(COMPILED_TREE)) for path in stale)
+            sys.exit(f"build/compiled/ differs from the sources ({names}): run `make compile`")
+        variables = {"PYTHONPATH": str(COMPILED_TREE)}
+        env = {**os.environ, **variables}
+    version = subprocess.run(
+        [sys.executable, "-m", "edge", "--version"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    where = "build/compiled/" if variables else "the checkout's sources"
+    return variables, f"{version.partition(' (')[2].removesuffix(')')}, from {where}"
+
+
 def edge_environment(upstream_port: int, edge_port: int, **extra: str) -> dict[str, str]:
-    """The environment the edge runs with in every benchmark: this process's, less any EDGE_ variable."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_")}
+    """The environment the edge runs with in every benchmark: this process's, less any EDGE_ variable
+    (and PYTHONPATH: ``extra`` has the build's, from ``edge_build``)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_") and key != "PYTHONPATH"}
     env.update(
         {
             "EDGE_HASURA_URL": f"http://127.0.0.1:{upstream_port}",

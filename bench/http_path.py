@@ -6,9 +6,9 @@ Measures requests/s, p50/p99 latency and the server's CPU µs per request for:
   nginx   - nginx as a reverse proxy to it (when nginx is on PATH): the baseline ratios use
   bare    - raw ASGI + the edge's upstream client under uvicorn, no features (the Python floor)
   edge    - ``python -m edge`` (one process, JWT verification on) in front of it, as built in
-            this checkout: compiled with mypyc after ``make compile`` (the Docker image's build),
-            else interpreted; the first output line says which
-  edge, interpreted (``--interpreted``) - the same code with the compiled modules left out
+            this checkout: compiled with mypyc into ``build/compiled/`` by ``make compile`` (the
+            Docker image's build), else the sources interpreted; the first output line says which
+  edge, interpreted (``--interpreted``) - the checkout's sources as Python, beside the compiled build
   edge, via ASGI (``--asgi``) - the same edge and server with HTTP /graphql through the ASGI
             interface instead of the handler's direct call (``edge.http_server.exchange``)
   edge, @cached hit (``--cache-hit``) - the edge answering from its response cache
@@ -63,6 +63,7 @@ from harness import (
     WRK_SCRIPT,
     Result,
     cpu_seconds,
+    edge_build,
     edge_environment,
     free_port,
     lua_string,
@@ -91,6 +92,7 @@ __all__ = [
     "WRK_SCRIPT",
     "Result",
     "cpu_seconds",
+    "edge_build",
     "free_port",
     "lua_string",
     "measure",
@@ -210,7 +212,7 @@ def main() -> int:
     parser.add_argument("--limiters", action="store_true", help="also run the edge with rate+quota plans")
     parser.add_argument("--cache-hit", action="store_true", help="also run the edge answering an @cached query")
     parser.add_argument(
-        "--interpreted", action="store_true", help="also run the edge without its compiled modules (make compile)"
+        "--interpreted", action="store_true", help="also run the edge's sources interpreted (needs make compile)"
     )
     parser.add_argument(
         "--asgi", action="store_true", help="also run the edge with /graphql through ASGI, not the direct path"
@@ -228,6 +230,10 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is required (Debian package 'wrk')", file=sys.stderr)
+        return 2
+    build_variables, build = edge_build()
+    if args.interpreted and not build_variables:
+        print("--interpreted compares with the compiled build: run make compile first", file=sys.stderr)
         return 2
     nginx = shutil.which("nginx")
     processes: list[subprocess.Popen[bytes]] = []
@@ -270,11 +276,7 @@ def main() -> int:
             cached_script.write_text(WRK_SCRIPT.format(body=lua_string(CACHED_BODY), token=token))
             variants: list[tuple[str, dict[str, str], Path]] = [(f"edge ({args.upstream_client})", {}, script)]
             if args.interpreted:
-                # A copy of the package without the .so files: Python imports the .py modules.
-                shutil.copytree(
-                    ROOT / "edge", tmp / "src" / "edge", ignore=shutil.ignore_patterns("*.so", "__pycache__")
-                )
-                variants.append(("edge, interpreted", {"PYTHONPATH": str(tmp / "src")}, script))
+                variants.append(("edge, interpreted", {}, script))
             if args.asgi:
                 variants.append(("edge, via ASGI", {"BENCH_ASGI_ONLY": "1"}, script))
             if args.cache_hit:
@@ -297,16 +299,15 @@ def main() -> int:
                 edge_port = free_port()
                 if "EDGE_METRICS_PORT" in extra:
                     extra = {**extra, "EDGE_METRICS_PORT": str(free_port())}
+                if name != "edge, interpreted":
+                    extra = {**build_variables, **extra}
                 env = edge_environment(upstream_port, edge_port, EDGE_UPSTREAM_CLIENT=args.upstream_client, **extra)
-                # From the copy's directory for the interpreted run: the current directory comes
-                # first on sys.path, before this checkout's compiled modules.
-                source = Path(extra["PYTHONPATH"]) if "PYTHONPATH" in extra else None
                 command = (
                     [sys.executable, "-c", ASGI_ONLY_EDGE]
                     if "BENCH_ASGI_ONLY" in extra
                     else [sys.executable, "-m", "edge"]
                 )
-                edge = start(command, env=env, cwd=source)
+                edge = start(command, env=env, cwd=ROOT)
                 processes.append(edge)
                 wait_port(edge_port)
                 warm = PRODUCTION_USERS + 1000 if name.startswith(PRODUCTION) else 0
@@ -317,11 +318,10 @@ def main() -> int:
                 stop(process)
 
     baseline = next((result for result in results if result.name == "nginx"), results[0])
-    compiled = any((ROOT / "edge").glob("graphql_http.cpython-*.so"))
     print(
         f"wrk -t2 -c{args.connections} -d{args.duration}s, median of {args.runs}; "
         f"upstream: {'nginx' if nginx else 'python'}; baseline: {baseline.name}; "
-        f"edge build: {'compiled (mypyc)' if compiled else 'interpreted (run make compile for the image build)'}"
+        f"edge build: {build}{'' if build_variables else ' (run make compile for the image build)'}"
     )
     width = max(18, *(len(result.name) + 2 for result in results))
     print(

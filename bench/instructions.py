@@ -1,7 +1,8 @@
 """User-space instructions per ``/graphql`` request of ``python -m edge``, counted by callgrind.
 
 Requests/s on a shared 2-core box move by ±15 % between runs; an instruction count does not. This
-runs the edge (as built in this checkout: ``make compile`` for the compiled build) under
+runs the edge (as built in this checkout: ``build/compiled/`` after ``make compile``, else the
+sources interpreted; ``--interpreted`` for the sources anyway) under
 ``valgrind --tool=callgrind`` with instrumentation off, warms it up, switches instrumentation on
 for a fixed number of requests over keep-alive connections, and prints the instructions per
 request. The same build, options and request give the same figure within about 0.5 %, whatever
@@ -106,6 +107,9 @@ def main() -> int:
         f"{http_path.PRODUCTION_USERS:,}, all verified during the warm-up)",
     )
     parser.add_argument("--out", type=Path, help="where to keep the callgrind profile")
+    parser.add_argument(
+        "--interpreted", action="store_true", help="run the checkout's sources, not build/compiled/ (make compile)"
+    )
     args = parser.parse_args()
     for tool in ("valgrind", "callgrind_control"):
         if shutil.which(tool) is None:
@@ -116,6 +120,7 @@ def main() -> int:
     log_level = args.log_level or ("info" if args.production else "warning")
     # Every token is verified before counting starts: the counted requests find each in the edge's caches.
     warmup = max(args.warmup, users + args.warmup) if users > 1 else args.warmup
+    build_variables, build = http_path.edge_build(interpreted=args.interpreted)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         profile = args.out or tmp / "callgrind.out"
@@ -137,7 +142,9 @@ def main() -> int:
             http_path.wait_port(upstream_port)
             port = http_path.free_port()
             env = {key: value for key, value in os.environ.items() if not key.startswith("EDGE_")}
+            env.pop("PYTHONPATH", None)
             env.update(
+                **build_variables,
                 EDGE_HASURA_URL=f"http://127.0.0.1:{upstream_port}",
                 EDGE_HASURA_ADMIN_SECRET="bench-admin-secret",
                 EDGE_JWT_SECRET=JWT_SECRET_JSON,
@@ -193,14 +200,13 @@ def main() -> int:
             http_path.stop(upstream)
             log_lines.close()
         total = _total_instructions(profile)
-    compiled = any((ROOT / "edge").glob("graphql_http.cpython-*.so"))
     variant = "an @cached hit" if args.cached else "a proxied request"
     if args.limited:
         variant += ", in-memory rate+quota plan"
     if args.production:
         variant += ", production plan in " + ("Redis" if args.redis_url else "memory") + ", metrics on"
     print(
-        f"edge build: {'compiled (mypyc)' if compiled else 'interpreted'}; {variant}; EDGE_LOG_LEVEL={log_level}; "
+        f"edge build: {build}; {variant}; EDGE_LOG_LEVEL={log_level}; "
         f"{users:,} user(s) round-robin; {requests} requests over {args.connections} connections"
     )
     print(f"instructions per request: {total / requests:,.0f}")

@@ -4,10 +4,10 @@
     .venv/bin/python bench/json_parse.py --instructions   # callgrind: instructions per call (needs valgrind)
 
 Times move by ±30 % on a shared 2-core box; instruction counts repeat within a few instructions, so
-compare those. ``edge.strict_json`` is measured as built in this checkout (compiled when ``make compile``
-left its .so, interpreted otherwise; the first line says which). The bodies: the benchmarks' request
-(``bench/http_path.py``), a 259-byte request with two variables, one whose document has string literals
-(escaped quotes), and one with a double among its variables (the exact re-reading).
+compare those. ``edge.strict_json`` is measured as the process imports it: the sources, interpreted, or
+with ``PYTHONPATH=build/compiled`` the compiled build of ``make compile`` (the first line says which). The
+bodies: the benchmarks' request (``bench/http_path.py``), a 259-byte request with two variables, one whose
+document has string literals (escaped quotes), and one with a double among its variables (the exact re-reading).
 """
 
 from __future__ import annotations

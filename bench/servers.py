@@ -23,14 +23,14 @@ the box does falls on every row alike; each figure is its median over the runs. 
 in the same execution. The load generator shares the box's cores with the server and the upstream,
 so compare CPU µs/request first and requests/s only as ratios within one execution.
 
-All edge rows run the same ``edge/`` (``--edge-source``): this checkout's working tree (as built:
-compiled after ``make compile``), a git revision exported with ``git archive``, or a directory that
-holds an ``edge/`` (e.g. a compiled worktree); it comes first on the rows' ``sys.path``, so the rows
-differ only in the server.
+All edge rows run the same ``edge/`` (``--edge-source``): this checkout's working tree (its sources,
+interpreted), a git revision exported with ``git archive``, or a directory that holds an ``edge/``
+(``build/compiled`` after ``make compile``: the compiled build); it comes first on the rows'
+``sys.path``, so the rows differ only in the server.
 
     .venv/bin/python bench/servers.py                       # 3 runs x 10 s per row, about 5 minutes
     .venv/bin/python bench/servers.py --duration 5 --only nginx,granian-rsgi
-    .venv/bin/python bench/servers.py --edge-source /tmp/compiled-checkout --only nginx,own,granian-rsgi
+    .venv/bin/python bench/servers.py --edge-source build/compiled --only nginx,own,granian-rsgi
 """
 
 from __future__ import annotations
