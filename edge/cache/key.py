@@ -34,7 +34,7 @@ KEY_VERSION: Final = 1
 
 # Canonical encoding -> its SHA-256. A cached query is asked for again and again with the same
 # variables and session, and OpenSSL's setup per digest costs far more than hashing a few hundred
-# bytes (about 10,000 instructions against one dictionary look-up). Bounded: emptied when full.
+# bytes ("The cache-hit path" in docs/benchmarks.md). Bounded: emptied when full.
 _DIGESTS: Final[dict[bytes, str]] = {}
 _DIGESTS_MAX: Final = 4096
 

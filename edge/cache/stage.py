@@ -55,8 +55,8 @@ class CacheDecision:
     """What :meth:`ResponseCache.lookup` found. ``response`` is set on a HIT (serve it, do not proxy).
 
     ``leader``: this request owns the key's single flight (:meth:`ResponseCache.store` releases its
-    waiters). Immutable; a plain class rather than a frozen dataclass because one is made per
-    cacheable request, and compiled with mypyc a frozen dataclass runs an interpreted ``__init__``.
+    waiters). Immutable; a plain class, like :class:`~edge.upstream.base.UpstreamResponse`, because
+    one is made for every cacheable request.
     """
 
     __slots__ = ("key", "leader", "operation_name", "refresh", "response", "status", "ttl")

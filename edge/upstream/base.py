@@ -60,11 +60,11 @@ def check_target(method: str, target: str) -> None:
 
 @final
 class UpstreamResponse:
-    """One response from Hasura. Treated as immutable: a stage that changes it makes a new one.
+    """One response from Hasura. Immutable (``Final`` fields): a stage that changes it makes a new one.
 
-    A plain class rather than a frozen dataclass: compiled with mypyc it is built natively, where
-    a frozen dataclass runs its generated (interpreted) ``__init__`` and ``object.__setattr__`` per
-    field, once per request.
+    A plain class because one is made for every request: compiled with mypyc, building it runs no
+    interpreted code, where a ``NamedTuple`` (its ``__new__``) or a frozen dataclass (its ``__init__``)
+    would (``docs/architecture.md``, "The compiled build").
     """
 
     __slots__ = ("body", "headers", "status")

@@ -1,11 +1,11 @@
 """A lean HTTP/1.1 keep-alive client for the one upstream the edge talks to.
 
 Why not a general client: the edge sends one kind of request (POST of a small JSON body) to one
-host. httpx spends ~2 ms of CPU per request under concurrency and aiohttp ~100 µs; this client,
-an ``asyncio.Protocol`` feeding ``httptools`` (the C parser the edge's server uses too), spends
-~20 µs (``bench/upstream_clients.py`` compares them; ``bench/upstream_path.py`` measures this one
-in-process, socket calls included, at ~10 µs). It does only what that needs:
-plain http, one request per connection at a time (no pipelining), Content-Length request bodies.
+host, and a general client's CPU per request is a multiple of the whole edge's budget
+(``docs/benchmarks.md``, "Upstream client choice" and "Upstream path"). This one, an
+``asyncio.Protocol`` feeding ``httptools`` (the C parser the edge's server uses too), does only
+what that needs: plain http, one request per connection at a time (no pipelining),
+Content-Length request bodies.
 An https base URL raises ``ValueError``: use ``make_upstream(kind="httpx-aiohttp")`` for TLS.
 
 A request is sent at most once unless the caller says it is idempotent (``post(..., idempotent=True)``,
