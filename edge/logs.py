@@ -23,17 +23,17 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
 __all__ = ["JsonFormatter", "JsonLineHandler", "configure_logging", "json_line_handler", "logger_chain"]
 
-_LIBRARY_FLOORS: Final = {"websockets": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
+_LIBRARY_FLOORS = {"websockets": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 _process_log = logging.getLogger("edge")
 
 # ".000Z" to ".999Z": indexing costs a fraction of formatting the milliseconds with a format spec per line.
-_MILLISECONDS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {"message", "asctime"}
 
@@ -179,10 +179,9 @@ def logger_chain(name: str) -> tuple[logging.Logger, ...]:
 
 def configure_logging(level: str = "info", fmt: str = "json", *, worker: int | None = None) -> None:
     """``worker``: this process is that worker of several; each line carries it (JSON: the ``worker`` field)."""
-    # The logging HOWTO's optimisations ("Optimization" section): records no longer carry the
+    # The logging HOWTO's optimisations ("Optimization" section): records carry neither the
     # caller's file, line and function (a stack walk per record) nor thread and process names,
-    # which neither format prints. With the access log at INFO (a line per operation) this is
-    # about a fifth of what a line costs.
+    # which neither format prints. The access log at INFO writes a line per operation.
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False

@@ -3,8 +3,8 @@
 ``EdgeMetrics`` owns a ``CollectorRegistry`` (never the process-global one), so tests and several apps in one
 process never collide. The pipeline calls the request-path methods (``observe_request``, ``observe_upstream``,
 ``rejected``, ``cost``, ``cache``, ``usage_recorded``) on every request, and they only add to plain Python
-numbers: a prometheus_client ``inc()``/``observe()`` takes a lock and, for a histogram, walks the buckets (a
-few µs a request in all). The numbers are turned into metric families at scrape time by a collector in the
+numbers: a prometheus_client ``inc()``/``observe()`` takes a lock and, for a histogram, walks the buckets
+(``docs/benchmarks.md``, "Metrics"). The numbers are turned into metric families at scrape time by a collector in the
 registry, so ``generate_latest(registry)`` still writes the exposition, with the names, types, HELP texts,
 labels, buckets and ``_created`` samples prometheus_client's own ``Counter``/``Histogram`` would give. Each
 method first looks its numbers up in a dict keyed by the raw values, so label bounding runs once per new value.
@@ -51,7 +51,7 @@ __all__ = ["BREAKER_STATES", "HTTP", "LATENCY_BUCKETS", "OTHER", "WEBSOCKET", "E
 
 OTHER: Final = "other"
 # Typed as a tuple of any length on purpose: mypyc keeps a fixed-length tuple of floats unboxed and
-# builds a new Python tuple of 14 floats each time it is passed to bisect (about 200 ns a request).
+# would build a new Python tuple of 14 floats each time it is passed to bisect, once per request.
 LATENCY_BUCKETS: Final[tuple[float, ...]] = (
     0.0005,
     0.001,
@@ -250,7 +250,7 @@ class _Requests:
 
 
 class _RequestPathCollector:
-    """Exports the request-path families, in the order they were registered before they were plain numbers."""
+    """Exports the request-path families at scrape time, always in the same order."""
 
     def __init__(self, requests: _Requests, histograms: Sequence[_Histogram], counters: Sequence[_Counter]) -> None:
         self._requests, self._histograms, self._counters = requests, histograms, counters

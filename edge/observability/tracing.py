@@ -1,8 +1,8 @@
 """OpenTelemetry traces for GraphQL requests: a SERVER span per request, a CLIENT span around the call to Hasura.
 
 ``Tracing(endpoint, service_name=..., sample_ratio=...)`` is built once from settings. With no endpoint it
-is off: ``start_request`` returns a shared no-op :class:`RequestSpan` (no SDK import, no provider, a few
-hundred nanoseconds per request) and the upstream headers stay as ``InjectSession`` made them (the client's
+is off: ``start_request`` returns a shared no-op :class:`RequestSpan` (no SDK import, no provider, nothing
+allocated per request) and the upstream headers stay as ``InjectSession`` made them (the client's
 well-formed ``traceparent`` passed through). With an endpoint, it owns a ``TracerProvider`` of its own (never
 the process-global one, so tests and several apps never share state) that exports through a
 ``BatchSpanProcessor`` + OTLP/HTTP exporter: ending a span only appends it to a bounded queue that a
