@@ -4,8 +4,8 @@
 and a nesting pre-scan), selects the operation the way Hasura does, and walks it **once**, with an
 explicit stack, fragments inlined, into an immutable :class:`OperationAnalysis`. Results are kept
 in a bounded LRU keyed by ``(query, operation_name, max_tokens)``: a repeated operation costs a
-dict lookup (~0.5 µs) instead of a parse (~155 µs). Errors are cached too (a repeated bad document
-is re-raised from the cache without parsing it again).
+dict lookup instead of a parse (``docs/benchmarks.md``, "Operation analysis"). Errors are cached too
+(a repeated bad document is re-raised from the cache without parsing it again).
 
 Depth follows Hasura's API-limit semantics (``docs/docs/security/api-limits.mdx`` in
 hasura/graphql-engine): a root field is at depth 0 and each field nested in a field's selection set
@@ -29,7 +29,7 @@ a ``RecursionError``, a 500 or a hang):
 
 - ``max_tokens`` (the plan's): more tokens (comments count, as in graphql-core) ->
   :class:`TokenLimitExceeded` (``token-limit-exceeded``). A regex counts them before parsing, so a
-  15,000-token flood costs ~2 ms instead of a ~100 ms parse; the parser's own limit stays as a backstop.
+  token flood is refused without being parsed; the parser's own limit stays as a backstop.
 - :data:`MAX_NESTING` braces/brackets: a document nested deeper is refused before parsing with
   ``depth-limit-exceeded``. graphql-core's parser is recursive (3.3 stops at 200 levels itself,
   3.2 would raise ``RecursionError``, which is also caught).
@@ -232,8 +232,8 @@ _LEXICAL_TOKENS = re.compile(
 
 
 def token_count(query: str) -> int:
-    """Tokens as graphql-core's ``max_tokens`` counts them (comments included), or fewer: a C-speed
-    pre-check, so a token flood is refused in ~2 ms instead of being parsed for ~100 ms."""
+    """Tokens as graphql-core's ``max_tokens`` counts them (comments included), or fewer: a pre-check in
+    the regex engine's C, so a token flood is refused before the parser sees it."""
     return len(_LEXICAL_TOKENS.findall(query))
 
 

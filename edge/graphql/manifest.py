@@ -23,7 +23,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import orjson
 import yaml
@@ -53,10 +53,10 @@ __all__ = [
     "graphql_files",
 ]
 
-FORMAT: Final = "apollo-persisted-query-manifest"
-VERSION: Final = 1
-OPERATION_TYPES: Final = frozenset({"query", "mutation", "subscription"})
-GRAPHQL_SUFFIXES: Final = frozenset({".graphql", ".gql"})
+FORMAT = "apollo-persisted-query-manifest"
+VERSION = 1
+OPERATION_TYPES = frozenset({"query", "mutation", "subscription"})
+GRAPHQL_SUFFIXES = frozenset({".graphql", ".gql"})
 
 
 class ManifestError(ValueError):

@@ -1,8 +1,8 @@
 """Which kind of operation a document runs: query, mutation or subscription.
 
-Parsing costs ~150 µs, so results are kept in a bounded LRU keyed by (document, operation name):
-a repeated operation costs a dict lookup. The parser is bounded by a token limit so a hostile
-document cannot make it run long.
+Parsing is slow (``docs/benchmarks.md``, "Operation analysis"), so results are kept in a bounded LRU
+keyed by (document, operation name): a repeated operation costs a dict lookup. The parser is bounded
+by a token limit so a hostile document cannot make it run long.
 """
 
 from __future__ import annotations

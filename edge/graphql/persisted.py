@@ -56,7 +56,7 @@ import hashlib
 import logging
 import re
 from collections import OrderedDict
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from graphql import GraphQLError, parse, print_ast
@@ -82,12 +82,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_QUERY_BYTES: Final = 100_000
-NORMALISE_MAX_TOKENS: Final = 15_000
+DEFAULT_MAX_QUERY_BYTES = 100_000
+NORMALISE_MAX_TOKENS = 15_000
 """Token bound for the parse behind normalisation (the analyser's default ``max_tokens``)."""
-_SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # Apollo Server's headers for the two protocol signals: a shared cache must never keep a miss.
-_NO_CACHE: Final = (("Cache-Control", "private, no-cache, must-revalidate"),)
+_NO_CACHE = (("Cache-Control", "private, no-cache, must-revalidate"),)
 
 
 class PersistedQueryNotFound(EdgeError):
