@@ -39,7 +39,7 @@ alone, no header, or a tie is a GraphQL client, answered as always.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import NamedTuple
 
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",
@@ -52,28 +52,25 @@ __all__ = [
     "prefers_html",
 ]
 
-GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
-JSON: Final = "application/json"
-HTML: Final = "text/html"
-MAX_ACCEPT_CHARS: Final = 1024
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
+HTML = "text/html"
+MAX_ACCEPT_CHARS = 1024
 
 # RFC 9110 §5.6.2: tchar.
-_TOKEN_CHARS: Final = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_WHITESPACE: Final = " \t"
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_WHITESPACE = " \t"
 # The parameters of the edge's own representations (both types are sent as UTF-8).
-_REPRESENTATION_PARAMETERS: Final = {"charset": "utf-8"}
+_REPRESENTATION_PARAMETERS = {"charset": "utf-8"}
 
 
-class MediaRange:
+class MediaRange(NamedTuple):
     """One element of ``Accept``: ``type/subtype`` (either may be ``*``), its parameters and weight."""
 
-    __slots__ = ("parameters", "subtype", "type", "weight")
-
-    def __init__(self, type_: str, subtype: str, parameters: list[tuple[str, str]], weight: float) -> None:
-        self.type = type_
-        self.subtype = subtype
-        self.parameters = parameters
-        self.weight = weight
+    type: str
+    subtype: str
+    parameters: list[tuple[str, str]]
+    weight: float
 
     def specificity(self, media_type: str) -> int:
         """How specifically this range matches ``media_type`` (higher wins), or -1 if it does not."""
