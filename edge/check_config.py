@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-from typing import Final, TextIO
+from typing import TextIO
 from urllib.parse import urlsplit
 
 from edge.cli_parser import CommandParser, parse_command
@@ -28,8 +28,8 @@ from edge.settings import EdgeSettings
 
 __all__ = ["EXIT_INVALID", "EXIT_OK", "check_files", "main"]
 
-EXIT_OK: Final = 0
-EXIT_INVALID: Final = 2
+EXIT_OK = 0
+EXIT_INVALID = 2
 
 
 def check_files(loaded: LoadedSettings, settings: EdgeSettings) -> tuple[list[str], list[str]]:

@@ -18,7 +18,7 @@ Only errors are negotiated: a response from Hasura passes through as Hasura sent
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, Literal
+from typing import Literal
 
 from edge.content_negotiation import prefers_graphql_response_json
 from edge.errors import EdgeError
@@ -29,13 +29,13 @@ ErrorStatusMode = Literal["negotiate", "edge", "hasura"]
 """``negotiate``: by ``Accept``; ``edge``: the edge's statuses for every client (in the media type the
 client prefers); ``hasura``: Hasura's semantics for every client, as ``application/json``."""
 
-_GRAPHQL_RESPONSE_JSON: Final = (b"content-type", b"application/graphql-response+json; charset=utf-8")
-_JSON: Final = (b"content-type", b"application/json; charset=utf-8")
-_VARY_ACCEPT: Final = (b"vary", b"Accept")
-_WWW_AUTHENTICATE: Final = b"www-authenticate"
+_GRAPHQL_RESPONSE_JSON = (b"content-type", b"application/graphql-response+json; charset=utf-8")
+_JSON = (b"content-type", b"application/json; charset=utf-8")
+_VARY_ACCEPT = (b"vary", b"Accept")
+_WWW_AUTHENTICATE = b"www-authenticate"
 # Clients send a handful of distinct Accept values (each library its own), so each is parsed once:
 # parsing costs tens of microseconds, an error flood (429s, refused tokens) would pay it per response.
-_REMEMBERED_ACCEPTS: Final = 256
+_REMEMBERED_ACCEPTS = 256
 
 
 class ErrorStatuses:

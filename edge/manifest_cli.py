@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from edge.cli_parser import CommandParser, parse_command
 from edge.graphql.manifest import Manifest, ManifestError, build_from_graphql_files, build_from_query_collections
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_INVALID", "EXIT_OK", "main"]
 
-EXIT_OK: Final = 0
-EXIT_INVALID: Final = 2
+EXIT_OK = 0
+EXIT_INVALID = 2
 
 
 def _build_parser(out: TextIO) -> CommandParser:

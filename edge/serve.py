@@ -14,7 +14,6 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 from edge.app import EdgeApp, create_app
 from edge.graphql.manifest import ManifestError
@@ -93,7 +92,7 @@ def bind_metrics_or_fail(settings: EdgeSettings) -> socket.socket | None:
 
 
 # The upstream clients other than ``lean`` need the ``bench`` extra (edge/upstream/__init__.py).
-_UPSTREAM_PACKAGES: Final = {
+_UPSTREAM_PACKAGES = {
     "httpx": ("httpx",),
     "httpx2": ("httpx2",),
     "httpx-aiohttp": ("httpx", "aiohttp", "httpx_aiohttp"),

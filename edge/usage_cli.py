@@ -40,7 +40,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 from edge.cli_parser import CommandParser, parse_command
 from edge.observability.metering import RedisUsageMeter, SubjectKind, UsageUnavailable, period_of
@@ -67,19 +67,19 @@ __all__ = [
     "table_text",
 ]
 
-EXIT_OK: Final = 0
-EXIT_USAGE: Final = 2
-EXIT_STORE: Final = 3
-EXIT_INTERRUPTED: Final = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_STORE = 3
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
 
-DEFAULT_TIMEOUT: Final = 10.0
-PROGRAM: Final = "hasura-edge"
-_MONTH: Final = re.compile(r"([0-9]{4})-([0-9]{2})")
-_DAY: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_KINDS: Final[dict[str, tuple[SubjectKind, ...]]] = {"key": ("key",), "user": ("user",), "all": ("key", "user")}
-_MEASURES: Final = ("requests", "cost_points", "rows", "subscription_seconds")
-_TICK_SECONDS: Final = 0.5
-_TENTH: Final = decimal.Decimal("0.1")
+DEFAULT_TIMEOUT = 10.0
+PROGRAM = "hasura-edge"
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_KINDS: dict[str, tuple[SubjectKind, ...]] = {"key": ("key",), "user": ("user",), "all": ("key", "user")}
+_MEASURES = ("requests", "cost_points", "rows", "subscription_seconds")
+_TICK_SECONDS = 0.5
+_TENTH = decimal.Decimal("0.1")
 
 
 # --- periods ------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Hasura's ``commonClientHeadersIgnored``: never forwarded to the hook.
-HASURA_IGNORED_HEADERS: Final = frozenset(
+HASURA_IGNORED_HEADERS = frozenset(
     {
         b"content-length",
         b"content-md5",
@@ -99,22 +99,22 @@ HASURA_IGNORED_HEADERS: Final = frozenset(
 )
 # RFC 9110 section 7.6.1: these describe the client's hop; forwarding ``Transfer-Encoding`` on a
 # body-less GET would even make the hook wait for chunks that never come.
-_HOP_BY_HOP: Final = frozenset(
+_HOP_BY_HOP = frozenset(
     {b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade", b"expect"}
     | {b"proxy-authorization", b"proxy-authenticate"}
 )
-_CLIENT_CLAIMS: Final = frozenset({b"x-api-key"})
-_CLIENT_CLAIM_PREFIX: Final = b"x-hasura-"
+_CLIENT_CLAIMS = frozenset({b"x-api-key"})
+_CLIENT_CLAIM_PREFIX = b"x-hasura-"
 # Forwarded, but unique per request: keying on them would turn every request into a miss.
-_UNKEYED: Final = frozenset({b"x-request-id", b"traceparent", b"tracestate"})
+_UNKEYED = frozenset({b"x-request-id", b"traceparent", b"tracestate"})
 
 #: A session-variable object is a few hundred bytes; anything this big is not one.
-MAX_RESPONSE_BYTES: Final = 64 * 1024
+MAX_RESPONSE_BYTES = 64 * 1024
 #: Upper bound, in seconds, of how long a 401 from the hook is remembered.
-DENIAL_TTL: Final = 10.0
-_USER_AGENT: Final = b"hasura-edge-authorizer"
-_INVALID: Final = "Invalid response from authorization hook"
-_DIGITS: Final = re.compile(r"[0-9]{1,15}")  # str.isdigit() also accepts "²", which int() refuses
+DENIAL_TTL = 10.0
+_USER_AGENT = b"hasura-edge-authorizer"
+_INVALID = "Invalid response from authorization hook"
+_DIGITS = re.compile(r"[0-9]{1,15}")  # str.isdigit() also accepts "²", which int() refuses
 
 
 class AuthorizerDenied(AuthenticationError):

@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from edge.auth.json_path import encode_json_path, is_missing, lookup_json_path, parse_json_path
 from edge.errors import InvalidJWTClaims, MissingRoleClaims, RoleNotAllowed
@@ -38,11 +38,11 @@ __all__ = [
     "select_role",
 ]
 
-_NAME_IN_MESSAGE_MAX: Final = 100
+_NAME_IN_MESSAGE_MAX = 100
 #: The registered claims of RFC 7519 (Haskell jose's ``ClaimsSet`` fields). Hasura looks
 #: ``claims_namespace_path`` up in the other claims only (``parseClaimsMap`` in
 #: ``server/src-lib/Hasura/Server/Auth/JWT.hs``), so a path starting with one finds nothing.
-_REGISTERED_CLAIMS: Final = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
+_REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 
 
 @dataclass(frozen=True)

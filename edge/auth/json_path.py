@@ -34,17 +34,17 @@ __all__ = ["JSONPath", "encode_json_path", "is_missing", "lookup_json_path", "pa
 JSONPath = tuple[str | int, ...]
 
 _MISSING: Final[Any] = object()
-_MAX_INDEX: Final = 2**63 - 1
-_ASCII_DIGITS: Final = frozenset("0123456789")
+_MAX_INDEX = 2**63 - 1
+_ASCII_DIGITS = frozenset("0123456789")
 #: Hasura's hint when a path does not parse (``parseJSONPath``'s ``invalidMessage``).
-_HINT: Final = (
+_HINT = (
     'accept letters, digits, underscore (_) or hyphen (-) only; use quotes enclosed in brackets (["..."]) '
     "if there is any special character"
 )
 # Hasura's encodeJSONPath writes a key as `.key` when it is made of these (Hasura.Prelude's
 # `alphabet` and `alphaNumerics`, ASCII only), and as a JSON string in brackets otherwise.
-_PLAIN_FIRST: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-_PLAIN_REST: Final = _PLAIN_FIRST | _ASCII_DIGITS | {"-"}
+_PLAIN_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_PLAIN_REST = _PLAIN_FIRST | _ASCII_DIGITS | {"-"}
 
 
 class _NoParse(Exception):

@@ -32,7 +32,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -56,25 +56,25 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RSA_ALGORITHMS: Final = ("RS256", "RS384", "RS512")
-EC_ALGORITHMS: Final = ("ES256", "ES384", "ES512")
-HMAC_ALGORITHMS: Final = ("HS256", "HS384", "HS512")
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512")
+EC_ALGORITHMS = ("ES256", "ES384", "ES512")
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 #: Every algorithm a JWKS key may carry. Symmetric (``oct``) keys are never taken from a URL.
-ASYMMETRIC_ALGORITHMS: Final = (*RSA_ALGORITHMS, *EC_ALGORITHMS, "EdDSA")
+ASYMMETRIC_ALGORITHMS = (*RSA_ALGORITHMS, *EC_ALGORITHMS, "EdDSA")
 #: RFC 7518 section 3.3: RSA keys of 2048 bits or larger MUST be used.
-MIN_RSA_BITS: Final = 2048
+MIN_RSA_BITS = 2048
 #: A JWKS document is a few KiB; anything this big is not one.
-MAX_JWKS_BYTES: Final = 1024 * 1024
+MAX_JWKS_BYTES = 1024 * 1024
 #: Real IdPs publish a handful of keys; past this many the rest are ignored (bounded CPU per fetch).
-MAX_JWKS_KEYS: Final = 100
+MAX_JWKS_KEYS = 100
 
-_EC_CURVES: Final[Mapping[str, tuple[str, type[ec.EllipticCurve]]]] = {
+_EC_CURVES: Mapping[str, tuple[str, type[ec.EllipticCurve]]] = {
     "P-256": ("ES256", ec.SECP256R1),
     "P-384": ("ES384", ec.SECP384R1),
     "P-521": ("ES512", ec.SECP521R1),
 }
-_EC_ALG_CURVE: Final = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
-_B64URL: Final = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+_EC_ALG_CURVE = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+_B64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
 class Ed25519Key(Key):  # type: ignore[misc]  # jose ships no type information

@@ -29,7 +29,7 @@ __all__ = [
     "parse_jwt_secret",
 ]
 
-DEFAULT_CLAIMS_NAMESPACE: Final = "https://hasura.io/jwt/claims"
+DEFAULT_CLAIMS_NAMESPACE = "https://hasura.io/jwt/claims"
 #: Hasura's ``type`` names -> the JWS ``alg`` a token must carry. ``none`` is not, and never will be, here.
 JWT_TYPES: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -39,8 +39,8 @@ JWT_TYPES: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 #: Hasura docs: at least 32 characters for HS256; we require 32 bytes for every HS size.
-MIN_HMAC_KEY_BYTES: Final = 32
-_FIELDS: Final = frozenset(
+MIN_HMAC_KEY_BYTES = 32
+_FIELDS = frozenset(
     {
         "type",
         "key",

@@ -23,7 +23,7 @@ import math
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Any, Final, TextIO
+from typing import Any, TextIO
 
 import psycopg
 from pydantic import SecretStr, ValidationError
@@ -44,14 +44,14 @@ __all__ = [
     "main",
 ]
 
-EXIT_OK: Final = 0
-EXIT_PENDING: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_DATABASE: Final = 3
-EXIT_CONFLICT: Final = 4
+EXIT_OK = 0
+EXIT_PENDING = 1
+EXIT_USAGE = 2
+EXIT_DATABASE = 3
+EXIT_CONFLICT = 4
 
-DEFAULT_CONNECT_TIMEOUT: Final = 10.0
-DEFAULT_LOCK_TIMEOUT: Final = 300.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_LOCK_TIMEOUT = 300.0
 
 
 class _ConfigFileSource(PydanticBaseSettingsSource):

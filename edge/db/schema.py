@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any, Final
+from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -50,14 +50,14 @@ __all__ = [
     "upgrade",
 ]
 
-SCHEMA: Final = "edge"
-UPGRADE_COMMAND: Final = "python -m edge db upgrade"
+SCHEMA = "edge"
+UPGRADE_COMMAND = "python -m edge db upgrade"
 # pg_advisory_lock's key for upgrades: the bytes "edge-db\0" as a bigint. Another application sharing
 # the database must not take this advisory lock for its own purposes.
-MIGRATION_LOCK_ID: Final = 0x6564_6765_2D64_6200
+MIGRATION_LOCK_ID = 0x6564_6765_2D64_6200
 
-_FILE_NAME: Final = re.compile(r"(?P<version>[0-9]{4})_(?P<name>[a-z0-9_]+)\.sql")
-_HISTORY: Final = f"{SCHEMA}.schema_migrations"
+_FILE_NAME = re.compile(r"(?P<version>[0-9]{4})_(?P<name>[a-z0-9_]+)\.sql")
+_HISTORY = f"{SCHEMA}.schema_migrations"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import re
 import sys
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import psycopg
 import psycopg.errors
@@ -49,14 +49,14 @@ __all__ = [
     "parse_duration",
 ]
 
-EXIT_OK: Final = 0
-EXIT_NOT_FOUND: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_DATABASE: Final = 3
+EXIT_OK = 0
+EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_DATABASE = 3
 
-_DURATION: Final = re.compile(r"([0-9]{1,9})([smhdw])")
-_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+_DURATION = re.compile(r"([0-9]{1,9})([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 def parse_duration(text: str) -> timedelta:

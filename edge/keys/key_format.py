@@ -29,20 +29,19 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Final
 
 from edge.keys.errors import InvalidApiKey
 
 __all__ = ["KEY_ID_LENGTH", "KEY_LENGTH", "KEY_PREFIX", "ParsedKey", "generate_key", "hash_key", "parse_key"]
 
-KEY_PREFIX: Final = "hek_"
-KEY_ID_LENGTH: Final = 10
-SECRET_BYTES: Final = 32
-SECRET_LENGTH: Final = 43  # len(token_urlsafe(32)): 32 bytes in unpadded URL-safe base64
-KEY_LENGTH: Final = len(KEY_PREFIX) + KEY_ID_LENGTH + 1 + SECRET_LENGTH
+KEY_PREFIX = "hek_"
+KEY_ID_LENGTH = 10
+SECRET_BYTES = 32
+SECRET_LENGTH = 43  # len(token_urlsafe(32)): 32 bytes in unpadded URL-safe base64
+KEY_LENGTH = len(KEY_PREFIX) + KEY_ID_LENGTH + 1 + SECRET_LENGTH
 
 _KEY = re.compile(rf"hek_(?P<key_id>[a-z2-7]{{{KEY_ID_LENGTH}}})_(?P<secret>[A-Za-z0-9_-]{{{SECRET_LENGTH}}})")
-KEY_ID_PATTERN: Final = re.compile(rf"[a-z2-7]{{{KEY_ID_LENGTH}}}")
+KEY_ID_PATTERN = re.compile(rf"[a-z2-7]{{{KEY_ID_LENGTH}}}")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Final
 from uuid import UUID
 
 from edge.keys.errors import ApiKeyValidationError, UnknownPlan
@@ -27,17 +26,17 @@ __all__ = [
     "validate_session_variables",
 ]
 
-RESERVED_SESSION_VARIABLES: Final = RESERVED_SESSION_NAMES
+RESERVED_SESSION_VARIABLES = RESERVED_SESSION_NAMES
 """Names the edge controls at Hasura; a key may never set them (see :mod:`edge.session`)."""
 
 # A session variable becomes an HTTP header at Hasura: the name must be a header token and the value
 # must not carry control characters (CR/LF would split the upstream request).
-_SESSION_NAME: Final = re.compile(r"x-hasura-[a-z0-9-]{1,100}")
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
-_ROLE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MAX_SESSION_VARIABLES: Final = 32
-MAX_VALUE_LENGTH: Final = 1024
-MAX_OWNER_LENGTH: Final = 200
+_SESSION_NAME = re.compile(r"x-hasura-[a-z0-9-]{1,100}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ROLE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_SESSION_VARIABLES = 32
+MAX_VALUE_LENGTH = 1024
+MAX_OWNER_LENGTH = 200
 
 
 @dataclass(frozen=True)

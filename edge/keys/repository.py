@@ -20,7 +20,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
@@ -39,14 +39,14 @@ from edge.keys.model import (
 
 __all__ = ["DEFAULT_ROTATION_GRACE", "ApiKeyRepository", "create_pool", "open_repository"]
 
-DEFAULT_ROTATION_GRACE: Final = timedelta(hours=24)
+DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 
-_COLUMNS: Final = (
+_COLUMNS = (
     "id, key_prefix, key_hash, owner, plan, role, session_variables, "
     "created_at, expires_at, revoked_at, last_rotated_at"
 )
-_SELECT_BY_KEY_ID: Final = f"SELECT {_COLUMNS} FROM edge.api_keys WHERE key_prefix = %s"
-_INSERT_ATTEMPTS: Final = 5  # a key id collision (50 random bits) is astronomically rare; retry with a new id
+_SELECT_BY_KEY_ID = f"SELECT {_COLUMNS} FROM edge.api_keys WHERE key_prefix = %s"
+_INSERT_ATTEMPTS = 5  # a key id collision (50 random bits) is astronomically rare; retry with a new id
 
 
 def _utc_now() -> datetime:

@@ -74,7 +74,7 @@ class _Unknown(Enum):
 
 
 _UNKNOWN: Final = _Unknown.UNKNOWN
-_SCHEMA_MISSING: Final = (
+_SCHEMA_MISSING = (
     psycopg.errors.UndefinedTable,
     psycopg.errors.UndefinedColumn,
     psycopg.errors.InvalidSchemaName,

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any, Final
+from typing import Any
 
 from edge.http_server import ServerConfig
 from edge.serve import (
@@ -52,11 +52,11 @@ __all__ = ["EXIT_GRACE_SECONDS", "MAX_START_FAILURES", "supervise"]
 
 log = logging.getLogger("edge.workers")
 
-MAX_START_FAILURES: Final = 5
-EXIT_GRACE_SECONDS: Final = 15.0
-_FIRST_DELAY: Final = 0.5
-_LONGEST_DELAY: Final = 30.0
-_STABLE_SECONDS: Final = 60.0
+MAX_START_FAILURES = 5
+EXIT_GRACE_SECONDS = 15.0
+_FIRST_DELAY = 0.5
+_LONGEST_DELAY = 30.0
+_STABLE_SECONDS = 60.0
 """A worker that served this long before dying is replaced after the first delay again."""
 
 

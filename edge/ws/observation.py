@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Final
 
 from edge.errors import ServiceUnavailable, UpstreamUnavailable
 from edge.graphql.analysis import OperationAnalysis
@@ -48,9 +47,9 @@ __all__ = ["CLIENT_CLOSED", "OperationRecord", "record_operation"]
 
 log = logging.getLogger("edge.ws")
 
-CLIENT_CLOSED: Final = 499
+CLIENT_CLOSED = 499
 """The status of a query or mutation whose client left before its result (nginx's "client closed request")."""
-_ABORTED_STATUS: Final = {
+_ABORTED_STATUS = {
     "upstream-unavailable": UpstreamUnavailable.status,
     "upstream-renewed": UpstreamUnavailable.status,
     "connection-closed": ServiceUnavailable.status,

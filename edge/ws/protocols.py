@@ -10,7 +10,7 @@ messages are the edge's own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
@@ -26,9 +26,9 @@ __all__ = [
     "server_error_reason",
 ]
 
-GRAPHQL_TRANSPORT_WS: Final = "graphql-transport-ws"
-GRAPHQL_WS: Final = "graphql-ws"
-SUBPROTOCOLS: Final = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)
+GRAPHQL_TRANSPORT_WS = "graphql-transport-ws"
+GRAPHQL_WS = "graphql-ws"
+SUBPROTOCOLS = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)
 
 
 class CloseCode:
@@ -79,7 +79,7 @@ class Protocol:
         return [orjson.dumps({"type": "error", "id": op_id, "payload": [error]})]
 
 
-TRANSPORT: Final = Protocol(
+TRANSPORT = Protocol(
     name=GRAPHQL_TRANSPORT_WS,
     subscribe="subscribe",
     stop="complete",
@@ -88,7 +88,7 @@ TRANSPORT: Final = Protocol(
     complete="complete",
     keepalive=b'{"type":"ping","payload":{"message":"keepalive"}}',
 )
-LEGACY: Final = Protocol(
+LEGACY = Protocol(
     name=GRAPHQL_WS,
     subscribe="start",
     stop="stop",
@@ -99,19 +99,19 @@ LEGACY: Final = Protocol(
 )
 
 # c2s types either protocol accepts (Hasura parses both vocabularies on either subprotocol).
-CONNECTION_INIT: Final = "connection_init"
-REFRESH: Final = "refresh"  # the edge's own: new credentials in-band
-PING: Final = "ping"
-PONG: Final = "pong"
-TERMINATE: Final = "connection_terminate"  # legacy only
-SUBSCRIBE_TYPES: Final = frozenset({"subscribe", "start"})
-STOP_TYPES: Final = frozenset({"complete", "stop"})
+CONNECTION_INIT = "connection_init"
+REFRESH = "refresh"  # the edge's own: new credentials in-band
+PING = "ping"
+PONG = "pong"
+TERMINATE = "connection_terminate"  # legacy only
+SUBSCRIBE_TYPES = frozenset({"subscribe", "start"})
+STOP_TYPES = frozenset({"complete", "stop"})
 
-CONNECTION_ACK: Final = b'{"type":"connection_ack"}'
-REFRESH_ACK: Final = b'{"type":"refresh_ack"}'
+CONNECTION_ACK = b'{"type":"connection_ack"}'
+REFRESH_ACK = b'{"type":"refresh_ack"}'
 
 #: A close frame's reason is at most 123 bytes of UTF-8 (RFC 6455 §5.5: 125 with the code).
-MAX_REASON_BYTES: Final = 123
+MAX_REASON_BYTES = 123
 
 
 def server_error_reason(message: str) -> str:
