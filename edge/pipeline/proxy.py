@@ -13,6 +13,7 @@ without a complete analysis is sent to Hasura at most once, whatever fails.
 from __future__ import annotations
 
 import logging
+import time
 
 from edge.context import RequestContext
 from edge.errors import ServiceUnavailable, UpstreamTimeout, UpstreamUnavailable
@@ -27,7 +28,7 @@ log = logging.getLogger("edge.proxy")
 
 
 class Proxy:
-    """Fills ``ctx.response``; rejects 502 and 504."""
+    """Fills ``ctx.response`` and ``ctx.upstream_duration``; rejects 502, 503 and 504."""
 
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
@@ -35,6 +36,7 @@ class Proxy:
 
     async def __call__(self, ctx: RequestContext) -> None:
         idempotent = _only_queries(ctx)
+        sent = time.perf_counter()
         try:
             if self.balanced is not None:  # (a native call in the compiled build)
                 ctx.response = await self.balanced.post(ctx.body, ctx.upstream_headers, idempotent=idempotent)
@@ -60,6 +62,8 @@ class Proxy:
         except UpstreamError as exc:
             log.warning("upstream_unavailable", extra={"request_id": ctx.request_id, "reason": type(exc).__name__})
             raise UpstreamUnavailable() from None
+        finally:
+            ctx.upstream_duration = time.perf_counter() - sent
 
 
 def _only_queries(ctx: RequestContext) -> bool:

@@ -12,7 +12,7 @@ exists.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -112,10 +112,8 @@ class ReceiveRequest:
             if name not in _SIMPLE_REQUEST_HEADERS and not name.startswith(_BROWSER_SET_PREFIXES)
         )
 
-    async def __call__(
-        self, ctx: RequestContext, read_body: Callable[[int], Awaitable[bytes]], arrived_body: bytes | None = None
-    ) -> None:
-        """``arrived_body``: the whole body when the server has it already (else ``read_body`` is awaited)."""
+    async def __call__(self, ctx: RequestContext) -> None:
+        """The body is ``ctx.arrived_body`` when the server had it all already, else ``ctx.read_body`` reads it."""
         if ctx.method != "POST":
             if ctx.method == "GET" and self.allow_get:
                 await self._receive_get(ctx)
@@ -130,7 +128,11 @@ class ReceiveRequest:
                         "Content-Type must be application/json (simple content types are refused)"
                     )
                 raise UnsupportedMediaType()
+        arrived_body = ctx.arrived_body
         if arrived_body is None:
+            read_body = ctx.read_body
+            if read_body is None:  # a handler bug, not a client error
+                raise RuntimeError("receive_request has neither the body nor a reader for it")
             ctx.body = await read_body(self.max_body_bytes)
         elif len(arrived_body) > self.max_body_bytes:
             raise PayloadTooLarge.over(self.max_body_bytes)

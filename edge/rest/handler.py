@@ -36,12 +36,13 @@ have Hasura's status and its ``{"error", "path", "code"}`` body.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
@@ -50,6 +51,7 @@ from graphql import GraphQLSchema
 
 from edge import strict_json
 from edge.asgi import ClientDisconnected, Receive, Scope, Send, asgi_client, read_body, send_response
+from edge.cache import ResponseCache
 from edge.context import RequestContext
 from edge.errors import (
     BadRequest,
@@ -63,28 +65,35 @@ from edge.errors import (
     UnsupportedMediaType,
 )
 from edge.graphql.schema_source import SchemaSource
-from edge.graphql_http import GraphQLHTTPHandler
-from edge.observability.tracing import RequestSpan, with_trace_headers
+from edge.graphql_http import GraphQLHTTPHandler, end_span
+from edge.http.cors import CorsPolicy
+from edge.http.request_id import choose_request_id
+from edge.http.response_headers import MIN_COMPRESS_BYTES, compress_if_worthwhile
+from edge.pipeline.authenticate import Authenticate
+from edge.pipeline.cached_proxy import CachedProxy
+from edge.pipeline.order import Stage, Stages
 from edge.pipeline.proxy import Proxy
-from edge.pipeline.request_id import choose_request_id
-from edge.pipeline.response_headers import MIN_COMPRESS_BYTES, compress_if_worthwhile
+from edge.pipeline.receive_request import ReceiveRequest
+from edge.pipeline.respond import REPLACED_UPSTREAM_HEADERS
+from edge.pipeline.traced_proxy import TracedProxy
 from edge.rest.endpoints import METHODS, Endpoint, RestEndpoints
-from edge.rest.variables import RestArguments, resolve_arguments, validate_variables
+from edge.rest.variables import resolve_arguments, validate_variables
 from edge.upstream.base import Upstream, UpstreamResponse
 
 __all__ = [
     "REST_PREFIX",
+    "RestCall",
     "RestEndpointError",
     "RestEndpointNotFound",
     "RestHandler",
     "RestMethodNotAllowed",
     "RestMethodNotSupported",
+    "rest_stages",
 ]
 
 log = logging.getLogger("edge.rest")
 
 REST_PREFIX: Final = "/api/rest/"
-_REPLACED_UPSTREAM_HEADERS: Final = frozenset({b"x-request-id", b"date", b"server"})
 _CLOSE_AFTER: Final = (PayloadTooLarge, RequestTimeout)
 _JSON: Final = (b"content-type", b"application/json; charset=utf-8")
 _JSON_TYPES: Final = frozenset({b"application/json"})
@@ -175,13 +184,6 @@ class _RestUpstream:
         return None
 
 
-async def _traced(proxy: Proxy, ctx: RequestContext, *, span: RequestSpan) -> None:
-    """The proxy stage inside the CLIENT span, whose ``traceparent`` Hasura gets (a cache HIT makes none)."""
-    with span.upstream_span() as trace_headers:
-        ctx.upstream_headers = with_trace_headers(ctx.upstream_headers, trace_headers)
-        await proxy(ctx)
-
-
 def as_graphql_response(response: UpstreamResponse) -> UpstreamResponse:
     """Hasura's REST answer as the GraphQL response it was made from: a 200 JSON object is the ``data``,
     a 200 JSON array the ``errors``. Anything else is passed as it is."""
@@ -228,23 +230,236 @@ def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
     return False
 
 
+class RestCall:
+    """One REST call as its stages see it (``ctx.rest_call``): the path, then what the stages resolve."""
+
+    __slots__ = ("body", "endpoint", "forwarded", "raw_path", "target")
+
+    def __init__(self, raw_path: bytes) -> None:
+        self.raw_path = raw_path
+        self.body: dict[str, Any] | None = None
+        """The body's JSON object (receive); None for an empty body."""
+        self.endpoint: Endpoint | None = None
+        """The endpoint called (resolve_endpoint)."""
+        self.target = ""
+        """Hasura's ``/api/rest/...`` target, query string included (resolve_endpoint)."""
+        self.forwarded: bytes | None = None
+        """The body Hasura gets: the body keys that decided the variables (resolve_endpoint)."""
+
+
+def _call(ctx: RequestContext) -> RestCall:
+    call = ctx.rest_call
+    if call is None:  # a handler bug, not a client error
+        raise RuntimeError("a REST stage ran outside a REST call")
+    return call
+
+
+class ReceiveRestCall:
+    """REST's receive stage: the body, a JSON object sent as ``application/json`` or empty (413, 415, 400)."""
+
+    def __init__(self, *, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, ctx: RequestContext) -> None:
+        reader = ctx.read_body
+        if reader is None:  # a handler bug, not a client error
+            raise RuntimeError("a REST call without a body reader")
+        raw = await reader(self.max_body_bytes)
+        if not raw.strip():
+            return
+        content_type = ctx.header(b"content-type")
+        media_type = content_type.split(b";", 1)[0].strip().lower() if content_type is not None else None
+        if media_type not in _JSON_TYPES:
+            raise UnsupportedMediaType("A request body must be JSON, sent as Content-Type: application/json")
+        payload = strict_json.loads(raw)
+        if not isinstance(payload, dict):
+            raise BadRequest("The request body must be a JSON object (its keys are the operation's variables)")
+        ctx.body = raw
+        _call(ctx).body = payload
+
+
+class ResolveEndpoint:
+    """REST's step after identify plan: the method (Hasura's 400), the endpoint (404, 405, 500), its
+    variables (400) and the cross-site check for a mutation; fills ``ctx.payload`` for the analysis."""
+
+    def __init__(
+        self,
+        endpoints: RestEndpoints,
+        *,
+        credential_headers: Sequence[bytes],
+        schema_source: SchemaSource | None = None,
+    ) -> None:
+        self.endpoints = endpoints
+        self.credential_headers = tuple(credential_headers)
+        self.schema_source = schema_source
+
+    @property
+    def schema(self) -> GraphQLSchema | None:
+        info = self.schema_source.schema if self.schema_source is not None else None
+        return info.schema if info is not None else None
+
+    def __call__(self, ctx: RequestContext) -> None:
+        method = ctx.method
+        if method not in METHODS:
+            if method in _STANDARD_METHODS:
+                raise RestMethodNotSupported(f"Method {method} not supported.")
+            raise RestMethodNotSupported("Nonstandard method not allowed for REST endpoints")
+        call = _call(ctx)
+        # Each segment percent-decoded, empty ones dropped (WAI's path segments and Spock's router), so
+        # /api/%72est/... is /api/rest/... here as at Hasura; then the segments after api/rest.
+        try:
+            path = unquote_to_bytes(call.raw_path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("The path is not valid UTF-8") from None
+        segments = [segment for segment in path.split("/") if segment][2:]
+        match = self.endpoints.match(method, segments)
+        if match.kind == "not-found":
+            raise RestEndpointNotFound()
+        if match.kind == "method-not-allowed":
+            allowed = ", ".join(match.allowed)
+            raise RestMethodNotAllowed(f"Allowed methods: {allowed}", allow=allowed)
+        if match.kind == "ambiguous" or match.endpoint is None:
+            raise RestEndpointError()
+        endpoint = match.endpoint
+        try:
+            text = ctx.query_string.decode("utf-8")
+            query = [
+                pair
+                for part in _QUERY_SEPARATORS.split(text)
+                for pair in parse_qsl(part, keep_blank_values=True, errors="strict")
+            ]
+        except UnicodeDecodeError:
+            raise BadRequest("The query string is not valid UTF-8") from None
+        body = call.body
+        arguments = resolve_arguments(endpoint, match.values, query, body)
+        validate_variables(endpoint, arguments.variables, self.schema)
+        if endpoint.operation_type == "mutation" and (method == "GET" or (method == "POST" and body is None)):
+            self._check_not_cross_site(ctx)
+        ctx.payload = {"query": endpoint.query, "variables": arguments.variables}
+        target = REST_PREFIX + "/".join(quote(segment, safe="") for segment in segments)
+        query_string = arguments.query_string()
+        if query_string:
+            target += "?" + query_string
+        call.endpoint = endpoint
+        call.target = target
+        call.forwarded = orjson.dumps(arguments.body) if arguments.body is not None else None
+
+    def _check_not_cross_site(self, ctx: RequestContext) -> None:
+        """A mutation reached by a request a page on another origin can make the browser send without asking
+        (``<img>``, a form): it needs a header such a request cannot carry (``edge.pipeline.receive_request``)."""
+        authorization = ctx.header(b"authorization")
+        if authorization is not None and authorization.strip().partition(b" ")[0].lower() == b"bearer":
+            return
+        for name in (*self.credential_headers, *_PREFLIGHT_HEADERS):
+            if ctx.header(name):
+                return
+        raise CSRFHeaderRequired()
+
+
+class RestProxy:
+    """REST's proxy stage: the call to Hasura's ``/api/rest/...`` (``_RestUpstream``), through the proxy
+    stage's own error mapping (502, 503, 504)."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    async def __call__(self, ctx: RequestContext) -> None:
+        call = _call(ctx)
+        await Proxy(_RestUpstream(self.upstream, ctx.method, call.target, call.forwarded))(ctx)
+
+
+class RestRespond:
+    """REST's respond stage: the answer in REST's shape, with the edge's headers, an ``ETag`` on a cached
+    answer (304 for a matching ``If-None-Match`` on a GET), gzip; fills ``ctx.status``."""
+
+    def __init__(self, *, cors: CorsPolicy, security_headers: Sequence[tuple[bytes, bytes]]) -> None:
+        self.cors = cors
+        self.security_headers = list(security_headers)
+
+    def __call__(self, ctx: RequestContext) -> Awaitable[None] | None:
+        response = ctx.response
+        respond = ctx.respond
+        if response is None or respond is None:  # a pipeline bug, not a client error
+            raise RuntimeError("respond ran without a response or a responder")
+        body = as_rest_body(response.body) if response.status == 200 else response.body
+        out = [header for header in response.headers if header[0] not in REPLACED_UPSTREAM_HEADERS]
+        out.append((b"x-request-id", ctx.request_id.encode("ascii")))
+        if ctx.limit_headers:
+            out += ctx.limit_headers
+        if ctx.origin is not None:
+            out += self.cors.response_headers(ctx.origin)
+        out += self.security_headers
+        status = response.status
+        if ctx.method == "GET" and status == 200 and any(name == b"x-cache" for name, _ in response.headers):
+            etag = etag_of(body)
+            out.append((b"etag", etag))
+            if_none_match = ctx.header(b"if-none-match")
+            if if_none_match is not None and _etag_matches(if_none_match, etag):
+                ctx.status = 304
+                return respond(304, [header for header in out if header[0] not in _NOT_ON_304], b"")
+        if len(body) >= MIN_COMPRESS_BYTES:
+            body = compress_if_worthwhile(body, out, ctx.header(b"accept-encoding"))
+        ctx.status = status
+        return respond(status, out, body)
+
+
+_NOT_ON_304: Final = (b"content-type", b"content-encoding")
+
+
+def rest_stages(
+    graphql: GraphQLHTTPHandler,
+    endpoints: RestEndpoints,
+    *,
+    upstream: Upstream,
+    receive: ReceiveRequest,
+    response_cache: ResponseCache | None = None,
+    schema_source: SchemaSource | None = None,
+) -> Stages:
+    """REST's variant of the ``/graphql`` declaration (``edge.pipeline.order``): its own receive, endpoint,
+    proxy and respond steps around the same authenticate, identify plan, analyse, limit, inject session
+    and finish objects, in the same order.
+
+    ``receive``: the ``/graphql`` receive stage, whose body limit and credential headers REST keeps;
+    ``response_cache``: serves REST's GET calls when set.
+    """
+    to_hasura: Callable[[RequestContext], Awaitable[None]] = RestProxy(upstream)
+    if graphql.tracing_enabled:
+        to_hasura = TracedProxy(to_hasura)
+    proxy: Stage = to_hasura
+    if response_cache is not None:
+        proxy = CachedProxy(response_cache, to_hasura, methods=frozenset({"GET"}))
+    return dataclasses.replace(
+        graphql.stages,
+        receive=ReceiveRestCall(max_body_bytes=receive.max_body_bytes),
+        resolve_endpoint=ResolveEndpoint(
+            endpoints, credential_headers=receive.credential_headers, schema_source=schema_source
+        ),
+        proxy=proxy,
+        respond=RestRespond(cors=graphql.cors, security_headers=graphql.security_headers),
+    )
+
+
 class RestHandler:
-    """Any method on ``/api/rest/...`` (ASGI); the stages are the GraphQL handler's own objects."""
+    """Any method on ``/api/rest/...`` (ASGI): runs ``stages`` (:func:`rest_stages`) in their declared
+    order, and answers an EdgeError from any of them at one boundary."""
 
     def __init__(
         self,
         graphql: GraphQLHTTPHandler,
+        stages: Stages,
         endpoints: RestEndpoints,
         *,
-        upstream: Upstream,
+        authenticate: Authenticate,
         schema_source: SchemaSource | None = None,
     ) -> None:
+        """``graphql``: the ``/graphql`` handler, whose CORS policy, tracing and observer REST shares;
+        ``authenticate``: its stage (the OpenAPI document says which credentials it takes)."""
         self.graphql = graphql
+        self.stages = stages
+        self.sequence: tuple[Stage, ...] = stages.sequence()
         self.endpoints = endpoints
-        self.upstream = upstream
+        self.authenticate = authenticate
         self.schema_source = schema_source
-        self.max_body_bytes = graphql.receive_request.max_body_bytes
-        self.credential_headers: tuple[bytes, ...] = tuple(graphql.receive_request.credential_headers)
 
     @property
     def schema(self) -> GraphQLSchema | None:
@@ -275,9 +490,18 @@ class RestHandler:
     ) -> None:
         started = time.perf_counter()
         graphql = self.graphql
-        ctx = RequestContext(method=method, headers=headers, query_string=query_string, client=client, request_id="")
+        ctx = RequestContext(
+            method=method,
+            headers=headers,
+            query_string=query_string,
+            client=client,
+            request_id="",
+            read_body=functools.partial(read_body, receive),
+            respond=functools.partial(send_response, send),
+        )
         ctx.request_id = choose_request_id(ctx.first_values.get(b"x-request-id"))
         ctx.origin = ctx.first_values.get(b"origin")
+        ctx.rest_call = RestCall(raw_path)
         if method == "OPTIONS":
             if ctx.header(b"access-control-request-method"):
                 # /graphql's preflight, with the methods REST endpoints take instead of GET and POST only.
@@ -290,171 +514,31 @@ class RestHandler:
             out.append((b"x-request-id", ctx.request_id.encode("ascii")))
             await send_response(send, status, out, b"")
             return
-        upstream: float | None = None
-        span = (
-            graphql.tracing.start_request(
+        if graphql.tracing_enabled:
+            ctx.span = graphql.tracing.start_request(
                 headers, request_id=ctx.request_id, method=method, path=REST_PREFIX.rstrip("/")
             )
-            if graphql.tracing_enabled
-            else None
-        )
         try:
-            body = await self._receive_body(ctx, receive)
-            await graphql.authenticate(ctx)
-            graphql.identify_plan(ctx)
-            if method not in METHODS:
-                if method in _STANDARD_METHODS:
-                    raise RestMethodNotSupported(f"Method {method} not supported.")
-                raise RestMethodNotSupported("Nonstandard method not allowed for REST endpoints")
-            endpoint, arguments, target = self._resolve(ctx, method, raw_path, body)
-            graphql.analyse_operation(ctx)
-            if span is not None:
-                span.set_operation(endpoint.operation_type, ctx.analyses[0].operation_name if ctx.analyses else None)
-            await graphql.limit(ctx)
-            graphql.inject_session(ctx)
-            forwarded = orjson.dumps(arguments.body) if arguments.body is not None else None
-            stage = Proxy(_RestUpstream(self.upstream, method, target, forwarded))
-            proxy = functools.partial(_traced, stage, span=span) if span is not None else stage
-            sent = time.perf_counter()
-            cache = graphql.response_cache if method == "GET" else None
-            try:
-                if cache is not None:
-                    await cache.proxy_through(ctx, proxy)
-                else:
-                    await proxy(ctx)
-            finally:
-                upstream = time.perf_counter() - sent
-            await graphql.finish_response(ctx)
-            response = ctx.response
-            if response is None:
-                raise RuntimeError("the proxy stage produced no response")
+            for stage in self.sequence:
+                pending = stage(ctx)
+                if pending is not None:
+                    await pending
         except EdgeError as error:
             await self.send_error(ctx, send, error)
-            if span is not None:
-                span.end(error.status, error.code)
-            graphql.observer.finished(
-                ctx, status=error.status, started=started, upstream_duration=upstream, error_code=error.code
-            )
+            graphql.finished(ctx, started, error.status, error.code)
             return
         except ClientDisconnected:
-            if span is not None:
-                span.end(499, "client-disconnected")
+            end_span(ctx, 499, "client-disconnected")
             return
         except Exception:
             log.exception("edge_internal_error", extra={"request_id": ctx.request_id})
             await self.send_error(ctx, send, InternalError())
-            if span is not None:
-                span.end(500, "internal-error")
+            end_span(ctx, 500, "internal-error")
             return
         except BaseException:
-            if span is not None:
-                span.end(500, "internal")
+            end_span(ctx, 500, "internal")
             raise
-        status = await self._send_response(ctx, send, response, cacheable=method == "GET")
-        if span is not None:
-            span.end(status)
-        graphql.observer.finished(
-            ctx,
-            status=response.status,
-            started=started,
-            upstream_duration=upstream,
-            estimated_costs=ctx.estimated_costs or None,
-            actual_costs=ctx.actual_costs or None,
-            rows=ctx.rows,
-        )
-
-    async def _receive_body(self, ctx: RequestContext, receive: Receive) -> dict[str, Any] | None:
-        """The body's JSON object, or None for an empty body (413, 415, 400)."""
-        raw = await read_body(receive, self.max_body_bytes)
-        if not raw.strip():
-            return None
-        content_type = ctx.header(b"content-type")
-        media_type = content_type.split(b";", 1)[0].strip().lower() if content_type is not None else None
-        if media_type not in _JSON_TYPES:
-            raise UnsupportedMediaType("A request body must be JSON, sent as Content-Type: application/json")
-        payload = strict_json.loads(raw)
-        if not isinstance(payload, dict):
-            raise BadRequest("The request body must be a JSON object (its keys are the operation's variables)")
-        ctx.body = raw
-        return payload
-
-    def _resolve(
-        self, ctx: RequestContext, method: str, raw_path: bytes, body: dict[str, Any] | None
-    ) -> tuple[Endpoint, RestArguments, str]:
-        """The endpoint, its arguments and Hasura's target; fills ``ctx.payload`` for the analysis."""
-        # Each segment percent-decoded, empty ones dropped (WAI's path segments and Spock's router), so
-        # /api/%72est/... is /api/rest/... here as at Hasura; then the segments after api/rest.
-        try:
-            path = unquote_to_bytes(raw_path).decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest("The path is not valid UTF-8") from None
-        segments = [segment for segment in path.split("/") if segment][2:]
-        match = self.endpoints.match(method, segments)
-        if match.kind == "not-found":
-            raise RestEndpointNotFound()
-        if match.kind == "method-not-allowed":
-            allowed = ", ".join(match.allowed)
-            raise RestMethodNotAllowed(f"Allowed methods: {allowed}", allow=allowed)
-        if match.kind == "ambiguous" or match.endpoint is None:
-            raise RestEndpointError()
-        endpoint = match.endpoint
-        try:
-            text = ctx.query_string.decode("utf-8")
-            query = [
-                pair
-                for part in _QUERY_SEPARATORS.split(text)
-                for pair in parse_qsl(part, keep_blank_values=True, errors="strict")
-            ]
-        except UnicodeDecodeError:
-            raise BadRequest("The query string is not valid UTF-8") from None
-        arguments = resolve_arguments(endpoint, match.values, query, body)
-        validate_variables(endpoint, arguments.variables, self.schema)
-        if endpoint.operation_type == "mutation" and (method == "GET" or (method == "POST" and body is None)):
-            self._check_not_cross_site(ctx)
-        ctx.payload = {"query": endpoint.query, "variables": arguments.variables}
-        target = REST_PREFIX + "/".join(quote(segment, safe="") for segment in segments)
-        query_string = arguments.query_string()
-        if query_string:
-            target += "?" + query_string
-        return endpoint, arguments, target
-
-    def _check_not_cross_site(self, ctx: RequestContext) -> None:
-        """A mutation reached by a request a page on another origin can make the browser send without asking
-        (``<img>``, a form): it needs a header such a request cannot carry (``edge.pipeline.receive_request``)."""
-        authorization = ctx.header(b"authorization")
-        if authorization is not None and authorization.strip().partition(b" ")[0].lower() == b"bearer":
-            return
-        for name in (*self.credential_headers, *_PREFLIGHT_HEADERS):
-            if ctx.header(name):
-                return
-        raise CSRFHeaderRequired()
-
-    async def _send_response(
-        self, ctx: RequestContext, send: Send, response: UpstreamResponse, *, cacheable: bool
-    ) -> int:
-        """Send the answer; returns the status sent (304 for a matching ``If-None-Match``)."""
-        graphql = self.graphql
-        body = as_rest_body(response.body) if response.status == 200 else response.body
-        out = [header for header in response.headers if header[0] not in _REPLACED_UPSTREAM_HEADERS]
-        out.append((b"x-request-id", ctx.request_id.encode("ascii")))
-        if ctx.limit_headers:
-            out += ctx.limit_headers
-        if ctx.origin is not None:
-            out += graphql.cors.response_headers(ctx.origin)
-        out += graphql.security_headers
-        status = response.status
-        if cacheable and status == 200 and any(name == b"x-cache" for name, _ in response.headers):
-            etag = etag_of(body)
-            out.append((b"etag", etag))
-            if_none_match = ctx.header(b"if-none-match")
-            if if_none_match is not None and _etag_matches(if_none_match, etag):
-                kept = [header for header in out if header[0] not in (b"content-type", b"content-encoding")]
-                await send_response(send, 304, kept, b"")
-                return 304
-        if len(body) >= MIN_COMPRESS_BYTES:
-            body = compress_if_worthwhile(body, out, ctx.header(b"accept-encoding"))
-        await send_response(send, status, out, body)
-        return status
+        graphql.finished(ctx, started, ctx.status, None)
 
     async def send_error(self, ctx: RequestContext, send: Send, error: EdgeError) -> None:
         if error.status >= 500:

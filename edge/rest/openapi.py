@@ -36,7 +36,7 @@ from graphql import (
 from edge.asgi import Receive, Scope, Send, asgi_client, send_response
 from edge.context import RequestContext
 from edge.errors import EdgeError
-from edge.pipeline.request_id import choose_request_id
+from edge.http.request_id import choose_request_id
 from edge.rest.endpoints import Endpoint
 from edge.rest.variables import json_schema, named_json_schema
 
@@ -261,7 +261,7 @@ class OpenAPIDocument:
 
     def __init__(self, handler: RestHandler) -> None:
         self.handler = handler
-        authenticate = handler.graphql.authenticate
+        authenticate = handler.authenticate
         self.bearer = authenticate.verifier is not None or authenticate.authorizer is not None
         self.api_key = authenticate.api_keys is not None
         self.anonymous = authenticate.unauthorized is not None
@@ -292,7 +292,7 @@ class OpenAPIDocument:
         ctx.request_id = choose_request_id(ctx.first_values.get(b"x-request-id"))
         ctx.origin = ctx.first_values.get(b"origin")
         try:
-            await self.handler.graphql.authenticate(ctx)
+            await self.handler.authenticate(ctx)
         except EdgeError as error:
             await self.handler.send_error(ctx, send, error)
             return

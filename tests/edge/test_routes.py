@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from edge.app import create_app
-from tests.edge.conftest import EdgeFactory, edge_settings
+from tests.edge.conftest import EdgeFactory
 from tests.hasura_double import HasuraDouble
 from tests.support.servers import RunningServer
 from tests.support.tokens import mint
@@ -94,18 +93,3 @@ def test_cors_headers_only_for_allowed_origins_on_responses(start_edge: EdgeFact
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
     other = httpx.post(f"{edge.url}/graphql", json=query, headers={**headers, "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
-
-
-def test_pipeline_stages_run_in_the_declared_order(hasura_url: str):
-    app = create_app(edge_settings(hasura_url))
-    names = [type(stage).__name__ for stage in app.graphql.stages]
-    assert names == [
-        "ReceiveRequest",
-        "Authenticate",
-        "IdentifyPlan",
-        "AnalyseOperation",
-        "Limit",
-        "InjectSession",
-        "Proxy",
-        "FinishResponse",
-    ]
