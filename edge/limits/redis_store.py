@@ -111,24 +111,20 @@ class ScriptClient(Protocol):
 
 
 class RedisPyScripts:
-    """``ScriptClient`` on a redis-py client (one server, Sentinel's master, or a Cluster): each script is
-    loaded before its first EVALSHA, loaded again and retried once on NOSCRIPT, and the whole call is
-    capped at ``timeout`` whatever the client's own settings."""
+    """``ScriptClient`` on a redis-py client (one server, Sentinel's master, or a Cluster): EVALSHA, and on
+    NOSCRIPT one SCRIPT LOAD and EVALSHA again; the whole call capped at ``timeout`` whatever the client's
+    own settings."""
 
-    __slots__ = ("_loaded", "client")
+    __slots__ = ("client",)
 
     def __init__(self, client: RedisPyClient) -> None:
         self.client = client
-        self._loaded: set[str] = set()
 
     async def run_script(
         self, script: LuaScript, keys: Sequence[str], args: tuple[ScriptArg, ...], timeout: float
     ) -> object:
         client = self.client
         async with asyncio.timeout(timeout):
-            if script.sha not in self._loaded:
-                await client.script_load(script.source)
-                self._loaded.add(script.sha)
             try:
                 return await client.evalsha(script.sha, len(keys), *keys, *args)
             except NoScriptError:
@@ -228,7 +224,8 @@ class RedisLimiter(_RedisStore):
         if operations < 0:
             raise ValueError("operations must not be negative")
         base = self._key(plan_name, key)
-        reply = await self._run(HIT, (base + ":r", base + ":q"), (self._now(), operations, *self._plan_args(plan)))
+        now = "" if self._clock is None else repr(self._clock())
+        reply = await self._run(HIT, (base + ":r", base + ":q"), (now, operations, *self._plan_args(plan)))
         if reply is None:
             return DEGRADED_OPEN if self.failure_mode == "open" else DEGRADED_CLOSED
         f = reply.split()
@@ -244,10 +241,25 @@ class RedisLimiter(_RedisStore):
 class RedisCostBudgets(_RedisStore):
     """``CostBudgets`` on Redis: a GCRA per key (``rate=restore_rate``, ``burst=maximum``) in one script."""
 
+    def _setup(self) -> None:
+        self._rates: dict[int, tuple[CostBudget, str]] = {}
+
+    def _rate(self, budget: CostBudget) -> str:
+        # repr(restore_rate) per CostBudget object, as the limiter keeps its plans' arguments.
+        cached = self._rates.get(id(budget))
+        if cached is not None and cached[0] is budget:
+            return cached[1]
+        if len(self._rates) > 1024:
+            self._rates.clear()
+        text = repr(budget.restore_rate)
+        self._rates[id(budget)] = (budget, text)
+        return text
+
     async def charge(self, key: str, plan_name: str, budget: CostBudget, points: int) -> BudgetDecision:
         if points < 0:
             raise ValueError("points must not be negative")
-        args = (self._now(), repr(budget.restore_rate), budget.maximum, points, self._grace_ms)
+        now = "" if self._clock is None else repr(self._clock())
+        args = (now, self._rate(budget), budget.maximum, points, self._grace_ms)
         reply = await self._run(BUDGET_CHARGE, (self._key(plan_name, key) + ":b",), args)
         if reply is None:
             allowed = self.failure_mode == "open"
@@ -267,5 +279,5 @@ class RedisCostBudgets(_RedisStore):
     async def refund(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
         if points < 0:
             raise ValueError("points must not be negative")
-        args = (self._now(), repr(budget.restore_rate), points, self._grace_ms)
+        args = (self._now(), self._rate(budget), points, self._grace_ms)
         await self._run(BUDGET_REFUND, (self._key(plan_name, key) + ":b",), args)

@@ -62,9 +62,10 @@ def own_redis() -> Iterator[RedisProcess]:
 
 
 async def test_two_clients_enforce_one_combined_limit(redis_url: str, prefix: str, kind: str) -> None:
-    clients = [store_client(redis_url, kind), redis_client_from_url(redis_url)]
+    clients = [store_client(redis_url, kind, timeout=2.0), redis_client_from_url(redis_url, timeout=2.0)]
     try:
-        limiters = [RedisLimiter(c, prefix=prefix) for c in clients]  # Redis TIME: the production clock
+        # Redis TIME: the production clock; 2 s: 60 calls at once open 60 redis-py connections
+        limiters = [RedisLimiter(c, prefix=prefix, timeout=2.0) for c in clients]
         decisions = await asyncio.gather(*(limiters[i % 2].hit("k", "free", SCARCE) for i in range(120)))
         assert sum(d.allowed for d in decisions) == 50
         assert all(d.code == "rate-limited" for d in decisions if not d.allowed)
@@ -104,7 +105,7 @@ _WORKER = textwrap.dedent(
 
 def test_two_processes_sharing_redis_enforce_one_quota(redis_url: str, prefix: str, kind: str) -> None:
     start_at = f"{time.time() + 1.5:.3f}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))}
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", _WORKER, redis_url, prefix, start_at, "40", kind],
