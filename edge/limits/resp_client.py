@@ -344,6 +344,7 @@ class _Connection(asyncio.Protocol):
                 fut.set_exception(exc)
                 fut.exception()  # retrieved: a waiter whose caller has gone must not log at collection
         self.deadlines.clear()
+        self.out.clear()
 
     # asyncio.Protocol callbacks
 
@@ -355,7 +356,7 @@ class _Connection(asyncio.Protocol):
         waiters = self.waiters
         if buf[0] == 36 and len(waiters) > 0:  # the usual case: one whole bulk string (a script's reply)
             end = buf.find(_CRLF)
-            digits = buf[1:end]
+            digits = buf[1:end] if end > 1 else b""
             if 0 < len(digits) < 11 and digits.isdigit():  # not "$-1" (nil), nor garbage
                 stop = end + 2 + int(digits)
                 if len(buf) == stop + 2 and buf[stop:] == _CRLF:

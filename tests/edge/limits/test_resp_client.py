@@ -341,6 +341,31 @@ async def test_the_urls_database_is_selected(redis_url: str, prefix: str) -> Non
         await client.aclose()
 
 
+@pytest.mark.redis
+async def test_every_caller_gets_its_own_reply_when_many_share_the_connection(redis_url: str, prefix: str) -> None:
+    """Calls made in the same turn go out in one write, calls made alone at once: each reply reaches its
+    caller (every caller's plan has its own burst, so a reply given to another caller would show)."""
+    client = LeanRedis.from_url(redis_url, timeout=5.0)
+    try:
+        limiter = RedisLimiter(client, prefix=prefix, timeout=5.0)
+        budgets = RedisCostBudgets(client, prefix=prefix, timeout=5.0)
+        plans = [Plan.model_validate({"rate": {"requests_per_second": 0.001, "burst": 100 + n}}) for n in range(40)]
+
+        async def one(n: int) -> tuple[int, int, float]:
+            await asyncio.sleep(0 if n % 3 else 0.001 * (n % 5))  # some alone in their turn, some together
+            decision = await limiter.hit(f"k{n}", "free", plans[n])
+            charged = await budgets.charge(f"k{n}", "free", CostBudget(maximum=1000 + n, restore_rate=0.001), n)
+            return decision.limit, decision.remaining, charged.available
+
+        results = await asyncio.gather(*(one(n) for n in range(40)))
+        assert [(limit, remaining, round(available)) for limit, remaining, available in results] == [
+            (100 + n, 99 + n, 1000) for n in range(40)
+        ]
+        assert limiter.store_errors == budgets.store_errors == 0
+    finally:
+        await client.aclose()
+
+
 def _stop(server: RedisProcess) -> None:
     assert server.process is not None
     os.kill(server.process.pid, signal.SIGSTOP)
