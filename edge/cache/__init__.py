@@ -4,7 +4,8 @@
 - ``rules.py``: :class:`CacheRule` from settings (``cache_rules``); ``match_rule``.
 - ``key.py``: the key: normalised document, operation, variables, role and every session variable.
 - ``store.py``: :class:`MemoryResponseCache` (one process) and :class:`RedisResponseCache` (every replica).
-- ``stage.py``: :class:`ResponseCache`, the ``lookup``/``store`` hooks around the proxy stage.
+- ``response_cache.py``: :class:`ResponseCache`, the ``lookup``/``store`` hooks that the stage
+  ``edge/pipeline/cached_proxy.py`` runs around the proxy.
 - ``admin.py``: ``clear_key``/``clear_operation`` for the admin routes.
 
 ``make_response_cache_store(client)`` picks Redis when given a ``redis.asyncio`` client, else memory.
@@ -17,8 +18,8 @@ import redis.asyncio as aioredis
 from edge.cache.admin import clear_key, clear_operation
 from edge.cache.directive import CacheDirective, cache_directive, normalised_document
 from edge.cache.key import cache_key
+from edge.cache.response_cache import CACHE_KEY_HEADER, CacheDecision, ResponseCache
 from edge.cache.rules import CacheRule, match_rule
-from edge.cache.stage import CACHE_KEY_HEADER, CacheDecision, ResponseCache
 from edge.cache.store import CachedResponse, MemoryResponseCache, RedisResponseCache, ResponseCacheStore
 
 __all__ = [

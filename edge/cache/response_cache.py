@@ -1,6 +1,7 @@
 """The response cache around the proxy stage: ``@cached`` and configured rules against Hasura CE.
 
-The pipeline calls two hooks (or :meth:`ResponseCache.proxy_through`, which calls both around the proxy):
+The stage ``edge/pipeline/cached_proxy.py`` calls :meth:`ResponseCache.proxy_through`, which runs two
+hooks around the proxy stage:
 
 - :meth:`ResponseCache.lookup`, before proxying. Only one (non-batched) **query** operation from a known
   session is considered, and only when it carries ``@cached`` or its name matches a configured rule. With a

@@ -1,4 +1,4 @@
-"""The stage around the proxy: miss -> store -> hit, what is never cached, identity isolation, single flight."""
+"""ResponseCache around the proxy: miss -> store -> hit, what is never cached, identity isolation, single flight."""
 
 from __future__ import annotations
 
