@@ -156,7 +156,7 @@ def test_replies_from_redis_parse_as_redis_py_parses_them(
     script = "return " + lua(value)
 
     async def both() -> tuple[object, object]:
-        lean = LeanRedis.from_url(redis_url)
+        lean = LeanRedis.from_url(redis_url, timeout=5.0)
         reference = aioredis.Redis.from_url(redis_url)
         try:
             try:
@@ -275,7 +275,7 @@ def own_redis() -> Iterator[RedisProcess]:
 
 @pytest.mark.redis
 async def test_scripts_reload_after_script_flush_and_a_failed_load_is_an_error(own_redis: RedisProcess) -> None:
-    client = LeanRedis.from_url(own_redis.url)
+    client = LeanRedis.from_url(own_redis.url, timeout=5.0)
     try:
         script = LuaScript("return ARGV[1] .. '-' .. KEYS[1]")
         assert await client.run_script(script, ["k"], ("v",), 1.0) == b"v-k"
@@ -301,17 +301,18 @@ async def test_an_acl_user_authenticates_and_a_wrong_password_degrades_without_l
     prefix = unique_prefix()
     try:
         admin.execute_command("ACL", "SETUSER", "limiter", "on", f">{PASSWORD}", f"~{prefix}*", "+@all")
-        good = LeanRedis.from_url(f"redis://limiter:{PASSWORD}@127.0.0.1:{server.port}/0")
-        limiter = RedisLimiter(good, prefix=prefix, failure_mode="closed")
+        good = LeanRedis.from_url(f"redis://limiter:{PASSWORD}@127.0.0.1:{server.port}/0", timeout=2.0)
+        limiter = RedisLimiter(good, prefix=prefix, failure_mode="closed", timeout=2.0)
         decision = await limiter.hit("k", "free", SCARCE)
         assert (decision.allowed, decision.remaining, limiter.store_errors) == (True, 49, 0)
         assert await good.execute("ACL", "WHOAMI") == b"limiter"
-        outside = RedisLimiter(good, prefix="elsewhere:", failure_mode="closed")  # keys the user may not touch
+        # keys the user may not touch:
+        outside = RedisLimiter(good, prefix="elsewhere:", failure_mode="closed", timeout=2.0)
         assert (await outside.hit("k", "free", SCARCE)).code == "limiter-unavailable"
         await good.aclose()
 
-        wrong = LeanRedis.from_url(f"redis://limiter:not-{PASSWORD}@127.0.0.1:{server.port}/0")
-        refused = RedisLimiter(wrong, prefix=prefix, failure_mode="closed")
+        wrong = LeanRedis.from_url(f"redis://limiter:not-{PASSWORD}@127.0.0.1:{server.port}/0", timeout=2.0)
+        refused = RedisLimiter(wrong, prefix=prefix, failure_mode="closed", timeout=2.0)
         with caplog.at_level(logging.WARNING, logger="edge.limits.redis_store"):
             decision = await refused.hit("k", "free", SCARCE)
         assert (decision.allowed, decision.code, refused.store_errors) == (False, "limiter-unavailable", 1)
@@ -326,7 +327,7 @@ async def test_an_acl_user_authenticates_and_a_wrong_password_degrades_without_l
 @pytest.mark.redis
 async def test_the_urls_database_is_selected(redis_url: str, prefix: str) -> None:
     base = redis_url.rsplit("/", 1)[0]
-    client = LeanRedis.from_url(f"{base}/5")
+    client = LeanRedis.from_url(f"{base}/5", timeout=5.0)
     reference = redis.Redis.from_url(f"{base}/5")
     try:
         limiter = RedisLimiter(client, prefix=prefix, timeout=5.0)
@@ -379,17 +380,23 @@ def _resume(server: RedisProcess) -> None:
 @pytest.mark.redis
 async def test_a_late_reply_is_never_given_to_the_next_caller(own_redis: RedisProcess) -> None:
     """A stopped server answers the timed-out calls once it runs again: those answers reach no one."""
-    client = LeanRedis.from_url(own_redis.url)
+    client = LeanRedis.from_url(own_redis.url, timeout=5.0)
+    limiter_prefix, budget_prefix = unique_prefix(), unique_prefix()
+    budget = CostBudget(maximum=10, restore_rate=0.001)
     try:
-        limiter = RedisLimiter(client, prefix=unique_prefix(), timeout=0.3)
-        budgets = RedisCostBudgets(client, prefix=unique_prefix(), timeout=0.3)
-        assert (await limiter.hit("a", "free", SCARCE)).remaining == 49
+        # Patient stores (5 s) before and after the stop, hasty ones (0.3 s) on the same client during it.
+        patient = RedisLimiter(client, prefix=limiter_prefix, timeout=5.0)
+        patient_budgets = RedisCostBudgets(client, prefix=budget_prefix, timeout=5.0)
+        limiter = RedisLimiter(client, prefix=limiter_prefix, timeout=0.3)
+        budgets = RedisCostBudgets(client, prefix=budget_prefix, timeout=0.3)
+        assert (await patient.hit("a", "free", SCARCE)).remaining == 49
+        assert (await patient_budgets.charge("b", "free", budget, 0)).allowed  # both scripts loaded
         _stop(own_redis)
         try:
             # Three calls in flight on the one connection; the first deadline drops it and fails all three.
             stalled = await asyncio.gather(
                 limiter.hit("a", "free", SCARCE),
-                budgets.charge("b", "free", CostBudget(maximum=10, restore_rate=0.001), 3),
+                budgets.charge("b", "free", budget, 3),
                 limiter.hit("c", "free", BURST_20),
             )
         finally:
@@ -397,12 +404,12 @@ async def test_a_late_reply_is_never_given_to_the_next_caller(own_redis: RedisPr
         assert [d.degraded for d in stalled] == [True, True, True]
         assert (limiter.store_errors, budgets.store_errors) == (2, 1)
         # The stopped server still ran what it had read: "a" has used 2 (or, if it never read it, 1).
-        budget = CostBudget(maximum=10, restore_rate=0.001)
-        after = await asyncio.gather(limiter.hit("c", "free", BURST_20), budgets.charge("b", "free", budget, 1))
+        after = await asyncio.gather(patient.hit("c", "free", BURST_20), patient_budgets.charge("b", "free", budget, 1))
         assert not any(d.degraded for d in after)
         assert after[0].limit == 20 and after[0].remaining in (18, 19)  # "c"'s own answer, not "a"'s (49, 48)
         assert round(after[1].available) in (6, 9)  # "b"'s own budget
-        assert (await limiter.hit("a", "free", SCARCE)).remaining in (47, 48)
+        assert (await patient.hit("a", "free", SCARCE)).remaining in (47, 48)
+        assert patient.store_errors == patient_budgets.store_errors == 0
     finally:
         _resume(own_redis)
         await client.aclose()
@@ -437,10 +444,10 @@ async def test_a_cancelled_callers_reply_is_read_and_dropped(own_redis: RedisPro
 async def test_a_killed_server_fails_the_calls_and_a_restarted_one_is_used_again(
     own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = LeanRedis.from_url(own_redis.url)
+    client = LeanRedis.from_url(own_redis.url, timeout=2.0)
     try:
-        opened = RedisLimiter(client, prefix=unique_prefix(), failure_mode="open")
-        closed = RedisLimiter(client, prefix=unique_prefix(), failure_mode="closed")
+        opened = RedisLimiter(client, prefix=unique_prefix(), failure_mode="open", timeout=2.0)
+        closed = RedisLimiter(client, prefix=unique_prefix(), failure_mode="closed", timeout=2.0)
         assert not (await opened.hit("k", "free", SCARCE)).degraded
         own_redis.kill()
         with caplog.at_level(logging.WARNING, logger="edge.limits.redis_store"):
@@ -508,21 +515,23 @@ def tls_redis() -> Iterator[tuple[int, Path]]:
 async def test_rediss_verifies_the_server_as_redis_py_does(tls_redis: tuple[int, Path]) -> None:
     port, root = tls_redis
     url = f"rediss://:{PASSWORD}@127.0.0.1:{port}/0?ssl_ca_certs={root / 'ca.pem'}"
-    shared = open_shared_redis(url)
+    shared = open_shared_redis(url, timeout=5.0)
     try:
         assert isinstance(shared.limits_client, LeanRedis)
-        limiter = RedisLimiter(shared.limits_client, prefix=unique_prefix(), failure_mode="closed")
+        limiter = RedisLimiter(shared.limits_client, prefix=unique_prefix(), failure_mode="closed", timeout=5.0)
         assert (await limiter.hit("k", "free", SCARCE)).remaining == 49
         assert await shared.client.ping()  # redis-py reads the same URL the same way
     finally:
         await shared.aclose()
-    untrusted = LeanRedis.from_url(f"rediss://:{PASSWORD}@127.0.0.1:{port}/0")  # the system's CAs only
+    untrusted = LeanRedis.from_url(f"rediss://:{PASSWORD}@127.0.0.1:{port}/0", timeout=5.0)  # the system's CAs
     try:
         with pytest.raises(ssl.SSLCertVerificationError):
             await untrusted.execute("PING")
     finally:
         await untrusted.aclose()
-    wrong_name = LeanRedis.from_url(f"rediss://:{PASSWORD}@127.0.0.2:{port}/0?ssl_ca_certs={root / 'ca.pem'}")
+    wrong_name = LeanRedis.from_url(
+        f"rediss://:{PASSWORD}@127.0.0.2:{port}/0?ssl_ca_certs={root / 'ca.pem'}", timeout=5.0
+    )
     try:
         with pytest.raises((ssl.SSLCertVerificationError, OSError)):
             await wrong_name.execute("PING")
