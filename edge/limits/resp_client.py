@@ -5,9 +5,10 @@ instructions (its connection pool, retry wrapper, per-read socket timeouts, resp
 limits in Redis cost about a million instructions per request over the in-memory stores
 (``docs/benchmarks.md``, "Redis-backed limits"). This client does only what the two stores need:
 
-- One connection to one server (``redis://`` or ``rediss://``), **pipelined**: each command is written as
-  it comes (one ``transport.write``) and the replies are matched to the callers in order (FIFO), so
-  concurrent requests share the connection without waiting for each other's round trips.
+- One connection to one server (``redis://`` or ``rediss://``), **pipelined**: a command is written at
+  once when it is alone in flight, else with the others of its event-loop turn in one ``write``, and the
+  replies are matched to the callers in order (FIFO), so concurrent requests share the connection
+  without waiting for each other's round trips.
 - ``EVALSHA``; on ``NOSCRIPT`` (a restarted or flushed server) ``SCRIPT LOAD`` and ``EVALSHA`` again,
   written together, exactly once. The SHA-1 is computed here, as Redis does.
 - ``AUTH`` (``[user[:password]@]`` of the URL, percent-decoded) and ``SELECT`` (the URL's ``/db``) on
