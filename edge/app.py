@@ -144,12 +144,14 @@ def create_app(
         owned.push_async_callback(http_client.aclose)
     if verifier is None and configs:
         verifier = JWTVerifier(configs, http_client=http_client)
+    limits_client = redis_client
     if redis_client is None and settings.redis_url is not None:
         shared_redis = open_shared_redis(settings.redis_url.get_secret_value())
         redis_client = shared_redis.client
+        limits_client = shared_redis.limits_client  # the lean RESP client on redis:// and rediss://
         owned.push_async_callback(shared_redis.aclose)
-    limiter = limiter or make_limiter(redis_client, failure_mode=settings.limiter_failure_mode)
-    budgets = budgets or make_cost_budgets(redis_client, failure_mode=settings.limiter_failure_mode)
+    limiter = limiter or make_limiter(limits_client, failure_mode=settings.limiter_failure_mode)
+    budgets = budgets or make_cost_budgets(limits_client, failure_mode=settings.limiter_failure_mode)
     key_pool = None
     repository: ApiKeyRepository | None = None
     if api_keys is None and settings.database_url is not None:
