@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from edge.asgi import ASGIApp, Receive, Scope, Send
 from edge.auth.authorizer import Authorizer
 from edge.auth.jwt_verifier import JWTVerifier
 from edge.components import build_observability, build_persisted_queries, build_response_cache, build_upstream
+from edge.context import RequestContext
 from edge.error_statuses import ErrorStatuses
 from edge.errors import graphql_error_body
 from edge.graphiql import GraphiQL
@@ -32,6 +33,9 @@ from edge.graphql.schema_info import SchemaInfo
 from edge.graphql.schema_source import SchemaSource
 from edge.graphql_http import GraphQLHTTPHandler
 from edge.graphql_paths import GRAPHQL_PATHS
+from edge.http.client_address import ClientAddressResolver
+from edge.http.cors import CorsPolicy
+from edge.http.response_headers import security_headers
 from edge.keys.repository import ApiKeyRepository, create_pool
 from edge.keys.store import ApiKeyStore
 from edge.limits import make_cost_budgets, make_limiter
@@ -42,14 +46,16 @@ from edge.observability.metrics_server import MetricsServer
 from edge.observability.tracing import Tracing
 from edge.pipeline.analyse_operation import AnalyseOperation, CostModelHolder
 from edge.pipeline.authenticate import Authenticate
-from edge.pipeline.client_address import ClientAddressResolver
-from edge.pipeline.cors import CorsPolicy
+from edge.pipeline.cached_proxy import CachedProxy
 from edge.pipeline.finish_response import FinishResponse
 from edge.pipeline.identify_plan import IdentifyPlan
 from edge.pipeline.inject_session import InjectSession
 from edge.pipeline.limit import Limit
+from edge.pipeline.order import Stages
 from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
+from edge.pipeline.respond import Respond
+from edge.pipeline.traced_proxy import TracedProxy
 from edge.redis_topology import open_shared_redis
 from edge.rest import RestApp, build_rest_app
 from edge.routes.admin import admin_router, usage_router
@@ -212,27 +218,37 @@ def create_app(
         sample_ratio=settings.otel_sample_ratio,
     )
     graphiql = GraphiQL(tls=settings.tls_cert_file is not None) if settings.graphiql else None
-    handler = GraphQLHTTPHandler(
-        receive_request=ReceiveRequest(
-            max_body_bytes=settings.max_body_bytes,
-            allow_get=settings.allow_get,
-            persisted=persisted,
-            token_headers=_token_header_names(settings),
-        ),
-        authenticate=Authenticate(
-            verifier=verifier,
-            configs=configs,
-            unauthorized_role=settings.unauthorized_role,
-            api_keys=api_keys,
-            authorizer=authorizer,
-        ),
-        identify_plan=IdentifyPlan(
-            plans=settings.plans,
-            jwt_plan=settings.jwt_plan,
-            anonymous_plan=settings.anonymous_plan,
-            addresses=ClientAddressResolver(settings.trusted_proxies),
-        ),
-        analyse_operation=AnalyseOperation(
+    receive_request = ReceiveRequest(
+        max_body_bytes=settings.max_body_bytes,
+        allow_get=settings.allow_get,
+        persisted=persisted,
+        token_headers=_token_header_names(settings),
+    )
+    authenticate = Authenticate(
+        verifier=verifier,
+        configs=configs,
+        unauthorized_role=settings.unauthorized_role,
+        api_keys=api_keys,
+        authorizer=authorizer,
+    )
+    identify_plan = IdentifyPlan(
+        plans=settings.plans,
+        jwt_plan=settings.jwt_plan,
+        anonymous_plan=settings.anonymous_plan,
+        addresses=ClientAddressResolver(settings.trusted_proxies),
+    )
+    cors = CorsPolicy(
+        settings.allowed_origins, allow_get=settings.allow_get, token_headers=_token_header_names(settings)
+    )
+    tls = settings.tls_cert_file is not None
+    proxy: Callable[[RequestContext], Awaitable[None]] = Proxy(upstream)
+    if tracing.enabled:
+        proxy = TracedProxy(proxy)
+    stages = Stages(
+        receive=receive_request,
+        authenticate=authenticate,
+        identify_plan=identify_plan,
+        analyse=AnalyseOperation(
             analyser=analyse,
             costs=costs,
             persisted=persisted,
@@ -244,15 +260,16 @@ def create_app(
             admin_secret=settings.hasura_admin_secret.get_secret_value(),
             extra_dropped=_token_header_names(settings),
         ),
-        proxy=Proxy(upstream),
-        finish_response=FinishResponse(budgets=budgets, costs=costs, introspection_roles=introspection_roles),
-        cors=CorsPolicy(
-            settings.allowed_origins, allow_get=settings.allow_get, token_headers=_token_header_names(settings)
-        ),
-        response_cache=cache[0] if cache is not None else None,
+        proxy=CachedProxy(cache[0], proxy) if cache is not None else proxy,
+        finish=FinishResponse(budgets=budgets, costs=costs, introspection_roles=introspection_roles),
+        respond=Respond(cors=cors, security_headers=security_headers(tls=tls)),
+    )
+    handler = GraphQLHTTPHandler(
+        stages,
+        cors=cors,
         observer=observer,
         tracing=tracing,
-        tls=settings.tls_cert_file is not None,
+        tls=tls,
         error_statuses=ErrorStatuses(settings.error_statuses),
         graphiql=graphiql,
     )
@@ -287,8 +304,8 @@ def create_app(
 
     websocket = make_websocket_handler(
         settings,
-        authenticate=handler.authenticate,
-        identify_plan=handler.identify_plan,
+        authenticate=authenticate,
+        identify_plan=identify_plan,
         costs=costs,
         limiter=limiter,
         budgets=budgets,
@@ -336,7 +353,15 @@ def create_app(
 
     serve_metrics = metrics_app if settings.metrics_port is None and settings.metrics_token is not None else None
     rest = (
-        build_rest_app(settings.hasura_metadata_dir, handler, upstream=upstream, schema_source=schema_source)
+        build_rest_app(
+            settings.hasura_metadata_dir,
+            handler,
+            upstream=upstream,
+            schema_source=schema_source,
+            authenticate=authenticate,
+            receive=receive_request,
+            response_cache=cache[0] if cache is not None else None,
+        )
         if settings.hasura_metadata_dir
         else None
     )
