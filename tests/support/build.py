@@ -30,6 +30,9 @@ def select_build() -> str | None:
             f"compiled extensions next to the sources ({names}, from an older `make compile`) would shadow them: "
             "remove them with `find edge -name '*.so' -delete` (`make compile` now builds into build/compiled/)"
         )
+    on_path = [Path(entry).resolve() for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    if BUILD == "interpreted" and COMPILED_TREE in on_path:
+        return "PYTHONPATH has build/compiled (the compiled build): unset it, or set BUILD_UNDER_TEST=compiled"
     if BUILD == "compiled":
         if not (COMPILED_TREE / "edge").is_dir() or not (COMPILED_TREE / "sitecustomize.py").is_file():
             return "BUILD_UNDER_TEST=compiled: no compiled build in build/compiled/: run `make compile`"
