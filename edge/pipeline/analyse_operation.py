@@ -32,6 +32,10 @@ class CostModelHolder:
     def __init__(self, model: CostModel) -> None:
         self.model = model
 
+    def replace(self, model: CostModel) -> None:
+        """Use ``model`` from the next request on (``SchemaSource``'s ``on_change``)."""
+        self.model = model
+
 
 class AnalyseOperation:
     """Fills ``ctx.analyses`` and ``ctx.estimated_cost``; rejects 400 with the limit's code."""
