@@ -535,8 +535,14 @@ async def test_drain_waits_for_an_in_flight_request_then_closes(serve: ServeFn, 
     release.set()
     assert (await in_flight).status == 200
     assert await draining is True
+    async with asyncio.timeout(5):  # the drain closed the target's client: its socket too ...
+        while server.closed_conns < 1:
+            await asyncio.sleep(0.005)
     client = upstream.clients[0]
-    assert isinstance(client, LeanUpstream) and client._closed
+    assert isinstance(client, LeanUpstream)
+    with pytest.raises(UpstreamConnectError, match="closed"):  # ... and it refuses new requests
+        await client.post(QUERY, [])
+    assert server.connections == 1
 
 
 async def test_drain_timeout_closes_anyway(serve: ServeFn, balance: Balance) -> None:
