@@ -23,7 +23,7 @@ import asyncio
 import collections
 import select
 from collections.abc import Coroutine, Sequence
-from typing import Any, Final
+from typing import Any, Final, final
 from urllib.parse import urlsplit
 
 import httptools
@@ -39,7 +39,7 @@ from edge.upstream.base import (
     check_target,
 )
 
-__all__ = ["LeanUpstream"]
+__all__ = ["LeanUpstream", "PoolState"]
 
 
 class _ClosedBeforeResponse(UpstreamConnectError):
@@ -286,6 +286,31 @@ class _Conn(asyncio.Protocol):
                 headers = [h for h in headers if h[0] not in named]
         body = self.body_first if self.body_more is None else b"".join(self.body_more)
         return UpstreamResponse(status, headers, body)
+
+
+@final
+class PoolState:
+    """What a :class:`LeanUpstream` holds at one moment (:meth:`LeanUpstream.pool`).
+
+    ``open``: connection slots in use (sockets connecting, carrying a request or idle), never above
+    ``max_connections``; ``idle``: of those, the connections waiting for the next request; ``waiting``:
+    requests queued for a slot because all ``max_connections`` are busy.
+    """
+
+    __slots__ = ("idle", "open", "waiting")
+
+    def __init__(self, open: int, idle: int, waiting: int) -> None:
+        self.open: Final = open
+        self.idle: Final = idle
+        self.waiting: Final = waiting
+
+    def __repr__(self) -> str:
+        return f"PoolState(open={self.open}, idle={self.idle}, waiting={self.waiting})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PoolState):
+            return NotImplemented
+        return (self.open, self.idle, self.waiting) == (other.open, other.idle, other.waiting)
 
 
 class LeanUpstream:
@@ -546,6 +571,11 @@ class LeanUpstream:
         conn.transport.abort()
         if not keep_slot:
             self._free_slot()
+
+    def pool(self) -> PoolState:
+        """The pool's counts now, for metrics and checks: read on demand, nothing is counted per request."""
+        waiting = sum(1 for waiter in self._waiters if not waiter.done())  # cancelled ones linger until popped
+        return PoolState(self._open, len(self._idle), waiting)
 
     async def aclose(self) -> None:
         """Fail waiters and in-flight requests, close every socket, and wait (briefly) until closed."""
