@@ -1,11 +1,16 @@
 """LeanUpstream's pool: stale connections (retried only when idempotent), idle bound, limits, cancellation,
-size cap, shutdown."""
+size cap, shutdown.
+
+What the pool does is observed from outside: the connections the server accepts, sees open and sees
+closed, and :meth:`LeanUpstream.pool`'s counts. A slot that failed to come back shows as a request that
+cannot start: tests with ``max_connections=1`` make one more request after the failure.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import select
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 
@@ -19,7 +24,7 @@ from edge.upstream import (
     UpstreamTimeout,
 )
 from edge.upstream import lean as lean_module
-from edge.upstream.lean import LeanUpstream
+from edge.upstream.lean import LeanUpstream, PoolState
 from tests.edge.upstream import fake_upstream as fu
 from tests.edge.upstream.conftest import ServeFn
 
@@ -125,7 +130,7 @@ async def test_stale_keep_alive_retried_once_on_fresh_connection_when_idempotent
 async def test_stale_keep_alive_is_not_retried_when_not_idempotent(explicit: bool, serve: ServeFn, lean: Lean) -> None:
     """The server read the request, then closed without a byte: it may have run it, so it is not resent."""
     server = await serve(fu.one_then_close_on_next)
-    client = lean(server.url)
+    client = lean(server.url, max_connections=1)
     assert (await client.post(BODY, [])).status == 200
     with pytest.raises(UpstreamConnectError):
         if explicit:
@@ -134,8 +139,9 @@ async def test_stale_keep_alive_is_not_retried_when_not_idempotent(explicit: boo
             await client.post(MUTATION, [])  # not idempotent unless the caller says so
     assert [r.body for r in server.requests] == [BODY, MUTATION]  # received once
     assert server.connections == 1  # no second connection was opened for it
-    assert client._open == 0
-    assert (await client.post(MUTATION, [])).status == 200  # the next request opens a new connection
+    assert client.pool() == PoolState(open=0, idle=0, waiting=0)
+    # The next request opens a new connection, in the one slot (it came back).
+    assert (await client.post(MUTATION, [])).status == 200
     assert (server.connections, len(server.requests)) == (2, 3)
 
 
@@ -149,17 +155,20 @@ async def test_get_is_retried_on_a_stale_connection(serve: ServeFn, lean: Lean) 
 
 async def test_idle_close_noticed_before_reuse(serve: ServeFn, lean: Lean) -> None:
     server = await serve(fu.one_then_idle_close)
-    client = lean(server.url)
+    client = lean(server.url, max_connections=1)
     await client.post(BODY, [])
     await wait_until(lambda: server.closed_conns == 1)
-    await wait_until(lambda: not client._idle)  # connection_lost took it out of the pool
-    assert (await client.post(BODY, [])).status == 200
-    assert len(server.requests) == 2
-    assert client._open == 1
+    await wait_until(lambda: client.pool().idle == 0)  # the loop saw the close and took it out of the pool
+    assert client.pool().open == 0
+    assert (await client.post(BODY, [])).status == 200  # in the one slot, on a new connection
+    assert (server.connections, len(server.requests)) == (2, 2)
 
 
-# The idle bound: a connection idle for idle_timeout is closed, not reused. Its age is measured from
-# its last exchange's start (``_Conn.last``); the tests move that back instead of sleeping.
+# The idle bound: a connection idle for idle_timeout is closed, not reused. The tests with a short bound
+# sleep for twice as long: however loaded the machine, the connection is then idle past the bound (the
+# loop's clock is monotonic), so they cannot pass or fail by timing.
+
+SHORT_IDLE = 0.05
 
 
 @pytest.mark.parametrize("idempotent", [True, False])
@@ -167,14 +176,14 @@ async def test_a_connection_idle_past_the_bound_is_closed_not_reused(
     idempotent: bool, serve: ServeFn, lean: Lean
 ) -> None:
     server = await serve(fu.ok)
-    client = lean(server.url, idle_timeout=15.0)
+    client = lean(server.url, idle_timeout=SHORT_IDLE)
     await client.post(BODY, [])
-    (idle,) = client._idle
-    idle.last -= 15.0  # its last exchange started 15 s ago
+    await asyncio.sleep(2 * SHORT_IDLE)
+    assert server.open_now == 1 and client.pool().idle == 1  # open on both sides: the bound alone decides
     assert (await client.post(BODY, [], idempotent=idempotent)).status == 200
     assert server.connections == 2  # a new connection carried it
     await wait_until(lambda: server.closed_conns == 1)  # and the old one was closed by the client
-    assert idle.closed and client._open == 1 and list(client._idle) != [idle]
+    assert server.open_now == 1 and client.pool() == PoolState(open=1, idle=1, waiting=0)
     assert len(server.requests) == 2
 
 
@@ -182,30 +191,51 @@ async def test_a_connection_idle_within_the_bound_is_reused(serve: ServeFn, lean
     server = await serve(fu.ok)
     client = lean(server.url, idle_timeout=15.0)
     await client.post(BODY, [])
-    client._idle[-1].last -= 14.0  # 14 s (plus this test's own run time) is within 15 s
+    await asyncio.sleep(0.2)  # idle for a while, far within 15 s
     assert (await client.post(MUTATION, [])).status == 200
     assert (server.connections, len(server.requests)) == (1, 2)
 
 
+async def test_the_idle_time_counts_from_the_exchange_start(serve: ServeFn, lean: Lean) -> None:
+    """A connection whose response took longer than the bound is not reused (documented: closed early,
+    never reused late), though it was idle for no time at all."""
+
+    async def slower_than_the_bound(request: fu.Request, ctx: fu.Ctx) -> bool:
+        await asyncio.sleep(2 * SHORT_IDLE)
+        ctx.writer.write(fu.response())
+        return True
+
+    server = await serve(slower_than_the_bound)
+    client = lean(server.url, idle_timeout=SHORT_IDLE)
+    await client.post(BODY, [])
+    await client.post(BODY, [])
+    assert server.connections == 2
+    await wait_until(lambda: server.closed_conns == 1)
+
+
 async def test_every_idle_connection_past_the_bound_is_closed(serve: ServeFn, lean: Lean) -> None:
     server = await serve(fu.slow_ok)
-    client = lean(server.url, idle_timeout=15.0, max_connections=3)
+    client = lean(server.url, idle_timeout=SHORT_IDLE, max_connections=3)
     await asyncio.gather(*(client.post(BODY, []) for _ in range(3)))
-    assert len(client._idle) == 3
-    for conn in client._idle:
-        conn.last -= 20.0
+    assert server.connections == 3 and client.pool() == PoolState(open=3, idle=3, waiting=0)
+    await asyncio.sleep(2 * SHORT_IDLE)
     assert (await client.post(BODY, [])).status == 200
     assert server.connections == 4
     await wait_until(lambda: server.closed_conns == 3)
-    assert client._open == len(client._idle) == len(client._conns) == 1
+    assert server.open_now == 1 and client.pool() == PoolState(open=1, idle=1, waiting=0)
+
+
+# Linux's TCP states (include/net/tcp_states.h), the first byte of getsockopt(TCP_INFO).
+TCP_FIN_WAIT2 = 5
 
 
 class ClosingServer:
     """A blocking loopback server in a thread, for a close the client's event loop has not seen yet.
 
     It answers the first request on the first connection, then waits; ``close_first()`` closes that
-    connection from this thread (the test's loop does not run meanwhile). Every later connection is
-    answered normally. ``requests`` lists (connection number, request bytes).
+    connection from this thread (the test's loop does not run meanwhile) and returns once the client's
+    kernel has acknowledged the FIN: the close is then waiting on the client's socket, unprocessed.
+    Every later connection is answered normally. ``requests`` lists (connection number, request bytes).
     """
 
     RESPONSE = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"data":{}}'
@@ -244,8 +274,14 @@ class ClosingServer:
         first, _ = self.listener.accept()
         self._read(first, 0)
         self._close.wait(10)
+        first.shutdown(socket.SHUT_WR)  # the FIN; the socket stays ours to ask for its state
+        for _ in range(5000):  # FIN_WAIT2: the peer's kernel acknowledged the FIN (at most 5 s)
+            info = first.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+            if struct.unpack_from("B", info)[0] == TCP_FIN_WAIT2:
+                self._closed.set()
+                break
+            threading.Event().wait(0.001)
         first.close()
-        self._closed.set()
         number = 1
         while True:
             try:
@@ -269,23 +305,15 @@ def closing_server() -> Iterator[ClosingServer]:
     server.stop()
 
 
-def wait_for_eof(client: LeanUpstream) -> None:
-    """Block (without running the event loop) until the idle connection's socket has the server's FIN."""
-    (conn,) = client._idle
-    fd = conn.transport.get_extra_info("socket").fileno()
-    readable, _, _ = select.select([fd], [], [], 5)
-    assert readable, "the server's close did not arrive"
-
-
 async def test_a_close_the_loop_has_not_seen_is_noticed_before_a_mutation_is_written(
     closing_server: ClosingServer, lean: Lean
 ) -> None:
     client = lean(closing_server.url)
     await client.post(BODY, [])
-    closing_server.close_first()
-    wait_for_eof(client)
-    assert not client._idle[0].transport.is_closing()  # the loop has not processed the close
-    response = await client.post(MUTATION, [])  # the poll sees it: a new connection, nothing lost
+    closing_server.close_first()  # the loop does not run from here until the post below
+    assert client.pool().idle == 1  # so the closed connection is still in the pool
+    # Written to it, the mutation would be lost (the server is gone: UpstreamConnectError, not resent).
+    response = await client.post(MUTATION, [])  # the poll sees the close: a new connection, nothing lost
     assert response.status == 200
     assert [(n, r.endswith(MUTATION)) for n, r in closing_server.requests] == [(0, False), (1, True)]
 
@@ -297,7 +325,6 @@ async def test_without_the_check_an_idempotent_request_is_retried_instead(
     client = lean(closing_server.url)
     await client.post(BODY, [])
     closing_server.close_first()
-    wait_for_eof(client)
     assert (await client.post(BODY, [], idempotent=True)).status == 200
     assert [n for n, _ in closing_server.requests] == [0, 1]
 
@@ -314,11 +341,14 @@ async def test_no_retry_on_timeout_of_reused_connection(serve: ServeFn, lean: Le
 
 async def test_fresh_connection_closed_is_connect_error_without_retry(serve: ServeFn, lean: Lean) -> None:
     server = await serve(fu.close_silently)
-    client = lean(server.url)
+    client = lean(server.url, max_connections=1)
     with pytest.raises(UpstreamConnectError):
         await client.post(BODY, [])
     assert len(server.requests) == 1
-    assert client._open == 0
+    assert client.pool().open == 0
+    with pytest.raises(UpstreamConnectError):  # the slot came back: not an UpstreamPoolTimeout
+        await client.post(BODY, [])
+    assert (server.connections, len(server.requests)) == (2, 2)
 
 
 async def test_retry_that_also_fails_is_connect_error(serve: ServeFn, lean: Lean) -> None:
@@ -329,20 +359,26 @@ async def test_retry_that_also_fails_is_connect_error(serve: ServeFn, lean: Lean
         return False
 
     server = await serve(first_only_then_close)
-    client = lean(server.url)
+    client = lean(server.url, max_connections=1)
     await client.post(BODY, [])
     with pytest.raises(UpstreamConnectError):
         await client.post(BODY, [], idempotent=True)
     assert server.connections == 2  # one retry, not more
-    assert client._open == 0
+    assert client.pool().open == 0
+    with pytest.raises(UpstreamConnectError):  # the slot came back: not an UpstreamPoolTimeout
+        await client.post(BODY, [])
+    assert server.connections == 3
 
 
 async def test_oversized_response(serve: ServeFn, lean: Lean) -> None:
     server = await serve(fu.oversized)
-    client = lean(server.url, max_response_bytes=100_000)
+    client = lean(server.url, max_response_bytes=100_000, max_connections=1)
     with pytest.raises(UpstreamProtocolError, match="exceeds"):
         await client.post(BODY, [])
-    assert client._open == 0
+    await wait_until(lambda: server.closed_conns == 1)  # the client dropped the connection
+    assert client.pool().open == 0
+    with pytest.raises(UpstreamProtocolError, match="exceeds"):  # the slot came back
+        await client.post(BODY, [])
 
 
 async def test_close_delimited_body(serve: ServeFn, lean: Lean) -> None:
@@ -373,7 +409,8 @@ async def test_200_concurrent_posts_never_exceed_8_sockets(serve: ServeFn, lean:
     assert len(server.requests) == 200
     assert server.max_open <= 8
     assert server.connections <= 8
-    assert client._open <= 8 and not client._waiters
+    opened = server.connections  # every one still open on both sides, idle in the pool
+    assert server.open_now == opened and client.pool() == PoolState(open=opened, idle=opened, waiting=0)
 
 
 async def test_waiters_served_in_fifo_order(serve: ServeFn, lean: Lean) -> None:
@@ -416,7 +453,7 @@ async def test_cancelled_post_closes_its_connection_and_frees_the_slot(serve: Se
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert client._open == 0 and not client._conns
+    assert client.pool() == PoolState(open=0, idle=0, waiting=0)
     await wait_until(lambda: server.closed_conns == 1)  # the socket really closed
     assert (await client.post(BODY, [])).status == 200
     assert server.connections == 2
@@ -428,13 +465,14 @@ async def test_cancelled_waiter_leaves_no_trace(serve: ServeFn, lean: Lean) -> N
     stuck = asyncio.create_task(client.post(b'"hang"', []))
     await server.request_seen.wait()
     waiting = asyncio.create_task(client.post(BODY, []))
-    await wait_until(lambda: len(client._waiters) == 1)
+    await wait_until(lambda: client.pool().waiting == 1)
     waiting.cancel()
     stuck.cancel()
     await asyncio.gather(stuck, waiting, return_exceptions=True)
-    assert client._open == 0
-    assert (await client.post(BODY, [])).status == 200
-    assert client._open == 1
+    assert client.pool() == PoolState(open=0, idle=0, waiting=0)
+    assert (await client.post(BODY, [])).status == 200  # the freed slot went to no cancelled waiter
+    assert client.pool() == PoolState(open=1, idle=1, waiting=0)
+    assert server.connections == 2
 
 
 async def test_aclose_fails_in_flight_and_waiting_requests(serve: ServeFn) -> None:
@@ -444,12 +482,14 @@ async def test_aclose_fails_in_flight_and_waiting_requests(serve: ServeFn) -> No
     in_flight = asyncio.create_task(client.post(b'"hang"', []))
     await wait_until(lambda: len(server.requests) == 2)
     waiting = asyncio.create_task(client.post(BODY, []))
-    await wait_until(lambda: len(client._waiters) == 1)
+    await wait_until(lambda: client.pool().waiting == 1)
     await client.aclose()
     for task in (in_flight, waiting):
         with pytest.raises(UpstreamConnectError):
             await task
-    assert not client._conns and client._open == 0
+    assert client.pool() == PoolState(open=0, idle=0, waiting=0)
+    await wait_until(lambda: server.open_now == 0)
+    assert server.connections == 1
     with pytest.raises(UpstreamConnectError, match="closed"):
         await client.post(BODY, [])
 
@@ -485,7 +525,7 @@ async def test_read_timeout_fires_once_data_stops(serve: ServeFn, lean: Lean) ->
     client = lean(server.url, read_timeout=0.25)
     with pytest.raises(UpstreamTimeout):
         await client.post(BODY, [])
-    assert client._open == 0 and not client._conns
+    assert client.pool() == PoolState(open=0, idle=0, waiting=0)
     await wait_until(lambda: server.closed_conns == 1)
 
 
@@ -508,7 +548,8 @@ async def test_read_timeout_on_a_connection_that_served_before(serve: ServeFn, l
     assert (await client.post(b"8", [])).body == b"8"
     with pytest.raises(UpstreamTimeout):
         await client.post(b'"hang"', [])
-    assert server.connections == 1 and client._open == 0
+    assert server.connections == 1 and client.pool().open == 0
+    await wait_until(lambda: server.closed_conns == 1)
 
 
 async def test_a_shorter_per_call_timeout_than_the_armed_timer(serve: ServeFn, lean: Lean) -> None:
@@ -530,9 +571,9 @@ async def test_bytes_after_the_response_drop_the_connection(serve: ServeFn, lean
     client = lean(server.url)
     for _ in range(2):
         assert (await client.post(BODY, [])).body == fu.JSON_BODY
-        await wait_until(lambda: not client._idle)  # never reused
-    assert server.connections == 2
-    await wait_until(lambda: client._open == 0)
+        await wait_until(lambda: server.closed_conns == server.connections)  # the client dropped it ...
+    assert server.connections == 2  # ... never reused
+    assert client.pool() == PoolState(open=0, idle=0, waiting=0)
 
 
 async def test_body_in_many_pieces_and_after_an_interim_response(serve: ServeFn, lean: Lean) -> None:
@@ -587,6 +628,8 @@ async def test_pool_bookkeeping_survives_chaos(serve: ServeFn, lean: Lean) -> No
         else:
             assert result in (str(n).encode(), fu.JSON_BODY), (n, result)
     assert server.max_open <= 4
-    assert not client._waiters
-    assert client._open == len(client._conns) == len(client._idle) <= 4
+    # Every slot in use is an idle connection, open at the server too (once the client saw every close).
+    await wait_until(lambda: client.pool().idle == server.open_now)
+    state = client.pool()
+    assert state.open == state.idle <= 4 and state.waiting == 0
     assert (await client.post(b"1", [])).body == b"1"
