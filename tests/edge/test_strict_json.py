@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import orjson
 import pytest
@@ -21,6 +22,21 @@ def refused(data: bytes | str, where: str = "The request body") -> InvalidJSON:
         strict_json.loads(data, where)
     assert caught.value.status == 400
     return caught.value
+
+
+@pytest.fixture
+def exact_readings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts read a second time by the standard library's ``json`` (the module's documented slower
+    path, taken when counting quotes cannot prove that no key was dropped, or for a double)."""
+    read: list[str] = []
+    decode = json.JSONDecoder.decode
+
+    def counting(self: json.JSONDecoder, text: str, *args: Any, **kwargs: Any) -> Any:
+        read.append(text)
+        return decode(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(json.JSONDecoder, "decode", counting)
+    return read
 
 
 def nested(depth: int, inner: str = "1") -> str:
@@ -54,12 +70,24 @@ def test_unambiguous_json_is_read_as_orjson_reads_it(text: str) -> None:
         assert strict_json.loads(data) == orjson.loads(data)
 
 
-def test_graphql_string_literals_stay_on_the_quote_counting_path() -> None:
+def test_graphql_string_literals_stay_on_the_quote_counting_path(exact_readings: list[str]) -> None:
     # Escaped quotes make the plain count differ; the re-serialisation count accounts for them.
-    data = json.dumps({"query": '{ users(where: {name: {_eq: "bob"}}) { id } }', "variables": {"q": 'a"b'}}).encode()
-    value = orjson.loads(data)
-    assert strict_json._quotes_match_reserialised(data, value, data.count(b'"'))
-    assert strict_json.loads(data) == value
+    text = json.dumps({"query": '{ users(where: {name: {_eq: "bob"}}) { id } }', "variables": {"q": 'a"b'}})
+    value = orjson.loads(text)
+    assert text.count('"') != 2 * 5  # five strings: the plain count alone would send it to the exact reading
+    for data in (text, text.encode()):
+        assert strict_json.loads(data) == value
+    assert exact_readings == []  # the re-serialised count proved it: not read again
+
+
+def test_a_quote_written_as_u0022_without_a_repeated_key_is_read_exactly_and_passes(
+    exact_readings: list[str],
+) -> None:
+    # 9 quotes for 4 strings, so the plain count differs; the \u0022 sends it past the re-serialised count.
+    text = '{"a":"\\u0022","b":"\\""}'
+    for data in (text, text.encode()):
+        assert strict_json.loads(data) == {"a": '"', "b": '"'}
+    assert exact_readings == [text, text]
 
 
 # --- duplicate keys ---------------------------------------------------------------------------------
@@ -108,27 +136,27 @@ def test_the_plain_quote_count_catches_a_dropped_key() -> None:
 
 def test_the_reserialised_quote_count_catches_a_dropped_key_that_held_escaped_quotes() -> None:
     # Escaped quotes defeat the plain count; the re-serialisation count must still differ.
-    data = b'{"q":"\\"","q":"\\""}'  # 10 quotes; the tree {"q":"\""} re-serialises with 5
-    value = orjson.loads(data)
-    assert data.count(b'"') != 2 * 2
-    assert not strict_json._quotes_match_reserialised(data, value, data.count(b'"'))
-    assert isinstance(refused(data), DuplicateJSONKey)
+    text = '{"q":"\\"","q":"\\""}'  # 10 quotes; the tree {"q":"\""} re-serialises with 5
+    assert text.count('"') != 2 * 2 and orjson.dumps(orjson.loads(text)).count(b'"') != text.count('"')
+    for data in (text, text.encode()):
+        assert isinstance(refused(data), DuplicateJSONKey)
 
 
 def test_a_quote_written_as_u0022_never_passes_on_counts() -> None:
     # The kept value's \u0022 escapes add quotes to the tree, none to the text: the counts agree
     # (6 quotes in the text, 6 in orjson's '{"a":"\"\""}'), so only the \u0022 test refuses it.
-    data = b'{"a":1,"a":"\\u0022\\u0022"}'
-    value = orjson.loads(data)
-    assert orjson.dumps(value).count(b'"') == data.count(b'"')
-    assert not strict_json._quotes_match_reserialised(data, value, data.count(b'"'))
-    assert isinstance(refused(data), DuplicateJSONKey)
+    text = '{"a":1,"a":"\\u0022\\u0022"}'
+    assert orjson.dumps(orjson.loads(text)).count(b'"') == text.count('"')
+    for data in (text, text.encode()):  # both spellings of the \u0022 test
+        assert isinstance(refused(data), DuplicateJSONKey)
 
 
-def test_a_double_alone_sends_the_text_to_the_exact_reading() -> None:
+def test_a_double_alone_sends_the_text_to_the_exact_reading(exact_readings: list[str]) -> None:
     data = b'{"a":1.00000000000000000001}'  # quotes match; only the double flag looks closer
     assert data.count(b'"') == 2
     assert isinstance(refused(data), JSONNumberOutOfRange)
+    assert strict_json.loads(b'{"a":0.5}') == {"a": 0.5}
+    assert exact_readings == [data.decode(), '{"a":0.5}']
 
 
 # --- nesting ----------------------------------------------------------------------------------------
