@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis.asyncio as aioredis
 from redis.crc import key_slot
 
 from edge.configuration import load_settings
@@ -90,22 +89,41 @@ def test_the_target_never_shows_the_password() -> None:
     assert PASSWORD not in repr(parse_redis_url(f"redis://:{PASSWORD}@cache"))
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize("key", ["k", "user:{1}", "a}b{c", "}{", "203.0.113.9"])
-def test_each_script_s_keys_share_one_cluster_slot(key: str) -> None:
-    # RedisLimiter's HIT script takes the rate and quota keys of one caller: the hash tag keeps them together
-    # whatever the limit key holds (the tag is the first {...}, and both names share everything before it).
-    # Only the key naming runs: a client that is never used connects nowhere. (Real objects, not __new__:
-    # the compiled build's classes do not allow attributes set from outside.)
-    unused = aioredis.Redis()
-    limiter = RedisLimiter(unused, prefix="edge:limits:")
-    base = limiter._key("free", key)
-    assert key_slot((base + ":r").encode()) == key_slot((base + ":q").encode())
-    # The usage meter's script takes every key of one period.
-    meter = RedisUsageMeter(unused, prefix="edge:usage:")
-    subjects, indexes = meter._keys("2026-11")
-    slots = {key_slot(f"{subjects}{kind}:{key}".encode()) for kind in ("key", "user")}
-    slots |= {key_slot(f"{indexes}{kind}".encode()) for kind in ("key", "user")}
-    assert len(slots) == 1
+async def test_each_script_s_keys_share_one_cluster_slot(key: str, redis_url: str) -> None:
+    # What each script call stores, read back from Redis: the keys of one call must share one Cluster slot
+    # whatever the caller's key holds (a hash tag is the first {...} of a name).
+    shared = open_shared_redis(redis_url, timeout=2.0)
+    client = shared.client
+    prefix = f"test:topology:{uuid.uuid4().hex}:"
+
+    async def stored(under: str) -> list[bytes]:
+        return [name async for name in client.scan_iter(match=f"{prefix}{under}*")]
+
+    try:
+        # RedisLimiter's HIT script: the rate and the quota of one caller.
+        limiter = RedisLimiter(client, prefix=prefix + "limits:")
+        plan = Plan.model_validate(
+            {"rate": {"requests_per_second": 1, "burst": 5}, "quota": {"limit": 3, "period": "DAY", "offset": "+00:00"}}
+        )
+        assert (await limiter.hit(key, "free", plan)).allowed and limiter.store_errors == 0
+        written = await stored("limits:")
+        assert len(written) == 2
+        assert len({key_slot(name) for name in written}) == 1
+        # The usage meter's flush script: every key of one period (subjects of both kinds and their indexes).
+        meter = RedisUsageMeter(client, prefix + "usage:", clock=lambda: 1795000000.0)  # type: ignore[arg-type]
+        for kind in ("key", "user"):
+            meter.record(kind, key, requests=1)
+        meter.record("key", "other", requests=1)
+        assert await meter.flush() and meter.store_errors == 0
+        written = await stored("usage:")
+        assert len(written) == 5
+        assert len({key_slot(name) for name in written}) == 1
+    finally:
+        async for name in client.scan_iter(match=prefix + "*"):
+            await client.delete(name)
+        await shared.aclose()
 
 
 @pytest.mark.redis
