@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+
 import httpx
 import pytest
 
-from edge.http.response_headers import _accepts_gzip
+from edge.http.response_headers import MIN_COMPRESS_BYTES, compress_if_worthwhile
 from tests.hasura_double import HasuraDouble
 from tests.support.servers import RunningServer
 from tests.support.tokens import mint
@@ -42,12 +44,23 @@ def test_large_answers_are_gzipped_for_clients_that_accept_it(edge: RunningServe
     ("header", "expected"),
     [
         (b"gzip", True),
+        (b"GZip", True),  # codings are case-insensitive
         (b"br, gzip;q=0.5", True),
         (b"gzip;q=0", False),
+        (b"br, gzip ; q = 0.000", False),  # spaces around the parameter change nothing
         (b"identity", False),
         (b"*", True),
+        (b"*;q=0", False),
+        (b"", False),
         (None, False),
     ],
 )
 def test_accept_encoding_parsing(header: bytes | None, expected: bool):
-    assert _accepts_gzip(header) is expected
+    body = b'{"data":{"products":[' + b'{"id":1},' * (MIN_COMPRESS_BYTES // 9) + b"]}}"  # worth compressing
+    headers: list[tuple[bytes, bytes]] = []
+    sent = compress_if_worthwhile(body, headers, header)
+    if expected:
+        assert gzip.decompress(sent) == body
+        assert headers == [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
+    else:
+        assert (sent, headers) == (body, [])
