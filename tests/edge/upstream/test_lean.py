@@ -12,6 +12,7 @@ import asyncio
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import orjson
@@ -280,7 +281,7 @@ class ClosingServer:
             if struct.unpack_from("B", info)[0] == TCP_FIN_WAIT2:
                 self._closed.set()
                 break
-            threading.Event().wait(0.001)
+            time.sleep(0.001)
         first.close()
         number = 1
         while True:
