@@ -6,7 +6,7 @@ truncate a Lua number to an integer). ``ARGV[1]`` is ``now``: empty means "use R
 
 from __future__ import annotations
 
-__all__ = ["BUDGET_CHARGE", "BUDGET_REFUND", "HIT"]
+__all__ = ["ADMIT", "BUDGET_CHARGE", "BUDGET_REFUND", "HIT"]
 
 _PRELUDE = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -37,12 +37,10 @@ local function gcra(tat, now, rate, burst, cost)
 end
 """
 
-HIT = (
-    _PRELUDE
-    + """
--- KEYS[1]: TAT (string); KEYS[2]: quota (hash w = window start, n = used)
--- ARGV: now, operations, rate|'', burst, limit|'', period, offset_seconds, grace_ms
--- Returns one space-separated string (one bulk reply parses faster than ten).
+# The rate+quota step: KEYS[1] TAT (string), KEYS[2] quota (hash w = window start, n = used);
+# ARGV[1..8]: now, operations, rate|'', burst, limit|'', period, offset_seconds, grace_ms. Writes both
+# only when both allow; leaves ``now``, ``r_ok``... and ``q_ok``... for the script that includes it.
+_RATE_AND_QUOTA = """
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
   local era = math.floor(y / 400)
@@ -116,8 +114,37 @@ if r_ok and q_ok then
   end
 end
 local function flag(b) if b then return '1' end return '0' end
-return table.concat({flag(r_ok), fmt(r_tat), fmt(r_rem), fmt(r_retry), fmt(r_reset),
-                     flag(q_ok), fmt(q_used), fmt(q_rem), fmt(q_retry), fmt(q_reset)}, ' ')
+local limits = {flag(r_ok), fmt(r_tat), fmt(r_rem), fmt(r_retry), fmt(r_reset),
+                flag(q_ok), fmt(q_used), fmt(q_rem), fmt(q_retry), fmt(q_reset)}
+"""
+
+HIT = (
+    _PRELUDE
+    + _RATE_AND_QUOTA
+    + """
+-- Returns one space-separated string (one bulk reply parses faster than ten).
+return table.concat(limits, ' ')
+"""
+)
+
+ADMIT = (
+    _PRELUDE
+    + _RATE_AND_QUOTA
+    + """
+-- HIT, then (only when it allowed) BUDGET_CHARGE on KEYS[3] in the same step, with the same now.
+-- ARGV[9..11]: restore_rate, maximum, points. Returns HIT's ten fields, then BUDGET_CHARGE's four
+-- ('ok retry_after tat|- now'), or four '-' when the rate or the quota refused (the budget untouched).
+if not (r_ok and q_ok) then
+  return table.concat(limits, ' ') .. ' - - - -'
+end
+local b_ok, b_tat, _, b_retry = gcra(tonumber(redis.call('GET', KEYS[3])), now, tonumber(ARGV[9]),
+  tonumber(ARGV[10]), tonumber(ARGV[11]))
+if b_ok and b_tat > now then
+  redis.call('SET', KEYS[3], fmt(b_tat), 'PX', string.format('%d', math.ceil((b_tat - now) * 1000) + grace))
+end
+local b_state = '-'
+if b_tat > now then b_state = fmt(b_tat) end
+return table.concat(limits, ' ') .. ' ' .. table.concat({flag(b_ok), fmt(b_retry), b_state, fmt(now)}, ' ')
 """
 )
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from edge.limits.decision import BudgetDecision, LimitDecision
+from edge.limits.decision import Admission, BudgetDecision, LimitDecision
 from edge.plans import CostBudget, Plan
 
-__all__ = ["CostBudgets", "Limiter"]
+__all__ = ["CostBudgets", "Limiter", "admit_in_turn"]
 
 
 class Limiter(Protocol):
@@ -25,6 +25,18 @@ class Limiter(Protocol):
 
         All or nothing: a request refused by either limit consumes nothing from the other. A plan with
         neither a rate nor a quota is allowed at once, without touching the store.
+        """
+        ...
+
+    async def admit(
+        self, key: str, plan_name: str, plan: Plan, *, operations: int, points: int, budgets: CostBudgets
+    ) -> Admission:
+        """What the limit stage asks once per request: ``hit`` with ``operations``, then, only if it
+        allowed and the plan has a cost budget, ``budgets.charge`` with ``points``, as one atomic step.
+
+        The same decisions as the two calls in turn (``admit_in_turn``); a request the budget refuses
+        has consumed its rate and quota units, one the rate or quota refuses is charged nothing. A
+        Redis limiter makes it one round trip when ``budgets`` keeps its state in the same Redis.
         """
         ...
 
@@ -37,3 +49,14 @@ class CostBudgets(Protocol):
     async def refund(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
         """Give back ``points`` (e.g. the estimate exceeded the actual cost); never above ``maximum``."""
         ...
+
+
+async def admit_in_turn(
+    limiter: Limiter, budgets: CostBudgets, key: str, plan_name: str, plan: Plan, *, operations: int, points: int
+) -> Admission:
+    """``Limiter.admit`` as its two calls: ``limiter.hit``, then ``budgets.charge`` if it allowed."""
+    decision = await limiter.hit(key, plan_name, plan, operations=operations)
+    budget = plan.cost_budget
+    if budget is None or not decision.allowed:
+        return Admission(decision, None)
+    return Admission(decision, await budgets.charge(key, plan_name, budget, points))

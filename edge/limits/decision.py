@@ -38,6 +38,7 @@ __all__ = [
     "LIMITER_UNAVAILABLE",
     "QUOTA_EXCEEDED",
     "RATE_LIMITED",
+    "Admission",
     "BudgetDecision",
     "LimitDecision",
     "budget_decision",
@@ -138,6 +139,32 @@ class BudgetDecision:
     restore_rate: float
     retry_after: int | None
     degraded: bool = False
+
+
+@final
+class Admission:
+    """Outcome of ``Limiter.admit``: the rate/quota decision, and the cost budget's charge.
+
+    ``budget`` is None when the plan has no cost budget, and when ``limit`` refused (nothing was charged).
+    A plain class for mypyc, as ``LimitDecision``.
+    """
+
+    __slots__ = ("budget", "limit")
+
+    def __init__(self, limit: LimitDecision, budget: BudgetDecision | None) -> None:
+        self.limit: Final = limit
+        self.budget: Final = budget
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Admission):
+            return NotImplemented
+        return (self.limit, self.budget) == (other.limit, other.budget)
+
+    def __hash__(self) -> int:
+        return hash((self.limit, self.budget))
+
+    def __repr__(self) -> str:
+        return f"Admission(limit={self.limit!r}, budget={self.budget!r})"
 
 
 def ceil_seconds(seconds: float) -> int:

@@ -20,8 +20,16 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
+from edge.limits.base import CostBudgets, admit_in_turn
 from edge.limits.calendar import period_window, quota_hit
-from edge.limits.decision import ALLOWED_UNLIMITED, BudgetDecision, LimitDecision, budget_decision, combine
+from edge.limits.decision import (
+    ALLOWED_UNLIMITED,
+    Admission,
+    BudgetDecision,
+    LimitDecision,
+    budget_decision,
+    combine,
+)
 from edge.limits.gcra import gcra, gcra_refund
 from edge.plans import CostBudget, Plan, Quota
 
@@ -142,6 +150,12 @@ class InMemoryLimiter(_BoundedTable[list[Any]]):
             if len(entries) > self._max_keys or now >= self._next_sweep:
                 self._after_store(now)
         return decision
+
+    async def admit(
+        self, key: str, plan_name: str, plan: Plan, *, operations: int, points: int, budgets: CostBudgets
+    ) -> Admission:
+        # With in-memory budgets neither step suspends, so the two are one atomic step already.
+        return await admit_in_turn(self, budgets, key, plan_name, plan, operations=operations, points=points)
 
 
 class InMemoryCostBudgets(_BoundedTable[float]):

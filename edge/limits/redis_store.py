@@ -1,14 +1,18 @@
 """Limiter and cost budgets shared by every edge replica through Redis: one round trip per request.
 
-Each call runs one Lua script (``_lua.py``) with EVALSHA; the script is loaded again on NOSCRIPT (after a
-Redis restart, failover or ``SCRIPT FLUSH``). The script applies the GCRA step and the quota counter in
-one atomic step: a request refused by either limit writes nothing. Keys carry TTLs (the time until the
+Each call runs one Lua script (``_lua.py``) with EVALSHA, loaded again on NOSCRIPT (after a Redis
+restart, failover or ``SCRIPT FLUSH``); ``RedisLimiter.admit`` applies the rate, the quota and the cost
+budget's charge in one script when the budgets share its client and prefix. The rate+quota step is
+atomic: a request refused by either limit writes nothing. Keys carry TTLs (the time until the
 state is "full" again, plus ``grace``) so idle keys disappear by themselves. Key layout, with a hash tag
-so both keys of a caller land in the same Redis Cluster slot::
+so the three keys of a caller land in the same Redis Cluster slot (one script may use them all)::
 
     {prefix}{<len(plan)>:<plan>:<key>}:r   GCRA theoretical arrival time (string)
     {prefix}{<len(plan)>:<plan>:<key>}:q   quota: hash w = window start, n = operations used
     {prefix}{<len(plan)>:<plan>:<key>}:b   cost budget TAT (string)
+
+(``RedisLimiter.admit`` writes ``:r`` and ``:q`` as ``hit`` does, then ``:b`` as ``charge`` does when both
+allowed: the request the budget refuses has used its rate and quota units, as with the two calls.)
 
 Clock: by default the script reads Redis ``TIME``. Every replica then decides against one clock, so
 clock skew between edge hosts cannot let one replica refill a bucket early or count into the wrong
@@ -46,10 +50,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
 from edge.limits import _lua
+from edge.limits.base import CostBudgets, admit_in_turn
 from edge.limits.calendar import QuotaResult
 from edge.limits.decision import (
     ALLOWED_UNLIMITED,
     LIMITER_UNAVAILABLE,
+    Admission,
     BudgetDecision,
     LimitDecision,
     budget_decision,
@@ -79,6 +85,7 @@ DEFAULT_TIMEOUT = 0.25
 DEFAULT_GRACE_MS = 1_000
 
 HIT = LuaScript(_lua.HIT)
+ADMIT = LuaScript(_lua.ADMIT)
 BUDGET_CHARGE = LuaScript(_lua.BUDGET_CHARGE)
 BUDGET_REFUND = LuaScript(_lua.BUDGET_REFUND)
 
@@ -178,11 +185,13 @@ class _RedisStore:
     def _now(self) -> str:
         return "" if self._clock is None else repr(self._clock())
 
+    async def _call(self, script: LuaScript, keys: Sequence[str], args: tuple[ScriptArg, ...]) -> bytes:
+        result = await self._scripts.run_script(script, keys, args, self._timeout)
+        return result if type(result) is bytes else _reply_bytes(result)
+
     async def _run(self, script: LuaScript, keys: Sequence[str], args: tuple[ScriptArg, ...]) -> bytes | None:
         try:
-            result = await self._scripts.run_script(script, keys, args, self._timeout)
-            if type(result) is not bytes:
-                result = _reply_bytes(result)
+            result = await self._call(script, keys, args)
         except Exception as exc:  # the limiter never raises to the request path
             self.health.failed(exc, failure_mode=self.failure_mode)
             return None
@@ -196,6 +205,7 @@ class RedisLimiter(_RedisStore):
 
     def _setup(self) -> None:
         self._plans: dict[int, tuple[Plan, tuple[str | int, ...]]] = {}
+        self._twin: RedisCostBudgets | None = None
 
     def _plan_args(self, plan: Plan) -> tuple[str | int, ...]:
         # The plan's part of ARGV, per Plan object (Quota.offset_seconds parses a string each time).
@@ -228,7 +238,12 @@ class RedisLimiter(_RedisStore):
         reply = await self._run(HIT, (base + ":r", base + ":q"), (now, operations, *self._plan_args(plan)))
         if reply is None:
             return DEGRADED_OPEN if self.failure_mode == "open" else DEGRADED_CLOSED
-        f = reply.split()
+        return self._limit_decision(plan, reply.split())
+
+    @staticmethod
+    def _limit_decision(plan: Plan, f: list[bytes]) -> LimitDecision:
+        # The HIT script's ten fields (ADMIT's first ten).
+        rate, quota = plan.rate, plan.quota
         rate_result = (
             None if rate is None else GcraResult(f[0] == b"1", float(f[1]), int(f[2]), float(f[3]), float(f[4]))
         )
@@ -236,6 +251,49 @@ class RedisLimiter(_RedisStore):
             None if quota is None else QuotaResult(f[5] == b"1", int(f[6]), int(f[7]), float(f[8]), float(f[9]))
         )
         return combine(rate_result, rate.burst if rate else 0, quota_result, quota.limit if quota else 0)
+
+    def _shares_state(self, budgets: CostBudgets) -> bool:
+        # The budgets' keys are this limiter's ``:b`` keys: same client, same prefix (the hash tag's slot).
+        if budgets is self._twin:
+            return True
+        if isinstance(budgets, RedisCostBudgets) and budgets.client is self.client and budgets._prefix == self._prefix:
+            self._twin = budgets
+            return True
+        return False
+
+    async def admit(
+        self, key: str, plan_name: str, plan: Plan, *, operations: int, points: int, budgets: CostBudgets
+    ) -> Admission:
+        budget = plan.cost_budget
+        if budget is None or (plan.rate is None and plan.quota is None) or not self._shares_state(budgets):
+            return await admit_in_turn(self, budgets, key, plan_name, plan, operations=operations, points=points)
+        assert isinstance(budgets, RedisCostBudgets)
+        if operations < 0:
+            raise ValueError("operations must not be negative")
+        if points < 0:
+            raise ValueError("points must not be negative")
+        base = self._key(plan_name, key)
+        now = "" if self._clock is None else repr(self._clock())
+        args = (now, operations, *self._plan_args(plan), budgets._rate(budget), budget.maximum, points)
+        try:
+            reply = await self._call(ADMIT, (base + ":r", base + ":q", base + ":b"), args)
+        except Exception as exc:  # each store counts and degrades as its own call would have
+            self.health.failed(exc, failure_mode=self.failure_mode)
+            if self.failure_mode == "closed":
+                return Admission(DEGRADED_CLOSED, None)
+            budgets.health.failed(exc, failure_mode=budgets.failure_mode)
+            return Admission(DEGRADED_OPEN, budgets._degraded(budget, points))
+        if self.health.failing:
+            self.health.succeeded()
+        if budgets.health.failing:
+            budgets.health.succeeded()
+        f = reply.split()
+        decision = self._limit_decision(plan, f)
+        if f[10] == b"-":
+            return Admission(decision, None)
+        tat = None if f[12] == b"-" else float(f[12])
+        charged = budget_decision(f[10] == b"1", float(f[11]), tat, now=float(f[13]), budget=budget, points=points)
+        return Admission(decision, charged)
 
 
 class RedisCostBudgets(_RedisStore):
@@ -262,19 +320,23 @@ class RedisCostBudgets(_RedisStore):
         args = (now, self._rate(budget), budget.maximum, points, self._grace_ms)
         reply = await self._run(BUDGET_CHARGE, (self._key(plan_name, key) + ":b",), args)
         if reply is None:
-            allowed = self.failure_mode == "open"
-            return BudgetDecision(
-                allowed=allowed,
-                requested=points,
-                maximum=budget.maximum,
-                available=float(budget.maximum) if allowed else 0.0,
-                restore_rate=budget.restore_rate,
-                retry_after=None if allowed else 1,
-                degraded=True,
-            )
+            return self._degraded(budget, points)
         f = reply.split()
         tat = None if f[2] == b"-" else float(f[2])
         return budget_decision(f[0] == b"1", float(f[1]), tat, now=float(f[3]), budget=budget, points=points)
+
+    def _degraded(self, budget: CostBudget, points: int) -> BudgetDecision:
+        """The decision made without Redis, per ``failure_mode``."""
+        allowed = self.failure_mode == "open"
+        return BudgetDecision(
+            allowed=allowed,
+            requested=points,
+            maximum=budget.maximum,
+            available=float(budget.maximum) if allowed else 0.0,
+            restore_rate=budget.restore_rate,
+            retry_after=None if allowed else 1,
+            degraded=True,
+        )
 
     async def refund(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
         if points < 0:

@@ -1,8 +1,10 @@
 """Stage 5: the plan's rate, burst, quota and cost budget, on shared state.
 
-One limiter call per request counts every operation of a batch (a batch of 5 uses 5 units of
-rate and quota). Then, for plans with a cost budget, the estimated cost is charged up front; the
-difference to the actual cost is refunded when Hasura's answer is in (``finish_response``).
+One limiter call per request (``Limiter.admit``) counts every operation of a batch (a batch of 5
+uses 5 units of rate and quota) and, for plans with a cost budget, charges the estimated cost up
+front, only when the rate and quota allowed (a request the budget refuses has used its units); on
+Redis that is one round trip. The difference to the actual cost is refunded when Hasura's answer is
+in (``finish_response``).
 Refusals: 429 ``rate-limited`` / ``quota-exceeded`` / ``cost-budget-exceeded`` with
 ``Retry-After`` and ``RateLimit-*``; the ``RateLimit-*`` fields ride on successful responses
 too. A store that is down degrades per ``EDGE_LIMITER_FAILURE_MODE`` (open: allow and count;
@@ -35,8 +37,19 @@ class Limit:
         plan = ctx.plan
         if plan is None:  # a pipeline ordering bug, never a client error
             raise RuntimeError("limit ran before identify_plan")
+        budget = plan.cost_budget
+        if budget is None and plan.rate is None and plan.quota is None:
+            return
+        admission = await self.limiter.admit(
+            ctx.limit_key,
+            ctx.plan_name,
+            plan,
+            operations=len(ctx.operations),
+            points=ctx.estimated_cost,
+            budgets=self.budgets,
+        )
+        decision = admission.limit
         if plan.rate is not None or plan.quota is not None:
-            decision = await self.limiter.hit(ctx.limit_key, ctx.plan_name, plan, operations=len(ctx.operations))
             headers = decision.headers()
             if not decision.allowed:
                 if decision.code == "limiter-unavailable":
@@ -44,9 +57,8 @@ class Limit:
                 refusal = _REFUSALS.get(decision.code, TooManyRequests)
                 raise refusal(headers=_latin1(headers))
             ctx.limit_headers = headers
-        budget = plan.cost_budget
-        if budget is not None:
-            charged = await self.budgets.charge(ctx.limit_key, ctx.plan_name, budget, ctx.estimated_cost)
+        charged = admission.budget
+        if charged is not None:
             if not charged.allowed:
                 retry = () if charged.retry_after is None else (("Retry-After", str(charged.retry_after)),)
                 raise CostBudgetExceeded(

@@ -6,7 +6,9 @@ import math
 
 import pytest
 
+from edge.limits.base import admit_in_turn
 from edge.limits.calendar import Period, period_window
+from edge.limits.decision import Admission
 from edge.plans import CostBudget, Plan
 from tests.edge.limits.conftest import Stores, at
 
@@ -187,3 +189,103 @@ async def test_negative_counts_are_programming_errors(stores: Stores) -> None:
         await stores.budgets.charge("k", "free", budget, -5)
     with pytest.raises(ValueError, match="points"):
         await stores.budgets.refund("k", "free", budget, -5)
+
+
+def metered(rate: tuple[float, int], quota: tuple[int, str], budget: tuple[int, float]) -> Plan:
+    return Plan.model_validate(
+        {
+            "rate": {"requests_per_second": rate[0], "burst": rate[1]},
+            "quota": {"limit": quota[0], "period": quota[1], "offset": "+00:00"},
+            "cost_budget": {"maximum": budget[0], "restore_rate": budget[1]},
+        }
+    )
+
+
+def summary(admission: Admission) -> tuple[object, ...]:
+    limit, budget = admission.limit, admission.budget
+    charged = None if budget is None else (budget.allowed, round(budget.available), budget.retry_after)
+    return limit.code, limit.limit, limit.remaining, charged
+
+
+async def test_admit_decides_as_hit_then_charge_and_a_budget_refusal_has_used_its_rate_and_quota(
+    stores: Stores,
+) -> None:
+    """Key "one" through ``admit`` (one script on Redis), key "two" through the two calls in turn: the same
+    decisions at every step, and the ones written down here."""
+    p = metered(rate=(1.0, 3), quota=(5, "DAY"), budget=(30, 1.0))
+    stores.clock.now = at("2024-03-10T12:00:00")
+    steps = [  # (seconds to wait first, operations, points)
+        (0, 1, 10),
+        (0, 1, 25),  # the budget refuses; the rate and the quota count it
+        (0, 1, 0),
+        (0, 1, 1),  # the rate refuses: nothing charged
+        (5, 1, 25),
+        (0, 2, 0),  # the quota refuses: nothing charged
+        (0, 1, 1),  # the budget refuses again, the quota's last unit used
+        (0, 1, 0),
+    ]
+    seen = []
+    for wait, operations, points in steps:
+        stores.clock.advance(wait)
+        combined = await stores.limiter.admit(
+            "one", "free", p, operations=operations, points=points, budgets=stores.budgets
+        )
+        in_turn = await admit_in_turn(
+            stores.limiter, stores.budgets, "two", "free", p, operations=operations, points=points
+        )
+        assert combined == in_turn
+        seen.append(summary(combined))
+    assert seen == [
+        (None, 3, 2, (True, 20, None)),
+        (None, 3, 1, (False, 20, 5)),
+        (None, 3, 0, (True, 20, None)),
+        ("rate-limited", 3, 0, None),
+        (None, 5, 1, (True, 0, None)),
+        ("quota-exceeded", 5, 1, None),
+        (None, 5, 0, (False, 0, 1)),
+        ("quota-exceeded", 5, 0, None),
+    ]
+
+
+async def test_admit_charges_the_budget_the_budgets_refund_and_charge(stores: Stores) -> None:
+    p = metered(rate=(100.0, 100), quota=(100, "MONTH"), budget=(30, 0.001))
+    assert summary(await stores.limiter.admit("k", "free", p, operations=1, points=30, budgets=stores.budgets)) == (
+        None,
+        100,
+        99,
+        (True, 0, None),
+    )
+    assert p.cost_budget is not None
+    assert not (await stores.budgets.charge("k", "free", p.cost_budget, 1)).allowed
+    await stores.budgets.refund("k", "free", p.cost_budget, 20)
+    assert round((await stores.budgets.charge("k", "free", p.cost_budget, 5)).available) == 15
+    refused = await stores.limiter.admit("k", "free", p, operations=1, points=16, budgets=stores.budgets)
+    assert summary(refused)[3] == (False, 15, 1000)
+    assert (await stores.limiter.admit("k", "pro", p, operations=1, points=30, budgets=stores.budgets)).budget
+
+
+async def test_admit_on_plans_with_only_limits_or_only_a_budget(stores: Stores) -> None:
+    limits_only = plan(rate=(1.0, 2))
+    budget_only = Plan.model_validate({"cost_budget": {"maximum": 10, "restore_rate": 0.001}})
+    admit = stores.limiter.admit
+    assert summary(await admit("k", "free", limits_only, operations=1, points=50, budgets=stores.budgets)) == (
+        None,
+        2,
+        1,
+        None,
+    )
+    first = await admit("k", "free", budget_only, operations=1, points=6, budgets=stores.budgets)
+    assert (first.limit.headers(), summary(first)[3]) == ([], (True, 4, None))
+    assert summary(await admit("k", "free", budget_only, operations=9, points=6, budgets=stores.budgets))[3] == (
+        False,
+        4,
+        2000,
+    )
+
+
+async def test_admit_refuses_negative_counts(stores: Stores) -> None:
+    p = metered(rate=(1.0, 3), quota=(5, "DAY"), budget=(30, 1.0))
+    with pytest.raises(ValueError, match="operations"):
+        await stores.limiter.admit("k", "free", p, operations=-1, points=1, budgets=stores.budgets)
+    with pytest.raises(ValueError, match="points"):
+        await stores.limiter.admit("k", "free", p, operations=1, points=-1, budgets=stores.budgets)

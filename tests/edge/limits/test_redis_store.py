@@ -19,8 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from edge.limits import RedisCostBudgets, RedisLimiter, make_cost_budgets, make_limiter, redis_client_from_url
+from edge.limits.base import admit_in_turn
 from edge.limits.memory import InMemoryLimiter
-from edge.limits.redis_store import StoreClient
+from edge.limits.redis_store import FailureMode, StoreClient
 from edge.limits.resp_client import LeanRedis
 from edge.plans import CostBudget, Plan
 from tests.edge.limits.conftest import FakeClock, unique_prefix
@@ -258,3 +259,76 @@ def test_logged_error_details_never_carry_url_credentials() -> None:
 
     assert _redact("Error connecting to redis://user:hunter2@db:6379/0") == "Error connecting to redis://***@db:6379/0"
     assert _redact("rediss://:hunter2@db") == "rediss://***@db"
+
+
+METERED = Plan.model_validate(
+    {
+        "rate": {"requests_per_second": 1, "burst": 10},
+        "quota": {"limit": 100, "period": "DAY", "offset": "+00:00"},
+        "cost_budget": {"maximum": 50, "restore_rate": 1},
+    }
+)
+
+
+async def evalsha_calls(admin: aioredis.Redis) -> int:
+    stats = await admin.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_admit_is_one_round_trip_when_the_budgets_share_the_limiters_redis(
+    own_redis: RedisProcess, kind: str
+) -> None:
+    client = store_client(own_redis.url, kind)
+    admin = redis_client_from_url(own_redis.url)
+    prefix = unique_prefix()
+    try:
+        limiter = RedisLimiter(client, prefix=prefix)
+        budgets = RedisCostBudgets(client, prefix=prefix)
+        elsewhere = RedisCostBudgets(client, prefix=unique_prefix())  # another prefix: two calls in turn
+        await limiter.admit("k", "free", METERED, operations=1, points=1, budgets=budgets)  # scripts loaded
+        await limiter.admit("k", "free", METERED, operations=1, points=1, budgets=elsewhere)
+        await admin.config_resetstat()
+        admitted = await limiter.admit("k", "free", METERED, operations=1, points=20, budgets=budgets)
+        assert (admitted.limit.remaining, admitted.budget and round(admitted.budget.available)) == (7, 29)
+        assert await evalsha_calls(admin) == 1
+        await limiter.admit("k", "free", METERED, operations=1, points=20, budgets=elsewhere)
+        assert await evalsha_calls(admin) == 3
+        refused = await limiter.admit("k", "free", METERED, operations=1, points=30, budgets=budgets)
+        assert (refused.limit.allowed, refused.budget and refused.budget.allowed) == (True, False)
+        assert await evalsha_calls(admin) == 4
+        assert limiter.store_errors == budgets.store_errors == elsewhere.store_errors == 0
+    finally:
+        await client.aclose()
+        await admin.aclose()
+
+
+@pytest.mark.parametrize("failure_mode", ["open", "closed"])
+async def test_admit_on_a_dead_server_degrades_and_counts_as_the_two_calls_would(
+    own_redis: RedisProcess, kind: str, failure_mode: FailureMode
+) -> None:
+    client = store_client(own_redis.url, kind)
+    prefix = unique_prefix()
+    try:
+        limiter = RedisLimiter(client, prefix=prefix, failure_mode=failure_mode)
+        budgets = RedisCostBudgets(client, prefix=prefix, failure_mode=failure_mode)
+        in_turn = RedisLimiter(client, prefix=prefix, failure_mode=failure_mode)
+        in_turn_budgets = RedisCostBudgets(client, prefix=prefix, failure_mode=failure_mode)
+        assert not (await limiter.admit("k", "free", METERED, operations=1, points=1, budgets=budgets)).limit.degraded
+        own_redis.kill()
+        combined = await limiter.admit("k", "free", METERED, operations=1, points=5, budgets=budgets)
+        two_calls = await admit_in_turn(in_turn, in_turn_budgets, "k", "free", METERED, operations=1, points=5)
+        assert combined == two_calls
+        assert (limiter.store_errors, budgets.store_errors) == (in_turn.store_errors, in_turn_budgets.store_errors)
+        if failure_mode == "open":
+            assert combined.limit.degraded and combined.budget is not None
+            assert (combined.budget.allowed, combined.budget.degraded, budgets.store_errors) == (True, True, 1)
+        else:
+            assert (combined.limit.code, combined.budget, budgets.store_errors) == ("limiter-unavailable", None, 0)
+        assert limiter.store_errors == 1
+        own_redis.start()
+        recovered = await limiter.admit("k", "free", METERED, operations=1, points=5, budgets=budgets)
+        assert recovered.budget is not None
+        assert (recovered.limit.degraded, recovered.limit.remaining) == (False, 9)  # a new server: empty
+        assert (recovered.budget.degraded, round(recovered.budget.available)) == (False, 45)
+    finally:
+        await client.aclose()
