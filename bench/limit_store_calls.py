@@ -1,8 +1,9 @@
-"""Instructions per request of the limit stage's two store calls (``hit`` + ``charge``), counted by callgrind.
+"""Instructions per request of the limit stage's store call (``admit``), counted by callgrind.
 
 The production plan (rate, quota and cost budget, ``bench/http_path.py``'s ``PRODUCTION_PLANS``) is
-asked ``--calls`` times: ``RedisLimiter.hit`` then ``RedisCostBudgets.charge``, as the limit stage does
-for one request, with ``--in-flight`` requests at once (1: one at a time; 8: as the edge's 8 connections
+asked ``--calls`` times: ``limiter.admit`` (on Redis one script for the rate, the quota and the budget's
+charge), as the limit stage does for one request (``--two-calls``: ``hit`` then ``charge``, the two
+round trips it made before), with ``--in-flight`` requests at once (1: one at a time; 8: as the edge's 8 connections
 in ``bench/instructions.py``). The whole process runs under ``valgrind --tool=callgrind`` twice, once
 with no calls and once with ``--calls`` after the same warm-up; the difference divided by ``--calls``
 is the figure (start-up, imports and the warm-up cancel out). ``--client`` picks what the stores run on:
@@ -13,7 +14,8 @@ is the figure (start-up, imports and the warm-up cancel out). ``--client`` picks
 
     .venv/bin/python bench/limit_store_calls.py --client lean --in-flight 8
     .venv/bin/python bench/limit_store_calls.py --client redis-py --in-flight 1 --redis-url redis://127.0.0.1:6379/0
-    .venv/bin/python bench/limit_store_calls.py --client lean --refund   # hit + charge + refund
+    .venv/bin/python bench/limit_store_calls.py --client lean --refund   # admit + refund
+    .venv/bin/python bench/limit_store_calls.py --client lean --two-calls   # hit + charge
     .venv/bin/python bench/limit_store_calls.py --client lean --cpu      # CPU µs per request, no valgrind
 
 ``--cpu`` runs the same calls without valgrind and prints the process's CPU time per request (user and
@@ -45,8 +47,8 @@ from edge.limits import InMemoryCostBudgets, InMemoryLimiter, RedisCostBudgets, 
 from edge.plans import Plan
 from edge.redis_topology import open_shared_redis
 
-kind, url, calls, warmup, in_flight, refund, loop, cpu = (
-    {kind!r}, {url!r}, {calls}, {warmup}, {in_flight}, {refund}, {loop!r}, {cpu}
+kind, url, calls, warmup, in_flight, refund, loop, cpu, two_calls = (
+    {kind!r}, {url!r}, {calls}, {warmup}, {in_flight}, {refund}, {loop!r}, {cpu}, {two_calls}
 )
 spec = yaml.safe_load({plans!r})["plans"]["production"]
 plan = Plan.model_validate(spec)
@@ -54,8 +56,12 @@ budget = plan.cost_budget
 
 async def request(limiter, budgets, n):
     key = f"user-{{n % 8}}"
-    decision = await limiter.hit(key, "production", plan)
-    charged = await budgets.charge(key, "production", budget, 10)
+    if two_calls:
+        decision = await limiter.hit(key, "production", plan)
+        charged = await budgets.charge(key, "production", budget, 10)
+    else:
+        admission = await limiter.admit(key, "production", plan, operations=1, points=10, budgets=budgets)
+        decision, charged = admission.limit, admission.budget
     assert decision.allowed and charged.allowed and not decision.degraded and not charged.degraded
     if refund:
         await budgets.refund(key, "production", budget, 4)
@@ -128,6 +134,7 @@ def main() -> int:
     parser.add_argument("--cpu", action="store_true", help="no valgrind: the process's CPU time per request")
     parser.add_argument("--out", type=Path, help="keep the profile of the run with calls (callgrind_annotate)")
     parser.add_argument("--refund", action="store_true", help="each request also refunds (finish_response)")
+    parser.add_argument("--two-calls", action="store_true", help="hit then charge instead of admit")
     args = parser.parse_args()
     import http_path  # the production plan
 
@@ -142,6 +149,7 @@ def main() -> int:
             refund=args.refund,
             loop=args.loop,
             cpu=cpu,
+            two_calls=args.two_calls,
             plans=http_path.PRODUCTION_PLANS,
         )
 
@@ -159,7 +167,7 @@ def main() -> int:
         tmp = Path(tmp_dir)
         base = _count(code(0), tmp, f"base-{uuid.uuid4().hex}.out")
         full = _count(code(args.calls), tmp, f"full-{uuid.uuid4().hex}.out", args.out)
-    calls = "hit + charge + refund" if args.refund else "hit + charge"
+    calls = ("hit + charge" if args.two_calls else "admit") + (" + refund" if args.refund else "")
     print(f"client: {args.client}; {args.loop}; {args.in_flight} in flight; {args.calls} requests ({calls} each)")
     print(f"instructions per request: {(full - base) / args.calls:,.0f}")
     return 0
