@@ -18,6 +18,7 @@ every request it makes (JWKS, the authorizer), so they log from INFO and WARNING
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
@@ -96,8 +97,14 @@ class _WorkerField(logging.Filter):
 class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler :func:`configure_logging` puts on the root logger in JSON mode.
 
-    Besides handling records like any ``StreamHandler``, it writes a line given as a name, an event and its
-    fields (:meth:`write_line`): what the access log does for every operation, without a ``LogRecord``.
+    Besides handling records like any ``StreamHandler``, it takes lines already encoded
+    (:meth:`write_encoded`): what the access log hands it for every operation, without a ``LogRecord``.
+    Those are written together once per turn of the running event loop: the lines of the operations that
+    ended in one turn make one ``write``, made before the loop next waits (called outside a running loop, a
+    line is written at once). Nothing is held longer: a record handled the usual way first writes the lines
+    before it (the file keeps their order), and so do :meth:`flush` and :meth:`close` (``logging.shutdown``
+    at exit), and the loop's own shutdown runs the turn's write. A process killed outright (SIGKILL, the
+    out-of-memory killer, a crash of the interpreter) loses at most the lines of the turn it was killed in.
     """
 
     def __init__(self, stream: Any, worker: int | None) -> None:
@@ -108,41 +115,49 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.own_filters: list[logging.Filter] = [] if worker is None else [_WorkerField(worker)]
         for own in self.own_filters:
             self.addFilter(own)
+        self.pending: list[bytes] = []
 
     def writes_unchanged(self) -> bool:
         """Whether a record reaching this handler at INFO would be written as configured: its own formatter,
         no filter or level added since."""
         return self.formatter is self.json and self.filters == self.own_filters and self.level <= logging.INFO
 
-    def write_line(self, logger: str, event: str, fields: dict[str, Any]) -> None:
-        """The line ``logging.getLogger(logger).info(event, extra=fields)`` would write through this handler.
-
-        The same keys in the same order (``ts``, ``level``, ``logger``, ``event``, the fields, ``worker``) and
-        the same values: tests/edge/observability/test_access_log.py compares the two. A failure to write is
-        reported as ``logging`` reports it (``handleError``), with the record the line stands for.
-        """
-        created = time.time()
-        entry: dict[str, Any] = {
-            "ts": self.json.timestamp(created, (created - int(created)) * 1000),
-            "level": "info",
-            "logger": logger,
-            "event": event,
-            **fields,
-        }
-        if self.worker is not None:
-            entry["worker"] = self.worker
+    def write_encoded(self, line: bytes) -> None:
+        """Write ``line`` (UTF-8, ending in a newline) by the end of the event loop's turn, after every line and
+        record before it; a failure to write is reported as ``logging`` reports it (``handleError``)."""
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            pending = self.pending
+            pending.append(line)
+            if len(pending) > 1:
+                return  # the turn's write is already scheduled
         try:
-            line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
-            self.acquire()
+            asyncio.get_running_loop().call_soon(self.write_pending)
+        except RuntimeError:  # no running loop: now
+            self.write_pending()
+
+    def write_pending(self) -> None:
+        """Write the lines :meth:`write_encoded` holds, in one ``write``."""
+        with self.lock:  # type: ignore[union-attr]
+            pending = self.pending
+            if not pending:
+                return
+            self.pending = []
             try:
-                # As StreamHandler.emit, under the one lock acquisition (``self.flush()`` would take it again).
                 stream = self.stream
-                stream.write(line)
+                stream.write(b"".join(pending).decode("utf-8"))
                 stream.flush()
-            finally:
-                self.release()
-        except Exception:
-            self.handleError(logging.LogRecord(logger, logging.INFO, "", 0, event, None, None))
+            except Exception:
+                self.handleError(logging.LogRecord("edge.access", logging.INFO, "", 0, "", None, None))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.pending:
+            self.write_pending()
+        super().emit(record)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.write_pending()
+        super().flush()
 
 
 def json_line_handler(chain: tuple[logging.Logger, ...]) -> JsonLineHandler | None:
