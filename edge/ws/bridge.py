@@ -602,15 +602,18 @@ class Bridge:
                         "subscription-limit-exceeded",
                         TooManyRequests.status,
                     )
-            if plan.rate is not None or plan.quota is not None:
-                decision = await services.limiter.hit(self.limit_key, self.plan_name, plan)
+            if plan.rate is not None or plan.quota is not None or plan.cost_budget is not None:
+                # One store call (one round trip on Redis), as the HTTP limit stage.
+                admission = await services.limiter.admit(
+                    self.limit_key, self.plan_name, plan, operations=1, points=cost, budgets=services.budgets
+                )
+                decision = admission.limit
                 if not decision.allowed:
                     code = decision.code or "rate-limited"
                     status = LimiterUnavailable.status if code == LimiterUnavailable.code else TooManyRequests.status
                     raise _Refused("Rate limit or quota exceeded", code, status)
-            if plan.cost_budget is not None:
-                charged = await services.budgets.charge(self.limit_key, self.plan_name, plan.cost_budget, cost)
-                if not charged.allowed:
+                charged = admission.budget
+                if charged is not None and not charged.allowed:
                     raise _Refused(
                         f"This operation costs {cost} points; budget exhausted",
                         "cost-budget-exceeded",

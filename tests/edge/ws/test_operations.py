@@ -115,6 +115,25 @@ async def test_the_plan_rate_applies_per_operation(start_wss_edge: WssEdgeFactor
         assert _code(await _error_for(client, "b")) == "rate-limited"
 
 
+async def test_the_cost_budget_applies_per_operation_after_the_rate(start_wss_edge: WssEdgeFactory) -> None:
+    edge = start_wss_edge(
+        plans={
+            "default": {
+                "rate": {"requests_per_second": 0.01, "burst": 2},
+                "cost_budget": {"maximum": 1, "restore_rate": 0.001},
+            }
+        }
+    )
+    async with open_client(edge, TRANSPORT) as client:
+        await client.init(bearer())
+        await client.subscribe("a", SUB)  # costs the budget's one point
+        assert (await client.receive())["id"] == "a"
+        await client.subscribe("b", SUB)
+        assert _code(await _error_for(client, "b")) == "cost-budget-exceeded"
+        await client.subscribe("c", SUB)  # the one the budget refused used the rate's second unit
+        assert _code(await _error_for(client, "c")) == "rate-limited"
+
+
 @pytest.mark.parametrize("subprotocol", [TRANSPORT, LEGACY])
 async def test_a_duplicate_id_closes_with_4409(wss_edge: WssEdge, subprotocol: str) -> None:
     async with open_client(wss_edge, subprotocol) as client:
