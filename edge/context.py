@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from edge.limits.decision import BudgetDecision
     from edge.observability.tracing import RequestSpan
     from edge.plans import Plan
-    from edge.rest.handler import RestCall
+    from edge.rest.call import RestCall
 
 __all__ = ["BodyReader", "RequestContext", "Responder"]
 

@@ -76,7 +76,8 @@ from edge.pipeline.proxy import Proxy
 from edge.pipeline.receive_request import ReceiveRequest
 from edge.pipeline.respond import REPLACED_UPSTREAM_HEADERS
 from edge.pipeline.traced_proxy import TracedProxy
-from edge.rest.endpoints import METHODS, Endpoint, RestEndpoints
+from edge.rest.call import RestCall
+from edge.rest.endpoints import METHODS, RestEndpoints
 from edge.rest.variables import resolve_arguments, validate_variables
 from edge.upstream.base import Upstream, UpstreamResponse
 
@@ -228,23 +229,6 @@ def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
         if tag == b"*" or tag.removeprefix(b"W/") == etag:
             return True
     return False
-
-
-class RestCall:
-    """One REST call as its stages see it (``ctx.rest_call``): the path, then what the stages resolve."""
-
-    __slots__ = ("body", "endpoint", "forwarded", "raw_path", "target")
-
-    def __init__(self, raw_path: bytes) -> None:
-        self.raw_path = raw_path
-        self.body: dict[str, Any] | None = None
-        """The body's JSON object (receive); None for an empty body."""
-        self.endpoint: Endpoint | None = None
-        """The endpoint called (resolve_endpoint)."""
-        self.target = ""
-        """Hasura's ``/api/rest/...`` target, query string included (resolve_endpoint)."""
-        self.forwarded: bytes | None = None
-        """The body Hasura gets: the body keys that decided the variables (resolve_endpoint)."""
 
 
 def _call(ctx: RequestContext) -> RestCall:

@@ -349,10 +349,10 @@ def test_subscribe_inventory_speaks_graphql_transport_ws(fake: tuple[FakeEdge, T
 
 def test_subscribe_inventory_explains_a_refused_upgrade(fake: tuple[FakeEdge, TLSEdge]) -> None:
     edge, server = fake
-    edge.ws_mode = "refuse"  # what the edge does until its WebSocket support ships (HTTP 403)
+    edge.ws_mode = "refuse"  # an upgrade refused before it is accepted (HTTP 403)
     result = run_script("subscribe_inventory", server, "--seconds", "5")
     assert result.returncode == 2
-    assert "HTTP 403" in result.stderr and "being built" in result.stderr
+    assert "the edge refused the WebSocket upgrade (HTTP 403)" in result.stderr
 
 
 def test_scripts_trust_the_ca_from_edge_ca_file(fake: tuple[FakeEdge, TLSEdge]) -> None:
