@@ -72,10 +72,10 @@ compile:
 	cp tools/compiled_sitecustomize.py build/compiled/sitecustomize.py
 
 # The whole suite both ways (tests/support/build.py): on the sources, then on build/compiled/. Both
-# runs are the whole suite, so every module of setup.py's list runs in each: measured from a fresh
-# clone on the shared 2-core box, install 1 min, lint and typecheck 20 s, the interpreted run 8 min 19 s,
-# compile 1.5 min (4 min while the box is busy), the compiled run 6 min 41 s, about 18 min in all
-# (CI's bound is 30). Should it pass 24 min, the interpreted run is the one to trim.
+# runs are the whole suite, so every module of setup.py's list runs in each. Measured from a fresh
+# clone on the shared 2-core box (two runs, other jobs on it): install, lint and typecheck 1-1.5 min,
+# the interpreted run 6.5-8.5 min, compile 1.5-3.5 min, the compiled run 6.5-9 min: 18-20.5 min in all,
+# within CI's 30. Should it pass 24 min, the interpreted run is the one to trim.
 pytest:
 	$(BIN)/pytest -q
 
