@@ -375,7 +375,7 @@ def _load_settings(err: TextIO) -> EdgeSettings | None:
 
 
 def _store_problem(exc: UsageUnavailable, timeout: float) -> str:
-    cause = exc.__cause__
+    cause = exc.cause
     if cause is None:
         return str(exc)
     if isinstance(cause, TimeoutError) and not str(cause):

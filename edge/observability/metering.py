@@ -455,12 +455,19 @@ class RedisUsageMeter:
                         rows.append(_row(kind, subject, wanted, totals))
         except Exception as exc:
             self._failed(exc)
-            raise UsageUnavailable("usage store unavailable") from exc
+            raise UsageUnavailable("usage store unavailable", cause=exc) from exc
         return rows
 
 
 class UsageUnavailable(Exception):
-    """The usage store could not be read (the admin endpoint answers 503)."""
+    """The usage store could not be read (the admin endpoint answers 503); ``cause`` is the store's error.
+
+    ``cause`` is an attribute of its own because compiled code (mypyc) does not keep ``__cause__`` when an
+    ``async def`` raises ``from`` an exception."""
+
+    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 def _text(value: Any) -> str:
