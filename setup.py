@@ -37,7 +37,6 @@ COMPILED_MODULES = [
     "edge/limits/gcra.py",
     "edge/limits/calendar.py",
     "edge/limits/decision.py",
-    "edge/limits/base.py",
     "edge/limits/memory.py",
     "edge/limits/redis_store.py",
     "edge/limits/resp_client.py",

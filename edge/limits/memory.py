@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from edge.limits.base import CostBudgets, admit_in_turn
+from edge.limits.base import CostBudgets
 from edge.limits.calendar import period_window, quota_hit
 from edge.limits.decision import (
     ALLOWED_UNLIMITED,
@@ -114,6 +114,9 @@ class InMemoryLimiter(_BoundedTable[list[Any]]):
         return start, end
 
     async def hit(self, key: str, plan_name: str, plan: Plan, *, operations: int = 1) -> LimitDecision:
+        return self._hit(key, plan_name, plan, operations)
+
+    def _hit(self, key: str, plan_name: str, plan: Plan, operations: int) -> LimitDecision:
         rate = plan.rate
         quota = plan.quota
         if rate is None and quota is None:
@@ -154,8 +157,14 @@ class InMemoryLimiter(_BoundedTable[list[Any]]):
     async def admit(
         self, key: str, plan_name: str, plan: Plan, *, operations: int, points: int, budgets: CostBudgets
     ) -> Admission:
-        # With in-memory budgets neither step suspends, so the two are one atomic step already.
-        return await admit_in_turn(self, budgets, key, plan_name, plan, operations=operations, points=points)
+        # admit_in_turn's steps; with in-memory budgets both run without a coroutine, as one atomic step.
+        decision = self._hit(key, plan_name, plan, operations)
+        budget = plan.cost_budget
+        if budget is None or not decision.allowed:
+            return Admission(decision, None)
+        if type(budgets) is InMemoryCostBudgets:
+            return Admission(decision, budgets._charge(key, plan_name, budget, points))
+        return Admission(decision, await budgets.charge(key, plan_name, budget, points))
 
 
 class InMemoryCostBudgets(_BoundedTable[float]):
@@ -175,6 +184,9 @@ class InMemoryCostBudgets(_BoundedTable[float]):
         return entry <= now
 
     async def charge(self, key: str, plan_name: str, budget: CostBudget, points: int) -> BudgetDecision:
+        return self._charge(key, plan_name, budget, points)
+
+    def _charge(self, key: str, plan_name: str, budget: CostBudget, points: int) -> BudgetDecision:
         if points < 0:
             raise ValueError("points must not be negative")
         now = self._clock()
