@@ -115,36 +115,40 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.own_filters: list[logging.Filter] = [] if worker is None else [_WorkerField(worker)]
         for own in self.own_filters:
             self.addFilter(own)
-        self.pending: list[bytes] = []
+        self.pending: list[str] = []
+        self.scheduled = False
 
     def writes_unchanged(self) -> bool:
         """Whether a record reaching this handler at INFO would be written as configured: its own formatter,
         no filter or level added since."""
         return self.formatter is self.json and self.filters == self.own_filters and self.level <= logging.INFO
 
-    def write_encoded(self, line: bytes) -> None:
-        """Write ``line`` (UTF-8, ending in a newline) by the end of the event loop's turn, after every line and
-        record before it; a failure to write is reported as ``logging`` reports it (``handleError``)."""
-        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
-            pending = self.pending
-            pending.append(line)
-            if len(pending) > 1:
-                return  # the turn's write is already scheduled
-        try:
-            asyncio.get_running_loop().call_soon(self.write_pending)
-        except RuntimeError:  # no running loop: now
-            self.write_pending()
+    def write_encoded(self, line: str) -> None:
+        """Write ``line`` (ending in a newline) by the end of the event loop's turn, after every line and record
+        before it; a failure to write is reported as ``logging`` reports it (``handleError``)."""
+        self.pending.append(line)
+        if not self.scheduled:
+            self.scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self.write_pending)
+            except RuntimeError:  # no running loop: now
+                self.write_pending()
 
     def write_pending(self) -> None:
         """Write the lines :meth:`write_encoded` holds, in one ``write``."""
-        with self.lock:  # type: ignore[union-attr]
+        # Cleared before the lines are taken: a line added from here on is either taken below or schedules a
+        # write of its own (at worst one with nothing left to write).
+        self.scheduled = False
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
             pending = self.pending
-            if not pending:
+            count = len(pending)
+            if not count:
                 return
-            self.pending = []
+            text = "".join(pending[:count])
+            del pending[:count]
             try:
                 stream = self.stream
-                stream.write(b"".join(pending).decode("utf-8"))
+                stream.write(text)
                 stream.flush()
             except Exception:
                 self.handleError(logging.LogRecord("edge.access", logging.INFO, "", 0, "", None, None))

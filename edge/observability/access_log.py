@@ -53,7 +53,16 @@ from edge.logs import JsonLineHandler, json_line_handler, logger_chain
 from edge.observability.ws_operation import EndedOperation
 from edge.session import Identity
 
-__all__ = ["EVENT", "HTTP_FIELDS", "WEBSOCKET_FIELDS", "AccessLog", "LineEncoder", "operation_hash"]
+__all__ = [
+    "EVENT",
+    "HTTP_FIELDS",
+    "WEBSOCKET_FIELDS",
+    "AccessLog",
+    "LineEncoder",
+    "Unencodable",
+    "milliseconds",
+    "operation_hash",
+]
 
 EVENT: Final = "graphql_operation"
 WEBSOCKET: Final = "websocket"
@@ -115,25 +124,27 @@ def operation_hash(query: str) -> str:
     return cached
 
 
-_NULL: Final = b"null"
-_SMALL_INTS: Final = tuple(str(number).encode() for number in range(1024))
-# ".000Z\"" to ".999Z\"": the end of ``ts`` by the line's millisecond (as ``edge.logs.JsonFormatter``).
-_MILLISECONDS: Final = tuple(f'.{ms:03d}Z"'.encode() for ms in range(1000))
+_NULL: Final = "null"
+_SMALL_INTS: Final = tuple(str(number) for number in range(1024))
+# '.000Z"' to '.999Z"': the end of ``ts`` by the line's millisecond (as ``edge.logs.JsonFormatter``).
+_MILLISECONDS: Final = tuple(f'.{ms:03d}Z"' for ms in range(1000))
+# The decimals of a number of thousandths as its shortest text writes them: "0", "001", "01", "1", "999".
+_THOUSANDTHS: Final = tuple(f"{number:03d}".rstrip("0") or "0" for number in range(1000))
 _CACHED_STRING: Final = 256  # longer strings are encoded each time, not kept
 _ENCODED_CACHE_SIZE: Final = 4096
-_encoded: Final[dict[str, bytes]] = {}
+_encoded: Final[dict[str, str]] = {}
 
 
 class Unencodable(Exception):
     """A value the direct encoding leaves to ``logging`` (whose formatter has its own fallback)."""
 
 
-def _string(value: str) -> bytes:
+def _string(value: str) -> str:
     """``value`` as JSON, as orjson writes it; role, plan, key id, user id and names repeat, so are kept."""
     cached = _encoded.get(value)
     if cached is None:
         try:
-            cached = orjson.dumps(value)
+            cached = orjson.dumps(value).decode("utf-8")
         except TypeError:  # a lone surrogate: orjson refuses it, and the formatter then falls back
             raise Unencodable from None
         if len(value) <= _CACHED_STRING:
@@ -143,58 +154,90 @@ def _string(value: str) -> bytes:
     return cached
 
 
-def _json(value: object) -> bytes:
+def _float(value: float) -> str:
+    """A float as orjson writes it (its shortest round-trip text); a whole number of thousandths (what
+    :func:`milliseconds` gives) is written from its digits, without formatting a float."""
+    if 0.0 < value < 1e9:  # below 2**41: a whole number of thousandths has no shorter text than its own
+        thousandths = int(value * 1000.0 + 0.5)
+        if thousandths / 1000 == value:
+            return f"{thousandths // 1000}.{_THOUSANDTHS[thousandths % 1000]}"
+    return orjson.dumps(value).decode("utf-8")
+
+
+def _json(value: object) -> str:
     """One value of a line as ``orjson.dumps(value, default=str)`` writes it; ``Unencodable`` where that fails."""
     if value is None:
         return _NULL
     if isinstance(value, str):
         return _string(value)
-    if type(value) is int and 0 <= value < 1024:
-        return _SMALL_INTS[value]
     try:
-        return orjson.dumps(value, default=str)
+        if type(value) is int:
+            if 0 <= value < 1024:
+                return _SMALL_INTS[value]
+            return orjson.dumps(value).decode("utf-8")
+        if type(value) is float:
+            return _float(value)
+        return orjson.dumps(value, default=str).decode("utf-8")
     except TypeError:  # an integer past 64 bits, among others
         raise Unencodable from None
 
 
-class LineEncoder:
-    """The access log's line as bytes, built from its values: the line ``edge.logs.JsonFormatter`` writes for
-    ``logging.getLogger(logger).info(event, extra=fields)`` through a ``JsonLineHandler`` of ``worker``, byte
-    for byte (tests/edge/observability/test_access_line.py compares them on generated requests).
+def milliseconds(seconds: float) -> float:
+    """A duration in milliseconds to the microsecond (``duration_ms``, ``upstream_ms``)."""
+    if 0.0 <= seconds < 1e6:
+        return int(seconds * 1e6 + 0.5) / 1000  # round() to 3 digits formats the float: 5 times the cost
+    return round(seconds * 1000.0, 3)
 
-    The constant parts are encoded once: the keys, ``level``/``logger``/``event``, the worker's field, and the
-    timestamp's text once per second; each value is encoded by itself (orjson for strings, floats and large
-    numbers, with repeating strings kept encoded).
+
+class LineEncoder:
+    """The access log's line as text, built from its values: the line ``edge.logs.JsonFormatter`` writes for
+    ``logging.getLogger(logger).info(event, extra=fields)`` through a ``JsonLineHandler`` of ``worker``, character
+    for character (tests/edge/observability/test_access_line.py compares them on generated values and requests).
+
+    The constant parts are written once: the keys, ``level``/``logger``/``event``, the worker's field, and the
+    timestamp's text once per second; each value is encoded by itself (orjson for strings, other floats and
+    large numbers; repeating strings kept encoded) and the line is one f-string.
     """
 
     def __init__(self, logger: str, event: str, worker: int | None) -> None:
-        self.head = b',"level":"info","logger":' + orjson.dumps(logger) + b',"event":' + orjson.dumps(event)
-        self.tail = b"}\n" if worker is None else b',"worker":' + orjson.dumps(worker) + b"}\n"
+        dumps = orjson.dumps
+        self.head = (b',"level":"info","logger":' + dumps(logger) + b',"event":' + dumps(event)).decode("utf-8")
+        self.tail = "}\n" if worker is None else ',"worker":' + dumps(worker).decode("utf-8") + "}\n"
         self.second = -1
-        self.stamp = b""
+        self.stamp = ""
 
-    def line(self, created: float, keys: tuple[bytes, ...], values: list[object]) -> bytes:
-        """The line of a record created at ``created`` (epoch seconds) with ``keys`` (from :func:`encoded_keys`)
-        holding ``values``; raises ``Unencodable`` for a value orjson refuses."""
+    def start(self, created: float) -> str:
+        """``{"ts":"2026-11-18T11:06:40.250Z"`` and the constant fields, for a record made at ``created``."""
         whole = int(created)
         if whole != self.second:
-            self.stamp = b'{"ts":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)).encode()
+            self.stamp = '{"ts":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
             self.second = whole
-        parts = [self.stamp, _MILLISECONDS[int((created - whole) * 1000)], self.head]
-        for index in range(len(keys)):
-            parts.append(keys[index])
-            parts.append(_json(values[index]))
-        parts.append(self.tail)
-        return b"".join(parts)
+        return f"{self.stamp}{_MILLISECONDS[int((created - whole) * 1000)]}{self.head}"
 
+    def http_line(self, created: float, values: list[object]) -> str:
+        """The line of an HTTP operation: ``values`` in ``HTTP_FIELDS``' order."""
+        return (
+            f'{self.start(created)},"request_id":{_json(values[0])},"role":{_json(values[1])},'
+            f'"plan":{_json(values[2])},"key_id":{_json(values[3])},"user_id":{_json(values[4])},'
+            f'"request_cost_estimated":{_json(values[5])},"status":{_json(values[6])},'
+            f'"error_code":{_json(values[7])},"duration_ms":{_json(values[8])},"upstream_ms":{_json(values[9])},'
+            f'"operation_type":{_json(values[10])},"operation_name":{_json(values[11])},'
+            f'"operation_hash":{_json(values[12])},"batch_index":{_json(values[13])},'
+            f'"cost_estimated":{_json(values[14])},"cost_actual":{_json(values[15])}{self.tail}'
+        )
 
-def encoded_keys(keys: tuple[str, ...]) -> tuple[bytes, ...]:
-    """``,"key":`` for each key, as the line holds it."""
-    return tuple(b"," + orjson.dumps(key) + b":" for key in keys)
-
-
-_HTTP_KEYS: Final = encoded_keys(HTTP_FIELDS)
-_WEBSOCKET_KEYS: Final = encoded_keys(WEBSOCKET_FIELDS)
+    def websocket_line(self, created: float, values: list[object]) -> str:
+        """The line of a WebSocket operation: ``values`` in ``WEBSOCKET_FIELDS``' order."""
+        return (
+            f'{self.start(created)},"request_id":{_json(values[0])},"batch_index":{_json(values[1])},'
+            f'"operation_type":{_json(values[2])},"operation_name":{_json(values[3])},'
+            f'"operation_hash":{_json(values[4])},"role":{_json(values[5])},"plan":{_json(values[6])},'
+            f'"key_id":{_json(values[7])},"user_id":{_json(values[8])},"cost_estimated":{_json(values[9])},'
+            f'"request_cost_estimated":{_json(values[10])},"cost_actual":{_json(values[11])},'
+            f'"status":{_json(values[12])},"error_code":{_json(values[13])},"duration_ms":{_json(values[14])},'
+            f'"upstream_ms":{_json(values[15])},"transport":{_json(values[16])},'
+            f'"operation_id":{_json(values[17])},"outcome":{_json(values[18])}{self.tail}'
+        )
 
 
 class AccessLog:
@@ -242,8 +285,8 @@ class AccessLog:
         batch = ctx.is_batch
         estimated = ctx.estimated_cost
         plan = ctx.plan_name or None
-        duration_ms = round(duration * 1000.0, 3)
-        upstream_ms = None if upstream_duration is None else round(upstream_duration * 1000.0, 3)
+        duration_ms = milliseconds(duration)
+        upstream_ms = None if upstream_duration is None else milliseconds(upstream_duration)
         handler = json_line_handler(self.chain)
         created = time.time()
         for index, operation in enumerate(operations):
@@ -279,7 +322,7 @@ class AccessLog:
                 cost_estimated,
                 actual_costs[index] if actual_costs is not None and index < len(actual_costs) else None,
             ]
-            self._write(handler, created, _HTTP_KEYS, HTTP_FIELDS, values)
+            self._write(handler, created, False, values)
 
     def _sampled_out(self, status: int, error_code: str | None) -> bool:
         """A successful line left out by ``sample_rate`` (errors are always logged)."""
@@ -297,8 +340,7 @@ class AccessLog:
         self,
         handler: JsonLineHandler | None,
         created: float,
-        keys: tuple[bytes, ...],
-        names: tuple[str, ...],
+        websocket: bool,
         values: list[object],
     ) -> None:
         """One line, after the level check: encoded here and handed to the edge's JSON handler when nothing else
@@ -309,13 +351,13 @@ class AccessLog:
                 encoder = self._encoder = LineEncoder(self.logger.name, EVENT, handler.worker)
                 self._encoder_for = handler
             try:
-                line = encoder.line(created, keys, values)
+                line = encoder.websocket_line(created, values) if websocket else encoder.http_line(created, values)
             except Unencodable:
                 pass  # the formatter's own fallback writes it
             else:
                 handler.write_encoded(line)
                 return
-        self.logger.info(EVENT, extra=dict(zip(names, values, strict=True)))
+        self.logger.info(EVENT, extra=dict(zip(WEBSOCKET_FIELDS if websocket else HTTP_FIELDS, values, strict=True)))
 
     def record_websocket(self, ended: EndedOperation) -> None:
         """Log the line of one WebSocket operation once it has ended."""
@@ -339,10 +381,10 @@ class AccessLog:
             None,
             ended.status,
             ended.error_code,
-            round(ended.duration * 1000.0, 3),
+            milliseconds(ended.duration),
             None,
             WEBSOCKET,
             ended.operation_id[:_MAX_NAME],
             ended.outcome,
         ]
-        self._write(json_line_handler(self.chain), time.time(), _WEBSOCKET_KEYS, WEBSOCKET_FIELDS, values)
+        self._write(json_line_handler(self.chain), time.time(), True, values)

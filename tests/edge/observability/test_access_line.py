@@ -28,7 +28,7 @@ from edge.observability.access_log import (
     AccessLog,
     LineEncoder,
     Unencodable,
-    encoded_keys,
+    milliseconds,
 )
 from edge.observability.ws_operation import EndedOperation
 from edge.session import Identity, Session
@@ -41,6 +41,8 @@ values = st.one_of(
     st.integers(min_value=-10, max_value=2_000),
     st.floats(),
     st.floats(min_value=0, max_value=1e7).map(lambda ms: round(ms, 3)),
+    st.integers(min_value=0, max_value=10**13).map(lambda thousandths: thousandths / 1000),
+    st.floats(min_value=0, max_value=1e7, allow_nan=False).map(milliseconds),
     st.booleans(),
 )
 workers = st.one_of(st.none(), st.integers(min_value=0, max_value=64))
@@ -72,25 +74,35 @@ def test_the_encoded_line_is_the_formatted_line(
     line_values: list[object] = [data.draw(values, label=name) for name in names]
     fields = dict(zip(names, line_values, strict=True))
     try:
-        line = LineEncoder(logger, EVENT, worker).line(created, encoded_keys(names), line_values)
+        encoder = LineEncoder(logger, EVENT, worker)
+        if names is HTTP_FIELDS:
+            line = encoder.http_line(created, line_values)
+        else:
+            line = encoder.websocket_line(created, line_values)
     except Unencodable:
         # Only where orjson refuses a value (a lone surrogate, an integer past 64 bits): the record then goes
         # through logging, whose formatter has its own fallback.
         with pytest.raises(TypeError):
             orjson.dumps(fields, default=str)
         return
-    assert line.decode("utf-8") == formatted(logger, worker, created, fields)
+    assert line == formatted(logger, worker, created, fields)
 
 
 def test_the_timestamp_changes_with_the_second_and_the_millisecond() -> None:
     encoder = LineEncoder("edge.access", EVENT, None)
-    keys = encoded_keys(("status",))
-    stamps = [encoder.line(created, keys, [200])[:32] for created in (1795000000.25, 1795000000.999, 1795000001.0)]
+    stamps = [encoder.start(created)[:32] for created in (1795000000.25, 1795000000.999, 1795000001.0, 1.0)]
     assert stamps == [
-        b'{"ts":"2026-11-18T11:06:40.250Z"',
-        b'{"ts":"2026-11-18T11:06:40.999Z"',
-        b'{"ts":"2026-11-18T11:06:41.000Z"',
+        '{"ts":"2026-11-18T11:06:40.250Z"',
+        '{"ts":"2026-11-18T11:06:40.999Z"',
+        '{"ts":"2026-11-18T11:06:41.000Z"',
+        '{"ts":"1970-01-01T00:00:01.000Z"',
     ]
+
+
+@given(st.floats(min_value=0, max_value=1e6, exclude_max=True))
+def test_milliseconds_are_the_duration_to_the_microsecond(seconds: float) -> None:
+    assert abs(milliseconds(seconds) - seconds * 1000) <= 0.0005 + seconds * 1e-12
+    assert milliseconds(seconds) == round(milliseconds(seconds), 3)
 
 
 # --- whole requests through AccessLog: written directly, and through logging -------------------------------
