@@ -25,7 +25,6 @@ made without the store): ``headers()`` then carries no ``RateLimit-*`` fields.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from math import ceil as _ceil
 from typing import Final, final
 
@@ -125,20 +124,59 @@ class LimitDecision:
 ALLOWED_UNLIMITED = LimitDecision(True, None, 0, 0, 0, None)
 
 
-@dataclass(frozen=True)
+@final
 class BudgetDecision:
     """Outcome of ``CostBudgets.charge``: ``available`` points after charging (before, when refused).
 
     ``retry_after`` is None when allowed or when ``requested > maximum`` (never satisfiable).
+    Immutable; a plain class for mypyc, as ``LimitDecision`` (one is made per request with a cost budget).
     """
 
-    allowed: bool
-    requested: int
-    maximum: int
-    available: float
-    restore_rate: float
-    retry_after: int | None
-    degraded: bool = False
+    __slots__ = ("allowed", "available", "degraded", "maximum", "requested", "restore_rate", "retry_after")
+
+    def __init__(
+        self,
+        allowed: bool,
+        requested: int,
+        maximum: int,
+        available: float,
+        restore_rate: float,
+        retry_after: int | None,
+        degraded: bool = False,
+    ) -> None:
+        self.allowed: Final = allowed
+        self.requested: Final = requested
+        self.maximum: Final = maximum
+        self.available: Final = available
+        self.restore_rate: Final = restore_rate
+        self.retry_after: Final = retry_after
+        self.degraded: Final = degraded
+
+    def _fields(self) -> tuple[bool, int, int, float, float, int | None, bool]:
+        return (
+            self.allowed,
+            self.requested,
+            self.maximum,
+            self.available,
+            self.restore_rate,
+            self.retry_after,
+            self.degraded,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BudgetDecision):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        allowed, requested, maximum, available, restore_rate, retry_after, degraded = self._fields()
+        return (
+            f"BudgetDecision(allowed={allowed}, requested={requested}, maximum={maximum}, available={available}, "
+            f"restore_rate={restore_rate}, retry_after={retry_after}, degraded={degraded})"
+        )
 
 
 @final
