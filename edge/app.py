@@ -169,6 +169,7 @@ def create_app(
         async with owned:
             await balanced.start()
             owned.push_async_callback(balanced.drain, settings.upstream_drain_seconds)
+            owned.push_async_callback(limits.budgets.drain)  # refunds not waited for: answered before Redis closes
             await identity.start(owned)
             await analysis.start(owned)
             await observability.start(owned, metrics_socket)

@@ -50,6 +50,16 @@ class CostBudgets(Protocol):
         """Give back ``points`` (e.g. the estimate exceeded the actual cost); never above ``maximum``."""
         ...
 
+    def refund_soon(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
+        """``refund`` without the caller waiting for the store: what the response stage calls, so that no
+        request waits for a second Redis round trip. A store that sends it to Redis counts a failure as
+        ``refund`` would and waits for the refunds in flight in ``drain()``, before its client closes."""
+        ...
+
+    async def drain(self) -> None:
+        """Return once every ``refund_soon`` so far has been applied or has failed."""
+        ...
+
 
 async def admit_in_turn(
     limiter: Limiter, budgets: CostBudgets, key: str, plan_name: str, plan: Plan, *, operations: int, points: int

@@ -201,6 +201,12 @@ class InMemoryCostBudgets(_BoundedTable[float]):
         return budget_decision(result.allowed, result.retry_after, tat, now=now, budget=budget, points=points)
 
     async def refund(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
+        self.refund_soon(key, plan_name, budget, points)
+
+    async def drain(self) -> None:
+        return None  # every refund is applied when it is made
+
+    def refund_soon(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
         if points < 0:
             raise ValueError("points must not be negative")
         now = self._clock()

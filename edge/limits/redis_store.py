@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -63,6 +63,7 @@ from edge.limits.decision import (
 )
 from edge.limits.gcra import GcraResult
 from edge.limits.resp_client import LeanRedis, LuaScript, ScriptArg
+from edge.limits.resp_client import NoScriptError as LeanNoScriptError
 from edge.plans import CostBudget, Plan
 from edge.store_health import StoreHealth
 
@@ -199,6 +200,16 @@ class _RedisStore:
             self.health.succeeded()
         return result
 
+    async def _send(self, script: LuaScript, keys: Sequence[str], args: tuple[ScriptArg, ...]) -> None:
+        """``_run`` for a script whose reply says nothing (the refund's 0 or 1)."""
+        try:
+            await self._scripts.run_script(script, keys, args, self._timeout)
+        except Exception as exc:  # the limiter never raises to the request path
+            self.health.failed(exc, failure_mode=self.failure_mode)
+            return
+        if self.health.failing:
+            self.health.succeeded()
+
 
 class RedisLimiter(_RedisStore):
     """``Limiter`` on Redis: rate (GCRA) and quota in one Lua script, shared by all replicas."""
@@ -301,6 +312,7 @@ class RedisCostBudgets(_RedisStore):
 
     def _setup(self) -> None:
         self._rates: dict[int, tuple[CostBudget, str]] = {}
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     def _rate(self, budget: CostBudget) -> str:
         # repr(restore_rate) per CostBudget object, as the limiter keeps its plans' arguments.
@@ -342,4 +354,54 @@ class RedisCostBudgets(_RedisStore):
         if points < 0:
             raise ValueError("points must not be negative")
         args = (self._now(), self._rate(budget), points, self._grace_ms)
-        await self._run(BUDGET_REFUND, (self._key(plan_name, key) + ":b",), args)
+        await self._send(BUDGET_REFUND, (self._key(plan_name, key) + ":b",), args)
+
+    def refund_soon(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
+        if points < 0:
+            raise ValueError("points must not be negative")
+        keys = (self._key(plan_name, key) + ":b",)
+        args = (self._now(), self._rate(budget), points, self._grace_ms)
+        scripts = self._scripts
+        written = None
+        if isinstance(scripts, LeanRedis):
+            try:
+                written = scripts.start_script(BUDGET_REFUND, keys, args, self._timeout)
+            except Exception as exc:  # the connection closed under us: counted as the awaited call would be
+                self.health.failed(exc, failure_mode=self.failure_mode)
+                return
+        if written is None:  # redis-py, or no lean connection open yet: the awaited call, as a task
+            task = asyncio.ensure_future(self._send(BUDGET_REFUND, keys, args))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+            return
+        self._in_flight.add(written)
+
+        def settled(reply: asyncio.Future[object]) -> None:
+            self._in_flight.discard(reply)
+            self._refund_settled(reply, keys, args)
+
+        written.add_done_callback(settled)
+
+    def _refund_settled(self, reply: asyncio.Future[object], keys: tuple[str], args: tuple[ScriptArg, ...]) -> None:
+        if reply.cancelled():
+            return
+        error = reply.exception()
+        if error is None:
+            result = reply.result()
+            if isinstance(result, LeanNoScriptError):  # Redis lost the script: run_script loads it and retries
+                retry = asyncio.ensure_future(self._send(BUDGET_REFUND, keys, args))
+                self._in_flight.add(retry)
+                retry.add_done_callback(self._in_flight.discard)
+                return
+            if isinstance(result, Exception):
+                error = result
+        if error is not None:
+            self.health.failed(error, failure_mode=self.failure_mode)
+        elif self.health.failing:
+            self.health.succeeded()
+
+    async def drain(self) -> None:
+        """Wait for the refunds ``refund_soon`` has sent and Redis has not answered yet (each is bounded by
+        the store's timeout): on shutdown, before the Redis client closes, so none is lost."""
+        while self._in_flight:
+            await asyncio.wait(list(self._in_flight))

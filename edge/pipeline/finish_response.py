@@ -33,7 +33,10 @@ _SUGGESTION_MARK: Final = b"Did you mean"
 
 
 class FinishResponse:
-    """Refunds over-estimated cost, adds ``extensions.cost``, strips suggestions; never rejects."""
+    """Refunds over-estimated cost, adds ``extensions.cost``, strips suggestions; never rejects.
+
+    A plain call: the refund goes to the store without the request waiting for it (``refund_soon``).
+    """
 
     def __init__(
         self, *, budgets: CostBudgets, costs: CostModelHolder, introspection_roles: frozenset[str] = frozenset()
@@ -42,7 +45,7 @@ class FinishResponse:
         self.costs = costs
         self.introspection_roles = introspection_roles
 
-    async def __call__(self, ctx: RequestContext) -> None:
+    def __call__(self, ctx: RequestContext) -> None:
         response = ctx.response
         plan = ctx.plan
         if response is None or plan is None or response.status != 200:
@@ -62,11 +65,11 @@ class FinishResponse:
                 if isinstance(result, dict) and isinstance(result.get("errors"), list):
                     result["errors"] = strip_suggestions(result["errors"])
         if ctx.budget is not None:
-            await self._settle_cost(ctx, results)
+            self._settle_cost(ctx, results)
             ctx.rows = sum(count_rows(result.get("data")) for result in results if isinstance(result, dict))
         ctx.response = UpstreamResponse(response.status, response.headers, orjson.dumps(document))
 
-    async def _settle_cost(self, ctx: RequestContext, results: list[Any]) -> None:
+    def _settle_cost(self, ctx: RequestContext, results: list[Any]) -> None:
         budget_decision = ctx.budget
         plan = ctx.plan
         if budget_decision is None or plan is None or plan.cost_budget is None:
@@ -82,7 +85,7 @@ class FinishResponse:
         refund = max(0, ctx.estimated_cost - sum(actuals))
         available = budget_decision.available
         if refund:
-            await self.budgets.refund(ctx.limit_key, ctx.plan_name, plan.cost_budget, refund)
+            self.budgets.refund_soon(ctx.limit_key, ctx.plan_name, plan.cost_budget, refund)
             available = min(float(budget_decision.maximum), available + refund)
         throttle = {
             "maximumAvailable": budget_decision.maximum,

@@ -289,3 +289,19 @@ async def test_admit_refuses_negative_counts(stores: Stores) -> None:
         await stores.limiter.admit("k", "free", p, operations=-1, points=1, budgets=stores.budgets)
     with pytest.raises(ValueError, match="points"):
         await stores.limiter.admit("k", "free", p, operations=1, points=-1, budgets=stores.budgets)
+
+
+async def test_a_refund_not_waited_for_is_applied_by_the_time_drain_returns(stores: Stores) -> None:
+    budget = CostBudget(maximum=100, restore_rate=1)
+    assert (await stores.budgets.charge("k", "free", budget, 100)).allowed
+    stores.budgets.refund_soon("k", "free", budget, 30)
+    stores.budgets.refund_soon("other", "free", budget, 30)  # a key with a full budget: nothing to give back
+    await stores.budgets.drain()
+    assert (await stores.budgets.charge("k", "free", budget, 30)).allowed
+    assert not (await stores.budgets.charge("k", "free", budget, 1)).allowed
+    stores.budgets.refund_soon("k", "free", budget, 10_000)
+    await stores.budgets.drain()
+    assert (await stores.budgets.charge("k", "free", budget, 0)).available == 100.0
+    assert (await stores.budgets.charge("other", "free", budget, 0)).available == 100.0
+    with pytest.raises(ValueError):
+        stores.budgets.refund_soon("k", "free", budget, -5)

@@ -332,3 +332,32 @@ async def test_admit_on_a_dead_server_degrades_and_counts_as_the_two_calls_would
         assert (recovered.budget.degraded, round(recovered.budget.available)) == (False, 45)
     finally:
         await client.aclose()
+
+
+async def test_refunds_not_waited_for_reload_the_script_and_count_failures(own_redis: RedisProcess, kind: str) -> None:
+    client = store_client(own_redis.url, kind)
+    admin = redis_client_from_url(own_redis.url)
+    budget = CostBudget(maximum=100, restore_rate=0.001)
+    try:
+        budgets = RedisCostBudgets(client, prefix=unique_prefix())
+        assert (await budgets.charge("k", "free", budget, 100)).allowed  # the connection is open
+        await budgets.refund("k", "free", budget, 10)  # the script's reply (a number) is no failure
+        assert budgets.store_errors == 0
+        assert (await budgets.charge("k", "free", budget, 10)).allowed
+        await admin.script_flush()
+        budgets.refund_soon("k", "free", budget, 40)  # NOSCRIPT: loaded again, then applied
+        await budgets.drain()
+        assert budgets.store_errors == 0
+        assert round((await budgets.charge("k", "free", budget, 0)).available) == 40
+
+        own_redis.kill()
+        budgets.refund_soon("k", "free", budget, 1)
+        budgets.refund_soon("k", "free", budget, 1)
+        await budgets.drain()  # each answered by its failure, within the store's timeout
+        assert budgets.store_errors == 2
+        own_redis.start()
+        assert not (await budgets.charge("k", "free", budget, 0)).degraded
+        assert budgets.store_errors == 2  # recovered without a new store
+    finally:
+        await client.aclose()
+        await admin.aclose()
