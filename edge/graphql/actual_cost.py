@@ -9,17 +9,22 @@ response is at most the estimate of its request.
 
 Tolerant by construction: ``null`` values, missing keys (an error nulled them, or partial data),
 scalars where objects were expected and any other unexpected shape count nothing and never raise.
-Iterative, and each value of ``data`` is visited at most once, so the walk is linear in the response.
+Iterative and linear in the response: one dict lookup per object and priced field (fields that can add
+nothing, such as scalars at ``scalar_cost=0``, are not looked up), one stack entry per object value or
+list of rows.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from edge.graphql.analysis import OperationAnalysis
-from edge.graphql.cost import MAX_COST, CostModel, CostNode
+from edge.graphql.cost import MAX_COST, CostModel, ResponseField
 
 __all__ = ["actual_cost"]
+
+_ABSENT: Final[Any] = object()
+"""The value of a key the response does not have (``null`` is a value: the field is present)."""
 
 
 def actual_cost(analysis: OperationAnalysis, data: Any, *, model: CostModel) -> int:
@@ -27,22 +32,26 @@ def actual_cost(analysis: OperationAnalysis, data: Any, *, model: CostModel) -> 
     if not isinstance(data, dict):
         return 0
     total = 0
-    stack: list[tuple[tuple[CostNode, ...], dict[Any, Any]]] = [(model.tree(analysis), data)]
+    # (fields, objects): the fields to look up in each object of a list of rows (or in one object)
+    stack: list[tuple[tuple[ResponseField, ...], list[Any]]] = [(model.tree(analysis), [data])]
     while stack:
-        nodes, row = stack.pop()
-        for node in nodes:
-            if node.key not in row:
+        fields, objects = stack.pop()
+        for row in objects:
+            if not isinstance(row, dict):
                 continue
-            total += node.base
-            value = row[node.key]
-            if isinstance(value, dict):
-                total += node.per_row
-                if node.children:
-                    stack.append((node.children, value))
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, dict):
-                        total += node.per_row
-                        if node.children:
-                            stack.append((node.children, item))
+            for field in fields:
+                value = row.get(field.key, _ABSENT)
+                if value is _ABSENT:
+                    continue
+                total += field.base
+                if isinstance(value, dict):
+                    total += field.per_row
+                    if field.children:
+                        stack.append((field.children, [value]))
+                elif isinstance(value, list):
+                    for item in value:
+                        if isinstance(item, dict):
+                            total += field.per_row
+                    if field.children and value:
+                        stack.append((field.children, value))
     return min(total, MAX_COST)

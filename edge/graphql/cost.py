@@ -41,6 +41,9 @@ nor role into a constant) happens once and is cached per analysis (by identity, 
 then evaluates only the list fields whose row count depends on variables or role, and the result is
 memoised per (role, values of the variables it reads): an operation that depends on neither is a
 constant, and a repeated request is a dict lookup.
+The response walk (:func:`edge.graphql.actual_cost.actual_cost`) reads its own copy of the priced
+fields, built once per analysis with the rest: :class:`ResponseField` objects, less the fields that
+can add nothing.
 """
 
 from __future__ import annotations
@@ -48,15 +51,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from edge.graphql.analysis import INTROSPECTION_FIELDS, Arg, OperationAnalysis, PlanField
 from edge.graphql.permissions import PermissionLimits
 from edge.graphql.schema_info import SchemaInfo
 
-__all__ = ["MAX_COST", "CostModel", "CostNode"]
+__all__ = ["MAX_COST", "CostModel", "CostNode", "ResponseField"]
 
-MAX_COST = 2**63 - 1
+MAX_COST: Final = 2**63 - 1
 """Estimates are clamped here (``limit: 99999999`` nested ten deep is a 80-digit number otherwise)."""
 MAX_MEMO = 256
 """Results kept per compiled operation, keyed by role and the variables it reads (cleared when full)."""
@@ -76,6 +79,23 @@ class CostNode(NamedTuple):
     permission: Mapping[str, int]
     """Role -> select-permission row limit for the list's row type."""
     children: tuple[CostNode, ...]
+
+
+class ResponseField:
+    """A priced field as :func:`edge.graphql.actual_cost.actual_cost` reads it in every response.
+
+    ``base`` when ``key`` is in the response object, ``per_row`` for each object under it, and
+    ``children`` looked up in those objects. A plain class rather than a NamedTuple: compiled, each
+    attribute is a struct field, not a tuple item checked and unboxed on every read.
+    """
+
+    __slots__ = ("base", "children", "key", "per_row")
+
+    def __init__(self, key: str, base: int, per_row: int, children: tuple[ResponseField, ...]) -> None:
+        self.key = key
+        self.base = base
+        self.per_row = per_row
+        self.children = children
 
 
 class _Context(NamedTuple):
@@ -112,10 +132,16 @@ _Op = tuple[int, int, int, int, CostNode | None]
 
 
 class _Program:
-    __slots__ = ("constant", "dynamic", "memo", "ops", "roots", "variables")
+    __slots__ = ("constant", "dynamic", "memo", "ops", "response_fields", "variables")
 
-    def __init__(self, roots: tuple[CostNode, ...], constant: int, ops: list[_Op], variables: tuple[str, ...]) -> None:
-        self.roots = roots
+    def __init__(
+        self,
+        response_fields: tuple[ResponseField, ...],
+        constant: int,
+        ops: list[_Op],
+        variables: tuple[str, ...],
+    ) -> None:
+        self.response_fields = response_fields
         self.constant = constant
         self.ops = ops
         self.variables = variables
@@ -188,10 +214,12 @@ class CostModel:
             program.memo[key] = cached
         return cached
 
-    def tree(self, analysis: OperationAnalysis) -> tuple[CostNode, ...]:
-        """The priced fields of an operation (what :func:`actual_cost` walks alongside the response)."""
+    def tree(self, analysis: OperationAnalysis) -> tuple[ResponseField, ...]:
+        """What :func:`actual_cost` walks alongside the response: the operation's priced fields, less those
+        that can add nothing (``base`` and ``per_row`` 0 and nothing priced under them: scalars at
+        ``scalar_cost=0``)."""
         program: _Program = self._program(analysis)
-        return program.roots
+        return program.response_fields
 
     def rows(self, node: CostNode, variables: Mapping[str, Any] | None, role: str | None) -> int:
         """How many rows a list field is priced at for a request."""
@@ -221,7 +249,7 @@ class CostModel:
     def _compile(self, analysis: OperationAnalysis) -> _Program:
         roots = self._price_tree(analysis)
         constant, ops, variables = _fold(roots, self.default_list_size)
-        return _Program(roots, min(constant, MAX_COST), ops, variables)
+        return _Program(_response_fields(roots), min(constant, MAX_COST), ops, variables)
 
     def _price_tree(self, analysis: OperationAnalysis) -> tuple[CostNode, ...]:
         """PlanFields -> CostNodes without recursion: pre-order with parent indices, built in reverse."""
@@ -361,6 +389,31 @@ def _fold(roots: tuple[CostNode, ...], default_rows: int) -> tuple[int, list[_Op
         if not dynamic:
             total += value
     return total, ops, tuple(sorted(variables))
+
+
+def _response_fields(roots: tuple[CostNode, ...]) -> tuple[ResponseField, ...]:
+    """The fields that can add to a response's cost (see :meth:`CostModel.tree`). Iterative post-order."""
+    # Per node in post-order: its ResponseField, or None when it and everything under it price 0
+    built: dict[int, ResponseField | None] = {}
+    stack: list[tuple[CostNode, bool]] = [(node, False) for node in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.children))
+            continue
+        children = _kept(node.children, built)
+        if node.base or node.per_row or children:
+            built[id(node)] = ResponseField(node.key, node.base, node.per_row, children)
+        else:
+            built[id(node)] = None
+    return _kept(roots, built)
+
+
+def _kept(nodes: tuple[CostNode, ...], built: dict[int, ResponseField | None]) -> tuple[ResponseField, ...]:
+    """The built fields of ``nodes`` that were kept, in order (taken out of ``built``)."""
+    fields = [built.pop(id(node)) for node in nodes]
+    return tuple(field for field in fields if field is not None)
 
 
 def _static_rows(node: CostNode, default_rows: int) -> int:

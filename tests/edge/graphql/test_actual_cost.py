@@ -13,6 +13,7 @@ import pytest
 from edge.graphql.actual_cost import actual_cost
 from edge.graphql.analysis import Analyser
 from edge.graphql.cost import CostModel
+from edge.graphql.schema_info import SchemaInfo
 from tests.hasura_double.double import _build_schema
 from tests.hasura_double.execution import Executor, GraphQLRequest
 from tests.hasura_double.schema import DEMO_SDL
@@ -97,3 +98,24 @@ def test_a_large_response_is_walked_without_recursion(analyse: Analyser, model: 
         row = {"orders": [{"user": row}]}
     data = {"users": [row] * 1000}
     assert actual_cost(analysis, data, model=model) == 1000 * (1 + 80)
+
+
+def test_every_price_counts_where_its_field_is_present(analyse: Analyser, schema: SchemaInfo) -> None:
+    """Scalars count when scalar_cost is not 0 (a null one too: it is present), absent keys never do."""
+    model = CostModel(schema, None, object_cost=0, scalar_cost=1)
+    analysis = analyse("{ users { id name orders { id } } }", None, max_tokens=TOKENS)
+    data = {"users": [{"id": 1, "name": None, "orders": [{"id": 2}, {}]}, {"id": 3}]}
+    assert actual_cost(analysis, data, model=model) == 4
+    free = CostModel(schema, None, object_cost=0, scalar_cost=0)
+    assert actual_cost(analysis, data, model=free) == 0
+    aggregate = analyse("{ users_aggregate { aggregate { count } nodes { id } } }", None, max_tokens=TOKENS)
+    answer = {"users_aggregate": {"aggregate": {"count": 2}, "nodes": [{"id": 1}, {"id": 2}]}}
+    assert actual_cost(aggregate, answer, model=free) == 10
+    assert actual_cost(aggregate, answer, model=model) == 12
+
+
+def test_a_mutation_root_field_present_as_null_costs_its_base(analyse: Analyser, model: CostModel) -> None:
+    query = "mutation { insert_users_one(object: {}) { id } b: insert_users_one(object: {}) { id } }"
+    analysis = analyse(query, None, max_tokens=TOKENS)
+    assert actual_cost(analysis, {"insert_users_one": None}, model=model) == 10
+    assert actual_cost(analysis, {"insert_users_one": None, "b": {"id": 1}}, model=model) == 10 + 11
