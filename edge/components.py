@@ -209,8 +209,13 @@ def build_observability(
     metrics = EdgeMetrics(plans=settings.plans.keys(), roles=settings.metrics_roles)
     meter: UsageMeter
     if redis.shared is not None:
+        # The flush's script runs where the limiter's do (the LeanRedis on one server); the report reads redis-py.
         meter = RedisUsageMeter(
-            redis.shared, flush_interval=settings.usage_flush_seconds, period=settings.usage_period, metrics=metrics
+            redis.shared,
+            scripts=redis.limits,
+            flush_interval=settings.usage_flush_seconds,
+            period=settings.usage_period,
+            metrics=metrics,
         )
     else:
         meter = MemoryUsageMeter(period=settings.usage_period, metrics=metrics)

@@ -187,19 +187,25 @@ class LuaScript:
     instructions for the limiter's ten arguments), and the arguments other than the keys repeat: the
     plan's figures, an empty ``now``, one operation. So each distinct ``args`` tuple is encoded once
     (up to 1,024 of them per script, then the cache starts again) and only the keys each time.
+
+    ``cache=False`` is for a script whose calls never repeat their arguments (the usage meter's flush:
+    thousands of keys and arguments per call): each command is encoded whole and nothing is kept.
     """
 
-    __slots__ = ("_args", "_heads", "load_command", "sha", "source")
+    __slots__ = ("_args", "_heads", "cache", "load_command", "sha", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, cache: bool = True) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self.load_command = encode_command(("SCRIPT", "LOAD", source))
+        self.cache = cache
         self._args: dict[tuple[ScriptArg, ...], bytes] = {}
         self._heads: dict[int, bytes] = {}
 
     def evalsha_command(self, keys: Sequence[str], args: tuple[ScriptArg, ...]) -> bytes:
         """``EVALSHA sha numkeys *keys *args`` as RESP."""
+        if not self.cache:
+            return self._uncached_command(keys, args)
         encoded = self._args.get(args)
         if encoded is None:
             encoded = _encode_args(args)
@@ -229,6 +235,18 @@ class LuaScript:
             data = key.encode()
             parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
         parts.append(encoded)
+        return b"".join(parts)
+
+    def _uncached_command(self, keys: Sequence[str], args: tuple[ScriptArg, ...]) -> bytes:
+        numkeys = b"%d" % len(keys)
+        parts = [
+            b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$%d\r\n%s\r\n"
+            % (3 + len(keys) + len(args), self.sha.encode(), len(numkeys), numkeys)
+        ]
+        for key in keys:
+            data = key.encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        parts.append(_encode_args(args))
         return b"".join(parts)
 
 

@@ -4,8 +4,13 @@ The pipeline calls ``meter.record(...)`` once per request; that only adds to a d
 it is a plain call, not a coroutine.
 ``RedisUsageMeter`` flushes the buffer in a background task every ``flush_interval`` seconds, or as soon as
 ``flush_records`` records are waiting, in one Lua script per period (HINCRBY/HINCRBYFLOAT/SADD, run
-atomically by Redis, one round trip), and once more on ``aclose()``. Redis layout (``period`` is the UTC
-calendar month ``2026-11``, or day ``2026-11-21``, between literal braces)::
+atomically by Redis, one round trip), and once more on ``aclose()``. The script runs as the limiter's do
+(``edge.limits.redis_store.ScriptClient``: EVALSHA, loaded again on NOSCRIPT) on the client given as
+``scripts``: the limits' ``LeanRedis`` on one server, so the flush shares the limiter's connection, else a
+redis-py client (Sentinel, Cluster). ``snapshot`` reads with the redis-py ``client``.
+
+Redis layout (``period`` is the UTC calendar month ``2026-11``, or day ``2026-11-21``, between literal
+braces)::
 
     <prefix>{<period>}:<kind>:<subject>   hash: requests, cost_points, rows, subscription_seconds
     <prefix>{<period>}:index:<kind>       set of the subjects of that kind with usage in the period
@@ -23,10 +28,12 @@ Loss window: a crash (SIGKILL, OOM) loses at most what was buffered since the la
 ``flush_interval`` seconds or ``flush_records`` records of this replica; a clean shutdown loses nothing. A
 failed flush never raises: the periods not written are merged back and retried at the next flush
 (``store_errors`` and the ``edge_store_errors_total{store="usage"}`` metric count failures). Each period's
-script is atomic, so it is applied entirely or not at all; only a timeout after Redis applied it but
-before its reply reached the edge can make a retry count that period's batch twice. While Redis is down the
-buffer keeps one entry per subject (``max_pending`` subjects at most; beyond, new subjects' usage is dropped
-and counted in ``dropped``).
+script is atomic, so it is applied entirely or not at all; only a flush that fails after Redis applied it
+but before its reply reached the edge can make a retry count that period's batch twice: its timeout, its
+cancellation, or, on the lean client, the shared connection dropped because a limiter call on it timed
+out (Redis busy for longer than the limiter's timeout). While Redis is down the buffer keeps one entry per
+subject (``max_pending`` subjects at most; beyond, new subjects' usage is dropped and counted in
+``dropped``).
 
 Per-subject usage is served by the admin endpoint (``usage_report``), not as Prometheus labels: keys and
 users are unbounded, and a label per key would be a series per key for ever. Prometheus gets only the sums
@@ -44,9 +51,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
+from edge.limits.redis_store import RedisPyScripts, ScriptClient
+from edge.limits.resp_client import LeanRedis, LuaScript
+
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from edge.limits.redis_store import StoreClient
     from edge.observability.metrics import EdgeMetrics
 
 __all__ = [
@@ -238,7 +249,8 @@ class _BoundedBuffer(_Buffer):
         return False
 
 
-_FLUSH: Final = """
+_FLUSH: Final = LuaScript(
+    """
 -- KEYS: per subject its hash, then its kind's index; ARGV[1]: retention seconds or '';
 -- then per subject: subject, requests, cost_points, rows, subscription_seconds
 local retention = tonumber(ARGV[1])
@@ -255,7 +267,9 @@ for i = 1, #KEYS / 2 do
   end
 end
 return 1
-"""
+""",
+    cache=False,  # every flush's keys and arguments are new: nothing to reuse
+)
 
 
 class RedisUsageMeter:
@@ -263,6 +277,7 @@ class RedisUsageMeter:
 
     ``start()`` launches the flusher (needs a running loop); ``aclose()`` stops it and flushes once more.
     Without ``start()``, nothing is written until ``flush()``, ``snapshot()`` or ``aclose()``.
+    ``scripts``: what the flush runs its script on, a ``LeanRedis`` or a redis-py client (default ``client``).
     """
 
     def __init__(
@@ -271,6 +286,7 @@ class RedisUsageMeter:
         prefix: str = "edge:usage:",
         period: Period = "month",
         *,
+        scripts: StoreClient | None = None,
         flush_interval: float = 5.0,
         flush_records: int = 1000,
         max_pending: int = 100_000,
@@ -281,6 +297,9 @@ class RedisUsageMeter:
         log_interval: float = 10.0,
     ) -> None:
         self.client = client
+        flusher = client if scripts is None else scripts
+        # As the limit stores adapt theirs: a LeanRedis runs scripts itself, a redis-py client through RedisPyScripts.
+        self.scripts: ScriptClient = flusher if isinstance(flusher, LeanRedis) else RedisPyScripts(flusher)
         self.prefix = prefix
         self.flush_interval = flush_interval
         self.flush_records = flush_records
@@ -365,10 +384,12 @@ class RedisUsageMeter:
             for key, values in batch.items():
                 by_period.setdefault(key[0], {})[key] = values
             pending = list(by_period.values())
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.timeout
             try:
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout_at(deadline):
                     while pending:
-                        await self._write(pending[0])
+                        await self._write(pending[0], deadline - loop.time())
                         pending.pop(0)  # written: a failure after this must not count it again
             except asyncio.CancelledError:
                 for unwritten in pending:  # cancelled mid-write (loop shutdown): keep the usage for a later flush
@@ -386,7 +407,7 @@ class RedisUsageMeter:
         base = f"{self.prefix}{{{period}}}:"
         return base, base + "index:"
 
-    async def _write(self, batch: dict[tuple[str, str, str], list[float]]) -> None:
+    async def _write(self, batch: dict[tuple[str, str, str], list[float]], timeout: float) -> None:
         """One period's usage in one script call (all its keys share the period's hash tag)."""
         keys: list[str] = []
         args: list[str | int] = ["" if self.retention_seconds is None else self.retention_seconds]
@@ -395,9 +416,8 @@ class RedisUsageMeter:
             keys += (f"{subjects}{kind}:{subject}", f"{indexes}{kind}")
             args += (subject, int(requests), int(cost_points), int(rows), repr(float(seconds)))
         # A script rather than MULTI/EXEC: as atomic, and redis-py's asyncio cluster client runs a transaction's
-        # commands through a thread that blocks the event loop. EVAL, not EVALSHA: a few hundred bytes every
-        # few seconds, and nothing to reload after a failover.
-        await self.client.eval(_FLUSH, len(keys), *keys, *args)
+        # commands through a thread that blocks the event loop.
+        await self.scripts.run_script(_FLUSH, keys, tuple(args), timeout)
 
     def _merge_back(self, batch: dict[tuple[str, str, str], list[float]]) -> None:
         totals = self._buffer.totals

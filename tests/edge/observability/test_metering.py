@@ -1,17 +1,24 @@
-"""Usage metering: the memory meter, the buffered Redis meter, month rollover and the admin report."""
+"""Usage metering: the memory meter, the buffered Redis meter, month rollover and the admin report.
+
+The Redis meter's flush runs its script on the client the edge gives it (``scripts``): each Redis test runs
+with the limits' ``LeanRedis`` on one server and with redis-py's client (one server, Sentinel, Cluster)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
 
-from edge.limits.redis_store import redis_client_from_url
+from edge.components import RedisClients, build_observability
+from edge.limits.redis_store import RedisLimiter, StoreClient, redis_client_from_url
+from edge.limits.resp_client import LeanRedis
 from edge.observability.metering import (
     MemoryUsageMeter,
     RedisUsageMeter,
@@ -21,7 +28,11 @@ from edge.observability.metering import (
     usage_report,
 )
 from edge.observability.metrics import EdgeMetrics
+from edge.plans import Plan
 from edge.redis_topology import open_shared_redis
+from tests.edge.conftest import edge_settings
+from tests.edge.limits.redis_process import RedisProcess
+from tests.support.redis_topologies import topology_url
 
 
 def at(iso: str) -> float:
@@ -174,12 +185,40 @@ async def test_usage_report_lists_subjects_and_totals() -> None:
 # --- Redis ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def client(topology_redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """The edge's client on each topology in turn (one server, Sentinel, Cluster)."""
-    shared = open_shared_redis(topology_redis_url, timeout=2.0)
-    yield shared.client  # type: ignore[misc]  # a RedisCluster answers the same commands
+@dataclass(frozen=True)
+class EdgeRedis:
+    client: aioredis.Redis
+    """redis-py's client: what the meter's ``snapshot`` reads with, and what the tests check Redis with."""
+    scripts: StoreClient
+    """What the flush runs its script on: the limits' ``LeanRedis`` or the redis-py client."""
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(("standalone", "lean"), marks=pytest.mark.redis, id="standalone-lean"),
+        pytest.param(("standalone", "redis-py"), marks=pytest.mark.redis, id="standalone-redis-py"),
+        pytest.param(("sentinel", "redis-py"), marks=pytest.mark.redis, id="sentinel"),
+        pytest.param(("cluster", "redis-py"), marks=pytest.mark.redis, id="cluster"),
+    ]
+)
+async def edge_redis(request: pytest.FixtureRequest) -> AsyncIterator[EdgeRedis]:
+    """The edge's clients on each topology in turn (``build_redis``: the lean client on one server)."""
+    topology, kind = request.param
+    shared = open_shared_redis(topology_url(request, topology), timeout=2.0)
+    scripts = shared.limits_client if kind == "lean" else shared.client
+    assert isinstance(scripts, LeanRedis) == (kind == "lean")
+    yield EdgeRedis(shared.client, scripts)  # type: ignore[arg-type]  # a RedisCluster answers the same commands
     await shared.aclose()
+
+
+@pytest.fixture
+def client(edge_redis: EdgeRedis) -> aioredis.Redis:
+    return edge_redis.client
+
+
+@pytest.fixture
+def scripts(edge_redis: EdgeRedis) -> StoreClient:
+    return edge_redis.scripts
 
 
 @pytest.fixture
@@ -189,9 +228,45 @@ async def down_client() -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@pytest.fixture(params=["lean", "redis-py"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which client the flush runs on where a test opens its own: ``LeanRedis`` or redis-py's."""
+    return str(request.param)
+
+
+def script_client(url: str, kind: str, *, timeout: float = 2.0) -> StoreClient:
+    if kind == "lean":
+        return LeanRedis.from_url(url, timeout=timeout)
+    return redis_client_from_url(url, timeout=timeout)
+
+
+@pytest.fixture
+async def down_scripts(down_client: aioredis.Redis, kind: str) -> AsyncIterator[StoreClient]:
+    if kind == "redis-py":
+        yield down_client
+        return
+    lean = LeanRedis.from_url(f"redis://127.0.0.1:{closed_port()}/0")
+    yield lean
+    await lean.aclose()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A server of the test's own, which it may pause, flush, stop and start again."""
+    server = RedisProcess()
+    server.start()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def prefix() -> str:
     return f"test:usage:{uuid.uuid4().hex}:"
+
+
+async def purge(client: aioredis.Redis, prefix: str) -> None:
+    async for name in client.scan_iter(match=prefix + "*", count=1000):
+        await client.delete(name)
 
 
 async def stored(client: aioredis.Redis, key: str) -> dict[str, str]:
@@ -200,8 +275,10 @@ async def stored(client: aioredis.Redis, key: str) -> dict[str, str]:
 
 
 @pytest.mark.redis
-async def test_redis_meter_writes_nothing_per_request_and_flushes_on_close(client: aioredis.Redis, prefix: str) -> None:
-    meter = RedisUsageMeter(client, prefix, clock=FakeClock(at("2026-11-21T12:00:00")))
+async def test_redis_meter_writes_nothing_per_request_and_flushes_on_close(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
+    meter = RedisUsageMeter(client, prefix, scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
     meter.record("key", "k1", requests=1, cost_points=10, rows=2)
     meter.record("key", "k1", requests=1, cost_points=5, subscription_seconds=0.5)
     meter.record("user", "u1", requests=1)
@@ -220,8 +297,10 @@ async def test_redis_meter_writes_nothing_per_request_and_flushes_on_close(clien
 
 
 @pytest.mark.redis
-async def test_redis_meter_flushes_on_its_interval(client: aioredis.Redis, prefix: str) -> None:
-    meter = RedisUsageMeter(client, prefix, flush_interval=0.05, clock=FakeClock(at("2026-11-21T12:00:00")))
+async def test_redis_meter_flushes_on_its_interval(client: aioredis.Redis, scripts: StoreClient, prefix: str) -> None:
+    meter = RedisUsageMeter(
+        client, prefix, scripts=scripts, flush_interval=0.05, clock=FakeClock(at("2026-11-21T12:00:00"))
+    )
     meter.start()
     try:
         meter.record("key", "k1", requests=3)
@@ -235,9 +314,16 @@ async def test_redis_meter_flushes_on_its_interval(client: aioredis.Redis, prefi
 
 
 @pytest.mark.redis
-async def test_redis_meter_flushes_early_after_flush_records(client: aioredis.Redis, prefix: str) -> None:
+async def test_redis_meter_flushes_early_after_flush_records(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
     meter = RedisUsageMeter(
-        client, prefix, flush_interval=3600, flush_records=3, clock=FakeClock(at("2026-11-21T12:00:00"))
+        client,
+        prefix,
+        scripts=scripts,
+        flush_interval=3600,
+        flush_records=3,
+        clock=FakeClock(at("2026-11-21T12:00:00")),
     )
     meter.start()
     try:
@@ -253,9 +339,11 @@ async def test_redis_meter_flushes_early_after_flush_records(client: aioredis.Re
 
 
 @pytest.mark.redis
-async def test_two_replicas_add_up_in_one_snapshot(client: aioredis.Redis, prefix: str) -> None:
+async def test_two_replicas_add_up_in_one_snapshot(client: aioredis.Redis, scripts: StoreClient, prefix: str) -> None:
     clock = FakeClock(at("2026-11-21T12:00:00"))
-    first, second = RedisUsageMeter(client, prefix, clock=clock), RedisUsageMeter(client, prefix, clock=clock)
+    # One replica flushes on the lean client, the other on redis-py (a rolling upgrade mixes them).
+    first = RedisUsageMeter(client, prefix, scripts=scripts, clock=clock)
+    second = RedisUsageMeter(client, prefix, clock=clock)
     first.record("key", "k1", requests=1, cost_points=4)
     second.record("key", "k1", requests=2, cost_points=6)
     await first.flush()
@@ -266,9 +354,11 @@ async def test_two_replicas_add_up_in_one_snapshot(client: aioredis.Redis, prefi
 
 
 @pytest.mark.redis
-async def test_redis_meter_bills_each_record_to_the_month_it_happened_in(client: aioredis.Redis, prefix: str) -> None:
+async def test_redis_meter_bills_each_record_to_the_month_it_happened_in(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
     clock = FakeClock(at("2026-11-30T23:59:59"))
-    meter = RedisUsageMeter(client, prefix, clock=clock)
+    meter = RedisUsageMeter(client, prefix, scripts=scripts, clock=clock)
     meter.record("key", "k1", requests=1, cost_points=7)
     clock.now = at("2026-12-01T00:00:01")
     meter.record("key", "k1", requests=1, cost_points=2)
@@ -280,17 +370,23 @@ async def test_redis_meter_bills_each_record_to_the_month_it_happened_in(client:
 
 
 @pytest.mark.redis
-async def test_retention_sets_a_ttl(client: aioredis.Redis, prefix: str) -> None:
-    meter = RedisUsageMeter(client, prefix, retention_seconds=3600, clock=FakeClock(at("2026-11-21T12:00:00")))
+async def test_retention_sets_a_ttl(client: aioredis.Redis, scripts: StoreClient, prefix: str) -> None:
+    meter = RedisUsageMeter(
+        client, prefix, scripts=scripts, retention_seconds=3600, clock=FakeClock(at("2026-11-21T12:00:00"))
+    )
     meter.record("key", "k1", requests=1)
     await meter.flush()
     assert 0 < await client.ttl(f"{prefix}{{2026-11}}:key:k1") <= 3600
     assert 0 < await client.ttl(f"{prefix}{{2026-11}}:index:key") <= 3600
 
 
-async def test_redis_down_never_raises_counts_errors_and_keeps_the_usage(down_client: aioredis.Redis) -> None:
+async def test_redis_down_never_raises_counts_errors_and_keeps_the_usage(
+    down_client: aioredis.Redis, down_scripts: StoreClient
+) -> None:
     metrics = EdgeMetrics()
-    meter = RedisUsageMeter(down_client, "x:", metrics=metrics, clock=FakeClock(at("2026-11-21T12:00:00")))
+    meter = RedisUsageMeter(
+        down_client, "x:", scripts=down_scripts, metrics=metrics, clock=FakeClock(at("2026-11-21T12:00:00"))
+    )
     meter.start()
     meter.record("key", "k1", requests=1, cost_points=3)
     assert await meter.flush() is False
@@ -303,34 +399,252 @@ async def test_redis_down_never_raises_counts_errors_and_keeps_the_usage(down_cl
         await meter.snapshot()
 
 
-async def test_while_redis_is_down_the_buffer_is_bounded(down_client: aioredis.Redis) -> None:
-    meter = RedisUsageMeter(down_client, "x:", max_pending=2, clock=FakeClock(at("2026-11-21T12:00:00")))
+async def test_while_redis_is_down_the_buffer_is_bounded(
+    down_client: aioredis.Redis, down_scripts: StoreClient
+) -> None:
+    meter = RedisUsageMeter(
+        down_client, "x:", scripts=down_scripts, max_pending=2, clock=FakeClock(at("2026-11-21T12:00:00"))
+    )
     for subject in ("a", "b", "c"):
         meter.record("key", subject, requests=1)
     meter.record("key", "a", requests=1)  # a waiting subject still accumulates
     assert meter.pending == 2
     assert meter.dropped == 1
-    await meter.flush()
-    assert meter.pending == 2
-
-
-@pytest.mark.redis
-async def test_usage_kept_during_an_outage_is_written_once_redis_is_back(
-    client: aioredis.Redis, down_client: aioredis.Redis, prefix: str
-) -> None:
-    meter = RedisUsageMeter(down_client, prefix, clock=FakeClock(at("2026-11-21T12:00:00")))
-    meter.record("key", "k1", requests=1, cost_points=3)
     assert await meter.flush() is False
-    meter.record("key", "k1", requests=1, cost_points=1)
-    meter.client = client  # Redis is back (redis-py reconnects; here the client is swapped)
-    assert await meter.flush() is True
-    assert await stored(client, f"{prefix}{{2026-11}}:key:k1") == {"requests": "2", "cost_points": "4"}
+    assert meter.pending == 2
+    meter.record("key", "d", requests=1)  # still full after the merge back
+    assert meter.dropped == 2
 
 
 @pytest.mark.redis
-async def test_a_started_meter_flushes_everything_on_close(client: aioredis.Redis, prefix: str) -> None:
-    meter = RedisUsageMeter(client, prefix, flush_interval=3600, clock=FakeClock(at("2026-11-21T12:00:00")))
+async def test_usage_kept_during_an_outage_is_written_once_redis_is_back(own_redis: RedisProcess, kind: str) -> None:
+    client, scripts = redis_client_from_url(own_redis.url), script_client(own_redis.url, kind)
+    try:
+        meter = RedisUsageMeter(client, "u:", scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
+        meter.record("key", "k1", requests=1, cost_points=3)
+        assert await meter.flush()  # connected, and the script loaded
+        own_redis.kill()
+        meter.record("key", "k1", requests=1, cost_points=3)
+        assert await meter.flush() is False
+        meter.record("key", "k1", requests=1, cost_points=1)
+        meter.record("user", "u1", requests=1)
+        assert (meter.pending, meter.store_errors) == (2, 1)
+        own_redis.start()  # empty again, and without the script: both clients reconnect and load it
+        assert await meter.flush() is True
+        assert await stored(client, "u:{2026-11}:key:k1") == {"requests": "2", "cost_points": "4"}
+        assert await stored(client, "u:{2026-11}:user:u1") == {"requests": "1"}
+        assert (meter.pending, meter.store_errors) == (0, 1)
+    finally:
+        await client.aclose()
+        await scripts.aclose()
+
+
+def many_subjects(meter: RedisUsageMeter, count: int, *, requests: int = 1) -> None:
+    for n in range(count):
+        meter.record("user", f"user-{n:05d}", requests=requests, cost_points=n, rows=2, subscription_seconds=0.25)
+        meter.record("key", f"key-{n % 7}", requests=requests, cost_points=1)
+
+
+def assert_many_subjects(rows: list[UsageRow], count: int, *, times: int = 1) -> None:
+    users = [row for row in rows if row.subject_kind == "user"]
+    keys = [row for row in rows if row.subject_kind == "key"]
+    assert [row.subject for row in users] == [f"user-{n:05d}" for n in range(count)]
+    assert all(
+        (row.requests, row.cost_points, row.rows, row.subscription_seconds)
+        == (times, n * times, 2 * times, 0.25 * times)
+        for n, row in enumerate(users)
+    )
+    assert sum(row.requests for row in keys) == count * times and len(keys) == 7
+
+
+@pytest.mark.redis
+async def test_a_flush_of_thousands_of_subjects_is_one_script_written_whole(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
+    meter = RedisUsageMeter(client, prefix, scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
+    try:
+        many_subjects(meter, 5000)
+        assert meter.pending == 5007
+        assert await meter.flush() is True
+        many_subjects(meter, 5000)  # the same subjects again: added to what is stored
+        assert await meter.flush() is True
+        assert (meter.pending, meter.store_errors) == (0, 0)
+        assert_many_subjects(await meter.snapshot(), 5000, times=2)
+    finally:
+        await purge(client, prefix)
+
+
+@pytest.mark.redis
+async def test_a_large_flush_shares_the_lean_connection_with_the_limiter(redis_url: str, prefix: str) -> None:
+    """As in the edge: the limiter's calls and the meter's flush pipelined on one ``LeanRedis`` connection."""
+    lean, client = LeanRedis.from_url(redis_url, timeout=2.0), redis_client_from_url(redis_url, timeout=2.0)
+    try:
+        limiter = RedisLimiter(lean, prefix=prefix + "limits:", timeout=2.0)
+        plan = Plan.model_validate({"rate": {"requests_per_second": 0.001, "burst": 200}})
+        meter = RedisUsageMeter(client, prefix, scripts=lean, clock=FakeClock(at("2026-11-21T12:00:00")))
+        many_subjects(meter, 5000)
+        before = [asyncio.create_task(limiter.hit("k", "free", plan)) for _ in range(50)]
+        flushing = asyncio.create_task(meter.flush())
+        after = [asyncio.create_task(limiter.hit("k", "free", plan)) for _ in range(50)]
+        decisions = await asyncio.gather(*before, *after)
+        assert await flushing is True
+        assert meter.store_errors == limiter.store_errors == 0
+        # Each call got its own reply: every unit of the burst handed out once.
+        assert sorted(decision.remaining for decision in decisions) == list(range(100, 200))
+        assert_many_subjects(await meter.snapshot(), 5000)
+    finally:
+        await purge(client, prefix)
+        await lean.aclose()
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_the_flush_script_is_loaded_again_after_script_flush(own_redis: RedisProcess, kind: str) -> None:
+    client, scripts = redis_client_from_url(own_redis.url), script_client(own_redis.url, kind)
+    try:
+        meter = RedisUsageMeter(client, "u:", scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
+        many_subjects(meter, 5000)
+        assert await meter.flush() is True  # a new server: NOSCRIPT, then loaded
+        await client.script_flush()
+        many_subjects(meter, 5000)
+        assert await meter.flush() is True  # NOSCRIPT again: loaded and run once
+        assert meter.store_errors == 0
+        assert_many_subjects(await meter.snapshot(), 5000, times=2)
+    finally:
+        await client.aclose()
+        await scripts.aclose()
+
+
+@pytest.mark.redis
+async def test_a_failed_script_merges_its_period_back_for_the_next_flush(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
+    metrics = EdgeMetrics()
+    clock = FakeClock(at("2026-11-30T23:59:59"))
+    meter = RedisUsageMeter(client, prefix, scripts=scripts, clock=clock, metrics=metrics)
+    try:
+        meter.record("key", "k1", requests=1, cost_points=2)
+        clock.now = at("2026-12-01T00:00:01")
+        meter.record("key", "k1", requests=1, cost_points=5)
+        # December's first key is not a hash: its script fails at its first command and writes nothing.
+        await client.set(f"{prefix}{{2026-12}}:key:k1", "not a hash")
+        assert await meter.flush() is False
+        assert (meter.pending, meter.store_errors) == (1, 1)  # November written, December kept
+        assert 'edge_store_errors_total{store="usage"} 1.0' in metrics.render()[0].decode()
+        assert await stored(client, f"{prefix}{{2026-11}}:key:k1") == {"requests": "1", "cost_points": "2"}
+        meter.record("key", "k1", requests=1, cost_points=1)
+        await client.delete(f"{prefix}{{2026-12}}:key:k1")
+        assert await meter.flush() is True
+        assert await stored(client, f"{prefix}{{2026-12}}:key:k1") == {"requests": "2", "cost_points": "6"}
+        assert await stored(client, f"{prefix}{{2026-11}}:key:k1") == {"requests": "1", "cost_points": "2"}
+    finally:
+        await purge(client, prefix)
+
+
+async def blocked_clients(client: aioredis.Redis) -> int:
+    info: dict[str, int] = await client.info("clients")
+    return info["blocked_clients"]
+
+
+@pytest.mark.redis
+async def test_a_flush_past_its_timeout_is_kept_and_written_once_later(own_redis: RedisProcess, kind: str) -> None:
+    client, scripts = redis_client_from_url(own_redis.url), script_client(own_redis.url, kind)
+    try:
+        # The meter's own timeout, not the client's: the client would wait 2 s.
+        meter = RedisUsageMeter(client, "u:", scripts=scripts, timeout=0.1, clock=FakeClock(at("2026-11-21T12:00:00")))
+        meter.record("key", "k1", requests=1, cost_points=3)
+        await client.client_pause(60_000, all=False)  # the script waits; reads still answer
+        assert await meter.flush() is False
+        assert (meter.pending, meter.store_errors) == (1, 1)
+        await eventually(lambda: _none_blocked(client))  # the timed-out call's connection is closed: never run
+        await client.client_unpause()
+        assert await meter.flush() is True
+        assert await stored(client, "u:{2026-11}:key:k1") == {"requests": "1", "cost_points": "3"}
+    finally:
+        await client.aclose()
+        await scripts.aclose()
+
+
+async def _none_blocked(client: aioredis.Redis) -> bool:
+    return await blocked_clients(client) == 0
+
+
+@pytest.mark.redis
+async def test_a_cancelled_flush_keeps_its_usage_for_a_later_flush(own_redis: RedisProcess, kind: str) -> None:
+    client, scripts = redis_client_from_url(own_redis.url), script_client(own_redis.url, kind)
+    try:
+        meter = RedisUsageMeter(client, "u:", scripts=scripts, timeout=0.5, clock=FakeClock(at("2026-11-21T12:00:00")))
+        meter.record("key", "k1", requests=1, cost_points=3)
+        assert await meter.flush() is True
+        meter.record("key", "k1", requests=1, cost_points=4)
+        await client.client_pause(60_000, all=False)
+        flushing = asyncio.create_task(meter.flush())
+
+        async def sent() -> bool:
+            return await blocked_clients(client) == 1
+
+        await eventually(sent)  # the script is in Redis, waiting
+        flushing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flushing
+        assert (meter.pending, meter.store_errors) == (1, 0)  # kept, and a cancellation is no store error
+        await eventually(lambda: _none_blocked(client), timeout=5.0)  # abandoned: closed by the client
+        await client.client_unpause()
+        assert await meter.flush() is True
+        assert await stored(client, "u:{2026-11}:key:k1") == {"requests": "2", "cost_points": "7"}
+    finally:
+        await client.aclose()
+        await scripts.aclose()
+
+
+@pytest.mark.redis
+async def test_a_started_meter_flushes_everything_on_close(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
+    meter = RedisUsageMeter(
+        client, prefix, scripts=scripts, flush_interval=3600, clock=FakeClock(at("2026-11-21T12:00:00"))
+    )
     meter.start()
     meter.record("user", "u9", requests=1, rows=40)
     await meter.aclose()
     assert await stored(client, f"{prefix}{{2026-11}}:user:u9") == {"requests": "1", "rows": "40"}
+
+
+@pytest.mark.redis
+async def test_the_flush_runs_on_scripts_and_the_report_reads_client(
+    redis_url: str, down_client: aioredis.Redis, kind: str, prefix: str
+) -> None:
+    checker, scripts = redis_client_from_url(redis_url), script_client(redis_url, kind)
+    try:
+        meter = RedisUsageMeter(down_client, prefix, scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
+        meter.record("key", "k1", requests=1, rows=4)
+        assert await meter.flush() is True
+        assert await stored(checker, f"{prefix}{{2026-11}}:key:k1") == {"requests": "1", "rows": "4"}
+        with pytest.raises(UsageUnavailable):
+            await meter.snapshot()
+    finally:
+        await purge(checker, prefix)
+        await checker.aclose()
+        await scripts.aclose()
+
+
+@pytest.mark.redis
+async def test_the_edges_meter_flushes_on_the_limits_client(redis_url: str, down_client: aioredis.Redis) -> None:
+    """``build_observability`` gives the meter the limits' client for its flush (the lean one on one server)."""
+    lean, checker = LeanRedis.from_url(redis_url, timeout=2.0), redis_client_from_url(redis_url)
+    subject, period = f"test-{uuid.uuid4().hex}", ""
+    try:
+        async with contextlib.AsyncExitStack() as owned:
+            redis = RedisClients(shared=down_client, limits=lean)
+            meter = build_observability(edge_settings("http://127.0.0.1:9"), owned, redis, None).meter
+            assert isinstance(meter, RedisUsageMeter)
+            period = meter.current_period()
+            meter.record("user", subject, requests=1)
+            assert await meter.flush() is True
+        assert await stored(checker, f"edge:usage:{{{period}}}:user:{subject}") == {"requests": "1"}
+    finally:
+        if period:  # the edge's own prefix: take the test's subject out again
+            await checker.delete(f"edge:usage:{{{period}}}:user:{subject}")
+            await checker.srem(f"edge:usage:{{{period}}}:index:user", subject)
+        await checker.aclose()
+        await lean.aclose()
