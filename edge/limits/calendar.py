@@ -14,7 +14,7 @@ not ``datetime``: it is faster, has no time-zone database, and the Redis Lua scr
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import Final, Literal, final
 
 __all__ = ["Period", "QuotaResult", "days_from_civil", "period_window", "quota_hit"]
 
@@ -64,19 +64,38 @@ def period_window(now: float, period: Period, offset_seconds: int) -> tuple[floa
     return float(first * DAY_SECONDS - offset_seconds), float(last * DAY_SECONDS - offset_seconds)
 
 
-class QuotaResult(NamedTuple):
-    """Outcome of one quota step.
+@final
+class QuotaResult:
+    """Outcome of one quota step (a plain class, as ``GcraResult``).
 
     ``remaining`` is what is left after this request (before it, when refused); ``retry_after`` is 0 when
     allowed and ``math.inf`` when ``cost > limit`` (never satisfiable); ``reset_after`` is the time to the
     period end.
     """
 
-    allowed: bool
-    used: int
-    remaining: int
-    retry_after: float
-    reset_after: float
+    __slots__ = ("allowed", "remaining", "reset_after", "retry_after", "used")
+
+    def __init__(self, allowed: bool, used: int, remaining: int, retry_after: float, reset_after: float) -> None:
+        self.allowed: Final = allowed
+        self.used: Final = used
+        self.remaining: Final = remaining
+        self.retry_after: Final = retry_after
+        self.reset_after: Final = reset_after
+
+    def fields(self) -> tuple[bool, int, int, float, float]:
+        return (self.allowed, self.used, self.remaining, self.retry_after, self.reset_after)
+
+    def __eq__(self, other: object) -> bool:
+        return self.fields() == other.fields() if isinstance(other, QuotaResult) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"QuotaResult(allowed={self.allowed!r}, used={self.used!r}, remaining={self.remaining!r}, "
+            f"retry_after={self.retry_after!r}, reset_after={self.reset_after!r})"
+        )
 
 
 def quota_hit(used: int, *, limit: int, cost: int, now: float, window_end: float) -> QuotaResult:

@@ -79,8 +79,8 @@ def test_period_window_matches_datetime_on_random_instants(period: Period) -> No
 
 
 def test_quota_hit_counts_all_or_nothing() -> None:
-    assert quota_hit(0, limit=10, cost=4, now=0.0, window_end=60.0) == (True, 4, 6, 0.0, 60.0)
-    assert quota_hit(8, limit=10, cost=2, now=0.0, window_end=60.0) == (True, 10, 0, 0.0, 60.0)
-    assert quota_hit(8, limit=10, cost=3, now=50.0, window_end=60.0) == (False, 8, 2, 10.0, 10.0)
+    assert quota_hit(0, limit=10, cost=4, now=0.0, window_end=60.0).fields() == (True, 4, 6, 0.0, 60.0)
+    assert quota_hit(8, limit=10, cost=2, now=0.0, window_end=60.0).fields() == (True, 10, 0, 0.0, 60.0)
+    assert quota_hit(8, limit=10, cost=3, now=50.0, window_end=60.0).fields() == (False, 8, 2, 10.0, 10.0)
     refused = quota_hit(0, limit=10, cost=11, now=0.0, window_end=60.0)
     assert (refused.allowed, refused.used, refused.retry_after) == (False, 0, math.inf)
