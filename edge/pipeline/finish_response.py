@@ -8,7 +8,9 @@
   because they leak field names (graphql-cop's ``field_suggestions``).
 
 Only JSON answers are touched, and the body is parsed only when one of the two applies, so the
-common path forwards Hasura's bytes untouched.
+common path forwards Hasura's bytes untouched. When the cost is all that changes in a single result
+without ``extensions`` of its own, ``extensions.cost`` is appended to Hasura's bytes (its numbers
+and escapes stay as Hasura wrote them); otherwise the document is written again.
 """
 
 from __future__ import annotations
@@ -64,10 +66,17 @@ class FinishResponse:
             for result in results:
                 if isinstance(result, dict) and isinstance(result.get("errors"), list):
                     result["errors"] = strip_suggestions(result["errors"])
+        # One result whose only change is a new ``extensions`` member: Hasura's bytes with it appended.
+        appends = not strip and not ctx.is_batch and isinstance(document, dict)
+        appends = appends and len(document) > 0 and "extensions" not in document
         if ctx.budget is not None:
             self._settle_cost(ctx, results)
             ctx.rows = sum(count_rows(result.get("data")) for result in results if isinstance(result, dict))
-        ctx.response = UpstreamResponse(response.status, response.headers, orjson.dumps(document))
+        if appends and "extensions" in document:
+            body = _with_member(response.body, b"extensions", orjson.dumps(document["extensions"]))
+        else:
+            body = orjson.dumps(document)
+        ctx.response = UpstreamResponse(response.status, response.headers, body)
 
     def _settle_cost(self, ctx: RequestContext, results: list[Any]) -> None:
         budget_decision = ctx.budget
@@ -101,3 +110,9 @@ class FinishResponse:
                         "actualQueryCost": actual,
                         "throttleStatus": throttle,
                     }
+
+
+def _with_member(body: bytes, name: bytes, value: bytes) -> bytes:
+    """``body``, the text of a JSON object with at least one member, with ``"name":value`` added as its last."""
+    end = len(body.rstrip(b" \t\r\n")) - 1  # the object's closing brace; JSON's whitespace may follow it
+    return b'%s,"%s":%s}' % (body[:end], name, value)
