@@ -2,8 +2,10 @@
 
 Each call runs one Lua script (``_lua.py``) with EVALSHA, loaded again on NOSCRIPT (after a Redis
 restart, failover or ``SCRIPT FLUSH``); ``RedisLimiter.admit`` applies the rate, the quota and the cost
-budget's charge in one script when the budgets share its client and prefix. The rate+quota step is
-atomic: a request refused by either limit writes nothing. Keys carry TTLs (the time until the
+budget's charge in one script when the budgets share its client and prefix. The refund once Hasura has
+answered (``RedisCostBudgets.refund_soon``) holds no request: on the lean client its EVALSHA goes out
+with the loop turn's other commands and a callback reads the reply; ``drain()`` waits for those in flight.
+The rate+quota step is atomic: a request refused by either limit writes nothing. Keys carry TTLs (the time until the
 state is "full" again, plus ``grace``) so idle keys disappear by themselves. Key layout, with a hash tag
 so the three keys of a caller land in the same Redis Cluster slot (one script may use them all)::
 
@@ -370,9 +372,7 @@ class RedisCostBudgets(_RedisStore):
                 self.health.failed(exc, failure_mode=self.failure_mode)
                 return
         if written is None:  # redis-py, or no lean connection open yet: the awaited call, as a task
-            task = asyncio.ensure_future(self._send(BUDGET_REFUND, keys, args))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            self._track(asyncio.ensure_future(self._send(BUDGET_REFUND, keys, args)))
             return
         self._in_flight.add(written)
 
@@ -389,9 +389,7 @@ class RedisCostBudgets(_RedisStore):
         if error is None:
             result = reply.result()
             if isinstance(result, LeanNoScriptError):  # Redis lost the script: run_script loads it and retries
-                retry = asyncio.ensure_future(self._send(BUDGET_REFUND, keys, args))
-                self._in_flight.add(retry)
-                retry.add_done_callback(self._in_flight.discard)
+                self._track(asyncio.ensure_future(self._send(BUDGET_REFUND, keys, args)))
                 return
             if isinstance(result, Exception):
                 error = result
@@ -399,6 +397,10 @@ class RedisCostBudgets(_RedisStore):
             self.health.failed(error, failure_mode=self.failure_mode)
         elif self.health.failing:
             self.health.succeeded()
+
+    def _track(self, task: asyncio.Future[Any]) -> None:
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def drain(self) -> None:
         """Wait for the refunds ``refund_soon`` has sent and Redis has not answered yet (each is bounded by
