@@ -36,6 +36,7 @@ import io
 import logging
 import math
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -393,6 +394,7 @@ async def _report(
     from edge.redis_topology import open_shared_redis
 
     assert settings.redis_url is not None
+    _cancel_on_ctrl_c()
     shared = open_shared_redis(settings.redis_url.get_secret_value(), timeout=args.timeout)
     ticker = asyncio.create_task(progress.tick())
     try:
@@ -418,6 +420,23 @@ async def _report(
             await ticker
         with contextlib.suppress(Exception):
             await shared.aclose()
+
+
+def _cancel_on_ctrl_c() -> None:
+    """Ctrl-C cancels the report's task, and again every half second until it has ended: redis-py can lose a
+    cancellation that arrives while it sets up a connection, and the report would then wait for Redis for
+    up to ``--timeout`` seconds."""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    loop = asyncio.get_running_loop()
+
+    def cancel() -> None:
+        if not task.done():
+            task.cancel()
+            loop.call_later(0.5, cancel)
+
+    loop.add_signal_handler(signal.SIGINT, cancel)
 
 
 def _write_csv(path: str, text: str, err: TextIO) -> bool:
@@ -472,7 +491,7 @@ def main(
     try:
         with _quiet_library_logs():
             report = asyncio.run(_report(args, settings, periods, err, progress))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C (see _cancel_on_ctrl_c)
         progress.close()
         err.write("interrupted\n")
         return EXIT_INTERRUPTED
