@@ -349,6 +349,20 @@ class CostModel:
         return self.permissions.roles_for(type_name)
 
 
+def _post_order(roots: tuple[CostNode, ...]) -> list[CostNode]:
+    """Every node under ``roots``, each after its children, left to right. Iterative: no recursion limit."""
+    order: list[CostNode] = []
+    stack: list[tuple[CostNode, bool]] = [(node, False) for node in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+        else:
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.children))
+    return order
+
+
 def _fold(roots: tuple[CostNode, ...], default_rows: int) -> tuple[int, list[_Op], tuple[str, ...]]:
     """Constant-fold every subtree that depends on neither variables nor role.
 
@@ -359,13 +373,7 @@ def _fold(roots: tuple[CostNode, ...], default_rows: int) -> tuple[int, list[_Op
     variables: set[str] = set()
     # Per node in post-order: (is dynamic, constant value if static)
     results: dict[int, tuple[bool, int]] = {}
-    stack: list[tuple[CostNode, bool]] = [(node, False) for node in reversed(roots)]
-    while stack:
-        node, expanded = stack.pop()
-        if not expanded:
-            stack.append((node, True))
-            stack.extend((child, False) for child in reversed(node.children))
-            continue
+    for node in _post_order(roots):
         constant = dynamic_children = 0
         for child in node.children:
             dynamic, value = results.pop(id(child))
@@ -395,13 +403,7 @@ def _response_fields(roots: tuple[CostNode, ...]) -> tuple[ResponseField, ...]:
     """The fields that can add to a response's cost (see :meth:`CostModel.tree`). Iterative post-order."""
     # Per node in post-order: its ResponseField, or None when it and everything under it price 0
     built: dict[int, ResponseField | None] = {}
-    stack: list[tuple[CostNode, bool]] = [(node, False) for node in reversed(roots)]
-    while stack:
-        node, expanded = stack.pop()
-        if not expanded:
-            stack.append((node, True))
-            stack.extend((child, False) for child in reversed(node.children))
-            continue
+    for node in _post_order(roots):
         children = _kept(node.children, built)
         if node.base or node.per_row or children:
             built[id(node)] = ResponseField(node.key, node.base, node.per_row, children)
