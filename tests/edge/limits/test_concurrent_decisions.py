@@ -15,6 +15,7 @@ from edge.plans import CostBudget, Plan
 from edge.redis_topology import open_shared_redis
 from tests.edge.limits.conftest import unique_prefix
 from tests.edge.limits.redis_process import RedisProcess
+from tests.support.store_clients import store_client
 
 pytestmark = pytest.mark.redis
 
@@ -25,10 +26,6 @@ BURST_20 = Plan.model_validate({"rate": {"requests_per_second": 0.001, "burst": 
 @pytest.fixture(params=["redis-py", "lean"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-def store_client(url: str, kind: str) -> StoreClient:
-    return LeanRedis.from_url(url) if kind == "lean" else redis_client_from_url(url)
 
 
 async def check_concurrent_decisions(client: StoreClient) -> None:

@@ -26,6 +26,7 @@ from edge.limits.resp_client import LeanRedis
 from edge.plans import CostBudget, Plan
 from tests.edge.limits.conftest import FakeClock, unique_prefix
 from tests.edge.limits.redis_process import RedisProcess, free_port
+from tests.support.store_clients import store_client
 
 pytestmark = pytest.mark.redis
 
@@ -45,12 +46,6 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 def kind(request: pytest.FixtureRequest) -> str:
     """Which client the stores get: redis-py's (``redis_client_from_url``) or ``LeanRedis``."""
     return str(request.param)
-
-
-def store_client(url: str, kind: str, *, timeout: float = 0.25) -> StoreClient:
-    if kind == "lean":
-        return LeanRedis.from_url(url, timeout=timeout)
-    return redis_client_from_url(url, timeout=timeout)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from edge.redis_topology import open_shared_redis
 from tests.edge.conftest import edge_settings
 from tests.edge.limits.redis_process import RedisProcess
 from tests.support.redis_topologies import topology_url
+from tests.support.store_clients import store_client
 
 
 def at(iso: str) -> float:
@@ -234,12 +235,6 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def script_client(url: str, kind: str, *, timeout: float = 2.0) -> StoreClient:
-    if kind == "lean":
-        return LeanRedis.from_url(url, timeout=timeout)
-    return redis_client_from_url(url, timeout=timeout)
-
-
 @pytest.fixture
 async def down_scripts(down_client: aioredis.Redis, kind: str) -> AsyncIterator[StoreClient]:
     if kind == "redis-py":
@@ -418,7 +413,7 @@ async def test_while_redis_is_down_the_buffer_is_bounded(
 
 @pytest.mark.redis
 async def test_usage_kept_during_an_outage_is_written_once_redis_is_back(own_redis: RedisProcess, kind: str) -> None:
-    client, scripts = redis_client_from_url(own_redis.url), script_client(own_redis.url, kind)
+    client, scripts = redis_client_from_url(own_redis.url), store_client(own_redis.url, kind, timeout=2.0)
     try:
         meter = RedisUsageMeter(client, "u:", scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
         meter.record("key", "k1", requests=1, cost_points=3)
@@ -500,7 +495,7 @@ async def test_a_large_flush_shares_the_lean_connection_with_the_limiter(redis_u
 
 @pytest.mark.redis
 async def test_the_flush_script_is_loaded_again_after_script_flush(own_redis: RedisProcess, kind: str) -> None:
-    client, scripts = redis_client_from_url(own_redis.url), script_client(own_redis.url, kind)
+    client, scripts = redis_client_from_url(own_redis.url), store_client(own_redis.url, kind, timeout=2.0)
     try:
         meter = RedisUsageMeter(client, "u:", scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
         many_subjects(meter, 5000)
@@ -548,7 +543,7 @@ async def blocked_clients(client: aioredis.Redis) -> int:
 
 @pytest.mark.redis
 async def test_a_flush_past_its_timeout_is_kept_and_written_once_later(own_redis: RedisProcess, kind: str) -> None:
-    client, scripts = redis_client_from_url(own_redis.url), script_client(own_redis.url, kind)
+    client, scripts = redis_client_from_url(own_redis.url), store_client(own_redis.url, kind, timeout=2.0)
     try:
         # The meter's own timeout, not the client's: the client would wait 2 s.
         meter = RedisUsageMeter(client, "u:", scripts=scripts, timeout=0.1, clock=FakeClock(at("2026-11-21T12:00:00")))
@@ -571,7 +566,7 @@ async def _none_blocked(client: aioredis.Redis) -> bool:
 
 @pytest.mark.redis
 async def test_a_cancelled_flush_keeps_its_usage_for_a_later_flush(own_redis: RedisProcess, kind: str) -> None:
-    client, scripts = redis_client_from_url(own_redis.url), script_client(own_redis.url, kind)
+    client, scripts = redis_client_from_url(own_redis.url), store_client(own_redis.url, kind, timeout=2.0)
     try:
         meter = RedisUsageMeter(client, "u:", scripts=scripts, timeout=0.5, clock=FakeClock(at("2026-11-21T12:00:00")))
         meter.record("key", "k1", requests=1, cost_points=3)
@@ -614,7 +609,7 @@ async def test_a_started_meter_flushes_everything_on_close(
 async def test_the_flush_runs_on_scripts_and_the_report_reads_client(
     redis_url: str, down_client: aioredis.Redis, kind: str, prefix: str
 ) -> None:
-    checker, scripts = redis_client_from_url(redis_url), script_client(redis_url, kind)
+    checker, scripts = redis_client_from_url(redis_url), store_client(redis_url, kind, timeout=2.0)
     try:
         meter = RedisUsageMeter(down_client, prefix, scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
         meter.record("key", "k1", requests=1, rows=4)
