@@ -215,9 +215,9 @@ class CostModel:
         return cached
 
     def tree(self, analysis: OperationAnalysis) -> tuple[ResponseField, ...]:
-        """What :func:`actual_cost` walks alongside the response: the operation's priced fields, less those
-        that can add nothing (``base`` and ``per_row`` 0 and nothing priced under them: scalars at
-        ``scalar_cost=0``)."""
+        """What :func:`~edge.graphql.actual_cost.cost_and_rows` walks alongside the response: the operation's
+        fields with a price or a selection set (its objects are rows even when they cost nothing), less
+        scalars that add nothing (at ``scalar_cost=0``)."""
         program: _Program = self._program(analysis)
         return program.response_fields
 
@@ -400,12 +400,12 @@ def _fold(roots: tuple[CostNode, ...], default_rows: int) -> tuple[int, list[_Op
 
 
 def _response_fields(roots: tuple[CostNode, ...]) -> tuple[ResponseField, ...]:
-    """The fields that can add to a response's cost (see :meth:`CostModel.tree`). Iterative post-order."""
-    # Per node in post-order: its ResponseField, or None when it and everything under it price 0
+    """The fields a response is walked for (see :meth:`CostModel.tree`). Iterative post-order."""
+    # Per node in post-order: its ResponseField, or None for a scalar that prices 0
     built: dict[int, ResponseField | None] = {}
     for node in _post_order(roots):
         children = _kept(node.children, built)
-        if node.base or node.per_row or children:
+        if node.base or node.per_row or node.children:
             built[id(node)] = ResponseField(node.key, node.base, node.per_row, children)
         else:
             built[id(node)] = None

@@ -11,7 +11,7 @@ from edge.observability.metering import (
 )
 from edge.observability.metrics import EdgeMetrics
 from edge.observability.metrics_app import metrics_asgi_app
-from edge.observability.recorder import RequestObserver, count_rows
+from edge.observability.recorder import RequestObserver
 
 __all__ = [
     "AccessLog",
@@ -22,7 +22,6 @@ __all__ = [
     "UsageMeter",
     "UsageRow",
     "UsageUnavailable",
-    "count_rows",
     "metrics_asgi_app",
     "operation_hash",
     "usage_report",

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from edge.context import RequestContext
 from edge.observability.access_log import AccessLog
@@ -27,7 +26,7 @@ from edge.observability.metering import UsageMeter
 from edge.observability.metrics import EdgeMetrics
 from edge.observability.ws_operation import EndedOperation
 
-__all__ = ["RequestObserver", "count_rows"]
+__all__ = ["RequestObserver"]
 
 
 class RequestObserver:
@@ -114,36 +113,3 @@ class RequestObserver:
         if access_log is not None:
             access_log.record_websocket(ended)
 
-
-def count_rows(data: Any) -> int:
-    """Rows in a GraphQL ``data`` value: every object inside a list, plus each root field holding one object
-    (``users_by_pk``, an aggregate). Objects nested without a list (``post.author``) and scalars do not count.
-
-    >>> count_rows({"users": [{"id": 1, "posts": [{"id": 2}, {"id": 3}]}], "me": {"id": 1}})
-    4
-    """
-    if not isinstance(data, dict):
-        return 0
-    total = 0
-    for value in data.values():
-        if isinstance(value, dict):
-            total += 1 + _nested(value)
-        elif isinstance(value, list):
-            total += _nested(value)
-    return total
-
-
-def _nested(value: Any) -> int:
-    total = 0
-    if isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict):
-                total += 1 + _nested(item)
-            elif isinstance(item, list):
-                total += _nested(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            # Two checks, not isinstance(item, list | dict): compiled, the union is a new object per call.
-            if isinstance(item, list) or isinstance(item, dict):  # noqa: SIM101
-                total += _nested(item)
-    return total

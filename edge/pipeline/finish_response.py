@@ -21,10 +21,9 @@ from typing import Any, Final
 import orjson
 
 from edge.context import RequestContext
-from edge.graphql.actual_cost import actual_cost
+from edge.graphql.actual_cost import cost_and_rows
 from edge.graphql.policy import strip_suggestions
 from edge.limits.base import CostBudgets
-from edge.observability.recorder import count_rows
 from edge.pipeline.analyse_operation import CostModelHolder
 from edge.upstream.base import UpstreamResponse
 
@@ -71,7 +70,6 @@ class FinishResponse:
         appends = appends and len(document) > 0 and "extensions" not in document
         if ctx.budget is not None:
             self._settle_cost(ctx, results)
-            ctx.rows = sum(count_rows(result.get("data")) for result in results if isinstance(result, dict))
         if appends and "extensions" in document:
             body = _with_member(response.body, b"extensions", orjson.dumps(document["extensions"]))
         else:
@@ -85,12 +83,16 @@ class FinishResponse:
             return
         model = self.costs.model
         actuals: list[int] = []
+        rows = 0
         for index, analysis in enumerate(ctx.analyses):
             result = results[index] if index < len(results) else None
             data = result.get("data") if isinstance(result, dict) else None
-            actuals.append(actual_cost(analysis, data, model=model))
+            cost, returned = cost_and_rows(analysis, data, model=model)
+            actuals.append(cost)
+            rows += returned
         requested = ctx.estimated_costs
         ctx.actual_costs = actuals
+        ctx.rows = rows
         refund = max(0, ctx.estimated_cost - sum(actuals))
         available = budget_decision.available
         if refund:

@@ -1,4 +1,4 @@
-"""actual_cost(): the estimate's rules applied to the rows the double actually returns.
+"""actual_cost() and cost_and_rows(): the estimate's rules applied to the rows the double actually returns.
 
 The double returns ``limit`` rows (``batch_size`` for ``_stream``), 3 without one, one row for ``_by_pk``,
 and echoes mutation inputs (tests/hasura_double/data.py).
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from edge.graphql.actual_cost import actual_cost
+from edge.graphql.actual_cost import actual_cost, cost_and_rows
 from edge.graphql.analysis import Analyser
 from edge.graphql.cost import CostModel
 from edge.graphql.schema_info import SchemaInfo
@@ -119,3 +119,42 @@ def test_a_mutation_root_field_present_as_null_costs_its_base(analyse: Analyser,
     analysis = analyse(query, None, max_tokens=TOKENS)
     assert actual_cost(analysis, {"insert_users_one": None}, model=model) == 10
     assert actual_cost(analysis, {"insert_users_one": None, "b": {"id": 1}}, model=model) == 10 + 11
+
+
+# query, the double's answer's rows: objects in lists, plus root fields holding one object
+ROWS: list[tuple[str, int]] = [
+    ("{ users(limit: 2) { id orders { id } } }", 2 + 2 * 3),
+    ("{ products_aggregate(limit: 4) { aggregate { count } nodes { id } } }", 1 + 4),
+    ("{ products_aggregate { aggregate { count } } }", 1),
+    ('{ users_by_pk(id: "00000000-0000-4000-8000-000000000001") { id orders(limit: 2) { id } } }', 1 + 2),
+    ("{ orders(limit: 2) { user { id } items(limit: 1) { product { id } } } }", 2 + 2),  # user, product: no list
+    ("mutation { insert_users(objects: [{}, {}]) { affected_rows returning { id } } }", 1 + 2),
+    ("{ a: users(limit: 2) { id } b: users(limit: 3) { id } __typename }", 5),
+]
+
+
+@pytest.mark.parametrize(("query", "rows"), ROWS)
+def test_rows_of_the_doubles_responses(
+    analyse: Analyser, model: CostModel, executor: Executor, query: str, rows: int
+) -> None:
+    analysis = analyse(query, None, max_tokens=TOKENS)
+    response = executor.run(GraphQLRequest(query))
+    assert "errors" not in response
+    assert cost_and_rows(analysis, response["data"], model=model) == (
+        actual_cost(analysis, response["data"], model=model),
+        rows,
+    )
+
+
+def test_rows_count_at_every_price_and_only_for_the_operations_fields(analyse: Analyser, schema: SchemaInfo) -> None:
+    """Objects are rows even where they cost nothing; JSON in a scalar column and unknown keys are not."""
+    analysis = analyse("{ users { id settings orders { id } } me: users_by_pk(id: 1) { id } }", None, max_tokens=TOKENS)
+    data = {
+        "users": [{"id": 1, "settings": [{"a": 1}, {"b": 2}], "orders": [{"id": 2}, None, {"id": 3}]}, {"id": 4}],
+        "me": {"id": 1},
+        "unexpected": [{"id": 5}],
+    }
+    free = CostModel(schema, None, object_cost=0, scalar_cost=0)
+    assert cost_and_rows(analysis, data, model=free) == (0, 2 + 2 + 1)
+    assert cost_and_rows(analysis, {"users": {"orders": {"id": 1}}}, model=free) == (0, 1)  # a root object
+    assert cost_and_rows(analysis, None, model=free) == (0, 0)

@@ -1,4 +1,4 @@
-"""RequestObserver: one call records metrics, the access log and usage; count_rows."""
+"""RequestObserver: one call records metrics, the access log and usage."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from edge.context import RequestContext
 from edge.graphql.analysis import analyse
 from edge.keys.model import ApiKey
-from edge.observability import AccessLog, EdgeMetrics, MemoryUsageMeter, RequestObserver, UsageRow, count_rows
+from edge.observability import AccessLog, EdgeMetrics, MemoryUsageMeter, RequestObserver, UsageRow
 from edge.observability.ws_operation import EndedOperation
 from edge.session import Identity, Session
 from edge.upstream.base import UpstreamResponse
@@ -154,18 +154,3 @@ async def test_everything_off_is_a_no_op() -> None:
             cost_estimated=None,
         )
     )
-
-
-@pytest.mark.parametrize(
-    ("data", "rows"),
-    [
-        (None, 0),
-        ({"users": []}, 0),
-        ({"users": [{"id": 1}, {"id": 2}]}, 2),
-        ({"users": [{"id": 1, "posts": [{"id": 2}, {"id": 3}]}], "me": {"id": 1}}, 4),
-        ({"post": {"id": 1, "author": {"id": 2}}}, 1),
-        ({"count": 3, "__typename": "query_root"}, 0),
-    ],
-)
-def test_count_rows(data: Any, rows: int) -> None:
-    assert count_rows(data) == rows
