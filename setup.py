@@ -51,6 +51,7 @@ COMPILED_MODULES = [
     "edge/auth/jwt_verifier.py",
     "edge/graphql/cost.py",
     "edge/graphql/actual_cost.py",
+    "edge/graphql/answer_shape.py",
     "edge/cache/response_cache.py",
     "edge/cache/key.py",
     "edge/upstream/base.py",

@@ -58,7 +58,7 @@ def cost_and_rows(analysis: OperationAnalysis, data: Any, *, model: CostModel) -
                 total += field.base
                 if isinstance(value, dict):
                     total += field.per_row
-                    if root:
+                    if root and field.is_object:
                         rows += 1
                     if field.children:
                         stack.append((field.children, [value]))
@@ -66,7 +66,8 @@ def cost_and_rows(analysis: OperationAnalysis, data: Any, *, model: CostModel) -
                     for item in value:
                         if isinstance(item, dict):
                             total += field.per_row
-                            rows += 1
+                            if field.is_object:
+                                rows += 1
                     if field.children and value:
                         stack.append((field.children, value))
         if not stack:

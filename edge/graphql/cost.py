@@ -82,20 +82,25 @@ class CostNode(NamedTuple):
 
 
 class ResponseField:
-    """A priced field as :func:`edge.graphql.actual_cost.actual_cost` reads it in every response.
+    """A field as :func:`edge.graphql.actual_cost.cost_and_rows` reads it in every response.
 
     ``base`` when ``key`` is in the response object, ``per_row`` for each object under it, and
-    ``children`` looked up in those objects. A plain class rather than a NamedTuple: compiled, each
-    attribute is a struct field, not a tuple item checked and unboxed on every read.
+    ``children`` looked up in those objects. ``is_object``: the field has a selection set, so the
+    objects under it are rows (a scalar's value never is, even a ``jsonb`` object). A plain class
+    rather than a NamedTuple: compiled, each attribute is a struct field, not a tuple item checked
+    and unboxed on every read.
     """
 
-    __slots__ = ("base", "children", "key", "per_row")
+    __slots__ = ("base", "children", "is_object", "key", "per_row")
 
-    def __init__(self, key: str, base: int, per_row: int, children: tuple[ResponseField, ...]) -> None:
+    def __init__(
+        self, key: str, base: int, per_row: int, children: tuple[ResponseField, ...], *, is_object: bool
+    ) -> None:
         self.key = key
         self.base = base
         self.per_row = per_row
         self.children = children
+        self.is_object = is_object
 
 
 class _Context(NamedTuple):
@@ -401,12 +406,13 @@ def _fold(roots: tuple[CostNode, ...], default_rows: int) -> tuple[int, list[_Op
 
 def _response_fields(roots: tuple[CostNode, ...]) -> tuple[ResponseField, ...]:
     """The fields a response is walked for (see :meth:`CostModel.tree`). Iterative post-order."""
-    # Per node in post-order: its ResponseField, or None for a scalar that prices 0
+    # Per node in post-order: its ResponseField, or None for a scalar that prices 0. A node has children
+    # exactly when its field has a selection set that is priced (not inside an aggregate's fixed price).
     built: dict[int, ResponseField | None] = {}
     for node in _post_order(roots):
         children = _kept(node.children, built)
         if node.base or node.per_row or node.children:
-            built[id(node)] = ResponseField(node.key, node.base, node.per_row, children)
+            built[id(node)] = ResponseField(node.key, node.base, node.per_row, children, is_object=bool(node.children))
         else:
             built[id(node)] = None
     return _kept(roots, built)

@@ -9,8 +9,10 @@
 
 Only JSON answers are touched, and the body is parsed only when one of the two applies, so the
 common path forwards Hasura's bytes untouched. When the cost is all that changes in a single result
-without ``extensions`` of its own, ``extensions.cost`` is appended to Hasura's bytes (its numbers
-and escapes stay as Hasura wrote them); otherwise the document is written again.
+without ``extensions`` of its own, only what the cost's walk needs is read
+(:func:`edge.graphql.answer_shape.slim_answer`) and ``extensions.cost`` is appended to Hasura's bytes
+(its numbers and escapes stay as Hasura wrote them); otherwise the whole document is read with orjson
+and written again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import orjson
 
 from edge.context import RequestContext
 from edge.graphql.actual_cost import cost_and_rows
+from edge.graphql.answer_shape import slim_answer
 from edge.graphql.policy import strip_suggestions
 from edge.limits.base import CostBudgets
 from edge.pipeline.analyse_operation import CostModelHolder
@@ -56,6 +59,15 @@ class FinishResponse:
         strip = not may_introspect and response.body.find(_SUGGESTION_MARK) >= 0  # find: `in` costs a TypeError
         if ctx.budget is None and not strip:
             return
+        if not strip and not ctx.is_batch and len(ctx.analyses) == 1:
+            # Only the cost changes the answer: read just what its walk needs, append ``extensions``.
+            slim = slim_answer(response.body, self.costs.model.tree(ctx.analyses[0]))
+            if slim is not None and "extensions" not in slim and ("data" in slim or "errors" in slim):
+                self._settle_cost(ctx, [slim])
+                if "extensions" in slim:
+                    body = _with_member(response.body, b"extensions", orjson.dumps(slim["extensions"]))
+                    ctx.response = UpstreamResponse(response.status, response.headers, body)
+                return
         try:
             document: Any = orjson.loads(response.body)
         except orjson.JSONDecodeError:

@@ -55,6 +55,17 @@ def test_the_cost_is_appended_to_hasuras_bytes(analyse: Analyser, model: CostMod
     assert (ctx.actual_costs, ctx.rows) == ([2], 2)
 
 
+def test_an_answer_the_slim_read_declines_is_read_whole_with_the_same_rules(
+    analyse: Analyser, model: CostModel
+) -> None:
+    """A row that is not an object (the slim read's types refuse it) counts nothing, as in the whole read."""
+    hasura = b'{"data":{"users":[{"id":1},7,{"id":2,"extra":[{"a":1}]}]}}'
+    ctx = finished(analyse, model, hasura, budgets=InMemoryCostBudgets(clock=lambda: 1_000.0))
+    assert ctx.response is not None
+    assert ctx.response.body == hasura[:-1] + b"," + COST + THROTTLE
+    assert (ctx.actual_costs, ctx.rows) == ([2], 2)
+
+
 @pytest.mark.parametrize(
     ("hasura", "merged"),
     [
