@@ -261,6 +261,8 @@ def test_encode_head_writes_the_framing_itself():
 def test_encode_head_refuses_cr_or_lf_in_a_header(header: tuple[bytes, bytes]):
     with pytest.raises(ValueError, match="CR or LF"):
         encode_head(200, DATE, [header], 0, keep_alive=True)
+    with pytest.raises(ValueError, match="CR or LF"):  # among valid ones, wherever it is
+        encode_head(200, DATE, [(b"a", b"1"), header, (b"b", b"2")], 0, keep_alive=True)
 
 
 def test_python_m_edge_freezes_what_start_up_built(hasura_url: str):
