@@ -23,6 +23,10 @@ limits in Redis cost about a million instructions per request over the in-memory
 - After any failure (refused, reset, timed out, a reply that does not parse) the next call opens a new
   connection: no restart, no retry of the failed call, no backoff (the stores decide what a failure
   means, and a request must not wait for retries).
+- The stores' hot paths write their commands themselves, already encoded (``LuaScript.head``, ``bulk``):
+  the limiter awaits its reply's future from ``ready()``'s connection (``settle`` after ``NOSCRIPT``), and a
+  refund nobody waits for gives a ``ReplyCallback`` instead of a future. A coroutine or future per call
+  costs more than the rest of a call on the request path.
 
 Replies are parsed as RESP2: integers (``int``), simple strings and bulk strings (``bytes``), nil
 (``None``), arrays (``list``) and errors (``RedisReplyError``, raised to the caller). Messages of the
@@ -49,7 +53,10 @@ __all__ = [
     "LuaScript",
     "NoScriptError",
     "RedisReplyError",
+    "ReplyCallback",
     "RespProtocolError",
+    "bulk",
+    "encode_args",
     "lean_url_supported",
     "parse_reply",
 ]
@@ -99,16 +106,44 @@ def parse_reply(buf: bytes, pos: int) -> tuple[object, int]:
     Error replies are returned (as ``RedisReplyError``), not raised. Raises ``RespProtocolError`` for
     bytes that are not RESP2.
     """
+    size = len(buf)
+    kind = buf[pos] if pos < size else 0
+    if kind == 36 or kind == 58:  # $ bulk string, : integer: the scripts' replies, read without find() or int()
+        # Only digits (a ':' may start with '-') then CRLF; anything else is left to the general case below.
+        at = pos + 1
+        negative = kind == 58 and at < size and buf[at] == 45
+        if negative:
+            at += 1
+        first = at
+        value = 0
+        while at < size:
+            digit = buf[at] - 48
+            if digit < 0 or digit > 9:
+                break
+            value = value * 10 + digit
+            at += 1
+        if at == size or (at + 1 == size and buf[at] == 13):  # only digits so far, the line goes on
+            return INCOMPLETE, pos
+        if buf[at] == 13 and buf[at + 1] == 10 and 0 < at - first <= 18:
+            if kind == 58:
+                return (-value if negative else value), at + 2
+            start = at + 2
+            stop = start + value
+            if size < stop + 2:
+                return INCOMPLETE, pos
+            if buf[stop] != 13 or buf[stop + 1] != 10:
+                raise RespProtocolError("a bulk string longer than its length")
+            return buf[start:stop], stop + 2
     end = buf.find(_CRLF, pos)
     if end < 0:
         return INCOMPLETE, pos
     kind = buf[pos]
     if kind == 36:  # $ bulk string
-        size = _length(buf, pos + 1, end)
-        if size < 0:
+        length = _length(buf, pos + 1, end)
+        if length < 0:
             return None, end + 2
         start = end + 2
-        stop = start + size
+        stop = start + length
         if len(buf) < stop + 2:
             return INCOMPLETE, pos
         if buf[stop : stop + 2] != _CRLF:
@@ -164,10 +199,16 @@ def encode_command(parts: Sequence[Arg]) -> bytes:
     return b"".join(out)
 
 
+def bulk(data: bytes) -> bytes:
+    """``data`` as a RESP bulk string: one key or argument of a command."""
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
 _ARGS_CACHE_MAX: Final = 1024
 
 
-def _encode_args(args: tuple[ScriptArg, ...]) -> bytes:
+def encode_args(args: tuple[ScriptArg, ...]) -> bytes:
+    """A script's arguments as RESP bulk strings, as ``LuaScript.evalsha_command`` writes them after the keys."""
     out = []
     for arg in args:
         if isinstance(arg, str):
@@ -208,21 +249,12 @@ class LuaScript:
             return self._uncached_command(keys, args)
         encoded = self._args.get(args)
         if encoded is None:
-            encoded = _encode_args(args)
+            encoded = encode_args(args)
             if len(self._args) >= _ARGS_CACHE_MAX:
                 self._args.clear()
             self._args[args] = encoded
         count = len(keys)
-        shape = count << 16 | len(args)
-        head = self._heads.get(shape)
-        if head is None:
-            numkeys = b"%d" % count
-            head = self._heads[shape] = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$%d\r\n%s\r\n" % (
-                3 + count + len(args),
-                self.sha.encode(),
-                len(numkeys),
-                numkeys,
-            )
+        head = self.head(count, len(args))
         # One %-format for the whole command (the stores pass one or two keys): a third of a loop's cost.
         if count == 2:
             first, second = keys[0].encode(), keys[1].encode()
@@ -238,20 +270,49 @@ class LuaScript:
         return b"".join(parts)
 
     def _uncached_command(self, keys: Sequence[str], args: tuple[ScriptArg, ...]) -> bytes:
-        numkeys = b"%d" % len(keys)
-        parts = [
-            b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$%d\r\n%s\r\n"
-            % (3 + len(keys) + len(args), self.sha.encode(), len(numkeys), numkeys)
-        ]
+        parts = [self.head(len(keys), len(args))]
         for key in keys:
             data = key.encode()
             parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        parts.append(_encode_args(args))
+        parts.append(encode_args(args))
         return b"".join(parts)
+
+    def head(self, numkeys: int, numargs: int) -> bytes:
+        """The start of ``EVALSHA sha numkeys`` with ``numkeys`` keys and ``numargs`` arguments to follow, as RESP:
+        a caller that encodes its keys and arguments itself (``bulk``) appends them."""
+        shape = numkeys << 16 | numargs
+        head = self._heads.get(shape)
+        if head is None:
+            count = b"%d" % numkeys
+            head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$%d\r\n%s\r\n" % (
+                3 + numkeys + numargs,
+                self.sha.encode(),
+                len(count),
+                count,
+            )
+            if self.cache and numkeys < 1 << 16 and numargs < 1 << 16:  # a few shapes per script
+                self._heads[shape] = head
+        return head
 
 
 _ONE_KEY: Final = b"%s$%d\r\n%s\r\n%s"
 _TWO_KEYS: Final = b"%s$%d\r\n%s\r\n$%d\r\n%s\r\n%s"
+
+
+class ReplyCallback:
+    """A caller that does not wait for its reply (the refund): no future, no task. ``replied`` gets the reply
+    (an error reply as a ``RedisReplyError`` value, ``NoScriptError`` included), ``failed`` the exception that
+    ended the connection (lost, timed out); one of them, once. They run inside the connection's callbacks, so
+    they must not raise and must not wait."""
+
+    def replied(self, reply: object) -> None:
+        raise NotImplementedError
+
+    def failed(self, exc: Exception) -> None:
+        raise NotImplementedError
+
+
+Waiter = asyncio.Future[object] | ReplyCallback
 
 
 class _Connection(asyncio.Protocol):
@@ -262,12 +323,13 @@ class _Connection(asyncio.Protocol):
     one per request, and one read for their replies: about 20 % less CPU per request with 8 in flight,
     ``docs/benchmarks.md``). Nothing is ever written ahead of a command waiting for that write.
 
-    ``waiters`` and ``deadlines`` hold one entry per command written and not yet answered. One timer,
-    armed lazily (``timer_at``), fires at the earliest deadline among them: a call answered in time costs
-    no timer of its own, and the timer left behind by an answered call re-arms itself for the next one.
+    ``pending`` holds one (waiter, deadline) per command written and not yet answered: the waiter is the
+    future of the reply, or a ``ReplyCallback``. One timer, armed lazily (``timer_at``), fires at the earliest
+    deadline among them: a call answered in time costs no timer of its own, and the timer left behind by an
+    answered call re-arms itself for the next one.
     """
 
-    __slots__ = ("buffer", "client", "closed", "deadlines", "loop", "out", "timer", "timer_at", "transport", "waiters")
+    __slots__ = ("buffer", "client", "closed", "loop", "out", "pending", "timer", "timer_at", "transport")
 
     def __init__(self, client: LeanRedis, loop: asyncio.AbstractEventLoop) -> None:
         self.client = client
@@ -276,18 +338,22 @@ class _Connection(asyncio.Protocol):
         self.buffer = b""
         self.out: list[bytes] = []
         self.closed = False
-        self.waiters: collections.deque[asyncio.Future[object]] = collections.deque()
-        self.deadlines: collections.deque[float] = collections.deque()
+        self.pending: collections.deque[tuple[Waiter, float]] = collections.deque()
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = 0.0
 
     def request(self, data: bytes, deadline: float) -> asyncio.Future[object]:
         """Write one command (``data``, encoded): the future of its reply."""
+        fut: asyncio.Future[object] = self.loop.create_future()
+        self.write(data, fut, deadline)
+        return fut
+
+    def write(self, data: bytes, waiter: Waiter, deadline: float) -> None:
+        """Write one command (``data``, encoded) whose reply goes to ``waiter``."""
         if self.closed:
             raise ConnectionError(f"connection to Redis {self.client.address} is closed")
-        fut: asyncio.Future[object] = self.loop.create_future()
-        self.waiters.append(fut)
-        self.deadlines.append(deadline)
+        pending = self.pending
+        pending.append((waiter, deadline))
         timer = self.timer
         if timer is None or self.timer_at > deadline:
             if timer is not None:
@@ -297,12 +363,11 @@ class _Connection(asyncio.Protocol):
         out = self.out
         if out:  # a write is already due at the end of this loop turn: join it
             out.append(data)
-        elif len(self.waiters) == 1:  # nothing else in flight: write now (no callback, no wait)
+        elif len(pending) == 1:  # nothing else in flight: write now (no callback, no wait)
             self.transport.write(data)  # type: ignore[union-attr]  # set by connection_made before any request
         else:  # others in flight: their requests' commands of this turn go out in one write
             out.append(data)
             self.loop.call_soon(self._flush)
-        return fut
 
     def _flush(self) -> None:
         out = self.out
@@ -318,8 +383,7 @@ class _Connection(asyncio.Protocol):
         futures: list[asyncio.Future[object]] = []
         for _ in range(count):
             fut: asyncio.Future[object] = self.loop.create_future()
-            self.waiters.append(fut)
-            self.deadlines.append(deadline)
+            self.pending.append((fut, deadline))
             futures.append(fut)
         if self.timer is None or self.timer_at > deadline:
             if self.timer is not None:
@@ -334,9 +398,9 @@ class _Connection(asyncio.Protocol):
 
     def _check_deadlines(self) -> None:
         self.timer = None
-        if not self.deadlines:
+        if not self.pending:
             return
-        earliest = min(self.deadlines)
+        earliest = min(deadline for _, deadline in self.pending)
         if earliest <= self.loop.time() + _EPSILON:
             self.fail(TimeoutError(f"Redis {self.client.address} did not answer in time"))
             return
@@ -356,13 +420,14 @@ class _Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        waiters = self.waiters
-        while waiters:
-            fut = waiters.popleft()
-            if not fut.done():
-                fut.set_exception(exc)
-                fut.exception()  # retrieved: a waiter whose caller has gone must not log at collection
-        self.deadlines.clear()
+        pending = self.pending
+        while pending:
+            waiter, _ = pending.popleft()
+            if isinstance(waiter, ReplyCallback):
+                waiter.failed(exc)
+            elif not waiter.done():
+                waiter.set_exception(exc)
+                waiter.exception()  # retrieved: a waiter whose caller has gone must not log at collection
         self.out.clear()
 
     # asyncio.Protocol callbacks
@@ -372,19 +437,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buffer + data if self.buffer else data
-        waiters = self.waiters
-        if buf[0] == 36 and len(waiters) > 0:  # the usual case: one whole bulk string (a script's reply)
-            end = buf.find(_CRLF)
-            digits = buf[1:end] if end > 1 else b""
-            if 0 < len(digits) < 11 and digits.isdigit():  # not "$-1" (nil), nor garbage
-                stop = end + 2 + int(digits)
-                if len(buf) == stop + 2 and buf[stop:] == _CRLF:
-                    self.buffer = b""
-                    self.deadlines.popleft()
-                    fut = waiters.popleft()
-                    if not fut.done():
-                        fut.set_result(buf[end + 2 : stop])
-                    return
+        pending = self.pending
         pos = 0
         size = len(buf)
         while pos < size:
@@ -395,13 +448,17 @@ class _Connection(asyncio.Protocol):
                 return
             if reply is INCOMPLETE:
                 break
-            if not waiters:  # a reply nobody asked for: the stream is not what we think it is
+            if not pending:  # a reply nobody asked for: the stream is not what we think it is
                 self.fail(RespProtocolError(f"Redis {self.client.address} sent a reply nobody asked for"))
                 return
-            fut = waiters.popleft()
-            self.deadlines.popleft()
-            if not fut.done():  # a cancelled caller's reply is read and dropped
-                fut.set_result(reply)
+            waiter, _ = pending.popleft()
+            if isinstance(waiter, ReplyCallback):
+                waiter.replied(reply)
+            else:
+                try:
+                    waiter.set_result(reply)
+                except asyncio.InvalidStateError:  # a cancelled caller's reply is read and dropped
+                    continue
         self.buffer = buf[pos:] if pos < size else b""
 
     def eof_received(self) -> bool | None:
@@ -532,8 +589,31 @@ class LeanRedis:
             deadline = conn.loop.time() + timeout
         command = script.evalsha_command(keys, args)
         reply = await conn.request(command, deadline)
-        if type(reply) is bytes:
+        if type(reply) is bytes or not isinstance(reply, RedisReplyError):
             return reply
+        return await self.settle(script, command, reply, deadline)
+
+    async def run_command(self, script: LuaScript, command: bytes, timeout: float) -> object:
+        """``run_script`` for its ``EVALSHA`` command already encoded (``LuaScript.head`` and ``bulk``)."""
+        conn = self._conn
+        if conn is None:
+            deadline = asyncio.get_running_loop().time() + timeout
+            conn = await self._connection(deadline)
+        else:
+            deadline = conn.loop.time() + timeout
+        reply = await conn.request(command, deadline)
+        if type(reply) is bytes or not isinstance(reply, RedisReplyError):
+            return reply
+        return await self.settle(script, command, reply, deadline)
+
+    def ready(self) -> _Connection | None:
+        """The open connection, if any: a caller on the hot path writes its command there itself
+        (``_Connection.request``), awaits the reply and hands anything but bytes to ``settle``."""
+        return self._conn
+
+    async def settle(self, script: LuaScript, command: bytes, reply: object, deadline: float) -> object:
+        """The end of a script call whose reply was not a bulk string: after ``NOSCRIPT``, ``SCRIPT LOAD`` +
+        ``EVALSHA`` once, within the call's ``deadline``; an error reply is raised, any other returned."""
         if isinstance(reply, NoScriptError):
             conn = self._conn or await self._connection(deadline)
             loading, answering = conn.send(script.load_command + command, 2, deadline)

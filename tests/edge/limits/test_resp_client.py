@@ -124,6 +124,36 @@ def test_nil_array_noscript_and_garbage() -> None:
         parse_reply(b":12x\r\n", 0)
 
 
+@pytest.mark.parametrize(
+    ("data", "value"),
+    [
+        (b":0\r\n", 0),
+        (b":-0\r\n", 0),
+        (b":-12\r\n", -12),
+        (b":007\r\n", 7),
+        (b":+5\r\n", 5),  # not what Redis writes, read as before: int()
+        (b":123456789012345678\r\n", 123456789012345678),
+        (b":1234567890123456789012\r\n", 1234567890123456789012),
+        (b":-1234567890123456789012\r\n", -1234567890123456789012),
+        (b"$-1\r\n", None),
+        (b"$0\r\n\r\n", b""),
+        (b"$3\r\n1 2\r\n", b"1 2"),
+        (b"$012\r\nhello world!\r\n", b"hello world!"),
+    ],
+)
+def test_integers_and_bulk_strings_parse_whatever_their_digits(data: bytes, value: object) -> None:
+    assert parse_reply(data, 0) == (value, len(data))
+    assert parse_reply(b"+OK\r\n" + data, 5) == (value, len(data) + 5)
+    for cut in range(len(data)):
+        assert parse_reply(data[:cut], 0) == (INCOMPLETE, 0)
+
+
+@pytest.mark.parametrize("data", [b":\r\n", b":-\r\n", b":1-2\r\n", b"$\r\n", b"$3\r\nabcd\r\n", b"$1x\r\na\r\n"])
+def test_integers_and_bulk_strings_that_are_not_resp_are_refused(data: bytes) -> None:
+    with pytest.raises(RespProtocolError):
+        parse_reply(data, 0)
+
+
 def lua(value: Value) -> str:
     """A Lua expression that Redis converts to ``value``'s reply (false is nil, {ok=} and {err=} statuses)."""
     if isinstance(value, Status):
