@@ -643,3 +643,32 @@ async def test_the_edges_meter_flushes_on_the_limits_client(redis_url: str, down
             await checker.srem(f"edge:usage:{{{period}}}:index:user", subject)
         await checker.aclose()
         await lean.aclose()
+
+
+@pytest.mark.redis
+async def test_any_subject_and_figures_are_written_as_recorded(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
+    """The lean flush encodes each subject's keys and figures itself: lengths in bytes, braces and colons kept,
+    the same figures shared by several subjects, fractional seconds."""
+    meter = RedisUsageMeter(client, prefix, scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
+    subjects = ["ключ", "a}b{c:d", "plain", "x" * 300]
+    try:
+        for subject in subjects:
+            meter.record("key", subject, requests=1, cost_points=20, rows=3)
+        meter.record("user", "ключ", requests=2, subscription_seconds=1.25)
+        meter.record("user", "ключ", subscription_seconds=0.125)
+        assert await meter.flush() is True
+        for subject in subjects:
+            expected = {"requests": "1", "cost_points": "20", "rows": "3"}
+            assert await stored(client, f"{prefix}{{2026-11}}:key:{subject[:256]}") == expected
+        assert await stored(client, f"{prefix}{{2026-11}}:user:ключ") == {
+            "requests": "2",
+            "subscription_seconds": "1.375",
+        }
+        index = await client.smembers(f"{prefix}{{2026-11}}:index:key")
+        members = {member.decode() if isinstance(member, bytes) else member for member in index}
+        assert members == {subject[:256] for subject in subjects}
+        assert meter.store_errors == 0
+    finally:
+        await purge(client, prefix)
