@@ -43,6 +43,7 @@ __all__ = [
     "budget_decision",
     "ceil_seconds",
     "combine",
+    "retry_seconds",
 ]
 
 RATE_LIMITED = "rate-limited"
@@ -210,7 +211,8 @@ def ceil_seconds(seconds: float) -> int:
     return max(math.ceil(seconds - EPSILON), 0)
 
 
-def _retry(seconds: float) -> int | None:
+def retry_seconds(seconds: float) -> int | None:
+    """``Retry-After`` for a wait of ``seconds``: None when the request can never succeed (an infinite wait)."""
     return None if seconds == math.inf else max(ceil_seconds(seconds), 1)
 
 
@@ -220,11 +222,16 @@ def combine(rate: GcraResult | None, rate_limit: int, quota: QuotaResult | None,
     if quota is not None and not quota.allowed:
         wait = quota.retry_after if rate is None or rate.allowed else max(quota.retry_after, rate.retry_after)
         return LimitDecision(
-            False, QUOTA_EXCEEDED, quota_limit, quota.remaining, _ceil(quota.reset_after - EPSILON), _retry(wait)
+            False, QUOTA_EXCEEDED, quota_limit, quota.remaining, _ceil(quota.reset_after - EPSILON), retry_seconds(wait)
         )
     if rate is not None and not rate.allowed:
         return LimitDecision(
-            False, RATE_LIMITED, rate_limit, rate.remaining, _ceil(rate.reset_after - EPSILON), _retry(rate.retry_after)
+            False,
+            RATE_LIMITED,
+            rate_limit,
+            rate.remaining,
+            _ceil(rate.reset_after - EPSILON),
+            retry_seconds(rate.retry_after),
         )
     if quota is not None and (
         rate is None
@@ -246,5 +253,5 @@ def budget_decision(
         maximum=budget.maximum,
         available=gcra_available(tat, now=now, rate=budget.restore_rate, burst=budget.maximum),
         restore_rate=budget.restore_rate,
-        retry_after=None if allowed else _retry(retry_after),
+        retry_after=None if allowed else retry_seconds(retry_after),
     )

@@ -43,7 +43,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from math import ceil
+from typing import Any, Final, Literal, Protocol, final
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -53,18 +54,19 @@ from redis.exceptions import NoScriptError
 
 from edge.limits import _lua
 from edge.limits.base import CostBudgets, admit_in_turn
-from edge.limits.calendar import QuotaResult
 from edge.limits.decision import (
     ALLOWED_UNLIMITED,
     LIMITER_UNAVAILABLE,
+    QUOTA_EXCEEDED,
+    RATE_LIMITED,
     Admission,
     BudgetDecision,
     LimitDecision,
     budget_decision,
-    combine,
+    retry_seconds,
 )
-from edge.limits.gcra import GcraResult
-from edge.limits.resp_client import LeanRedis, LuaScript, ScriptArg
+from edge.limits.gcra import EPSILON, gcra_available
+from edge.limits.resp_client import LeanRedis, LuaScript, ReplyCallback, ScriptArg, encode_args
 from edge.limits.resp_client import NoScriptError as LeanNoScriptError
 from edge.plans import CostBudget, Plan
 from edge.store_health import StoreHealth
@@ -94,6 +96,20 @@ BUDGET_REFUND = LuaScript(_lua.BUDGET_REFUND)
 
 DEGRADED_OPEN = LimitDecision(True, None, 0, 0, 0, None, degraded=True)
 DEGRADED_CLOSED = LimitDecision(False, LIMITER_UNAVAILABLE, 0, 0, 0, 1, degraded=True)
+
+# The lean client's commands, encoded here rather than by LuaScript.evalsha_command: per request only the caller's
+# key is new, so the rest (the plan's arguments, the start of the keys) is kept encoded per plan (_PlanCommands).
+_ADMIT_HEAD: Final = ADMIT.head(3, 11)
+_REFUND_HEAD: Final = BUDGET_REFUND.head(1, 4)
+_CACHED_PLANS: Final = 1024
+_CACHED_ARGS: Final = 256
+_SIZES: Final = [b"%d" % size for size in range(512)]  # a key's length, as RESP writes it, without formatting it
+
+
+def _size(data: bytes, extra: int) -> bytes:
+    """``b"%d" % (len(data) + extra)``."""
+    size = len(data) + extra
+    return _SIZES[size] if size < 512 else b"%d" % size
 
 
 RedisPyClient = aioredis.Redis | RedisCluster
@@ -166,7 +182,9 @@ class _RedisStore:
         if failure_mode not in ("open", "closed"):
             raise ValueError(f"failure_mode must be 'open' or 'closed', not {failure_mode!r}")
         self.client = client
+        self._lean = client if isinstance(client, LeanRedis) else None
         self._scripts: ScriptClient = client if isinstance(client, LeanRedis) else RedisPyScripts(client)
+        self._commands: dict[str, _PlanCommands] = {}
         self.failure_mode: FailureMode = failure_mode
         self._clock = clock
         self._prefix = prefix
@@ -257,13 +275,7 @@ class RedisLimiter(_RedisStore):
     def _limit_decision(plan: Plan, f: list[bytes]) -> LimitDecision:
         # The HIT script's ten fields (ADMIT's first ten).
         rate, quota = plan.rate, plan.quota
-        rate_result = (
-            None if rate is None else GcraResult(f[0] == b"1", float(f[1]), int(f[2]), float(f[3]), float(f[4]))
-        )
-        quota_result = (
-            None if quota is None else QuotaResult(f[5] == b"1", int(f[6]), int(f[7]), float(f[8]), float(f[9]))
-        )
-        return combine(rate_result, rate.burst if rate else 0, quota_result, quota.limit if quota else 0)
+        return limit_decision(f, 0 if rate is None else rate.burst, 0 if quota is None else quota.limit)
 
     def _shares_state(self, budgets: CostBudgets) -> bool:
         # The budgets' keys are this limiter's ``:b`` keys: same client, same prefix (the hash tag's slot).
@@ -277,19 +289,35 @@ class RedisLimiter(_RedisStore):
     async def admit(
         self, key: str, plan_name: str, plan: Plan, *, operations: int, points: int, budgets: CostBudgets
     ) -> Admission:
-        budget = plan.cost_budget
-        if budget is None or (plan.rate is None and plan.quota is None) or not self._shares_state(budgets):
+        commands = self._commands.get(plan_name)
+        if commands is None or commands.plan is not plan:
+            commands = self._plan_commands(plan_name, plan)
+        budget = commands.budget
+        if budget is None or not (commands.burst or commands.limit) or not self._shares_state(budgets):
             return await admit_in_turn(self, budgets, key, plan_name, plan, operations=operations, points=points)
         assert isinstance(budgets, RedisCostBudgets)
         if operations < 0:
             raise ValueError("operations must not be negative")
         if points < 0:
             raise ValueError("points must not be negative")
-        base = self._key(plan_name, key)
-        now = "" if self._clock is None else repr(self._clock())
-        args = (now, operations, *self._plan_args(plan), budgets._rate(budget), budget.maximum, points)
+        lean = self._lean
         try:
-            reply = await self._call(ADMIT, (base + ":r", base + ":q", base + ":b"), args)
+            if lean is not None:  # the lean client: its reply's future awaited here, no coroutine per layer
+                command = self._admit_command(commands, key, budgets, operations, points)
+                conn = lean.ready()
+                if conn is None:
+                    result = await lean.run_command(ADMIT, command, self._timeout)
+                else:
+                    deadline = conn.loop.time() + self._timeout
+                    result = await conn.request(command, deadline)
+                    if type(result) is not bytes:
+                        result = await lean.settle(ADMIT, command, result, deadline)
+                reply = result if type(result) is bytes else _reply_bytes(result)
+            else:
+                base = self._key(plan_name, key)
+                now = "" if self._clock is None else repr(self._clock())
+                args = (now, operations, *self._plan_args(plan), budgets._rate(budget), budget.maximum, points)
+                reply = await self._call(ADMIT, (base + ":r", base + ":q", base + ":b"), args)
         except Exception as exc:  # each store counts and degrades as its own call would have
             self.health.failed(exc, failure_mode=self.failure_mode)
             if self.failure_mode == "closed":
@@ -301,12 +329,145 @@ class RedisLimiter(_RedisStore):
         if budgets.health.failing:
             budgets.health.succeeded()
         f = reply.split()
-        decision = self._limit_decision(plan, f)
+        decision = limit_decision(f, commands.burst, commands.limit)
         if f[10] == b"-":
             return Admission(decision, None)
-        tat = None if f[12] == b"-" else float(f[12])
-        charged = budget_decision(f[10] == b"1", float(f[11]), tat, now=float(f[13]), budget=budget, points=points)
-        return Admission(decision, charged)
+        # budget_decision(f[10] == b"1", float(f[11]), tat, now=float(f[13]), budget=budget, points=points), with
+        # the budget's figures kept per plan and only the fields it reads: retry_after when refused, now when the
+        # budget is not full (float() of a 17-digit number costs one to two thousand instructions).
+        allowed = f[10] == b"1"
+        maximum, restore_rate = commands.maximum, commands.restore_rate
+        if f[12] == b"-":
+            available = float(maximum)
+        else:
+            available = gcra_available(float(f[12]), now=float(f[13]), rate=restore_rate, burst=maximum)
+        retry = None if allowed else retry_seconds(float(f[11]))
+        return Admission(decision, BudgetDecision(allowed, points, maximum, available, restore_rate, retry))
+
+    def _plan_commands(self, plan_name: str, plan: Plan) -> _PlanCommands:
+        if len(self._commands) >= _CACHED_PLANS:
+            self._commands.clear()
+        commands = self._commands[plan_name] = _PlanCommands(plan, plan.cost_budget, self._key(plan_name, ""))
+        return commands
+
+    def _admit_command(
+        self, commands: _PlanCommands, key: str, budgets: RedisCostBudgets, operations: int, points: int
+    ) -> bytes:
+        """``ADMIT``'s EVALSHA on the lean client: the bytes ``ADMIT.evalsha_command`` makes of ``admit``'s keys
+        and arguments, with the plan's part kept encoded."""
+        if self._clock is None:
+            args = commands.args.get((operations, points))
+            if args is None:
+                args = self._admit_args("", commands, budgets, operations, points)
+                if len(commands.args) >= _CACHED_ARGS:
+                    commands.args.clear()
+                commands.args[(operations, points)] = args
+        else:
+            args = self._admit_args(repr(self._clock()), commands, budgets, operations, points)
+        start = commands.key_start
+        name = key.encode()
+        size = _size(name, len(start) + 3)
+        return b"%s$%s\r\n%s%s}:r\r\n$%s\r\n%s%s}:q\r\n$%s\r\n%s%s}:b\r\n%s" % (
+            _ADMIT_HEAD,
+            size,
+            start,
+            name,
+            size,
+            start,
+            name,
+            size,
+            start,
+            name,
+            args,
+        )
+
+    def _admit_args(
+        self, now: str, commands: _PlanCommands, budgets: RedisCostBudgets, operations: int, points: int
+    ) -> bytes:
+        budget = commands.budget
+        assert commands.plan is not None and budget is not None
+        plan_args = self._plan_args(commands.plan)
+        return encode_args((now, operations, *plan_args, budgets._rate(budget), budget.maximum, points))
+
+
+def limit_decision(f: list[bytes], burst: int, limit: int) -> LimitDecision:
+    """``combine``'s decision from the HIT script's ten fields (ADMIT's first ten), reading only the ones it
+    uses: ``float()`` of a 17-digit number costs one to two thousand instructions. ``burst`` is 0 for a plan
+    without a rate, ``limit`` 0 for one without a quota (their fields are then not read).
+
+    Fields: rate ``ok tat remaining retry_after reset_after``, quota ``ok used remaining retry_after reset_after``.
+    """
+    # reset_after is never negative, so ceil(x - EPSILON) is ceil_seconds(x) without the call.
+    if limit and f[5] != b"1":
+        wait = float(f[8])
+        if burst and f[0] != b"1":
+            wait = max(wait, float(f[3]))
+        return LimitDecision(False, QUOTA_EXCEEDED, limit, int(f[7]), ceil(float(f[9]) - EPSILON), retry_seconds(wait))
+    if burst and f[0] != b"1":
+        return LimitDecision(
+            False, RATE_LIMITED, burst, int(f[2]), ceil(float(f[4]) - EPSILON), retry_seconds(float(f[3]))
+        )
+    if limit:
+        quota_remaining = int(f[7])
+        if not burst:
+            return LimitDecision(True, None, limit, quota_remaining, ceil(float(f[9]) - EPSILON), None)
+        rate_remaining = int(f[2])
+        if quota_remaining < rate_remaining:
+            return LimitDecision(True, None, limit, quota_remaining, ceil(float(f[9]) - EPSILON), None)
+        if quota_remaining == rate_remaining:
+            quota_reset, rate_reset = float(f[9]), float(f[4])
+            if quota_reset >= rate_reset:
+                return LimitDecision(True, None, limit, quota_remaining, ceil(quota_reset - EPSILON), None)
+            return LimitDecision(True, None, burst, rate_remaining, ceil(rate_reset - EPSILON), None)
+        return LimitDecision(True, None, burst, rate_remaining, ceil(float(f[4]) - EPSILON), None)
+    return LimitDecision(True, None, burst, int(f[2]), ceil(float(f[4]) - EPSILON), None)
+
+
+@final
+class _PlanCommands:
+    """What a store keeps per plan name for its lean commands and decisions, valid for one ``Plan`` (the
+    limiter's) or ``CostBudget`` (the budgets'), both immutable: the start of the keys (``_key`` up to the
+    caller's key), the encoded script arguments by the ones that change per request, and the figures the
+    decisions read (pydantic attributes cost a lookup each)."""
+
+    __slots__ = ("args", "budget", "burst", "key_start", "limit", "maximum", "plan", "refund_args", "restore_rate")
+
+    def __init__(self, plan: Plan | None, budget: CostBudget | None, key_start: str) -> None:
+        self.plan: Final = plan
+        self.budget: Final = budget
+        self.key_start: Final = key_start[:-1].encode()  # without the closing brace of the hash tag
+        self.args: Final[dict[tuple[int, int], bytes]] = {}  # ADMIT's, by operations and points
+        self.refund_args: Final[dict[int, bytes]] = {}  # BUDGET_REFUND's, by points
+        rate = None if plan is None else plan.rate
+        quota = None if plan is None else plan.quota
+        self.burst: Final = 0 if rate is None else rate.burst  # 0: no rate (a rate's burst is at least 1)
+        self.limit: Final = 0 if quota is None else quota.limit  # 0: no quota (a quota's limit is at least 1)
+        self.maximum: Final = 0 if budget is None else budget.maximum
+        self.restore_rate: Final = 0.0 if budget is None else budget.restore_rate
+
+
+@final
+class _Refund(ReplyCallback):
+    """A refund written on the lean connection (``refund_soon``): its reply goes to the store, no future.
+    Settled once, whichever comes first (a failed write, the reply, the connection's end), so that it is
+    counted once and ``drain`` waits for it once."""
+
+    __slots__ = ("command", "settled", "store")
+
+    def __init__(self, store: RedisCostBudgets, command: bytes) -> None:
+        self.store: Final = store
+        self.command: Final = command
+        self.settled = False
+
+    def replied(self, reply: object) -> None:
+        if not self.settled:
+            self.settled = True
+            self.store._refund_answered(reply, self.command)
+
+    def failed(self, exc: Exception) -> None:
+        if not self.settled:
+            self.settled = True
+            self.store._refund_failed(exc)
 
 
 class RedisCostBudgets(_RedisStore):
@@ -314,7 +475,9 @@ class RedisCostBudgets(_RedisStore):
 
     def _setup(self) -> None:
         self._rates: dict[int, tuple[CostBudget, str]] = {}
-        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._in_flight: set[asyncio.Future[Any]] = set()  # refunds sent as tasks
+        self._unanswered = 0  # refunds written on the lean connection (_Refund), not answered yet
+        self._drained: asyncio.Future[None] | None = None  # drain() waits for _unanswered to reach 0
 
     def _rate(self, budget: CostBudget) -> str:
         # repr(restore_rate) per CostBudget object, as the limiter keeps its plans' arguments.
@@ -361,41 +524,74 @@ class RedisCostBudgets(_RedisStore):
     def refund_soon(self, key: str, plan_name: str, budget: CostBudget, points: int) -> None:
         if points < 0:
             raise ValueError("points must not be negative")
-        keys = (self._key(plan_name, key) + ":b",)
-        args = (self._now(), self._rate(budget), points, self._grace_ms)
-        scripts = self._scripts
-        written = None
-        if isinstance(scripts, LeanRedis):
-            try:
-                written = scripts.start_script(BUDGET_REFUND, keys, args, self._timeout)
-            except Exception as exc:  # the connection closed under us: counted as the awaited call would be
-                self.health.failed(exc, failure_mode=self.failure_mode)
-                return
-        if written is None:  # redis-py, or no lean connection open yet: the awaited call, as a task
+        lean = self._lean
+        conn = None if lean is None else lean.ready()
+        if conn is None:  # redis-py, or no lean connection open yet: the awaited call, as a task
+            keys = (self._key(plan_name, key) + ":b",)
+            args = (self._now(), self._rate(budget), points, self._grace_ms)
             self._track(asyncio.ensure_future(self._send(BUDGET_REFUND, keys, args)))
             return
-        self._in_flight.add(written)
+        command = self._refund_command(key, plan_name, budget, points)
+        refund = _Refund(self, command)
+        self._unanswered += 1
+        try:
+            conn.write(command, refund, conn.loop.time() + self._timeout)
+        except Exception as exc:  # the connection closed under us: counted as the awaited call would be
+            refund.failed(exc)
 
-        def settled(reply: asyncio.Future[object]) -> None:
-            self._in_flight.discard(reply)
-            self._refund_settled(reply, keys, args)
+    def _refund_command(self, key: str, plan_name: str, budget: CostBudget, points: int) -> bytes:
+        """``BUDGET_REFUND``'s EVALSHA on the lean client, as ``_admit_command`` makes ``ADMIT``'s."""
+        commands = self._commands.get(plan_name)
+        if commands is None or commands.budget is not budget:
+            if len(self._commands) >= _CACHED_PLANS:
+                self._commands.clear()
+            commands = self._commands[plan_name] = _PlanCommands(None, budget, self._key(plan_name, ""))
+        if self._clock is None:
+            args = commands.refund_args.get(points)
+            if args is None:
+                args = encode_args(("", self._rate(budget), points, self._grace_ms))
+                if len(commands.refund_args) >= _CACHED_ARGS:
+                    commands.refund_args.clear()
+                commands.refund_args[points] = args
+        else:
+            args = encode_args((repr(self._clock()), self._rate(budget), points, self._grace_ms))
+        start = commands.key_start
+        name = key.encode()
+        return b"%s$%s\r\n%s%s}:b\r\n%s" % (_REFUND_HEAD, _size(name, len(start) + 3), start, name, args)
 
-        written.add_done_callback(settled)
-
-    def _refund_settled(self, reply: asyncio.Future[object], keys: tuple[str], args: tuple[ScriptArg, ...]) -> None:
-        if reply.cancelled():
-            return
-        error = reply.exception()
-        if error is None:
-            result = reply.result()
-            if isinstance(result, LeanNoScriptError):  # Redis lost the script: run_script loads it and retries
-                self._track(asyncio.ensure_future(self._send(BUDGET_REFUND, keys, args)))
-                return
-            if isinstance(result, Exception):
-                error = result
-        if error is not None:
-            self.health.failed(error, failure_mode=self.failure_mode)
+    def _refund_answered(self, reply: object, command: bytes) -> None:
+        """A lean refund's reply (``_Refund``): counted as ``_send`` counts the awaited call."""
+        if type(reply) is int:  # the script's 0 or 1
+            if self.health.failing:
+                self.health.succeeded()
+        elif isinstance(reply, LeanNoScriptError):  # Redis lost the script: run_command loads it and retries
+            self._track(asyncio.ensure_future(self._resend(command)))
+        elif isinstance(reply, Exception):
+            self.health.failed(reply, failure_mode=self.failure_mode)
         elif self.health.failing:
+            self.health.succeeded()
+        self._settled()
+
+    def _refund_failed(self, exc: Exception) -> None:
+        self.health.failed(exc, failure_mode=self.failure_mode)
+        self._settled()
+
+    def _settled(self) -> None:
+        self._unanswered -= 1
+        if not self._unanswered and self._drained is not None:
+            if not self._drained.done():
+                self._drained.set_result(None)
+            self._drained = None
+
+    async def _resend(self, command: bytes) -> None:
+        """``_send`` for a refund already encoded, on the lean client."""
+        assert self._lean is not None
+        try:
+            await self._lean.run_command(BUDGET_REFUND, command, self._timeout)
+        except Exception as exc:  # the limiter never raises to the request path
+            self.health.failed(exc, failure_mode=self.failure_mode)
+            return
+        if self.health.failing:
             self.health.succeeded()
 
     def _track(self, task: asyncio.Future[Any]) -> None:
@@ -405,5 +601,10 @@ class RedisCostBudgets(_RedisStore):
     async def drain(self) -> None:
         """Wait for the refunds ``refund_soon`` has sent and Redis has not answered yet (each is bounded by
         the store's timeout): on shutdown, before the Redis client closes, so none is lost."""
-        while self._in_flight:
-            await asyncio.wait(list(self._in_flight))
+        while self._in_flight or self._unanswered:
+            if self._unanswered:  # written on the lean connection: _settled wakes this when the last is answered
+                if self._drained is None:
+                    self._drained = asyncio.get_running_loop().create_future()
+                await asyncio.shield(self._drained)
+            else:
+                await asyncio.wait(list(self._in_flight))

@@ -625,18 +625,6 @@ class LeanRedis:
             raise reply
         return reply
 
-    def start_script(
-        self, script: LuaScript, keys: Sequence[str], args: tuple[ScriptArg, ...], timeout: float
-    ) -> asyncio.Future[object] | None:
-        """``EVALSHA`` for a caller that does not wait for the reply: written with this loop turn's other
-        commands, and the future of its reply (bytes, or a ``RedisReplyError`` as a result, ``NoScriptError``
-        included; an exception after ``timeout`` s or a lost connection). None when no connection is open:
-        the caller then uses ``run_script``, which opens one."""
-        conn = self._conn
-        if conn is None or conn.closed:
-            return None
-        return conn.request(script.evalsha_command(keys, args), conn.loop.time() + timeout)
-
     async def execute(self, *parts: Arg, timeout: float | None = None) -> object:
         """Any command, e.g. ``execute("SCRIPT", "FLUSH")``: its reply, or raises as ``run_script``."""
         loop = asyncio.get_running_loop()

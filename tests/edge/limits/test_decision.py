@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from edge.limits.calendar import QuotaResult
 from edge.limits.decision import ALLOWED_UNLIMITED, LimitDecision, ceil_seconds, combine
 from edge.limits.gcra import GcraResult
+from edge.limits.redis_store import limit_decision
 
 
 def rate(allowed: bool, remaining: int, retry: float = 0.0, reset: float = 1.0) -> GcraResult:
@@ -71,3 +75,68 @@ def test_decisions_compare_and_hash_by_value() -> None:
         "LimitDecision(allowed=False, code='rate-limited', limit=10, remaining=0, reset_seconds=5, "
         "retry_after=1, degraded=False)"
     )
+
+
+# --- the Redis scripts' reply read field by field ----------------------------------------------------------
+
+_RESET = st.one_of(st.floats(min_value=0.0, max_value=3e6), st.sampled_from([0.0, 1.0, 2.0 + 1e-7, 2.0 + 1e-6]))
+_RETRY = st.one_of(_RESET, st.just(math.inf))  # inf: the request can never fit
+
+
+def _text(value: float) -> bytes:
+    """A number as the scripts write it (``%.17g``, Lua's ``inf``)."""
+    return b"inf" if value == math.inf else b"%.17g" % value
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.booleans(),
+    st.integers(min_value=0, max_value=10**12),
+    _RETRY,
+    _RESET,
+    st.booleans(),
+    st.integers(min_value=0, max_value=10**12),
+    _RETRY,
+    _RESET,
+    st.sampled_from(["both", "rate", "quota"]),
+)
+def test_the_decision_read_from_a_scripts_reply_is_combines(
+    rate_ok: bool,
+    rate_remaining: int,
+    rate_retry: float,
+    rate_reset: float,
+    quota_ok: bool,
+    quota_remaining: int,
+    quota_retry: float,
+    quota_reset: float,
+    limits: str,
+) -> None:
+    """``limit_decision`` reads only some of the HIT script's ten fields: it decides as ``combine`` on all of them."""
+    fields = [
+        b"1" if rate_ok else b"0",
+        b"1700000000.123456",
+        b"%d" % rate_remaining,
+        _text(rate_retry),
+        _text(rate_reset),
+        b"1" if quota_ok else b"0",
+        b"7",
+        b"%d" % quota_remaining,
+        _text(quota_retry),
+        _text(quota_reset),
+    ]
+    with_rate, with_quota = limits in ("both", "rate"), limits in ("both", "quota")
+    expected = combine(
+        GcraResult(rate_ok, 1700000000.123456, rate_remaining, rate_retry, rate_reset) if with_rate else None,
+        20 if with_rate else 0,
+        QuotaResult(quota_ok, 7, quota_remaining, quota_retry, quota_reset) if with_quota else None,
+        1000 if with_quota else 0,
+    )
+    assert limit_decision(fields, 20 if with_rate else 0, 1000 if with_quota else 0) == expected
+
+
+def test_ties_in_remaining_are_broken_by_the_reset_read_from_the_reply() -> None:
+    fields = b"1 0 3 0 0.5 1 97 3 0 0.25".split()
+    assert limit_decision(fields, 10, 100) == combine(
+        GcraResult(True, 0.0, 3, 0.0, 0.5), 10, QuotaResult(True, 97, 3, 0.0, 0.25), 100
+    )
+    assert limit_decision(fields, 10, 100).limit == 10  # the rate resets later

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from edge.limits import RedisCostBudgets, RedisLimiter, make_cost_budgets, make_limiter, redis_client_from_url
 from edge.limits.base import admit_in_turn
+from edge.limits.decision import LimitDecision
 from edge.limits.memory import InMemoryLimiter
 from edge.limits.redis_store import FailureMode, StoreClient
 from edge.limits.resp_client import LeanRedis
@@ -353,6 +354,61 @@ async def test_refunds_not_waited_for_reload_the_script_and_count_failures(own_r
         own_redis.start()
         assert not (await budgets.charge("k", "free", budget, 0)).degraded
         assert budgets.store_errors == 2  # recovered without a new store
+    finally:
+        await client.aclose()
+        await admin.aclose()
+
+
+SLOW_BUDGET = Plan.model_validate(
+    {
+        "rate": {"requests_per_second": 0.001, "burst": 10},
+        "quota": {"limit": 100, "period": "DAY"},
+        "cost_budget": {"maximum": 50, "restore_rate": 0.001},
+    }
+)
+
+
+async def test_any_plan_name_and_key_get_their_documented_keys_and_decisions(
+    client: aioredis.Redis, redis_url: str, prefix: str, kind: str
+) -> None:
+    """The lean client writes the keys' bytes itself: lengths in bytes, not characters; braces kept."""
+    stores = store_client(redis_url, kind)
+    limiter = RedisLimiter(stores, prefix=prefix)
+    budgets = RedisCostBudgets(stores, prefix=prefix)
+    names = ["ключ", "a}b{c:d", ""]
+    budget = SLOW_BUDGET.cost_budget
+    assert budget is not None
+    try:
+        for round_ in range(2):
+            for name in names:
+                admitted = await limiter.admit(name, "план", SLOW_BUDGET, operations=2, points=20, budgets=budgets)
+                assert admitted.limit == LimitDecision(True, None, 10, 8 - 2 * round_, 2000 + 2000 * round_, None)
+                assert admitted.budget is not None and round(admitted.budget.available) == 30 - 10 * round_
+                budgets.refund_soon(name, "план", budget, 10)
+            await budgets.drain()
+        for name in names:
+            assert round((await budgets.charge(name, "план", budget, 0)).available) == 30
+        stored = sorted(k.decode() if isinstance(k, bytes) else k for k in await client.keys(prefix + "*"))
+        assert stored == sorted(f"{prefix}{{4:план:{name}}}:{part}" for name in names for part in "bqr")
+        assert limiter.store_errors == budgets.store_errors == 0
+    finally:
+        await stores.aclose()
+
+
+async def test_admit_loads_its_script_again_after_script_flush(own_redis: RedisProcess, kind: str) -> None:
+    client = store_client(own_redis.url, kind)
+    admin = redis_client_from_url(own_redis.url)
+    prefix = unique_prefix()
+    try:
+        limiter = RedisLimiter(client, prefix=prefix)
+        budgets = RedisCostBudgets(client, prefix=prefix)
+        first = await limiter.admit("k", "free", METERED, operations=1, points=5, budgets=budgets)
+        await admin.script_flush()
+        second = await limiter.admit("k", "free", METERED, operations=1, points=5, budgets=budgets)
+        assert (first.limit.remaining, second.limit.remaining) == (9, 8)
+        assert first.budget is not None and second.budget is not None
+        assert (round(first.budget.available), round(second.budget.available)) == (45, 40)
+        assert limiter.store_errors == budgets.store_errors == 0
     finally:
         await client.aclose()
         await admin.aclose()
