@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "JsonLineHandler", "configure_logging", "json_line_handler", "logger_chain"]
+__all__ = ["JsonFormatter", "JsonLineHandler", "configure_logging", "logger_chain"]
 
 _LIBRARY_FLOORS = {"websockets": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 _process_log = logging.getLogger("edge")
@@ -105,6 +105,11 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     before it (the file keeps their order), and so do :meth:`flush` and :meth:`close` (``logging.shutdown``
     at exit), and the loop's own shutdown runs the turn's write. A process killed outright (SIGKILL, the
     out-of-memory killer, a crash of the interpreter) loses at most the lines of the turn it was killed in.
+
+    ``pending`` is that turn's list, the same list object for the handler's life: the compiled access log
+    appends to it itself (a call into this interpreted class costs about as much as building the line) and, as
+    :meth:`write_encoded` does, calls :meth:`write_soon` when its line is the list's first. Whether the edge's
+    JSON handler alone writes a logger's lines is ``edge.observability.access_log.json_line_handler``.
     """
 
     def __init__(self, stream: Any, worker: int | None) -> None:
@@ -116,29 +121,26 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         for own in self.own_filters:
             self.addFilter(own)
         self.pending: list[str] = []
-        self.scheduled = False
-
-    def writes_unchanged(self) -> bool:
-        """Whether a record reaching this handler at INFO would be written as configured: its own formatter,
-        no filter or level added since."""
-        return self.formatter is self.json and self.filters == self.own_filters and self.level <= logging.INFO
 
     def write_encoded(self, line: str) -> None:
         """Write ``line`` (ending in a newline) by the end of the event loop's turn, after every line and record
         before it; a failure to write is reported as ``logging`` reports it (``handleError``)."""
-        self.pending.append(line)
-        if not self.scheduled:
-            self.scheduled = True
-            try:
-                asyncio.get_running_loop().call_soon(self.write_pending)
-            except RuntimeError:  # no running loop: now
-                self.write_pending()
+        pending = self.pending
+        pending.append(line)
+        if len(pending) == 1:
+            self.write_soon()
+
+    def write_soon(self) -> None:
+        """Write ``pending`` at the end of the event loop's turn (now, outside a running loop). Called when a line
+        is added to an empty ``pending``: a write is then not scheduled yet, or it is and finds the line (a
+        write that finds nothing left, after :meth:`emit` or :meth:`flush` wrote the lines, returns at once)."""
+        try:
+            asyncio.get_running_loop().call_soon(self.write_pending)
+        except RuntimeError:  # no running loop: now
+            self.write_pending()
 
     def write_pending(self) -> None:
         """Write the lines :meth:`write_encoded` holds, in one ``write``."""
-        # Cleared before the lines are taken: a line added from here on is either taken below or schedules a
-        # write of its own (at worst one with nothing left to write).
-        self.scheduled = False
         with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
             pending = self.pending
             count = len(pending)
@@ -162,31 +164,6 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         if self.pending:
             self.write_pending()
         super().flush()
-
-
-def json_line_handler(chain: tuple[logging.Logger, ...]) -> JsonLineHandler | None:
-    """The edge's JSON handler when it alone writes INFO records of ``chain[0]``, unchanged; else None.
-
-    ``chain`` is a logger and its ancestors up to the root (``edge.access``, ``edge``, root). Whatever an
-    operator configures through ``logging`` (a handler or filter on any of them, ``propagate`` turned off,
-    another formatter or level on the handler) makes this None, and the caller then logs the record the
-    usual way, so every ``logging`` configuration still applies. The caller checks the level first.
-    """
-    found: JsonLineHandler | None = None
-    for logger in chain:
-        if logger.filters:
-            return None
-        handlers = logger.handlers
-        if handlers:
-            handler = handlers[0]
-            if found is not None or len(handlers) != 1 or not isinstance(handler, JsonLineHandler):
-                return None
-            found = handler
-        if not logger.propagate:
-            break
-    if found is None or not found.writes_unchanged():
-        return None
-    return found
 
 
 def logger_chain(name: str) -> tuple[logging.Logger, ...]:

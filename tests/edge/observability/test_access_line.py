@@ -1,17 +1,21 @@
 """The access log's line encoded directly is the line ``logging`` and ``JsonFormatter`` write, byte for byte.
 
-``AccessLog`` builds its line as bytes (``LineEncoder``) when the edge's own JSON handler alone would write it;
-through ``logging`` the formatter builds it from a ``LogRecord``. Generated values and requests check that the
-two never differ, so the documented format cannot drift between the paths.
+``AccessLog`` builds its line as text (``LineEncoder``, and the parts it keeps encoded per user and per query)
+when the edge's own JSON handler alone would write it; through ``logging`` the formatter builds it from a
+``LogRecord``. Generated values and requests, one at a time and in sequences through one ``AccessLog``, check that
+the two never differ, so the documented format cannot drift between the paths.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import orjson
 import pytest
@@ -19,7 +23,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge.context import RequestContext
-from edge.graphql.analysis import analyse
+from edge.graphql.analysis import OperationAnalysis, analyse
+from edge.keys.model import ApiKey
 from edge.logs import JsonLineHandler
 from edge.observability.access_log import (
     EVENT,
@@ -28,6 +33,7 @@ from edge.observability.access_log import (
     AccessLog,
     LineEncoder,
     Unencodable,
+    json_line_handler,
     milliseconds,
 )
 from edge.observability.ws_operation import EndedOperation
@@ -155,17 +161,28 @@ def both_paths() -> Iterator[tuple[JsonLineHandler, io.StringIO]]:
     parent.setLevel(logging.NOTSET)
 
 
+@functools.cache
+def analysed(query: str) -> OperationAnalysis:
+    """One analysis object per query, as the edge's analyser keeps them (the access log keeps fields by it)."""
+    return analyse(query, None, max_tokens=1_000)
+
+
 def request_context(request: dict[str, Any]) -> RequestContext:
     ctx = RequestContext(method="POST", headers=[], query_string=b"", client=None, request_id=request["request_id"])
     ctx.is_batch = request["batch"]
     ctx.payload = request["operations"] if request["batch"] else request["operations"][0]
     session = Session(request["role"], {}, request["user_id"])
-    ctx.identity = Identity(session, "jwt", None)
+    key_id = request.get("key_id")
+    if key_id is None:
+        ctx.identity = Identity(session, "jwt", None)
+    else:
+        key = ApiKey(uuid4(), key_id, "acme", "pro", None, {}, datetime(2026, 11, 1, tzinfo=UTC), None, None, None)
+        ctx.identity = Identity(session, "api_key", key)
     ctx.plan_name = request["plan"]
     ctx.estimated_cost = request["estimated"]
     if request["analysed"]:
         ops = request["operations"] if request["batch"] else request["operations"][:1]
-        ctx.analyses = [analyse(op["query"], None, max_tokens=1_000) for op in ops]
+        ctx.analyses = [analysed(op["query"]) for op in ops]
     return ctx
 
 
@@ -222,6 +239,105 @@ def test_a_request_logged_directly_gives_the_lines_logging_gives(
         # The same bytes after the timestamp, which is the time of each call.
         assert _TS.match(one) and _TS.match(other)
         assert one[32:] == other[32:]
+
+
+# One AccessLog for a whole sequence of requests: what it keeps encoded between requests (a user's fields, a
+# query's fields, the request ids' prefix) is used again with other values around it, and some of what it kept
+# then no longer applies (another role or plan for the same user id, another name for the same query).
+_PREFIX = "1b2c3d4e-5f60-4718-8a9b-"  # the form of edge.http.request_id's ids: 24 characters, then 12
+kept_requests = st.fixed_dictionaries(
+    {
+        "request_id": st.sampled_from(
+            [
+                _PREFIX + "0123456789ab",
+                _PREFIX + "ffffffffffff",
+                _PREFIX + "0123456789é1",  # letters beyond ASCII need no escape either
+                _PREFIX + '0123456789a"',
+                _PREFIX + "0123456789a\\",
+                _PREFIX + "0123456789a-",
+                _PREFIX + "0123456789a\n",
+                _PREFIX + "0123456789abc",  # 37 characters
+                '1b2c3d4e-5f60-4718-8a9b"0123456789ab',  # the same length, another prefix
+                "req-1",
+                'x"' * 18,
+            ]
+        ),
+        "role": st.sampled_from(["user", "editor", 'us"er']),
+        "user_id": st.sampled_from([None, "u-1", "u-2", "user", "key-1"]),
+        "key_id": st.sampled_from([None, "key-1", "key-2"]),
+        "plan": st.sampled_from(["", "pro", "free"]),
+        "operations": st.lists(
+            st.fixed_dictionaries(
+                {"query": queries}, optional={"operationName": st.sampled_from(["Users", "Other", "ünï", "N" * 130])}
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        "batch": st.booleans(),
+        "analysed": st.booleans(),
+        "estimated": st.sampled_from([0, 7, 1023, 1024, 10**12, 2**64 - 1, 2**64]),
+        "status": st.sampled_from([0, 200, 429, 599, 600, 999]),
+        "error_code": st.sampled_from([None, None, "rate-limited"]),
+        "duration": st.sampled_from([0.0, -0.0, 1e-9, 0.0123456, 0.999999, 1.0, 600.0, 999_999.9999, 1e6, 2e9]),
+        "upstream": st.sampled_from([None, 0.0, 0.004, 0.0005, 1e7]),
+        # A cost past orjson's integers takes that one line through logging (after the lines before it).
+        "costs": st.sampled_from([None, [], [3], [0, 5, 7], [1, 2**70], [2**64 - 1, 1024]]),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=st.lists(kept_requests, min_size=1, max_size=12), include_user_id=st.booleans())
+def test_lines_from_kept_parts_are_the_lines_logging_gives(
+    both_paths: tuple[JsonLineHandler, io.StringIO], sequence: list[dict[str, Any]], include_user_id: bool
+) -> None:
+    handler, stream = both_paths
+    direct_log = AccessLog("direct-test.access", include_user_id=include_user_id)
+    logging_log = AccessLog("direct-test.access", include_user_id=include_user_id)
+    for request in sequence:
+        logging.getLogger("direct-test").handlers[:] = [handler]
+        assert json_line_handler(direct_log.chain) is handler
+        direct = written(handler, stream, direct_log, request).splitlines()
+        handler.addFilter(lambda record: True)
+        try:
+            through_logging = written(handler, stream, logging_log, request).splitlines()
+        finally:
+            handler.filters.pop()
+        assert len(direct) == len(through_logging) == (len(request["operations"]) if request["batch"] else 1)
+        for one, other in zip(direct, through_logging, strict=True):
+            assert _TS.match(one) and _TS.match(other)
+            assert one[32:] == other[32:]
+
+
+def test_each_request_id_is_written_as_its_json_whatever_ids_came_before(
+    both_paths: tuple[JsonLineHandler, io.StringIO],
+) -> None:
+    handler, stream = both_paths
+    access_log = AccessLog("direct-test.access")
+    unsafe_prefix = '1b2c3d4e-5f60-4718-8a9b"'  # 24 characters too, with a quote
+    ids = [
+        _PREFIX + "0123456789ab",
+        unsafe_prefix + "0123456789ab",
+        unsafe_prefix + "ffffffffffff",
+        _PREFIX + '0123456789a"',
+        _PREFIX + "ffffffffffff",
+    ]
+    request = {
+        "role": "user",
+        "user_id": "u-1",
+        "plan": "pro",
+        "operations": [{"query": "{ a }"}],
+        "batch": False,
+        "analysed": False,
+        "estimated": 1,
+        "status": 200,
+        "error_code": None,
+        "duration": 0.001,
+        "upstream": None,
+        "costs": None,
+    }
+    lines = [written(handler, stream, access_log, {**request, "request_id": one}) for one in ids]
+    assert [orjson.loads(line)["request_id"] for line in lines] == ids
 
 
 def test_a_websocket_line_logged_directly_is_the_line_logging_gives(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
@@ -16,8 +17,8 @@ import pytest
 from edge.context import RequestContext
 from edge.graphql.analysis import analyse
 from edge.keys.model import ApiKey
-from edge.logs import JsonFormatter, JsonLineHandler, json_line_handler
-from edge.observability.access_log import EVENT, AccessLog, operation_hash
+from edge.logs import JsonFormatter, JsonLineHandler
+from edge.observability.access_log import EVENT, AccessLog, json_line_handler, operation_hash
 from edge.observability.ws_operation import EndedOperation
 from edge.session import Identity, Session
 
@@ -413,3 +414,50 @@ def test_anything_configured_through_logging_gets_the_record(own_handler: tuple[
     assert json_line_handler(access_log.chain) is None
     access_log.record(ctx, status=200, duration=0.001, upstream_duration=None, error_code=None)
     assert stream.getvalue().count("\n") == 1
+
+
+class CountingStream(io.StringIO):
+    """Counts ``write`` calls: the handler's lines of one event-loop turn make one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_the_lines_of_a_turn_are_one_write_at_its_end_and_records_keep_their_place() -> None:
+    stream = CountingStream()
+    handler = JsonLineHandler(stream, worker=None)
+    record = logging.LogRecord("edge", logging.WARNING, __file__, 1, "between", None, None)
+    seen: list[str] = []
+
+    async def one_turn() -> None:
+        handler.write_encoded("a\n")
+        handler.write_encoded("b\n")
+        seen.append(stream.getvalue())  # held for the end of the turn
+        handler.handle(record)  # a record the usual way: the lines before it are written first
+        seen.append(stream.getvalue())
+        handler.write_encoded("c\n")  # after that write: a write of its own at the turn's end
+        handler.write_encoded("d\n")
+        seen.append(stream.getvalue())
+        await asyncio.sleep(0)
+
+    asyncio.run(one_turn())
+    lines = stream.getvalue().splitlines()
+    assert seen[0] == ""
+    assert seen[1].splitlines()[:2] == ["a", "b"] and seen[2] == seen[1]
+    assert lines[:2] == ["a", "b"] and orjson.loads(lines[2])["event"] == "between" and lines[3:] == ["c", "d"]
+    assert stream.writes == 3  # a and b; the record; c and d
+    assert handler.pending == []
+
+
+def test_outside_a_running_loop_a_line_is_written_at_once() -> None:
+    stream = CountingStream()
+    handler = JsonLineHandler(stream, worker=None)
+    handler.write_encoded("a\n")
+    assert stream.getvalue() == "a\n"
+    handler.write_encoded("b\n")
+    assert stream.getvalue() == "a\nb\n" and stream.writes == 2
