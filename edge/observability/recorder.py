@@ -112,4 +112,3 @@ class RequestObserver:
         access_log = self.access_log
         if access_log is not None:
             access_log.record_websocket(ended)
-
