@@ -581,17 +581,7 @@ class LeanRedis:
     ) -> object:
         """``EVALSHA``; after ``NOSCRIPT``, ``SCRIPT LOAD`` + ``EVALSHA`` once. The script's reply; raises
         ``RedisReplyError`` for an error reply, ``TimeoutError`` after ``timeout`` s, ``OSError`` otherwise."""
-        conn = self._conn
-        if conn is None:
-            deadline = asyncio.get_running_loop().time() + timeout
-            conn = await self._connection(deadline)
-        else:
-            deadline = conn.loop.time() + timeout
-        command = script.evalsha_command(keys, args)
-        reply = await conn.request(command, deadline)
-        if type(reply) is bytes or not isinstance(reply, RedisReplyError):
-            return reply
-        return await self.settle(script, command, reply, deadline)
+        return await self.run_command(script, script.evalsha_command(keys, args), timeout)
 
     async def run_command(self, script: LuaScript, command: bytes, timeout: float) -> object:
         """``run_script`` for its ``EVALSHA`` command already encoded (``LuaScript.head`` and ``bulk``)."""
