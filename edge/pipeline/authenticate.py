@@ -25,7 +25,7 @@ from typing import Any, Final
 from edge.auth.authorizer import Authorizer
 from edge.auth.claims import select_role
 from edge.auth.jwt_config import JWTConfig
-from edge.auth.jwt_verifier import JWTVerifier, VerifiedToken
+from edge.auth.jwt_verifier import MAX_CACHE_CHARS, JWTVerifier, VerifiedToken
 from edge.context import RequestContext
 from edge.errors import BadRequest, InvalidAuthHeader, MissingCredentials
 from edge.keys.model import ApiKey
@@ -36,7 +36,10 @@ __all__ = ["Authenticate"]
 
 Headers = Sequence[tuple[bytes, bytes]]
 _SESSION_MEMO_SIZE: Final = 10_000
-_TOKEN_MEMO_SIZE: Final = 4_096  # raw Authorization values (a JWT is ~1 KB): at most a few MB
+# Authorization values whose token verified, as many as the session memo's users; the values' bytes are
+# capped like the verifier's cache (a token may be 16 KiB): only a token's holder can add one.
+_TOKEN_MEMO_SIZE: Final = _SESSION_MEMO_SIZE
+_TOKEN_MEMO_BYTES: Final = MAX_CACHE_CHARS
 
 
 class Authenticate:
@@ -67,8 +70,11 @@ class Authenticate:
         # (token, requested role) -> (the verified token it was built from, its identity): a
         # repeated token then costs two dict lookups instead of rebuilding the session.
         self._sessions: dict[tuple[str, str | None], tuple[VerifiedToken, Identity]] = {}
-        # Authorization header value -> the bearer token in it (syntax only: verification is separate).
+        # Authorization header value -> the bearer token in it, remembered once the token verified: the
+        # same value then gives the same token object, so its syntax is not parsed again and the look-ups
+        # keyed by the token reuse its cached hash. Only verified tokens, so strangers cannot fill it.
         self._tokens: dict[bytes, str] = {}
+        self._token_bytes = 0
 
     async def __call__(self, ctx: RequestContext) -> None:
         ctx.identity = await self.identify(ctx.headers, request=ctx.payload, first_values=ctx.first_values)
@@ -82,7 +88,11 @@ class Authenticate:
         header name is repeated, be read with dictionary look-ups instead of scans.
         """
         unique = first_values if first_values is not None and len(first_values) == len(headers) else None
-        token = self._find_token(headers, unique)
+        authorization = unique.get(b"authorization") if unique is not None and self.only_authorization else None
+        token = self._tokens.get(authorization) if authorization is not None else None
+        unremembered = authorization if token is None else None
+        if token is None:
+            token = self._find_token(headers, unique)
         # Coroutines only when there is something to wait for: most requests carry no API key,
         # and most tokens were verified by an earlier request (the hot path makes no coroutine).
         api_key = await self._api_key(headers, unique) if unique is None or b"x-api-key" in unique else None
@@ -91,6 +101,8 @@ class Authenticate:
             verified = verifier.cached(token)  # exp is checked on every hit
             if verified is None:
                 verified = await verifier.verify(token)
+            if unremembered is not None:
+                self._remember(unremembered, token)
             identity = self._from_jwt(verified, token, _requested_role(headers, unique))
         elif api_key is not None:
             return Identity(
@@ -129,6 +141,14 @@ class Authenticate:
         self._sessions[(token, requested)] = (verified, identity)
         return identity
 
+    def _remember(self, authorization: bytes, token: str) -> None:
+        size = len(authorization)
+        if len(self._tokens) >= _TOKEN_MEMO_SIZE or self._token_bytes + size > _TOKEN_MEMO_BYTES:
+            self._tokens.clear()  # bounded; refilled by the next requests
+            self._token_bytes = 0
+        self._tokens[authorization] = token
+        self._token_bytes += size
+
     async def _api_key(self, headers: Headers, unique: Mapping[bytes, bytes] | None) -> ApiKey | None:
         if unique is not None:
             value = unique.get(b"x-api-key")
@@ -152,15 +172,7 @@ class Authenticate:
             authorization = unique.get(b"authorization")
             if authorization is None:
                 return None
-            # The same header value gives the same token object: parsing it costs a handful of
-            # bytes methods, and the later look-ups keyed by the token reuse its cached hash.
-            token = self._tokens.get(authorization)
-            if token is None:
-                token = _bearer_token(authorization)  # raises for a malformed header (never remembered)
-                if len(self._tokens) >= _TOKEN_MEMO_SIZE:
-                    self._tokens.clear()  # bounded; refilled by the next requests
-                self._tokens[authorization] = token
-            return token
+            return _bearer_token(authorization)  # raises for a malformed header
         found: list[str] = []
         if self.read_authorization:
             values = [value for name, value in headers if name == b"authorization"]
