@@ -70,24 +70,20 @@ def encode_head(
             continue  # written below when the connection closes
         if name == b"content-length" or name == b"transfer-encoding":
             continue
-        fields.append(name)
-        fields.append(b": ")
-        fields.append(value)
-        fields.append(b"\r\n")
-    block = b"".join(fields)
-    # Each field written ends in the one CRLF appended above, so any other CR or LF came in a name or
-    # a value. Two counts over the block instead of four membership tests per field.
-    lines = len(fields) // 4
-    if block.count(b"\r") != lines or block.count(b"\n") != lines:
+        fields.append(b"%s: %s" % (name, value))
+    # Every name and value written, in one piece without the line ends: an int operand makes each
+    # test one memchr over it (bytes.count walks it a byte at a time; a test per name or value
+    # costs a call each).
+    written = b"".join(fields)
+    if 13 in written or 10 in written:
         raise ValueError("invalid HTTP response header (CR or LF in a name or value)")
-    parts = [status_line(status), date, block]
-    if not keep_alive:
-        parts.append(_CLOSE_LINE)
+    fields.append(b"")  # so that the join ends the last field with CRLF too, and writes nothing for none
+    block = b"\r\n".join(fields)
+    line = status_line(status)
+    close = b"" if keep_alive else _CLOSE_LINE
     if content_length < 0:
-        parts.append(_CHUNKED_LINE)
-    else:
-        parts.append(b"content-length: %d\r\n\r\n" % content_length)
-    return b"".join(parts), keep_alive
+        return b"%s%s%s%s%s" % (line, date, block, close, _CHUNKED_LINE), keep_alive
+    return b"%s%s%s%scontent-length: %d\r\n\r\n" % (line, date, block, close, content_length), keep_alive
 
 
 def refusal(error: EdgeError, date: bytes) -> bytes:

@@ -15,10 +15,13 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from http import HTTPStatus
 
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge.app import create_app
 from edge.http_server import ServerConfig, connection
@@ -263,6 +266,66 @@ def test_encode_head_refuses_cr_or_lf_in_a_header(header: tuple[bytes, bytes]):
         encode_head(200, DATE, [header], 0, keep_alive=True)
     with pytest.raises(ValueError, match="CR or LF"):  # among valid ones, wherever it is
         encode_head(200, DATE, [(b"a", b"1"), header, (b"b", b"2")], 0, keep_alive=True)
+
+
+def reference_encode_head(
+    status: int, date: bytes, headers: list[tuple[bytes, bytes]], content_length: int, *, keep_alive: bool
+) -> tuple[bytes, bool]:
+    """encode_head written the obvious way: each header checked and written on its own."""
+    lines = []
+    for name, value in headers:
+        if name == b"connection":
+            keep_alive = keep_alive and b"close" not in value.lower()
+        elif name not in (b"content-length", b"transfer-encoding"):
+            if b"\r" in name + value or b"\n" in name + value:
+                raise ValueError("invalid HTTP response header (CR or LF in a name or value)")
+            lines.append(name + b": " + value + b"\r\n")
+    if not 100 <= status <= 599:
+        raise ValueError(f"invalid HTTP status {status}")
+    try:
+        phrase = HTTPStatus(status).phrase.encode()
+    except ValueError:  # a status without a registered phrase
+        phrase = b""
+    head = b"HTTP/1.1 %d %s\r\n" % (status, phrase) + date + b"".join(lines)
+    if not keep_alive:
+        head += b"connection: close\r\n"
+    if content_length < 0:
+        return head + b"transfer-encoding: chunked\r\n\r\n", keep_alive
+    return head + b"content-length: " + str(content_length).encode() + b"\r\n\r\n", keep_alive
+
+
+# Names and values made mostly of the pieces that matter: CR, LF, the framing and connection names
+# and the close token in any case, next to arbitrary bytes.
+_PIECES = [b"\r", b"\n", b"\r\n", b"close", b"Close", b"keep-alive", b",", b" ", b":", b"a", b"\x00", b"\xff", b"\t"]
+_names = st.one_of(
+    st.sampled_from([b"connection", b"content-length", b"transfer-encoding", b"Connection", b"content-type", b""]),
+    st.lists(st.sampled_from(_PIECES)).map(b"".join),
+    st.binary(max_size=12),
+)
+_values = st.one_of(st.lists(st.sampled_from(_PIECES), max_size=6).map(b"".join), st.binary(max_size=40))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    status=st.one_of(st.sampled_from([200, 204, 304, 413, 500]), st.integers(0, 700)),
+    headers=st.lists(st.tuples(_names, _values), max_size=12),
+    content_length=st.one_of(st.just(-1), st.integers(0, 10**12)),
+    keep_alive=st.booleans(),
+)
+def test_encode_head_writes_what_the_obvious_version_writes(
+    status: int, headers: list[tuple[bytes, bytes]], content_length: int, keep_alive: bool
+):
+    try:
+        expected: tuple[bytes, bool] | str = reference_encode_head(
+            status, DATE, headers, content_length, keep_alive=keep_alive
+        )
+    except ValueError as error:
+        expected = str(error)
+    try:
+        got: tuple[bytes, bool] | str = encode_head(status, DATE, list(headers), content_length, keep_alive=keep_alive)
+    except ValueError as error:
+        got = str(error)
+    assert got == expected
 
 
 def test_python_m_edge_freezes_what_start_up_built(hasura_url: str):
