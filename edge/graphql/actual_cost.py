@@ -2,11 +2,12 @@
 
 ``cost_and_rows(analysis, data, model=model)`` walks the response ``data`` alongside the model's priced
 fields (:meth:`CostModel.tree`) and returns, from one walk, the actual cost and the rows returned (billed by
-the usage meter); ``actual_cost`` is its first half. For the cost, every object returned costs
-``object_cost`` (rows of a list, an object relationship, a ``_by_pk`` row), every scalar present
-``scalar_cost``, every ``_aggregate`` field present its fixed ``aggregate_cost`` plus its ``nodes`` rows,
-every mutation root field present ``mutation_base_cost``. With permission limits honoured by Hasura, the
-actual cost of a response is at most the estimate of its request.
+the usage meter); ``actual_cost`` is its first half, ``tree_cost_and_rows`` the walk for a caller that holds
+the tree already. For the cost, every object returned costs ``object_cost`` (rows of a list, an object
+relationship, a ``_by_pk`` row), every scalar present ``scalar_cost``, every ``_aggregate`` field present its
+fixed ``aggregate_cost`` plus its ``nodes`` rows, every mutation root field present ``mutation_base_cost``.
+With permission limits honoured by Hasura, the actual cost of a response is at most the estimate of its
+request.
 
 Tolerant by construction: ``null`` values, missing keys (an error nulled them, or partial data),
 scalars where objects were expected and any other unexpected shape count nothing and never raise.
@@ -21,7 +22,7 @@ from typing import Any, Final
 from edge.graphql.analysis import OperationAnalysis
 from edge.graphql.cost import MAX_COST, CostModel, ResponseField
 
-__all__ = ["actual_cost", "cost_and_rows"]
+__all__ = ["actual_cost", "cost_and_rows", "tree_cost_and_rows"]
 
 _ABSENT: Final[Any] = object()
 """The value of a key the response does not have (``null`` is a value: the field is present)."""
@@ -39,12 +40,17 @@ def cost_and_rows(analysis: OperationAnalysis, data: Any, *, model: CostModel) -
     each root field holding one object (``users_by_pk``, an aggregate). An object nested without a list
     (``post.author``), a scalar, and JSON inside a scalar column (a ``jsonb`` list of objects) are not rows.
     """
+    return tree_cost_and_rows(model.tree(analysis), data)
+
+
+def tree_cost_and_rows(tree: tuple[ResponseField, ...], data: Any) -> tuple[int, int]:
+    """:func:`cost_and_rows` for the operation whose :meth:`CostModel.tree` is ``tree``."""
     if not isinstance(data, dict):
         return 0, 0
     total = rows = 0
     # (fields, objects): the fields to look up in each object of a list of rows (or in one object)
     stack: list[tuple[tuple[ResponseField, ...], list[Any]]] = []
-    fields: tuple[ResponseField, ...] = model.tree(analysis)
+    fields = tree
     objects: list[Any] = [data]
     root = True  # the first entry: ``data`` itself, whose object fields are rows on their own
     while True:

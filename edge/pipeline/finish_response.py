@@ -13,27 +13,68 @@ without ``extensions`` of its own, only what the cost's walk needs is read
 (:func:`edge.graphql.answer_shape.slim_answer`) and ``extensions.cost`` is appended to Hasura's bytes
 (its numbers and escapes stay as Hasura wrote them); otherwise the whole document is read with orjson
 and written again.
+
+The appended ``extensions`` is written as bytes, without building its dicts: the parts that depend only on
+the budget (``maximumAvailable``, ``restoreRate``) are encoded once per plan with orjson, and the three
+numbers of the request as digits, so the bytes are the ones ``orjson.dumps`` of the dicts writes
+(``tests/edge/graphql/test_finish_response.py`` compares them on generated budgets and answers).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Final
+from typing import Any, Final, final
 
 import orjson
 
 from edge.context import RequestContext
-from edge.graphql.actual_cost import cost_and_rows
+from edge.graphql.actual_cost import cost_and_rows, tree_cost_and_rows
 from edge.graphql.answer_shape import slim_answer
+from edge.graphql.cost import ResponseField
 from edge.graphql.policy import strip_suggestions
 from edge.limits.base import CostBudgets
+from edge.limits.decision import BudgetDecision
 from edge.pipeline.analyse_operation import CostModelHolder
+from edge.plans import Plan
 from edge.upstream.base import UpstreamResponse
 
 __all__ = ["FinishResponse"]
 
 log = logging.getLogger("edge.finish")
 _SUGGESTION_MARK: Final = b"Did you mean"
+_CACHED_PLANS: Final = 1024
+"""Plans whose parts (``_PlanParts``) are kept; then the cache starts again."""
+_SHORT_INT: Final = 2**62 - 1
+"""The figures appended are written as their digits, as orjson writes them, up to this size (mypyc's short int:
+the check is two machine comparisons); a larger one goes through orjson, which refuses ints past 64 bits."""
+
+
+@final
+class _Throttle:
+    """``"throttleStatus"``'s bytes for one budget: what comes before ``currentlyAvailable``'s digits and
+    after them, as orjson writes them (``restoreRate`` a float, ``maximumAvailable`` an int)."""
+
+    __slots__ = ("head", "maximum", "restore_rate", "tail")
+
+    def __init__(self, maximum: int, restore_rate: float) -> None:
+        self.maximum: Final = maximum
+        self.restore_rate: Final = restore_rate
+        self.head: Final = b',"throttleStatus":{"maximumAvailable":%b,"currentlyAvailable":' % orjson.dumps(maximum)
+        self.tail: Final = b',"restoreRate":%b}}}}' % orjson.dumps(restore_rate)
+
+
+@final
+class _PlanParts:
+    """What the stage reads of one plan (a pydantic model's attribute is a generic lookup), and the
+    ``throttleStatus`` bytes last written for its budget."""
+
+    __slots__ = ("cost_budget", "introspection", "plan", "throttle")
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan: Final = plan
+        self.introspection: Final = plan.graphql.introspection
+        self.cost_budget: Final = plan.cost_budget
+        self.throttle: _Throttle | None = None
 
 
 class FinishResponse:
@@ -48,25 +89,29 @@ class FinishResponse:
         self.budgets = budgets
         self.costs = costs
         self.introspection_roles = introspection_roles
+        self._plans: dict[str, _PlanParts] = {}  # by plan name
 
     def __call__(self, ctx: RequestContext) -> None:
         response = ctx.response
         plan = ctx.plan
         if response is None or plan is None or response.status != 200:
             return
+        parts = self._plans.get(ctx.plan_name)
+        if parts is None or parts.plan is not plan:
+            if len(self._plans) >= _CACHED_PLANS:
+                self._plans.clear()
+            parts = self._plans[ctx.plan_name] = _PlanParts(plan)
         role = ctx.session.role if ctx.session is not None else None
-        may_introspect = plan.graphql.introspection or role in self.introspection_roles
+        may_introspect = parts.introspection or role in self.introspection_roles
         strip = not may_introspect and response.body.find(_SUGGESTION_MARK) >= 0  # find: `in` costs a TypeError
         if ctx.budget is None and not strip:
             return
         if not strip and not ctx.is_batch and len(ctx.analyses) == 1:
             # Only the cost changes the answer: read just what its walk needs, append ``extensions``.
-            slim = slim_answer(response.body, self.costs.model.tree(ctx.analyses[0]))
+            tree = self.costs.model.tree(ctx.analyses[0])
+            slim = slim_answer(response.body, tree)
             if slim is not None and "extensions" not in slim and ("data" in slim or "errors" in slim):
-                self._settle_cost(ctx, [slim])
-                if "extensions" in slim:
-                    body = _with_member(response.body, b"extensions", orjson.dumps(slim["extensions"]))
-                    ctx.response = UpstreamResponse(response.status, response.headers, body)
+                self._append_cost(ctx, parts, response, tree, slim.get("data"))
                 return
         try:
             document: Any = orjson.loads(response.body)
@@ -86,6 +131,48 @@ class FinishResponse:
             body = _with_member(response.body, b"extensions", orjson.dumps(document["extensions"]))
         else:
             body = orjson.dumps(document)
+        ctx.response = UpstreamResponse(response.status, response.headers, body)
+
+    def _append_cost(
+        self,
+        ctx: RequestContext,
+        parts: _PlanParts,
+        response: UpstreamResponse,
+        tree: tuple[ResponseField, ...],
+        data: Any,
+    ) -> None:
+        """:meth:`_settle_cost` for the one result of the slim path, whose ``extensions`` is appended to
+        Hasura's bytes: the same refund, figures and bytes, without the dicts."""
+        decision = ctx.budget
+        budget = parts.cost_budget
+        if decision is None or budget is None:
+            return
+        actual, rows = tree_cost_and_rows(tree, data)
+        ctx.actual_costs = [actual]
+        ctx.rows = rows
+        refund = ctx.estimated_cost - actual
+        available = decision.available
+        if refund > 0:
+            self.budgets.refund_soon(ctx.limit_key, ctx.plan_name, budget, refund)
+            ceiling = float(decision.maximum)
+            restored = available + refund
+            available = restored if restored < ceiling else ceiling  # min(ceiling, restored), NaN included
+        currently = int(available)
+        requested = ctx.estimated_costs
+        if len(requested) == 0:
+            return  # no estimate to report: the answer stays Hasura's (as _settle_cost's zip)
+        asked = requested[0]
+        throttle = _throttle(parts, decision)
+        if throttle is not None and _short(asked) and _short(actual) and _short(currently):
+            body = _with_cost(response.body, asked, actual, throttle, currently)
+        else:
+            status = {
+                "maximumAvailable": decision.maximum,
+                "currentlyAvailable": currently,
+                "restoreRate": decision.restore_rate,
+            }
+            cost = {"requestedQueryCost": asked, "actualQueryCost": actual, "throttleStatus": status}
+            body = _with_member(response.body, b"extensions", orjson.dumps({"cost": cost}))
         ctx.response = UpstreamResponse(response.status, response.headers, body)
 
     def _settle_cost(self, ctx: RequestContext, results: list[Any]) -> None:
@@ -126,7 +213,42 @@ class FinishResponse:
                     }
 
 
+def _throttle(parts: _PlanParts, decision: BudgetDecision) -> _Throttle | None:
+    """The ``throttleStatus`` bytes for the decision's figures; None when ``==`` cannot tell which bytes
+    orjson would write (a rate that is not a positive float: ``1 == 1.0``, ``0.0 == -0.0``; an int rate
+    reaches here only interpreted, mypyc stores a float)."""
+    maximum = decision.maximum
+    rate = decision.restore_rate
+    if type(rate) is not float or not rate > 0.0:
+        return None
+    throttle = parts.throttle
+    if throttle is None or throttle.maximum != maximum or throttle.restore_rate != rate:
+        throttle = parts.throttle = _Throttle(maximum, rate)
+    return throttle
+
+
+def _short(value: int) -> bool:
+    return -_SHORT_INT <= value <= _SHORT_INT
+
+
+def _closing_brace(body: bytes) -> int:
+    """Where the JSON object ``body`` ends: its last byte, unless JSON's whitespace follows the brace."""
+    end = len(body) - 1
+    return end if body[end] == 0x7D else len(body.rstrip(b" \t\r\n")) - 1
+
+
 def _with_member(body: bytes, name: bytes, value: bytes) -> bytes:
     """``body``, the text of a JSON object with at least one member, with ``"name":value`` added as its last."""
-    end = len(body.rstrip(b" \t\r\n")) - 1  # the object's closing brace; JSON's whitespace may follow it
-    return b'%s,"%s":%s}' % (body[:end], name, value)
+    return b'%s,"%s":%s}' % (body[: _closing_brace(body)], name, value)
+
+
+def _with_cost(body: bytes, asked: int, actual: int, throttle: _Throttle, currently: int) -> bytes:
+    """``_with_member(body, b"extensions", ...)`` of the cost's member, written in one piece."""
+    return b'%b,"extensions":{"cost":{"requestedQueryCost":%d,"actualQueryCost":%d%b%d%b' % (
+        body[: _closing_brace(body)],
+        asked,
+        actual,
+        throttle.head,
+        currently,
+        throttle.tail,
+    )
