@@ -27,7 +27,7 @@ from edge.app import create_app
 from edge.http_server import ServerConfig, connection
 from edge.http_server.responses import encode_head
 from edge.http_server.state import ServerState
-from edge.serve import serve
+from edge.serve import YOUNG_COLLECTION_THRESHOLD, serve
 from edge.upstream.base import UpstreamResponse
 from tests.edge.conftest import EdgeFactory, edge_settings, start_edge_app
 from tests.edge.http_server.transport import RecordingTransport
@@ -328,12 +328,13 @@ def test_encode_head_writes_what_the_obvious_version_writes(
     assert got == expected
 
 
-def test_python_m_edge_freezes_what_start_up_built(hasura_url: str):
+def test_python_m_edge_freezes_what_start_up_built_and_collects_young_objects_less_often(hasura_url: str):
     sock = free_loopback_socket()
     port = sock.getsockname()[1]
     sock.close()
     settings = edge_settings(hasura_url, port=port)
     frozen_before = gc.get_freeze_count()
+    threshold_before = gc.get_threshold()
     box: dict[str, object] = {}
 
     def run() -> None:
@@ -355,6 +356,7 @@ def test_python_m_edge_freezes_what_start_up_built(hasura_url: str):
             except httpx.ConnectError:
                 time.sleep(0.05)
         frozen = gc.get_freeze_count()  # after a request: start-up (and the freeze) has finished
+        threshold = gc.get_threshold()
     finally:
         loop = box["loop"]
         assert isinstance(loop, asyncio.AbstractEventLoop)
@@ -363,8 +365,10 @@ def test_python_m_edge_freezes_what_start_up_built(hasura_url: str):
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
         gc.unfreeze()  # the test process's own objects were frozen with the server's
+        gc.set_threshold(*threshold_before)
     assert response is not None and response.status_code == 401  # and it serves as usual
     assert frozen > frozen_before
+    assert threshold == (YOUNG_COLLECTION_THRESHOLD, *threshold_before[1:])
     assert not thread.is_alive()  # the stop event shut it down
 
 
