@@ -9,7 +9,8 @@
 
 Only JSON answers are touched, and the body is parsed only when one of the two applies, so the
 common path forwards Hasura's bytes untouched. When the cost is all that changes in a single result
-without ``extensions`` of its own, only what the cost's walk needs is read
+without ``extensions`` of its own (and without suggestions in its ``errors``), only what the cost's walk
+needs is read
 (:func:`edge.graphql.answer_shape.slim_answer`) and ``extensions.cost`` is appended to Hasura's bytes
 (its numbers and escapes stay as Hasura wrote them); otherwise the whole document is read with orjson
 and written again.
@@ -103,16 +104,19 @@ class FinishResponse:
             parts = self._plans[ctx.plan_name] = _PlanParts(plan)
         role = ctx.session.role if ctx.session is not None else None
         may_introspect = parts.introspection or role in self.introspection_roles
-        strip = not may_introspect and response.body.find(_SUGGESTION_MARK) >= 0  # find: `in` costs a TypeError
-        if ctx.budget is None and not strip:
-            return
-        if not strip and not ctx.is_batch and len(ctx.analyses) == 1:
-            # Only the cost changes the answer: read just what its walk needs, append ``extensions``.
+        if ctx.budget is not None and not ctx.is_batch and len(ctx.analyses) == 1:
+            # Only the cost changes the answer, unless its errors hold suggestions to strip: read just what
+            # the cost's walk needs (and ``errors`` as Hasura wrote it), append ``extensions``.
             tree = self.costs.model.tree(ctx.analyses[0])
             slim = slim_answer(response.body, tree)
             if slim is not None and "extensions" not in slim and ("data" in slim or "errors" in slim):
-                self._append_cost(ctx, parts, response, tree, slim.get("data"))
-                return
+                errors = slim.get("errors")  # msgspec.Raw: the member's bytes
+                if may_introspect or errors is None or bytes(errors).find(_SUGGESTION_MARK) < 0:
+                    self._append_cost(ctx, parts, response, tree, slim.get("data"))
+                    return
+        strip = not may_introspect and response.body.find(_SUGGESTION_MARK) >= 0  # find: `in` costs a TypeError
+        if ctx.budget is None and not strip:
+            return
         try:
             document: Any = orjson.loads(response.body)
         except orjson.JSONDecodeError:

@@ -101,6 +101,23 @@ async def test_the_over_estimate_is_refunded_without_waiting(analyse: Analyser, 
     assert (await budgets.charge("user-1", "metered", BUDGET, 0)).available == 98.0  # 8 of 10 back
 
 
+def test_suggestions_in_the_errors_are_stripped_and_the_cost_still_added(analyse: Analyser, model: CostModel) -> None:
+    hasura = b'{"data":{"users":[]},"errors":[{"message":"field \\"nme\\" not found. Did you mean \\"name\\"?"}]}'
+    ctx = finished(analyse, model, hasura, budgets=InMemoryCostBudgets(clock=lambda: 1_000.0))
+    assert ctx.response is not None
+    document = orjson.loads(ctx.response.body)
+    assert [error["message"] for error in document["errors"]] == ['field "nme" not found.']
+    assert document["extensions"]["cost"]["actualQueryCost"] == 0
+
+
+def test_a_suggestion_mark_in_the_data_leaves_hasuras_bytes_as_they_are(analyse: Analyser, model: CostModel) -> None:
+    """Suggestions are stripped from ``errors`` only: the words in a column's value change nothing."""
+    hasura = b'{"data": {"users": [{"id": 1, "bio": "Did you mean it?"}]}}'
+    ctx = finished(analyse, model, hasura, budgets=InMemoryCostBudgets(clock=lambda: 1_000.0))
+    assert ctx.response is not None
+    assert ctx.response.body.startswith(hasura[:-1] + b',"extensions":{"cost":{"requestedQueryCost":10,')
+
+
 def test_a_plan_replaced_under_its_name_is_read_again(analyse: Analyser, model: CostModel) -> None:
     """The stage keeps what it reads of a plan by name; a reloaded plan (a new object) is read again."""
     hasura = b'{"errors":[{"message":"field \\"nme\\" not found. Did you mean \\"name\\"?"}]}'
