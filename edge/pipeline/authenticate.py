@@ -142,6 +142,8 @@ class Authenticate:
         return identity
 
     def _remember(self, authorization: bytes, token: str) -> None:
+        if authorization in self._tokens:
+            return  # two requests with the same new value were verified concurrently: counted once
         size = len(authorization)
         if len(self._tokens) >= _TOKEN_MEMO_SIZE or self._token_bytes + size > _TOKEN_MEMO_BYTES:
             self._tokens.clear()  # bounded; refilled by the next requests

@@ -100,3 +100,14 @@ async def test_the_memo_keeps_at_most_the_verifier_caches_bytes_then_starts_over
         kept_most = max(kept_most, kept)
     assert len(stage._tokens) < count  # it started over at least once
     assert kept_most > MAX_CACHE_CHARS - 16 * 1024  # and only when the next value would not fit
+
+
+async def test_a_value_remembered_twice_is_counted_once() -> None:
+    """Two requests with the same new value, both verified before either was remembered (a JWKS fetch
+    in between), both remember it: its bytes count once toward the bound."""
+    stage = authenticate()
+    value = bearer(mint(hasura_claims("user-7")))
+    await identify(stage, value)
+    stage._remember(value, value[7:].decode())
+    assert list(stage._tokens) == [value]
+    assert stage._token_bytes == len(value)
