@@ -36,7 +36,7 @@ from edge.graphql.policy import strip_suggestions
 from edge.limits.base import CostBudgets
 from edge.limits.decision import BudgetDecision
 from edge.pipeline.analyse_operation import CostModelHolder
-from edge.plans import Plan
+from edge.plans import CostBudget, Plan
 from edge.upstream.base import UpstreamResponse
 
 __all__ = ["FinishResponse"]
@@ -154,14 +154,7 @@ class FinishResponse:
         actual, rows = tree_cost_and_rows(tree, data)
         ctx.actual_costs = [actual]
         ctx.rows = rows
-        refund = ctx.estimated_cost - actual
-        available = decision.available
-        if refund > 0:
-            self.budgets.refund_soon(ctx.limit_key, ctx.plan_name, budget, refund)
-            ceiling = float(decision.maximum)
-            restored = available + refund
-            available = restored if restored < ceiling else ceiling  # min(ceiling, restored), NaN included
-        currently = int(available)
+        currently = self._refund_over_estimate(ctx, budget, decision, actual)
         requested = ctx.estimated_costs
         if len(requested) == 0:
             return  # no estimate to report: the answer stays Hasura's (as _settle_cost's zip)
@@ -178,6 +171,20 @@ class FinishResponse:
             cost = {"requestedQueryCost": asked, "actualQueryCost": actual, "throttleStatus": status}
             body = _with_member(response.body, b"extensions", orjson.dumps({"cost": cost}))
         ctx.response = UpstreamResponse(response.status, response.headers, body)
+
+    def _refund_over_estimate(
+        self, ctx: RequestContext, budget: CostBudget, decision: BudgetDecision, actual: int
+    ) -> int:
+        """Gives back, without waiting, what the estimate charged beyond ``actual``; returns the points
+        available after it (``throttleStatus.currentlyAvailable``)."""
+        refund = ctx.estimated_cost - actual
+        available = decision.available
+        if refund > 0:
+            self.budgets.refund_soon(ctx.limit_key, ctx.plan_name, budget, refund)
+            ceiling = float(decision.maximum)
+            restored = available + refund
+            available = restored if restored < ceiling else ceiling  # min(ceiling, restored), NaN included
+        return int(available)
 
     def _settle_cost(self, ctx: RequestContext, results: list[Any]) -> None:
         budget_decision = ctx.budget
@@ -196,14 +203,10 @@ class FinishResponse:
         requested = ctx.estimated_costs
         ctx.actual_costs = actuals
         ctx.rows = rows
-        refund = max(0, ctx.estimated_cost - sum(actuals))
-        available = budget_decision.available
-        if refund:
-            self.budgets.refund_soon(ctx.limit_key, ctx.plan_name, plan.cost_budget, refund)
-            available = min(float(budget_decision.maximum), available + refund)
+        currently = self._refund_over_estimate(ctx, plan.cost_budget, budget_decision, sum(actuals))
         throttle = {
             "maximumAvailable": budget_decision.maximum,
-            "currentlyAvailable": int(available),
+            "currentlyAvailable": currently,
             "restoreRate": budget_decision.restore_rate,
         }
         for result, asked, actual in zip(results, requested, actuals, strict=False):
