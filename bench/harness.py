@@ -9,7 +9,6 @@ the children it has reaped) over a measured run, divided by the requests it answ
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -45,19 +44,22 @@ __all__ = [
     "WRK_MANY_TOKENS_SCRIPT",
     "WRK_SCRIPT",
     "Result",
+    "Target",
     "cpu_seconds",
     "edge_build",
     "edge_environment",
     "free_port",
     "lua_string",
-    "measure",
+    "median_run",
     "mint_token",
     "mint_tokens",
+    "one_run",
     "run_wrk",
     "start",
     "start_upstream",
     "stop",
     "wait_port",
+    "warm_up",
 ]
 
 QUERY_BODY = json.dumps(
@@ -278,41 +280,46 @@ def run_wrk(
     return requests, p50_us / 1000, p99_us / 1000, errors, duration_us / 1e6
 
 
-def measure(
-    name: str,
-    port: int,
-    path: str,
-    pid: int | None,
-    script: Path,
-    args: argparse.Namespace,
-    *,
-    warm_requests: int = 0,
-) -> Result:
-    """A warm-up, then ``args.runs`` runs of ``args.duration`` s; the median run by requests/s.
+@dataclass(frozen=True)
+class Target:
+    """A server that wrk loads: where the requests go, and whose CPU counts (``pid``; None: none counted)."""
 
-    The warm-up repeats until it has sent ``warm_requests`` (a script with many tokens: each verified
-    once before the measured runs, as in a server that has been up for a while).
-    """
-    warmed = run_wrk(port, path, script, args.warmup, args.connections)[0]
-    while warmed < warm_requests:
-        warmed += run_wrk(port, path, script, args.warmup, args.connections)[0]
-    runs: list[Result] = []
-    for _ in range(args.runs):
-        before = cpu_seconds(pid) if pid else 0.0
-        requests, p50, p99, errors, seconds = run_wrk(port, path, script, args.duration, args.connections)
-        cpu = (cpu_seconds(pid) - before) if pid else None
-        runs.append(
-            Result(
-                name,
-                requests / seconds,
-                p50,
-                p99,
-                (cpu / requests * 1e6) if cpu is not None and requests else None,
-                errors,
-            )
-        )
-    runs.sort(key=lambda result: result.rps)
-    return runs[len(runs) // 2]
+    name: str
+    port: int
+    path: str
+    pid: int | None
+    script: Path
+    warm_requests: int = 0
+    """The warm-up's least number of requests (a script with many tokens: every one verified before
+    the measured runs, as in a server that has been up for a while)."""
+
+
+def warm_up(target: Target, seconds: float, connections: int) -> None:
+    """wrk for ``seconds``, repeated until it has sent ``target.warm_requests``."""
+    warmed = run_wrk(target.port, target.path, target.script, seconds, connections)[0]
+    while warmed < target.warm_requests:
+        warmed += run_wrk(target.port, target.path, target.script, seconds, connections)[0]
+
+
+def one_run(target: Target, duration: float, connections: int) -> Result:
+    """One measured run: wrk's figures, and the CPU that ``target.pid``'s process tree spent meanwhile."""
+    before = cpu_seconds(target.pid) if target.pid else 0.0
+    requests, p50, p99, errors, seconds = run_wrk(target.port, target.path, target.script, duration, connections)
+    cpu = (cpu_seconds(target.pid) - before) if target.pid else None
+    return Result(
+        target.name,
+        requests / seconds,
+        p50,
+        p99,
+        (cpu / requests * 1e6) if cpu is not None and requests else None,
+        errors,
+    )
+
+
+def median_run(runs: list[Result]) -> Result:
+    """The run with the median requests/s (of an even number, the faster middle one), all its figures
+    from that same run."""
+    return sorted(runs, key=lambda result: result.rps)[len(runs) // 2]
 
 
 # Each server's stderr goes to an unlinked temporary file, never to a pipe: nobody reads a pipe while wrk
