@@ -65,7 +65,7 @@ from edge.routes.health import ReadinessCheck, hasura_check, health_router, redi
 from edge.settings import EdgeSettings
 from edge.upstream.balancer import BalancedUpstream
 from edge.upstream.base import Upstream
-from edge.ws import GraphQLWebSocketHandler, make_websocket_handler
+from edge.ws import GraphQLWebSocketHandler, make_websocket_handler, refuse_without_websocket_route
 
 __all__ = ["EdgeApp", "create_app"]
 
@@ -118,8 +118,8 @@ class EdgeApp:
         elif self.metrics is not None and scope["type"] == "http" and scope["path"] == "/metrics":
             await self.metrics(scope, receive, send)  # on the main port only with EDGE_METRICS_TOKEN
         elif scope["type"] == "websocket":
-            if self.websocket is None:  # no subscriptions configured: refuse the upgrade (HTTP 403)
-                await send({"type": "websocket.close", "code": 1008})
+            if self.websocket is None:  # no subscriptions configured: no path has a WebSocket route (404)
+                await refuse_without_websocket_route(scope, send, self.graphql.security_headers)
             else:
                 await self.websocket(scope, receive, send)
         else:

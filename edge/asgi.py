@@ -8,6 +8,7 @@ from typing import Any
 from edge.errors import PayloadTooLarge
 
 __all__ = [
+    "DENIAL_RESPONSE",
     "ASGIApp",
     "ClientDisconnected",
     "Message",
@@ -24,6 +25,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DENIAL_RESPONSE = "websocket.http.response"
+"""The WebSocket Denial Response extension: in ``scope["extensions"]``, the server lets the application refuse
+a handshake with an HTTP answer of its own (``websocket.http.response.start``, then ``.body``) instead of
+``websocket.close``, which the specification answers with HTTP 403 and nothing to say why."""
 
 
 class ClientDisconnected(Exception):

@@ -15,7 +15,11 @@ The edge's rules, beyond the protocol:
   bytes, and waiting for a reader that never reads would keep the connection (and the
   application's state for it) forever; the socket is dropped ``close_timeout`` later;
 - graceful shutdown closes with 1001 (going away: this replica leaves, reconnect elsewhere);
-- a refusal before ``websocket.accept`` is an HTTP 403.
+- a refusal before ``websocket.accept`` is an HTTP 403, unless the application answers over HTTP
+  itself (ASGI's WebSocket Denial Response extension, ``websocket.http.response.start`` and
+  ``.body``): its status, headers and body, with ``content-length`` and ``connection: close``. The
+  body is held until its last part, so that the head can carry its length (the application's
+  answers here are a few hundred bytes).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from edge.asgi import ClientDisconnected, Message
+from edge.asgi import DENIAL_RESPONSE, ClientDisconnected, Message
+from edge.http_server.responses import encode_head
 from edge.http_server.state import ServerState
 
 __all__ = ["GOING_AWAY", "WebSocketConnection"]
@@ -44,6 +49,16 @@ _protocol_log = logging.getLogger("websockets.server")
 GOING_AWAY = 1001
 _INTERNAL_ERROR = 1011
 _INVALID_DATA = 1007
+_ABNORMAL = 1006  # what the application hears after a refused handshake: the socket closed without a close frame
+
+
+class _DenialResponse:
+    """An HTTP answer to the handshake, as the application sends it: the head, then the body in parts."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        self.headers = headers
+        self.body: list[bytes] = []
 
 
 class WebSocketConnection:
@@ -89,12 +104,14 @@ class WebSocketConnection:
             "headers": headers,
             "subprotocols": subprotocols,
             "state": state.app_state.copy(),
+            "extensions": {DENIAL_RESPONSE: {}},
         }
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.response: Response | None = None
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
         self.accepted = False  # the 101 is sent
         self.answered = False  # a handshake response (101 or a refusal) is sent
+        self.denial: _DenialResponse | None = None  # the application's HTTP answer, until its last part
         self.close_sent = False
         self.disconnected = False
         self.read_paused = False
@@ -332,6 +349,40 @@ class WebSocketConnection:
             self.transport.write(written)
             self.transport.close()
 
+    def receive_denial(self, message: Message) -> None:
+        """One message of the application's HTTP answer to the handshake; the last one sends it."""
+        kind = message["type"]
+        if self.denial is None:
+            if kind != "websocket.http.response.start":
+                raise RuntimeError(f"expected websocket.http.response.start, got {kind!r}")
+            status = int(message["status"])
+            if not 200 <= status <= 599:  # 1xx would not end the handshake; 101 would pretend to accept it
+                raise RuntimeError(f"invalid status {status} for a refused WebSocket handshake")
+            headers = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers", ())]
+            self.denial = _DenialResponse(status, headers)
+            return
+        if kind != "websocket.http.response.body":
+            raise RuntimeError(f"expected websocket.http.response.body, got {kind!r}")
+        self.denial.body.append(bytes(message.get("body", b"")))
+        if not message.get("more_body", False):
+            self.send_denial(self.denial)
+
+    def send_denial(self, denial: _DenialResponse) -> None:
+        body = b"".join(denial.body)
+        head, _ = encode_head(denial.status, self.state.date.current(), denial.headers, len(body), keep_alive=False)
+        self.answered = True
+        self.close_sent = True
+        if not self.transport.is_closing():
+            self.transport.write(head + body)
+            self.transport.close()
+        self.disconnect_refused()
+
+    def disconnect_refused(self) -> None:
+        """After a refused handshake, the application's next receive() is the end of the connection."""
+        if not self.disconnected:
+            self.disconnected = True
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": _ABNORMAL})
+
     async def receive(self) -> Message:
         message = await self.queue.get()
         if self.read_paused and self.queue.empty():
@@ -342,6 +393,9 @@ class WebSocketConnection:
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if not self.answered:
+            if self.denial is not None or kind.startswith("websocket.http.response."):
+                self.receive_denial(message)
+                return
             if kind == "websocket.accept":
                 assert self.response is not None
                 subprotocol = message.get("subprotocol")
@@ -360,9 +414,7 @@ class WebSocketConnection:
                 return
             if kind == "websocket.close":  # refused before the handshake: HTTP 403
                 self.refuse_handshake(None, status=403)
-                if not self.disconnected:
-                    self.disconnected = True
-                    self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
+                self.disconnect_refused()
                 return
             raise RuntimeError(f"expected websocket.accept or websocket.close, got {kind!r}")
         if self.disconnected and not self.close_sent:

@@ -6,6 +6,7 @@ from typing import Any
 
 from edge.graphql.analysis import analyse
 from edge.graphql.policy import check, first_rejection
+from edge.http.response_headers import security_headers
 from edge.limits.base import CostBudgets, Limiter
 from edge.observability.metering import UsageMeter
 from edge.observability.recorder import RequestObserver
@@ -77,4 +78,5 @@ def make_websocket_handler(
         allowed_origins=settings.allowed_origins,
         addresses=identify_plan.addresses,
         same_origin=settings.graphiql,  # the page the edge serves subscribes from the edge's own origin
+        security_headers=security_headers(tls=settings.tls_cert_file is not None),
     )

@@ -1,9 +1,12 @@
 """The server's WebSocket connection (``edge.http_server.websocket``), driven directly over a recording
-transport: races too narrow to time over a socket, and the edge's rules beyond the protocol."""
+transport: races too narrow to time over a socket, and the edge's rules beyond the protocol. Over a real
+socket: the HTTP answer an application may give instead of the handshake (WebSocket Denial Response)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +20,8 @@ from edge.http_server.connection import HttpConnection
 from edge.http_server.state import ServerState
 from edge.http_server.websocket import GOING_AWAY, WebSocketConnection
 from tests.edge.http_server.transport import RecordingTransport
+from tests.support import raw_http
+from tests.support.servers import RunningServer, start_http_server
 
 
 async def echo_until_disconnect(scope: Any, receive: Any, send: Any) -> None:
@@ -181,3 +186,87 @@ async def test_an_invalid_handshake_is_refused_by_websockets(key: str | None) ->
     )
     assert transport.written.startswith(b"HTTP/1.1 400 ")
     assert transport.closed
+
+
+HANDSHAKE = (
+    b"GET /graphql HTTP/1.1\r\nHost: edge\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+class Denying:
+    """An application that answers the handshake with the messages it is given, then records what it hears."""
+
+    def __init__(self, *messages: dict[str, Any]) -> None:
+        self.messages = messages
+        self.extensions: Any = None
+        self.heard: list[Any] = []
+        self.done = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return  # the lifespan
+        self.extensions = scope.get("extensions")
+        await receive()
+        try:
+            for message in self.messages:
+                await send(message)
+            self.heard.append(await receive())
+        finally:
+            self.done.set()
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    running: list[RunningServer] = []
+
+    def start(app: Denying) -> RunningServer:
+        server = start_http_server(app, ServerConfig(websocket=WebSocketOptions(ping_interval=None)), lifespan=False)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.stop()
+
+
+def denied(server: RunningServer) -> raw_http.RawResponse:
+    """The answer to a valid handshake, read until the server closes the connection."""
+    with raw_http.connect(server.host, server.port) as sock:
+        sock.sendall(HANDSHAKE)
+        response = raw_http.read_response(sock)
+        assert sock.recv(1) == b""  # the connection is closed after the answer
+    return response
+
+
+def test_an_application_may_answer_the_handshake_over_http(serve: Any) -> None:
+    app = Denying(
+        {"type": "websocket.http.response.start", "status": 404, "headers": [(b"Content-Type", b"application/json")]},
+        {"type": "websocket.http.response.body", "body": b'{"errors":', "more_body": True},
+        {"type": "websocket.http.response.body", "body": b"[]}"},
+    )
+    response = denied(serve(app))
+    assert app.extensions == {"websocket.http.response": {}}
+    assert response.status == 404
+    assert response.body == b'{"errors":[]}'
+    assert response.header("content-type") == "application/json"
+    assert response.header("content-length") == "13"  # the parts together, announced before the first
+    assert response.header("connection") == "close"
+    assert app.done.wait(5)
+    assert app.heard == [{"type": "websocket.disconnect", "code": 1006}]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"type": "websocket.http.response.body", "body": b"{}"}],  # a body without its head
+        [{"type": "websocket.http.response.start", "status": 101, "headers": []}],  # would pretend to accept
+        [
+            {"type": "websocket.http.response.start", "status": 404, "headers": []},
+            {"type": "websocket.accept"},  # a head sent: only its body may follow
+        ],
+    ],
+)
+def test_a_broken_http_answer_to_the_handshake_is_a_500(serve: Any, messages: list[dict[str, Any]]) -> None:
+    response = denied(serve(Denying(*messages)))
+    assert response.status == 500

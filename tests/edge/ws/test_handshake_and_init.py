@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from edge.app import EdgeApp, create_app
 from edge.plans import Plan, RateLimit
-from tests.edge.ws.conftest import LEGACY, TRANSPORT, WssEdge, WssEdgeFactory, bearer, open_client
+from tests.edge.conftest import edge_settings, start_edge_app
+from tests.edge.ws.conftest import LEGACY, TRANSPORT, TLSFiles, WssEdge, WssEdgeFactory, bearer, open_client
 from tests.hasura_double import HasuraDouble
+from tests.support.servers import RunningServer
 from tests.support.tokens import hasura_claims, mint
 
 ORIGIN = "https://app.example.com"
@@ -51,11 +56,85 @@ async def test_a_client_without_origin_may_upgrade_but_needs_credentials(wss_edg
         assert (await client.closed())[0] == 4403
 
 
-async def test_other_paths_refuse_the_upgrade(wss_edge: WssEdge) -> None:
-    # Hasura's Relay and deprecated v1alpha1 paths are not served (edge.graphql_paths); /v1/graphql is.
-    for path in ("/v1beta1/relay", "/v1alpha1/graphql", "/graphql/", "/v1/graphql/", "/"):
-        assert await _handshake_status(wss_edge, path) == 403, path
-    assert await _handshake_status(wss_edge, "/v1/graphql") == 101
+NOT_FOUND = {"errors": [{"message": "resource does not exist", "extensions": {"code": "not-found"}}]}
+
+
+def _upgrade_request(path: str, *extra_headers: str) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Host: localhost",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        f"Sec-WebSocket-Protocol: {TRANSPORT}",
+        *extra_headers,
+    ]
+    return "\r\n".join([*lines, "", ""]).encode()
+
+
+def _plain_request(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode()
+
+
+async def _answer_then_close(edge: WssEdge, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of the answer to ``request`` on a new connection, read to its end: this
+    returns only once the edge has closed the connection."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", edge.server.port, ssl=edge.ssl(), server_hostname="localhost"
+    )
+    try:
+        writer.write(request)
+        answer = await asyncio.wait_for(reader.read(), 10)  # read() returns at the end of the stream only
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+async def test_an_upgrade_on_a_path_without_a_websocket_route_gets_the_http_not_found(wss_edge: WssEdge) -> None:
+    # Hasura's Relay and deprecated v1alpha1 paths are not served (edge.graphql_paths), nor its admin APIs.
+    for path in ("/nope", "/v1/metadata", "/v1beta1/relay", "/v1alpha1/graphql", "/graphql/", "/v1/graphql/", "/"):
+        status, headers, body = await _answer_then_close(wss_edge, _upgrade_request(path))
+        assert status == 404, path
+        assert json.loads(body) == NOT_FOUND, path
+        assert (status, body) == (await _answer_then_close(wss_edge, _plain_request(path)))[::2], path
+        assert headers["content-type"] == "application/json"
+        assert int(headers["content-length"]) == len(body)
+        assert headers["connection"] == "close"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["strict-transport-security"].startswith("max-age=")  # the edge terminates TLS here
+    for path in ("/graphql", "/v1/graphql"):
+        assert await _handshake_status(wss_edge, path) == 101, path
+
+
+async def test_a_path_served_over_http_only_has_no_websocket_route(wss_edge: WssEdge) -> None:
+    assert (await _answer_then_close(wss_edge, _plain_request("/healthz")))[0] == 200
+    status, _, body = await _answer_then_close(wss_edge, _upgrade_request("/healthz"))
+    assert (status, json.loads(body)) == (404, NOT_FOUND)
+
+
+async def test_the_path_is_checked_before_the_origin(wss_edge: WssEdge) -> None:
+    status, _, body = await _answer_then_close(wss_edge, _upgrade_request("/nope", "Origin: https://evil.example"))
+    assert (status, json.loads(body)) == (404, NOT_FOUND)
+    assert await _handshake_status(wss_edge, "/graphql", origin="https://evil.example") == 403
+
+
+async def test_without_a_websocket_handler_no_path_has_a_websocket_route(
+    hasura_server: tuple[HasuraDouble, RunningServer], tls_files: TLSFiles
+) -> None:
+    settings = edge_settings(hasura_server[1].url, tls_cert_file=tls_files.cert, tls_key_file=tls_files.key)
+    full = create_app(settings)
+    app = EdgeApp(full.graphql, full.framework, schema_source=full.schema_source, costs=full.costs)
+    server = start_edge_app(app, settings)
+    try:
+        status, _, body = await _answer_then_close(WssEdge(server, tls_files), _upgrade_request("/graphql"))
+    finally:
+        server.stop()
+    assert (status, json.loads(body)) == (404, NOT_FOUND)
 
 
 async def test_https_and_wss_share_the_port(wss_edge: WssEdge) -> None:
