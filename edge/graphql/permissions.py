@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MetadataError", "PermissionLimits"]
+__all__ = ["MetadataError", "PermissionLimits", "read_metadata_file"]
 
 INCLUDE_TAG = "!include"
 MAX_INCLUDE_DEPTH = 16
@@ -57,6 +57,12 @@ def _read(path: Path) -> Any:
         raise MetadataError(f"cannot read {path} ({error.strerror or type(error).__name__})") from None
     except yaml.YAMLError as error:
         raise MetadataError(f"invalid YAML in {path}: {error}") from error
+
+
+def read_metadata_file(path: Path) -> Any:
+    """A metadata YAML file as the Hasura CLI reads it: its ``!include`` references resolved (relative to the
+    file that includes them). Raises :class:`MetadataError` naming the file it could not read."""
+    return _resolve(_read(path), path.resolve().parent)
 
 
 def _include_target(value: Any) -> str | None:
@@ -116,7 +122,7 @@ class PermissionLimits:
 
     @classmethod
     def _from_databases(cls, databases: Path) -> PermissionLimits:
-        sources = _resolve(_read(databases), databases.resolve().parent)
+        sources = read_metadata_file(databases)
         limits: dict[str, dict[str, int]] = {}
         for source in sources or []:
             if not isinstance(source, Mapping):

@@ -42,7 +42,7 @@ from typing import Any, Final, Literal
 
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, VariableDefinitionNode, parse
 
-from edge.graphql.permissions import MetadataError, _read, _resolve
+from edge.graphql.permissions import MetadataError, read_metadata_file
 
 __all__ = ["METHODS", "Endpoint", "Match", "RestEndpoints"]
 
@@ -160,12 +160,10 @@ class RestEndpoints:
         if not endpoints_file.exists():
             return cls(())
         try:
-            declared = _list(_resolve(_read(endpoints_file), endpoints_file.resolve().parent), endpoints_file)
+            declared = _list(read_metadata_file(endpoints_file), endpoints_file)
             collections_file = base / "query_collections.yaml"
             collections = (
-                _list(_resolve(_read(collections_file), collections_file.resolve().parent), collections_file)
-                if collections_file.exists()
-                else []
+                _list(read_metadata_file(collections_file), collections_file) if collections_file.exists() else []
             )
             queries = _queries(collections, collections_file)
         except MetadataError:
