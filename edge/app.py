@@ -316,6 +316,12 @@ def _framework(
             usage_router(settings.usage_admin_secret.get_secret_value(), meter=observability.meter)
         )
 
+    # The headers every /graphql answer carries: an error here is JSON that a browser must not render either.
+    protection = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in security_headers(tls=settings.tls_cert_file is not None)
+    }
+
     @framework.exception_handler(StarletteHTTPException)
     async def _graphql_shaped(_: Request, exc: StarletteHTTPException) -> Response:
         # Everything that is not a GraphQL path or an edge route is absent: Hasura's /v1/metadata,
@@ -326,7 +332,7 @@ def _framework(
             graphql_error_body(message, code),
             status_code=exc.status_code,
             media_type="application/json",
-            headers=exc.headers,
+            headers={**protection, **(exc.headers or {})},
         )
 
     return framework

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from edge.http.response_headers import SECURITY_HEADERS
 from tests.edge.conftest import EdgeFactory
 from tests.hasura_double import HasuraDouble
 from tests.support.servers import RunningServer
@@ -61,6 +62,10 @@ def test_nothing_else_of_hasura_is_reachable(edge: RunningServer, hasura: Hasura
     assert response.status_code == 404
     assert response.json()["errors"][0]["extensions"]["code"] == "not-found"
     assert hasura.requests == []
+    # The security headers of a /graphql answer: this JSON is not for a browser to render either.
+    assert [response.headers.get(name.decode()) for name, _ in SECURITY_HEADERS] == [
+        value.decode() for _, value in SECURITY_HEADERS
+    ]
 
 
 def test_cors_preflight_from_an_allowed_origin(start_edge: EdgeFactory):
