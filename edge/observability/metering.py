@@ -14,6 +14,7 @@ braces)::
 
     <prefix>{<period>}:<kind>:<subject>   hash: requests, cost_points, rows, subscription_seconds
     <prefix>{<period>}:index:<kind>       set of the subjects of that kind with usage in the period
+    <prefix>{<period>}:flush:<meter id>   the sequence number of that meter's last batch applied in the period
 
 The braces are a Redis Cluster hash tag: every key of a period lives in one slot, so one script may touch
 them all on a Cluster too (a script, like a MULTI, cannot span slots), and the report reads one node.
@@ -24,16 +25,33 @@ A record counts in the period of its ``record`` call, not of its flush, so a flu
 first of the month still bills the old month. Nothing expires by default (billing data); pass
 ``retention_seconds`` to let old periods go.
 
-Loss window: a crash (SIGKILL, OOM) loses at most what was buffered since the last flush, i.e. at most
-``flush_interval`` seconds or ``flush_records`` records of this replica; a clean shutdown loses nothing. A
-failed flush never raises: the periods not written are merged back and retried at the next flush
-(``store_errors`` and the ``edge_store_errors_total{store="usage"}`` metric count failures). Each period's
-script is atomic, so it is applied entirely or not at all; only a flush that fails after Redis applied it
-but before its reply reached the edge can make a retry count that period's batch twice: its timeout, its
-cancellation, or, on the lean client, the shared connection dropped because a limiter call on it timed
-out (Redis busy for longer than the limiter's timeout). While Redis is down the buffer keeps one entry per
-subject (``max_pending`` subjects at most; beyond, new subjects' usage is dropped and counted in
-``dropped``).
+Loss window: a crash (SIGKILL, OOM) loses what was not written yet: while Redis answers, at most
+``flush_interval`` seconds or ``flush_records`` records of this replica; while it does not, everything kept
+since. A clean shutdown writes everything kept, if Redis answers then. A failed flush never raises
+(``store_errors`` and the ``edge_store_errors_total{store="usage"}`` metric count failures).
+
+Exactly once: each flush empties the buffer into one batch per period, numbered from 1 in the order formed
+by this meter (whose id, 128 random bits, is drawn when it is made). A batch whose write fails (a timeout, a
+cancellation at loop shutdown, a lost connection) is kept as it was sent and sent again, unchanged and
+first, by the next flush and by ``aclose()``; no other batch is formed until it is written (the records
+meanwhile add up in the buffer as usual), so a meter's batches reach Redis in their order. The script
+compares the batch's number with the meter's flush mark in the period: at or below it, the batch was applied
+already (the failure came after Redis applied it, e.g. a script of thousands of subjects still running when
+``timeout`` ran out: closing the connection does not stop a script) and nothing is written. Otherwise it
+checks every key's type before its first write (a script that fails keeps what it wrote before), then sets
+the mark to the batch's number (for ``FLUSH_MARK_SECONDS``, 7 days) and applies the batch, in one atomic
+script. A mark per meter and period rather than a key per batch: Redis keeps one key per edge process and
+period, however often it flushes. So each batch counts once, whatever fails when, but for two cases: a
+batch sent again more than 7 days after Redis applied it (the edge unable to reach Redis all that time)
+counts twice; a write failing half-way through the script (a field holding a non-number, written there by
+something other than the meter, or a count past 2**63) keeps the subjects written before it and loses the
+rest (the error counted in ``store_errors``). A Sentinel failover loses what the old master had not yet
+replicated, marks and usage alike, so a flush acknowledged then is lost, not counted twice.
+
+Memory stays bounded while Redis is down: the buffer keeps one entry per subject, and the batches kept for
+their retry at most one per period; together at most ``max_pending`` subjects (``pending`` counts both; a
+subject recorded again after its batch failed counts in each); beyond, new subjects' usage is dropped and
+counted in ``dropped``.
 
 Per-subject usage is served by the admin endpoint (``usage_report``), not as Prometheus labels: keys and
 users are unbounded, and a label per key would be a series per key for ever. Prometheus gets only the sums
@@ -46,6 +64,7 @@ import asyncio
 import calendar
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -233,17 +252,21 @@ class MemoryUsageMeter:
 
 
 class _BoundedBuffer(_Buffer):
-    __slots__ = ("max_pending", "dropped")
+    """At most ``max_pending`` subjects between the buffer and the batches not yet written (``room``: what the
+    batches leave to the buffer, so that admitting a subject costs what it cost without them)."""
+
+    __slots__ = ("max_pending", "room", "dropped")
 
     def __init__(
         self, clock: Callable[[], float], period: Period, metrics: EdgeMetrics | None, max_pending: int
     ) -> None:
         super().__init__(clock, period, metrics)
         self.max_pending = max_pending
+        self.room = max_pending
         self.dropped = 0
 
     def admit(self) -> bool:
-        if len(self.totals) < self.max_pending:
+        if len(self.totals) < self.room:
             return True
         self.dropped += 1
         return False
@@ -251,11 +274,34 @@ class _BoundedBuffer(_Buffer):
 
 _FLUSH: Final = LuaScript(
     """
--- KEYS: per subject its hash, then its kind's index; ARGV[1]: retention seconds or '';
--- then per subject: subject, requests, cost_points, rows, subscription_seconds
+-- KEYS[1]: the meter's flush mark in the period (the sequence number of its last batch applied there); then
+-- per subject its hash, then its kind's index. ARGV[1]: retention seconds or ''; ARGV[2]: the batch's sequence
+-- number; ARGV[3]: the mark's lifetime in seconds; then per subject: subject, requests, cost_points, rows,
+-- subscription_seconds.
+local mark, subjects = KEYS[1], (#KEYS - 1) / 2
+if tonumber(ARGV[2]) <= tonumber(redis.call('GET', mark) or '0') then
+  return 0  -- applied already: this is the retry of a write whose reply was lost
+end
+-- A script that fails keeps what it wrote before: every key's type is checked before the first write.
+local indexes = {}
+for i = 1, subjects do
+  local key, index = KEYS[2 * i], KEYS[2 * i + 1]
+  local found = redis.call('TYPE', key).ok
+  if found ~= 'hash' and found ~= 'none' then
+    return redis.error_reply('WRONGTYPE usage key ' .. key .. ' holds a ' .. found)
+  end
+  if not indexes[index] then
+    found = redis.call('TYPE', index).ok
+    if found ~= 'set' and found ~= 'none' then
+      return redis.error_reply('WRONGTYPE usage index ' .. index .. ' holds a ' .. found)
+    end
+    indexes[index] = true
+  end
+end
+redis.call('SET', mark, ARGV[2], 'EX', ARGV[3])
 local retention = tonumber(ARGV[1])
-for i = 1, #KEYS / 2 do
-  local key, index, a = KEYS[2 * i - 1], KEYS[2 * i], 5 * i - 3
+for i = 1, subjects do
+  local key, index, a = KEYS[2 * i], KEYS[2 * i + 1], 5 * i - 1
   if ARGV[a + 1] ~= '0' then redis.call('HINCRBY', key, 'requests', ARGV[a + 1]) end
   if ARGV[a + 2] ~= '0' then redis.call('HINCRBY', key, 'cost_points', ARGV[a + 2]) end
   if ARGV[a + 3] ~= '0' then redis.call('HINCRBY', key, 'rows', ARGV[a + 3]) end
@@ -270,6 +316,33 @@ return 1
 """,
     cache=False,  # every flush's keys, arguments and their count are new: nothing to keep
 )
+
+FLUSH_MARK_SECONDS: Final = 7 * 86_400
+"""How long a flush mark outlives the meter's last batch applied in its period: a batch re-sent later than that
+after Redis applied it (Redis unreachable for a week, the edge running all along) would count twice."""
+
+_Totals = dict[tuple[str, str, str], list[float]]
+
+
+class _Batch:
+    """One period's usage as sent to Redis under its sequence number, re-sent unchanged until Redis answers."""
+
+    __slots__ = ("period", "sequence", "totals")
+
+    def __init__(self, period: str, sequence: int, totals: _Totals) -> None:
+        self.period = period
+        self.sequence = sequence
+        self.totals = totals
+
+
+def _by_period(totals: _Totals) -> list[tuple[str, _Totals]]:
+    first = next(iter(totals))[0]
+    if all(key[0] == first for key in totals):  # one period, as but for a flush across midnight
+        return [(first, totals)]
+    periods: dict[str, _Totals] = {}
+    for key, values in totals.items():
+        periods.setdefault(key[0], {})[key] = values
+    return list(periods.items())
 
 
 def _figures(requests: int, cost_points: int, rows: int, seconds: float) -> bytes:
@@ -324,6 +397,10 @@ class RedisUsageMeter:
         self.metrics = metrics
         self.store_errors = 0
         self._buffer = _BoundedBuffer(clock, period, metrics, max_pending)
+        # Names this meter's flush marks: unique per process, so that sequence numbers never meet another's.
+        self._flush_id = secrets.token_hex(16)
+        self._sequence = 0
+        self._unsent: list[_Batch] = []  # formed from the buffer, in order; their writes failed or are to come
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -338,8 +415,10 @@ class RedisUsageMeter:
 
     @property
     def pending(self) -> int:
-        """Subjects buffered and not yet written."""
-        return len(self._buffer.totals)
+        """Subjects not yet written: in the buffer, and in the batches whose write failed (a subject recorded
+        again after its batch failed is in both)."""
+        buffer = self._buffer
+        return len(buffer.totals) + buffer.max_pending - buffer.room
 
     def current_period(self) -> str:
         return self._buffer.current_period()
@@ -387,47 +466,57 @@ class RedisUsageMeter:
                 await self.flush()
 
     async def flush(self) -> bool:
-        """Write the buffer; True when it is empty afterwards. Never raises (failures are counted)."""
+        """Write the batches whose write failed, as they were sent, then the buffer; True when all is written.
+        Never raises (failures are counted), but for a cancellation, which keeps the batches for the next flush."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            buffer = self._buffer
-            batch, buffer.totals = buffer.totals, {}
-            buffer.records = 0
-            if not batch:
-                return True
-            first = next(iter(batch))[0]
-            if all(key[0] == first for key in batch):  # one period, as but for a flush across midnight
-                pending = [batch]
-            else:
-                by_period: dict[str, dict[tuple[str, str, str], list[float]]] = {}
-                for key, values in batch.items():
-                    by_period.setdefault(key[0], {})[key] = values
-                pending = list(by_period.values())
+            # Counted from this attempt, formed or not: while a batch's retry fails, every record would wake the
+            # flusher again.
+            self._buffer.records = 0
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.timeout
             try:
                 async with asyncio.timeout_at(deadline):
-                    while pending:
-                        await self._write(pending[0], deadline - loop.time())
-                        pending.pop(0)  # written: a failure after this must not count it again
-            except asyncio.CancelledError:
-                for unwritten in pending:  # cancelled mid-write (loop shutdown): keep the usage for a later flush
-                    self._merge_back(unwritten)
-                raise
+                    if self._unsent:  # Redis may have applied them: the buffer waits until it has said so
+                        await self._send_unsent(deadline)
+                    self._form_batches()
+                    await self._send_unsent(deadline)
             except Exception as exc:  # metering never raises to the request path or the flusher
-                for unwritten in pending:
-                    self._merge_back(unwritten)
                 self._failed(exc)
                 return False
             return True
+
+    def _form_batches(self) -> None:
+        """The buffer, emptied into one batch per period, each with a sequence number of its own."""
+        buffer = self._buffer
+        totals, buffer.totals = buffer.totals, {}
+        buffer.records = 0
+        if not totals:
+            return
+        for period, batch in _by_period(totals):
+            self._sequence += 1
+            self._unsent.append(_Batch(period, self._sequence, batch))
+        buffer.room -= len(totals)
+
+    async def _send_unsent(self, deadline: float) -> None:
+        unsent, loop = self._unsent, asyncio.get_running_loop()
+        while unsent:
+            batch = unsent[0]
+            await self._write(batch, deadline - loop.time())
+            del unsent[0]  # written: a failure after this must not send it again
+            self._buffer.room += len(batch.totals)
 
     def _keys(self, period: str) -> tuple[str, str]:
         """The start of a period's subject keys and of its index keys (hash-tagged: one Cluster slot)."""
         base = f"{self.prefix}{{{period}}}:"
         return base, base + "index:"
 
-    async def _write(self, batch: dict[tuple[str, str, str], list[float]], timeout: float) -> None:
+    def _mark(self, period: str) -> str:
+        """This meter's flush mark in ``period``: the sequence number of its last batch applied there."""
+        return f"{self.prefix}{{{period}}}:flush:{self._flush_id}"
+
+    async def _write(self, batch: _Batch, timeout: float) -> None:
         """One period's usage in one script call (all its keys share the period's hash tag)."""
         # A script rather than MULTI/EXEC: as atomic, and redis-py's asyncio cluster client runs a transaction's
         # commands through a thread that blocks the event loop.
@@ -435,28 +524,36 @@ class RedisUsageMeter:
         if isinstance(scripts, LeanRedis):
             await scripts.run_command(_FLUSH, self._command(batch), timeout)
             return
-        keys: list[str] = []
-        args: list[str | int] = ["" if self.retention_seconds is None else self.retention_seconds]
-        for (period, kind, subject), (requests, cost_points, rows, seconds) in batch.items():
-            subjects, indexes = self._keys(period)
+        keys = [self._mark(batch.period)]
+        args: list[str | int] = [
+            "" if self.retention_seconds is None else self.retention_seconds,
+            batch.sequence,
+            FLUSH_MARK_SECONDS,
+        ]
+        subjects, indexes = self._keys(batch.period)
+        for (_, kind, subject), (requests, cost_points, rows, seconds) in batch.totals.items():
             keys += (f"{subjects}{kind}:{subject}", f"{indexes}{kind}")
             args += (subject, int(requests), int(cost_points), int(rows), repr(float(seconds)))
         await scripts.run_script(_FLUSH, keys, tuple(args), timeout)
 
-    def _command(self, batch: dict[tuple[str, str, str], list[float]]) -> bytes:
+    def _command(self, batch: _Batch) -> bytes:
         """``_write``'s EVALSHA as RESP: the same keys and arguments, each subject's encoded in two formats, and
         its four figures once per distinct four in the flush (thousands of subjects' keys and arguments as
         strings, then encoded one by one, cost 14,000 instructions each)."""
-        keys: list[bytes] = []
-        args = [bulk(b"" if self.retention_seconds is None else b"%d" % self.retention_seconds)]
-        starts: dict[str, tuple[str, bytes, bytes]] = {}  # per kind: the period, its subjects' key start, its index
+        totals = batch.totals
+        keys = [bulk(self._mark(batch.period).encode())]
+        args = [
+            bulk(b"" if self.retention_seconds is None else b"%d" % self.retention_seconds),
+            bulk(b"%d" % batch.sequence),
+            bulk(b"%d" % FLUSH_MARK_SECONDS),
+        ]
+        subjects_at, indexes_at = self._keys(batch.period)
+        starts: dict[str, tuple[bytes, bytes]] = {  # per kind: its subjects' key start, its index
+            kind: (f"{subjects_at}{kind}:".encode(), bulk(f"{indexes_at}{kind}".encode())) for kind in _KINDS
+        }
         figures: dict[tuple[float, ...], bytes] = {}
-        for (period, kind, subject), values in batch.items():
-            start = starts.get(kind)
-            if start is None or start[0] != period:
-                subjects_at, indexes_at = self._keys(period)
-                start = starts[kind] = (period, f"{subjects_at}{kind}:".encode(), bulk(f"{indexes_at}{kind}".encode()))
-            _, key_start, index = start
+        for (_, kind, subject), values in totals.items():
+            key_start, index = starts[kind]
             name = subject.encode()
             keys.append(b"$%d\r\n%s%s\r\n%s" % (len(key_start) + len(name), key_start, name, index))
             same = tuple(values)
@@ -465,20 +562,7 @@ class RedisUsageMeter:
                 requests, cost_points, rows, seconds = values
                 encoded = figures[same] = _figures(int(requests), int(cost_points), int(rows), seconds)
             args.append(b"$%d\r\n%s\r\n%s" % (len(name), name, encoded))
-        return _FLUSH.head(2 * len(batch), 1 + 5 * len(batch)) + b"".join(keys) + b"".join(args)
-
-    def _merge_back(self, batch: dict[tuple[str, str, str], list[float]]) -> None:
-        totals = self._buffer.totals
-        for key, values in batch.items():
-            current = totals.get(key)
-            if current is None:
-                if len(totals) >= self._buffer.max_pending:
-                    self._buffer.dropped += 1
-                    continue
-                totals[key] = values
-            else:
-                for i in range(4):
-                    current[i] += values[i]
+        return _FLUSH.head(1 + 2 * len(totals), 3 + 5 * len(totals)) + b"".join(keys) + b"".join(args)
 
     def _failed(self, exc: Exception) -> None:
         self.store_errors += 1

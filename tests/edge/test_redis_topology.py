@@ -111,14 +111,15 @@ async def test_each_script_s_keys_share_one_cluster_slot(key: str, redis_url: st
         written = await stored("limits:")
         assert len(written) == 2
         assert len({key_slot(name) for name in written}) == 1
-        # The usage meter's flush script: every key of one period (subjects of both kinds and their indexes).
+        # The usage meter's flush script: every key of one period (subjects of both kinds, their indexes and the
+        # meter's flush mark).
         meter = RedisUsageMeter(client, prefix + "usage:", clock=lambda: 1795000000.0)  # type: ignore[arg-type]
         for kind in ("key", "user"):
             meter.record(kind, key, requests=1)
         meter.record("key", "other", requests=1)
         assert await meter.flush() and meter.store_errors == 0
         written = await stored("usage:")
-        assert len(written) == 5
+        assert len(written) == 6
         assert len({key_slot(name) for name in written}) == 1
     finally:
         async for name in client.scan_iter(match=prefix + "*"):
@@ -137,7 +138,7 @@ async def test_the_report_adds_usage_stored_under_the_names_before_the_hash_tag(
         await client.sadd(f"{prefix}2026-11:index:key", "k1", "k0")
         await client.hset(f"{prefix}2026-11:key:k0", mapping={"rows": 4})
         # ...and this release after the upgrade.
-        meter = RedisUsageMeter(client, prefix, clock=lambda: 1795000000.0)  # 2026-11
+        meter = RedisUsageMeter(client, prefix, clock=lambda: 1795000000.0)  # type: ignore[arg-type]  # 2026-11
         meter.record("key", "k1", requests=1, cost_points=5)
         meter.record("key", "k2", requests=1)
         rows = await meter.snapshot("key")
@@ -164,7 +165,7 @@ async def test_after_a_sentinel_failover_the_limiter_decides_on_the_new_master(
     own_sentinel: SentinelProcesses,
 ) -> None:
     shared = open_shared_redis(own_sentinel.url)  # the edge's own timeouts: 0.25 s, no retries
-    limiter = RedisLimiter(shared.client, failure_mode="closed")  # type: ignore[arg-type]
+    limiter = RedisLimiter(shared.client, failure_mode="closed")
     plan = Plan.model_validate({"quota": {"limit": 3, "period": "DAY", "offset": "+00:00"}})
     try:
         assert (await limiter.hit("caller", "free", plan)).allowed

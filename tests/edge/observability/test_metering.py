@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 
 from edge.components import RedisClients, build_observability
 from edge.limits.redis_store import RedisLimiter, StoreClient, redis_client_from_url
 from edge.limits.resp_client import LeanRedis
 from edge.observability.metering import (
+    FLUSH_MARK_SECONDS,
     MemoryUsageMeter,
     RedisUsageMeter,
     UsageRow,
@@ -388,7 +390,7 @@ async def test_redis_down_never_raises_counts_errors_and_keeps_the_usage(
     meter.record("key", "k1", requests=1)
     await meter.aclose()  # the final flush fails too: still no exception
     assert meter.store_errors == 2
-    assert meter.pending == 1
+    assert meter.pending == 2  # k1's batch, kept as it was sent, and k1's record since
     assert 'edge_store_errors_total{store="usage"} 2.0' in metrics.render()[0].decode()
     with pytest.raises(UsageUnavailable):
         await meter.snapshot()
@@ -423,7 +425,7 @@ async def test_usage_kept_during_an_outage_is_written_once_redis_is_back(own_red
         assert await meter.flush() is False
         meter.record("key", "k1", requests=1, cost_points=1)
         meter.record("user", "u1", requests=1)
-        assert (meter.pending, meter.store_errors) == (2, 1)
+        assert (meter.pending, meter.store_errors) == (3, 1)  # the failed batch's k1, the buffer's k1 and u1
         own_redis.start()  # empty again, and without the script: both clients reconnect and load it
         assert await meter.flush() is True
         assert await stored(client, "u:{2026-11}:key:k1") == {"requests": "2", "cost_points": "4"}
@@ -511,7 +513,7 @@ async def test_the_flush_script_is_loaded_again_after_script_flush(own_redis: Re
 
 
 @pytest.mark.redis
-async def test_a_failed_script_merges_its_period_back_for_the_next_flush(
+async def test_a_failed_script_keeps_its_period_for_the_next_flush(
     client: aioredis.Redis, scripts: StoreClient, prefix: str
 ) -> None:
     metrics = EdgeMetrics()
@@ -590,6 +592,172 @@ async def test_a_cancelled_flush_keeps_its_usage_for_a_later_flush(own_redis: Re
     finally:
         await client.aclose()
         await scripts.aclose()
+
+
+async def applied(client: aioredis.Redis, prefix: str, count: int) -> bool:
+    """Whether Redis applied ``many_subjects(count)``'s flush under ``prefix`` within a few seconds (its script is
+    atomic: its last subject tells). A command not sent whole before its connection closed never runs."""
+
+    async def last_subject_written() -> bool:
+        return bool(await client.exists(f"{prefix}{{2026-11}}:user:user-{count - 1:05d}"))
+
+    try:
+        await eventually(last_subject_written, timeout=5.0)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def script_seconds(client: aioredis.Redis) -> float:
+    """The time Redis spent in ``EVALSHA`` since the last ``CONFIG RESETSTAT``."""
+    stats: dict[str, dict[str, float]] = await client.info("commandstats")
+    return stats["cmdstat_evalsha"]["usec"] / 1e6
+
+
+@pytest.mark.redis
+async def test_a_flush_redis_applied_after_its_timeout_counts_once(own_redis: RedisProcess, kind: str) -> None:
+    """The double count a retry used to make: a flush of many subjects whose script outlives the meter's timeout.
+    The meter gives up and its client closes the connection, but Redis runs a script it has received to its end:
+    the batch is applied and its reply lost. The next flush must not apply it again.
+
+    The timeout must fall while the script runs, after the command is encoded (which counts against it) and
+    sent: each attempt first times a flush of the same size, then sets the timeout to that flush's duration less
+    half its script's; a flush that did not end so (the box's speed varies) is followed by a larger one."""
+    # Both wait as long as it takes: the checks' replies come after the script's end.
+    client, scripts = (
+        redis_client_from_url(own_redis.url, timeout=30.0),
+        store_client(own_redis.url, kind, timeout=30.0),
+    )
+    clock = FakeClock(at("2026-11-21T12:00:00"))
+    try:
+        count, loop = 20_000, asyncio.get_running_loop()
+        loading = RedisUsageMeter(client, "loading:", scripts=scripts, clock=clock)
+        loading.record("key", "k", requests=1)
+        assert await loading.flush() is True  # a NOSCRIPT first would lengthen the timed flush
+        for attempt in range(6):
+            timed = RedisUsageMeter(
+                client, f"t{attempt}:", scripts=scripts, timeout=30.0, max_pending=count + 7, clock=clock
+            )
+            many_subjects(timed, count)
+            await client.config_resetstat()
+            started = loop.time()
+            assert await timed.flush() is True
+            took, script = loop.time() - started, await script_seconds(client)
+            meter = RedisUsageMeter(
+                client, f"u{attempt}:", scripts=scripts, timeout=took - script / 2, max_pending=count + 7, clock=clock
+            )
+            many_subjects(meter, count)
+            if not await meter.flush() and await applied(client, f"u{attempt}:", count):
+                break
+            count = count * 3 // 2
+        else:
+            pytest.fail(f"no flush of up to {count} subjects outlived its timeout")
+        assert (meter.pending, meter.store_errors) == (count + 7, 1)  # failed for the meter, applied by Redis
+        meter.timeout = 30.0  # the retry is not cut short in turn
+        assert await meter.flush() is True
+        assert (meter.pending, meter.store_errors) == (0, 1)
+        assert_many_subjects(await meter.snapshot(), count)  # once, not twice
+    finally:
+        await client.aclose()
+        await scripts.aclose()
+
+
+@pytest.mark.redis
+async def test_records_while_a_batch_waits_are_written_after_it(own_redis: RedisProcess, kind: str) -> None:
+    client, scripts = redis_client_from_url(own_redis.url), store_client(own_redis.url, kind, timeout=2.0)
+    try:
+        meter = RedisUsageMeter(
+            client, "u:", scripts=scripts, max_pending=4, clock=FakeClock(at("2026-11-21T12:00:00"))
+        )
+        meter.record("key", "a", requests=1, cost_points=1)
+        meter.record("key", "b", requests=1, cost_points=2)
+        own_redis.kill()
+        assert await meter.flush() is False  # a and b: a batch, kept as it was sent
+        meter.record("key", "a", requests=1, cost_points=10)  # in the buffer, beside the batch's a
+        meter.record("key", "c", requests=1)
+        assert (meter.pending, meter.dropped) == (4, 0)
+        meter.record("key", "d", requests=1)  # the batch's subjects count toward max_pending
+        assert (meter.pending, meter.dropped) == (4, 1)
+        assert await meter.flush() is False  # the batch again; the buffer waits behind it
+        meter.record("key", "c", requests=1)
+        assert (meter.pending, meter.dropped, meter.store_errors) == (4, 1, 2)
+        own_redis.start()
+        await meter.aclose()  # the batch first, then the buffer
+        assert await stored(client, "u:{2026-11}:key:a") == {"requests": "2", "cost_points": "11"}
+        assert await stored(client, "u:{2026-11}:key:b") == {"requests": "1", "cost_points": "2"}
+        assert await stored(client, "u:{2026-11}:key:c") == {"requests": "2"}
+        assert await client.exists("u:{2026-11}:key:d") == 0
+        marks = [name async for name in client.scan_iter(match="u:{2026-11}:flush:*")]
+        assert [await client.get(mark) for mark in marks] == [b"2"]  # two batches: the one kept, then the buffer
+        assert (meter.pending, meter.dropped) == (0, 1)
+        for subject in "efgh":  # written: its subjects' room is the buffer's again
+            meter.record("key", subject, requests=1)
+        assert (meter.pending, meter.dropped) == (4, 1)
+    finally:
+        await client.aclose()
+        await scripts.aclose()
+
+
+@pytest.mark.redis
+async def test_each_flush_marks_its_batch_in_the_periods_slot(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
+    clock = FakeClock(at("2026-11-30T23:59:59"))
+    meter = RedisUsageMeter(client, prefix, scripts=scripts, retention_seconds=3600, clock=clock)
+
+    async def marks() -> list[str]:
+        return sorted([text(name) async for name in client.scan_iter(match=f"{prefix}*:flush:*")])
+
+    try:
+        meter.record("key", "k1", requests=1)
+        assert await meter.flush() is True
+        [november] = await marks()
+        assert november.startswith(f"{prefix}{{2026-11}}:flush:")  # the period's hash tag: its slot
+        assert key_slot(november.encode()) == key_slot(f"{prefix}{{2026-11}}:key:k1".encode())
+        assert await client.get(november) == b"1"
+        # Its own lifetime, not the retention's: it must outlive the retries of a batch.
+        assert FLUSH_MARK_SECONDS - 3600 < await client.ttl(november) <= FLUSH_MARK_SECONDS
+        meter.record("key", "k1", requests=1)
+        clock.now = at("2026-12-01T00:00:01")
+        meter.record("key", "k1", requests=1)
+        assert await meter.flush() is True  # batches 2 (November) and 3 (December)
+        december = november.replace("{2026-11}", "{2026-12}")
+        assert await marks() == [november, december]
+        assert [await client.get(mark) for mark in (november, december)] == [b"2", b"3"]
+        assert 0 < await client.ttl(december) <= FLUSH_MARK_SECONDS
+        assert await stored(client, f"{prefix}{{2026-11}}:key:k1") == {"requests": "2"}
+    finally:
+        await purge(client, prefix)
+
+
+@pytest.mark.redis
+async def test_a_script_that_fails_writes_nothing_and_is_written_once_later(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
+    meter = RedisUsageMeter(client, prefix, scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
+    try:
+        meter.record("key", "k0", requests=1)
+        meter.record("key", "k1", requests=1)
+        meter.record("user", "u1", requests=1)
+        await client.set(f"{prefix}{{2026-11}}:key:k1", "not a hash")  # the batch's second subject
+        assert await meter.flush() is False
+        # Not k0 before it, nor the mark: the keys' types are checked before the first write.
+        assert [name async for name in client.scan_iter(match=prefix + "*")] == [f"{prefix}{{2026-11}}:key:k1".encode()]
+        await client.delete(f"{prefix}{{2026-11}}:key:k1")
+        await client.set(f"{prefix}{{2026-11}}:index:key", "not a set")  # an index is checked too
+        assert await meter.flush() is False
+        assert await client.exists(f"{prefix}{{2026-11}}:key:k0", f"{prefix}{{2026-11}}:user:u1") == 0
+        await client.delete(f"{prefix}{{2026-11}}:index:key")
+        assert await meter.flush() is True
+        assert [(row.subject, row.requests) for row in await meter.snapshot("key")] == [("k0", 1), ("k1", 1)]
+        assert [(row.subject, row.requests) for row in await meter.snapshot("user")] == [("u1", 1)]
+        assert (meter.pending, meter.store_errors) == (0, 2)
+    finally:
+        await purge(client, prefix)
+
+
+def text(name: bytes | str) -> str:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 @pytest.mark.redis
