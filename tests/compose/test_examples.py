@@ -571,5 +571,7 @@ def test_the_subscription_example_prints_the_edges_refusal(compose_edge: Compose
     url = compose_edge.url.replace("https://", "wss://").replace("/graphql", "/not-graphql")
     result = _run("examples/subscribe_inventory.py", "--url", url, "--ca", str(compose_edge.ca_file), "--updates", "1")
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "the edge refused the WebSocket upgrade (HTTP 403)" in result.stderr  # no route: Starlette's 403
+    # No WebSocket route on that path: the 404 not-found an unknown path gets over HTTP, printed with its body.
+    assert "the edge refused the WebSocket upgrade (HTTP 404)" in result.stderr
+    assert '"code":"not-found"' in result.stderr
     assert compose_edge.double.ws.connections == []
