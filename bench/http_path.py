@@ -433,6 +433,15 @@ def each_round(values: list[float], form: str) -> str:
     return f"median of {rounds_text(len(values))}: {', '.join(format(value, form) for value in values)}"
 
 
+def signed(value: float, digits: int) -> str:
+    """``value`` with its sign, to ``digits`` decimals; one that rounds to zero prints as +0, never -0."""
+    return format(round(value, digits) + 0.0, f"+.{digits}f")
+
+
+def each_difference(values: list[float]) -> str:
+    return f"median of {rounds_text(len(values))}: {', '.join(signed(value, 0) for value in values)}"
+
+
 def print_edge_comparisons(rounds: dict[str, list[Result]], baseline: str, plain: str) -> None:
     """The plain edge against the baseline, and each flag's edge row against the plain edge (paired per round)."""
     ratios = paired(rounds, plain, baseline, rps_ratio)
@@ -453,7 +462,7 @@ def print_edge_comparisons(rounds: dict[str, list[Result]], baseline: str, plain
         if speedups and savings:
             print(
                 f"{subject}: {statistics.median(speedups):.2f} x {other} requests/s, "
-                f"{statistics.median(savings):+.0f} us CPU per request ({each_round(savings, '+.0f')})"
+                f"{signed(statistics.median(savings), 0)} us CPU per request ({each_difference(savings)})"
             )
 
 
@@ -493,8 +502,8 @@ def print_production_parts(rounds: dict[str, list[Result]], results: dict[str, R
         with_it, without_it = results[whole].cpu_us_per_request, results[without].cpu_us_per_request
         if differences and with_it is not None and without_it is not None:
             print(
-                f"{part}: {statistics.median(differences):+.1f} us CPU per request "
-                f"({each_round(differences, '+.0f')}; with it {with_it:.1f}, without it {without_it:.1f})"
+                f"{part}: {signed(statistics.median(differences), 1)} us CPU per request "
+                f"({each_difference(differences)}; with it {with_it:.1f}, without it {without_it:.1f})"
             )
 
 
