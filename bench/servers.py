@@ -54,11 +54,12 @@ from harness import (
     ROOT,
     WRK_SCRIPT,
     Result,
-    cpu_seconds,
+    Target,
     edge_environment,
     free_port,
     lua_string,
     mint_token,
+    one_run,
     run_wrk,
     start,
     start_upstream,
@@ -148,6 +149,10 @@ class Running:
     port: int
     runs: list[Result] = field(default_factory=list)
 
+    def target(self, script: Path) -> Target:
+        """What ``harness.one_run`` loads: this server's ``/graphql``, its whole process tree's CPU counted."""
+        return Target(self.candidate.label, self.port, "/graphql", self.process.pid, script)
+
 
 def start_candidate(candidate: Candidate, tmp: Path, upstream_port: int, nginx: str, source: Path) -> Running:
     port = free_port()
@@ -166,16 +171,6 @@ def start_candidate(candidate: Candidate, tmp: Path, upstream_port: int, nginx: 
         stop(process)
         raise
     return Running(candidate, process, port)
-
-
-def measure_run(running: Running, script: Path, duration: float, connections: int) -> Result:
-    """One measured run: wrk's figures and the CPU the server's whole process tree spent meanwhile."""
-    before = cpu_seconds(running.process.pid)
-    requests, p50, p99, errors, seconds = run_wrk(running.port, "/graphql", script, duration, connections)
-    cpu = cpu_seconds(running.process.pid) - before
-    return Result(
-        running.candidate.label, requests / seconds, p50, p99, cpu / requests * 1e6 if requests else None, errors
-    )
 
 
 def median_result(running: Running) -> Result:
@@ -204,7 +199,7 @@ def print_table(measured: list[Running], args: argparse.Namespace, tuned: str, b
         f"# wrk -t2 -c{args.connections}, {args.duration} s x {args.runs} run(s) round-robin (median of each figure), "
         f"{args.warmup} s warm-up; one worker each; {build}"
     )
-    print(f"# granian {granian_version()}, tuned rows: {tuned}; uvicorn {uvicorn_version()}")
+    print(f"# granian {installed_version('granian')}, tuned rows: {tuned}; uvicorn {installed_version('uvicorn')}")
     print()
     print(
         f"| server | req/s | x {baseline.name} | p50 ms | p99 ms | CPU µs/req | runs' range | x {baseline.name} CPU "
@@ -221,16 +216,14 @@ def print_table(measured: list[Running], args: argparse.Namespace, tuned: str, b
         )
 
 
-def granian_version() -> str:
-    from importlib.metadata import version
+def installed_version(package: str) -> str:
+    """The package's version, or "not installed" (granian is only needed for its own rows)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("granian")
-
-
-def uvicorn_version() -> str:
-    from importlib.metadata import version
-
-    return version("uvicorn")
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def main() -> int:
@@ -281,7 +274,7 @@ def main() -> int:
             # box does meanwhile falls on all rows alike rather than on the ones measured last.
             for _ in range(args.runs):
                 for one in running:
-                    one.runs.append(measure_run(one, script, args.duration, args.connections))
+                    one.runs.append(one_run(one.target(script), args.duration, args.connections))
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
         finally:
