@@ -46,6 +46,7 @@ __all__ = [
     "Result",
     "Target",
     "cpu_seconds",
+    "cpu_times",
     "edge_build",
     "edge_environment",
     "free_port",
@@ -125,13 +126,15 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU of ``pid`` and all its descendants, every thread included.
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of ``pid`` and all its descendants, every thread included.
 
     ``/proc/<pid>/stat`` sums the process's threads (exited ones too); cutime and cstime add the
     children it has already reaped, so a worker that exits between two readings is still counted.
+    System time is the kernel's work for the process: its socket calls, and on loopback the TCP
+    delivery to the peer's socket as well.
     """
-    total = 0
+    user = system = 0
     pending = [pid]
     seen: set[int] = set()
     while pending:
@@ -143,9 +146,15 @@ def cpu_seconds(pid: int) -> float:
         if fields is None:
             continue
         # After the command name: utime, stime, cutime, cstime are fields 12 to 15 of the whole line.
-        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        user += int(fields[11]) + int(fields[13])
+        system += int(fields[12]) + int(fields[14])
         pending += _children(one)
-    return total / CLOCK_TICKS
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of ``pid`` and all its descendants (:func:`cpu_times`, added)."""
+    return sum(cpu_times(pid))
 
 
 @dataclass
@@ -156,6 +165,8 @@ class Result:
     p99_ms: float
     cpu_us_per_request: float | None
     errors: int
+    kernel_us_per_request: float | None = None
+    """The system-time part of ``cpu_us_per_request``."""
 
 
 NGINX_UPSTREAM = """
@@ -303,16 +314,13 @@ def warm_up(target: Target, seconds: float, connections: int) -> None:
 
 def one_run(target: Target, duration: float, connections: int) -> Result:
     """One measured run: wrk's figures, and the CPU that ``target.pid``'s process tree spent meanwhile."""
-    before = cpu_seconds(target.pid) if target.pid else 0.0
+    before = cpu_times(target.pid) if target.pid else (0.0, 0.0)
     requests, p50, p99, errors, seconds = run_wrk(target.port, target.path, target.script, duration, connections)
-    cpu = (cpu_seconds(target.pid) - before) if target.pid else None
+    if not target.pid or not requests:
+        return Result(target.name, requests / seconds, p50, p99, None, errors)
+    user, system = (after - start for after, start in zip(cpu_times(target.pid), before, strict=True))
     return Result(
-        target.name,
-        requests / seconds,
-        p50,
-        p99,
-        (cpu / requests * 1e6) if cpu is not None and requests else None,
-        errors,
+        target.name, requests / seconds, p50, p99, (user + system) / requests * 1e6, errors, system / requests * 1e6
     )
 
 

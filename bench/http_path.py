@@ -386,7 +386,7 @@ def print_table(results: list[Result], baseline: Result) -> None:
     width = max(18, *(len(result.name) + 2 for result in results))
     print(
         f"{'target':<{width}}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'errors':>8}"
-        f"{'x ' + baseline.name:>10}{'CPU x ' + baseline.name:>14}"
+        f"{'x ' + baseline.name:>10}{'CPU x ' + baseline.name:>14}{'kernel us/req':>15}"
     )
     for result in results:
         cpu = f"{result.cpu_us_per_request:.0f}" if result.cpu_us_per_request is not None else "-"
@@ -395,9 +395,10 @@ def print_table(results: list[Result], baseline: Result) -> None:
             if result.cpu_us_per_request is not None and baseline.cpu_us_per_request
             else "-"
         )
+        kernel = f"{result.kernel_us_per_request:.0f}" if result.kernel_us_per_request is not None else "-"
         print(
             f"{result.name:<{width}}{result.rps:>10.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{cpu:>12}"
-            f"{result.errors:>8}{result.rps / baseline.rps:>10.2f}{cpu_ratio:>14}"
+            f"{result.errors:>8}{result.rps / baseline.rps:>10.2f}{cpu_ratio:>14}{kernel:>15}"
         )
 
 
