@@ -16,6 +16,12 @@ else the machine is doing, so a change's effect can be read from one run before 
                                                     # http_path.py's production row; take one part away
                                                     # with --log-level warning, --redis-url '' or --users 1
     .venv/bin/python bench/instructions.py --out /tmp/edge.cg   # keep the profile for callgrind_annotate
+    .venv/bin/python bench/instructions.py --cache-sim          # and the cache misses per request
+
+``--cache-sim`` runs callgrind's cache model with this CPU's L1 caches and, as its last level, one
+core's L2 (read from ``/sys/devices/system/cpu/cpu0/cache``), and prints the misses per request. An
+instruction count leaves out what memory costs: an L1 instruction miss costs a few cycles, an L2 miss
+goes to the L3 that the box's other processes (and, on a VM, other guests) share, or to memory.
 
 The upstream is the same as ``bench/http_path.py``'s (nginx with a fixed ~1 KB body, or the small
 Python server without nginx), and so is the request (a POST of a 181-byte JSON body with an HS256 bearer token).
@@ -69,13 +75,36 @@ def _load(port: int, requests: list[bytes], start: int, count: int, connections:
     asyncio.run(run())
 
 
-def _total_instructions(profile: Path) -> int:
-    total = 0
+def _event_totals(profile: Path) -> dict[str, int]:
+    """Each event's total over the profile's parts (``Ir``: instructions; with ``--cache-sim``, the misses)."""
+    totals: dict[str, int] = {}
     for part in profile.parent.glob(profile.name + "*"):
+        names: list[str] = []
         for line in part.read_text(errors="replace").splitlines():
-            if line.startswith(("summary:", "totals:")):
-                total = max(total, int(line.split()[1]))
-    return total
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")):
+                for name, value in zip(names, line.split()[1:], strict=False):
+                    totals[name] = max(totals.get(name, 0), int(value))
+    return totals
+
+
+def _cache_options() -> list[str]:
+    """callgrind's cache model set to this CPU's L1 caches, and its last level to the L2 (one core's own:
+    what a request's code and data fit in before they go to the L3 that other processes and VMs share)."""
+    caches: dict[tuple[str, str], str] = {}
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        level, kind = (index / "level").read_text().strip(), (index / "type").read_text().strip()
+        size = int((index / "size").read_text().strip().removesuffix("K")) * 1024
+        ways = (index / "ways_of_associativity").read_text().strip()
+        line = (index / "coherency_line_size").read_text().strip()
+        caches[(level, kind)] = f"{size},{ways},{line}"
+    return [
+        "--cache-sim=yes",
+        f"--I1={caches[('1', 'Instruction')]}",
+        f"--D1={caches[('1', 'Data')]}",
+        f"--LL={caches[('2', 'Unified')]}",
+    ]
 
 
 def main() -> int:
@@ -107,6 +136,11 @@ def main() -> int:
         f"{http_path.PRODUCTION_USERS:,}, all verified during the warm-up)",
     )
     parser.add_argument("--out", type=Path, help="where to keep the callgrind profile")
+    parser.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="also count cache misses per request in callgrind's model of this CPU's L1 and L2 caches (slower)",
+    )
     parser.add_argument(
         "--interpreted", action="store_true", help="run the checkout's sources, not build/compiled/ (make compile)"
     )
@@ -166,6 +200,7 @@ def main() -> int:
                     "valgrind",
                     "--tool=callgrind",
                     "--instr-atstart=no",
+                    *(_cache_options() if args.cache_sim else []),
                     f"--callgrind-out-file={profile}",
                     sys.executable,
                     "-m",
@@ -199,7 +234,7 @@ def main() -> int:
                 edge.wait()
             http_path.stop(upstream)
             log_lines.close()
-        total = _total_instructions(profile)
+        totals = _event_totals(profile)
     variant = "an @cached hit" if args.cached else "a proxied request"
     if args.limited:
         variant += ", in-memory rate+quota plan"
@@ -209,7 +244,16 @@ def main() -> int:
         f"edge build: {build}; {variant}; EDGE_LOG_LEVEL={log_level}; "
         f"{users:,} user(s) round-robin; {requests} requests over {args.connections} connections"
     )
-    print(f"instructions per request: {total / requests:,.0f}")
+    print(f"instructions per request: {totals.get('Ir', 0) / requests:,.0f}")
+    if args.cache_sim:
+        per_request = {name: value / requests for name, value in totals.items()}
+        print(
+            f"cache misses per request: L1 instructions {per_request.get('I1mr', 0):,.0f}, "
+            f"L1 data {per_request.get('D1mr', 0) + per_request.get('D1mw', 0):,.0f}, "
+            f"L2 {per_request.get('ILmr', 0) + per_request.get('DLmr', 0) + per_request.get('DLmw', 0):,.0f} "
+            f"(instructions {per_request.get('ILmr', 0):,.0f}, data read {per_request.get('DLmr', 0):,.0f}, "
+            f"data written {per_request.get('DLmw', 0):,.0f})"
+        )
     return 0
 
 
