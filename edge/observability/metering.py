@@ -3,11 +3,12 @@
 The pipeline calls ``meter.record(...)`` once per request; that only adds to a dict in memory (no I/O), so
 it is a plain call, not a coroutine.
 ``RedisUsageMeter`` flushes the buffer in a background task every ``flush_interval`` seconds, or as soon as
-``flush_records`` records are waiting, in one Lua script per period (HINCRBY/HINCRBYFLOAT/SADD, run
-atomically by Redis, one round trip), and once more on ``aclose()``. The script runs as the limiter's do
-(``edge.limits.redis_store.ScriptClient``: EVALSHA, loaded again on NOSCRIPT) on the client given as
-``scripts``: the limits' ``LeanRedis`` on one server, so the flush shares the limiter's connection, else a
-redis-py client (Sentinel, Cluster). ``snapshot`` reads with the redis-py ``client``.
+``flush_records`` records are waiting, in one Lua script per period and ``batch_subjects`` subjects
+(HINCRBY/HINCRBYFLOAT/SADD, each script run atomically by Redis, one round trip), and once more on
+``aclose()``. The scripts run as the limiter's do (``edge.limits.redis_store.ScriptClient``: EVALSHA, loaded
+again on NOSCRIPT) on the client given as ``scripts``: the limits' ``LeanRedis`` on one server, so the flush
+shares the limiter's connection, else a redis-py client (Sentinel, Cluster). ``snapshot`` reads with the
+redis-py ``client``.
 
 Redis layout (``period`` is the UTC calendar month ``2026-11``, or day ``2026-11-21``, between literal
 braces)::
@@ -30,26 +31,33 @@ Loss window: a crash (SIGKILL, OOM) loses what was not written yet: while Redis 
 since. A clean shutdown writes everything kept, if Redis answers then. A failed flush never raises
 (``store_errors`` and the ``edge_store_errors_total{store="usage"}`` metric count failures).
 
-Exactly once: each flush empties the buffer into one batch per period, numbered from 1 in the order formed
-by this meter (whose id, 128 random bits, is drawn when it is made). A batch whose write fails (a timeout, a
-cancellation at loop shutdown, a lost connection) is kept as it was sent and sent again, unchanged and
-first, by the next flush and by ``aclose()``; no other batch is formed until it is written (the records
-meanwhile add up in the buffer as usual), so a meter's batches reach Redis in their order. The script
-compares the batch's number with the meter's flush mark in the period: at or below it, the batch was applied
-already (the failure came after Redis applied it, e.g. a script of thousands of subjects still running when
-``timeout`` ran out: closing the connection does not stop a script) and nothing is written. Otherwise it
-checks every key's type before its first write (a script that fails keeps what it wrote before), then sets
-the mark to the batch's number (for ``FLUSH_MARK_SECONDS``, 7 days) and applies the batch, in one atomic
-script. A mark per meter and period rather than a key per batch: Redis keeps one key per edge process and
-period, however often it flushes. So each batch counts once, whatever fails when, but for two cases: a
-batch sent again more than 7 days after Redis applied it (the edge unable to reach Redis all that time)
-counts twice; a write failing half-way through the script (a field holding a non-number, written there by
-something other than the meter, or a count past 2**63) keeps the subjects written before it and loses the
-rest (the error counted in ``store_errors``). A Sentinel failover loses what the old master had not yet
-replicated, marks and usage alike, so a flush acknowledged then is lost, not counted twice.
+Exactly once: each flush empties the buffer into batches, one per period and ``batch_subjects`` subjects
+(``BATCH_SUBJECTS``, 1,000, unless given), numbered from 1 in the order formed by this meter (whose id, 128
+random bits, is drawn when it is made). A batch whose write fails (a timeout, a cancellation at loop
+shutdown, a lost connection) is kept as it was sent and sent again, unchanged and first, by the next flush
+and by ``aclose()``; no other batch is formed until it is written (the records meanwhile add up in the
+buffer as usual), so a meter's batches reach Redis in their order. The script compares the batch's number
+with the meter's flush mark in the period: at or below it, the batch was applied already (the failure came
+after Redis applied it, e.g. a script still running when ``timeout`` ran out: closing the connection does
+not stop a script) and nothing is written. Otherwise it checks every key's type before its first write (a
+script that fails keeps what it wrote before), then sets the mark to the batch's number (for
+``FLUSH_MARK_SECONDS``, 7 days) and applies the batch, in one atomic script. A mark per meter and period
+rather than a key per batch: Redis keeps one key per edge process and period, however often it flushes. So
+each batch counts once, whatever fails when, but for two cases: a batch sent again more than 7 days after
+Redis applied it (the edge unable to reach Redis all that time) counts twice; a write failing half-way
+through the script (a field holding a non-number, written there by something other than the meter, or a
+count past 2**63) keeps the subjects written before it and loses the rest (the error counted in
+``store_errors``). A Sentinel failover loses what the old master had not yet replicated, marks and usage
+alike, so a flush acknowledged then is lost, not counted twice.
 
-Memory stays bounded while Redis is down: the buffer keeps one entry per subject, and the batches kept for
-their retry at most one per period; together at most ``max_pending`` subjects (``pending`` counts both; a
+Batches are bounded because a script holds Redis for every client while it runs: 1,000 subjects take about
+8 ms there (on the workplace box), and the 100,000 subjects an edge may keep through an outage took 690 ms
+in one script, more than the limiters' 0.25 s timeout, so every replica's limit decisions would have failed
+at once when Redis came back. A flush of more subjects is several scripts, sent one after the other, and
+between two of them Redis serves the limiters' calls.
+
+Memory stays bounded while Redis is down: the buffer keeps one entry per subject, and so do the batches kept
+for their retry; together at most ``max_pending`` subjects (``pending`` counts both; a
 subject recorded again after its batch failed counts in each); beyond, new subjects' usage is dropped and
 counted in ``dropped``.
 
@@ -321,11 +329,16 @@ FLUSH_MARK_SECONDS: Final = 7 * 86_400
 """How long a flush mark outlives the meter's last batch applied in its period: a batch re-sent later than that
 after Redis applied it (Redis unreachable for a week, the edge running all along) would count twice."""
 
+BATCH_SUBJECTS: Final = 1000
+"""The most subjects a flush writes in one script (``RedisUsageMeter(batch_subjects=...)``): as many as a flush at
+``flush_records`` holds, about 8 ms of Redis' time; a backlog is written as several scripts of this size."""
+
 _Totals = dict[tuple[str, str, str], list[float]]
 
 
 class _Batch:
-    """One period's usage as sent to Redis under its sequence number, re-sent unchanged until Redis answers."""
+    """Usage of one period (at most ``batch_subjects`` subjects) as sent to Redis under its sequence number,
+    re-sent unchanged until Redis answers."""
 
     __slots__ = ("period", "sequence", "totals")
 
@@ -335,14 +348,19 @@ class _Batch:
         self.totals = totals
 
 
-def _by_period(totals: _Totals) -> list[tuple[str, _Totals]]:
+def _batches(totals: _Totals, size: int) -> list[tuple[str, _Totals]]:
+    """``totals`` split by period, and each period's into parts of at most ``size`` subjects, in their order."""
     first = next(iter(totals))[0]
-    if all(key[0] == first for key in totals):  # one period, as but for a flush across midnight
+    if len(totals) <= size and all(key[0] == first for key in totals):  # the usual flush: one script
         return [(first, totals)]
     periods: dict[str, _Totals] = {}
     for key, values in totals.items():
         periods.setdefault(key[0], {})[key] = values
-    return list(periods.items())
+    batches: list[tuple[str, _Totals]] = []
+    for period, subjects in periods.items():
+        items = list(subjects.items())
+        batches += ((period, dict(items[start : start + size])) for start in range(0, len(items), size))
+    return batches
 
 
 def _figures(requests: int, cost_points: int, rows: int, seconds: float) -> bytes:
@@ -378,6 +396,7 @@ class RedisUsageMeter:
         scripts: StoreClient | None = None,
         flush_interval: float = 5.0,
         flush_records: int = 1000,
+        batch_subjects: int = BATCH_SUBJECTS,
         max_pending: int = 100_000,
         retention_seconds: int | None = None,
         timeout: float = 2.0,
@@ -392,6 +411,9 @@ class RedisUsageMeter:
         self.prefix = prefix
         self.flush_interval = flush_interval
         self.flush_records = flush_records
+        if batch_subjects < 1:
+            raise ValueError("batch_subjects must be at least 1")
+        self.batch_subjects = batch_subjects
         self.retention_seconds = retention_seconds
         self.timeout = timeout
         self.metrics = metrics
@@ -488,13 +510,14 @@ class RedisUsageMeter:
             return True
 
     def _form_batches(self) -> None:
-        """The buffer, emptied into one batch per period, each with a sequence number of its own."""
+        """The buffer, emptied into batches (one per period and ``batch_subjects`` subjects), each with a sequence
+        number of its own."""
         buffer = self._buffer
         totals, buffer.totals = buffer.totals, {}
         buffer.records = 0
         if not totals:
             return
-        for period, batch in _by_period(totals):
+        for period, batch in _batches(totals, self.batch_subjects):
             self._sequence += 1
             self._unsent.append(_Batch(period, self._sequence, batch))
         buffer.room -= len(totals)

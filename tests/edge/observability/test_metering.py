@@ -21,6 +21,7 @@ from edge.components import RedisClients, build_observability
 from edge.limits.redis_store import RedisLimiter, StoreClient, redis_client_from_url
 from edge.limits.resp_client import LeanRedis
 from edge.observability.metering import (
+    BATCH_SUBJECTS,
     FLUSH_MARK_SECONDS,
     MemoryUsageMeter,
     RedisUsageMeter,
@@ -454,21 +455,94 @@ def assert_many_subjects(rows: list[UsageRow], count: int, *, times: int = 1) ->
     assert sum(row.requests for row in keys) == count * times and len(keys) == 7
 
 
+async def marks(client: aioredis.Redis, prefix: str) -> dict[str, bytes | None]:
+    """Every flush mark under ``prefix``: its key, and the sequence number of the last batch applied there."""
+    return {text(name): await client.get(name) async for name in client.scan_iter(match=f"{prefix}*:flush:*")}
+
+
 @pytest.mark.redis
-async def test_a_flush_of_thousands_of_subjects_is_one_script_written_whole(
+async def test_a_flush_of_thousands_of_subjects_is_written_whole_in_scripts_of_a_thousand(
     client: aioredis.Redis, scripts: StoreClient, prefix: str
 ) -> None:
     meter = RedisUsageMeter(client, prefix, scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
     try:
         many_subjects(meter, 5000)
         assert meter.pending == 5007
+        assert BATCH_SUBJECTS == 1000
         assert await meter.flush() is True
+        # 5,007 subjects: six scripts, each its own batch (a script holds Redis for every client while it runs).
+        assert list((await marks(client, prefix)).values()) == [b"6"]
         many_subjects(meter, 5000)  # the same subjects again: added to what is stored
         assert await meter.flush() is True
+        assert list((await marks(client, prefix)).values()) == [b"12"]
         assert (meter.pending, meter.store_errors) == (0, 0)
         assert_many_subjects(await meter.snapshot(), 5000, times=2)
     finally:
         await purge(client, prefix)
+
+
+@pytest.mark.redis
+async def test_a_batch_that_fails_keeps_it_and_the_later_ones_for_the_next_flush(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
+    meter = RedisUsageMeter(
+        client, prefix, scripts=scripts, batch_subjects=2, clock=FakeClock(at("2026-11-21T12:00:00"))
+    )
+    try:
+        for subject in ("k0", "k1", "k2", "k3", "k4"):  # batches 1: k0 k1, 2: k2 k3, 3: k4
+            meter.record("key", subject, requests=1)
+        await client.set(f"{prefix}{{2026-11}}:key:k3", "not a hash")
+        assert await meter.flush() is False
+        assert (meter.pending, meter.store_errors) == (3, 1)  # batch 1 written; 2 failed, 3 not sent
+        assert await stored(client, f"{prefix}{{2026-11}}:key:k1") == {"requests": "1"}
+        assert await client.exists(f"{prefix}{{2026-11}}:key:k2", f"{prefix}{{2026-11}}:key:k4") == 0
+        assert list((await marks(client, prefix)).values()) == [b"1"]
+        await client.delete(f"{prefix}{{2026-11}}:key:k3")
+        meter.record("key", "k0", requests=1)  # a batch of its own, after the kept ones
+        assert await meter.flush() is True
+        assert list((await marks(client, prefix)).values()) == [b"4"]
+        assert [(row.subject, row.requests) for row in await meter.snapshot("key")] == [
+            ("k0", 2),
+            ("k1", 1),
+            ("k2", 1),
+            ("k3", 1),
+            ("k4", 1),
+        ]
+        assert (meter.pending, meter.store_errors) == (0, 1)
+    finally:
+        await purge(client, prefix)
+
+
+@pytest.mark.redis
+async def test_each_period_is_split_into_batches_of_its_own(
+    client: aioredis.Redis, scripts: StoreClient, prefix: str
+) -> None:
+    clock = FakeClock(at("2026-11-30T23:59:59"))
+    meter = RedisUsageMeter(client, prefix, scripts=scripts, batch_subjects=2, clock=clock)
+    try:
+        for subject in ("a", "b", "c"):  # November: batches 1 (a, b) and 2 (c)
+            meter.record("key", subject, requests=1)
+        clock.now = at("2026-12-01T00:00:01")
+        meter.record("key", "a", requests=1)  # December: batch 3
+        assert await meter.flush() is True
+        found = await marks(client, prefix)
+        assert sorted((name.split(":flush:")[0], value) for name, value in found.items()) == [
+            (f"{prefix}{{2026-11}}", b"2"),
+            (f"{prefix}{{2026-12}}", b"3"),
+        ]
+        assert [(row.subject, row.requests) for row in await meter.snapshot("key", period="2026-11")] == [
+            ("a", 1),
+            ("b", 1),
+            ("c", 1),
+        ]
+        assert [(row.subject, row.requests) for row in await meter.snapshot("key", period="2026-12")] == [("a", 1)]
+    finally:
+        await purge(client, prefix)
+
+
+def test_a_batch_holds_at_least_one_subject() -> None:
+    with pytest.raises(ValueError, match="batch_subjects"):
+        RedisUsageMeter(aioredis.Redis(), batch_subjects=0)
 
 
 @pytest.mark.redis
@@ -635,8 +709,15 @@ async def test_a_flush_redis_applied_after_its_timeout_counts_once(own_redis: Re
         loading.record("key", "k", requests=1)
         assert await loading.flush() is True  # a NOSCRIPT first would lengthen the timed flush
         for attempt in range(6):
+            # One script per flush: the test is about a script that outlives the meter's timeout.
             timed = RedisUsageMeter(
-                client, f"t{attempt}:", scripts=scripts, timeout=30.0, max_pending=count + 7, clock=clock
+                client,
+                f"t{attempt}:",
+                scripts=scripts,
+                timeout=30.0,
+                max_pending=count + 7,
+                batch_subjects=count + 7,
+                clock=clock,
             )
             many_subjects(timed, count)
             await client.config_resetstat()
@@ -644,7 +725,13 @@ async def test_a_flush_redis_applied_after_its_timeout_counts_once(own_redis: Re
             assert await timed.flush() is True
             took, script = loop.time() - started, await script_seconds(client)
             meter = RedisUsageMeter(
-                client, f"u{attempt}:", scripts=scripts, timeout=took - script / 2, max_pending=count + 7, clock=clock
+                client,
+                f"u{attempt}:",
+                scripts=scripts,
+                timeout=took - script / 2,
+                max_pending=count + 7,
+                batch_subjects=count + 7,
+                clock=clock,
             )
             many_subjects(meter, count)
             if not await meter.flush() and await applied(client, f"u{attempt}:", count):
@@ -705,13 +792,13 @@ async def test_each_flush_marks_its_batch_in_the_periods_slot(
     clock = FakeClock(at("2026-11-30T23:59:59"))
     meter = RedisUsageMeter(client, prefix, scripts=scripts, retention_seconds=3600, clock=clock)
 
-    async def marks() -> list[str]:
+    async def mark_keys() -> list[str]:
         return sorted([text(name) async for name in client.scan_iter(match=f"{prefix}*:flush:*")])
 
     try:
         meter.record("key", "k1", requests=1)
         assert await meter.flush() is True
-        [november] = await marks()
+        [november] = await mark_keys()
         assert november.startswith(f"{prefix}{{2026-11}}:flush:")  # the period's hash tag: its slot
         assert key_slot(november.encode()) == key_slot(f"{prefix}{{2026-11}}:key:k1".encode())
         assert await client.get(november) == b"1"
@@ -722,7 +809,7 @@ async def test_each_flush_marks_its_batch_in_the_periods_slot(
         meter.record("key", "k1", requests=1)
         assert await meter.flush() is True  # batches 2 (November) and 3 (December)
         december = november.replace("{2026-11}", "{2026-12}")
-        assert await marks() == [november, december]
+        assert await mark_keys() == [november, december]
         assert [await client.get(mark) for mark in (november, december)] == [b"2", b"3"]
         assert 0 < await client.ttl(december) <= FLUSH_MARK_SECONDS
         assert await stored(client, f"{prefix}{{2026-11}}:key:k1") == {"requests": "2"}
