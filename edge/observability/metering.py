@@ -359,7 +359,7 @@ def _batches(totals: _Totals, size: int) -> list[tuple[str, _Totals]]:
     batches: list[tuple[str, _Totals]] = []
     for period, subjects in periods.items():
         items = list(subjects.items())
-        batches += ((period, dict(items[start : start + size])) for start in range(0, len(items), size))
+        batches += [(period, dict(items[start : start + size])) for start in range(0, len(items), size)]
     return batches
 
 
