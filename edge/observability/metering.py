@@ -51,7 +51,7 @@ count past 2**63) keeps the subjects written before it and loses the rest (the e
 alike, so a flush acknowledged then is lost, not counted twice.
 
 Batches are bounded because a script holds Redis for every client while it runs: 1,000 subjects take about
-8 ms there (on the workplace box), and the 100,000 subjects an edge may keep through an outage took 690 ms
+8 ms there (on the workplace box), and the 100,000 subjects an edge may keep through an outage took 686 ms
 in one script, more than the limiters' 0.25 s timeout, so every replica's limit decisions would have failed
 at once when Redis came back. A flush of more subjects is several scripts, sent one after the other, and
 between two of them Redis serves the limiters' calls.
