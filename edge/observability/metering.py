@@ -51,10 +51,11 @@ count past 2**63) keeps the subjects written before it and loses the rest (the e
 alike, so a flush acknowledged then is lost, not counted twice.
 
 Batches are bounded because a script holds Redis for every client while it runs: 1,000 subjects take about
-8 ms there (on the workplace box), and the 100,000 subjects an edge may keep through an outage took 686 ms
-in one script, more than the limiters' 0.25 s timeout, so every replica's limit decisions would have failed
-at once when Redis came back. A flush of more subjects is several scripts, sent one after the other, and
-between two of them Redis serves the limiters' calls.
+10 ms there, and the 100,000 subjects an edge may keep through an outage took 941 ms in one script
+(``bench/usage_flush.py`` on the workplace box), more than the limiters' 0.25 s timeout, so every replica's
+limit decisions would have failed at once when Redis came back. A flush of more subjects is several
+scripts, sent one after the other (the longest of that flush's 100 took 13 ms), and between two of them
+Redis serves the limiters' calls.
 
 Memory stays bounded while Redis is down: the buffer keeps one entry per subject, and so do the batches kept
 for their retry; together at most ``max_pending`` subjects (``pending`` counts both; a
@@ -331,7 +332,7 @@ after Redis applied it (Redis unreachable for a week, the edge running all along
 
 BATCH_SUBJECTS: Final = 1000
 """The most subjects a flush writes in one script (``RedisUsageMeter(batch_subjects=...)``): as many as a flush at
-``flush_records`` holds, about 8 ms of Redis' time; a backlog is written as several scripts of this size."""
+``flush_records`` holds, about 10 ms of Redis' time; a backlog is written as several scripts of this size."""
 
 _Totals = dict[tuple[str, str, str], list[float]]
 
