@@ -1,11 +1,14 @@
-"""How long the usage meter's flush holds Redis: the longest script, with the flush in batches and in one.
+"""How long the usage meter's flush holds Redis (the longest script, in batches and in one), and how long
+the usage report takes to read that many subjects.
 
 Redis runs one script at a time and serves no other client meanwhile, so the longest script of a flush is
 how long every limiter call waits behind it. For each size this records that many users in a
 ``RedisUsageMeter`` (the edge's lean client, as on one server), flushes, and reads Redis' slow log (every
 command logged with its duration, then restored): the number of scripts and the longest, first with the
 meter's batches (``BATCH_SUBJECTS``) and then with the whole flush as one script (``batch_subjects`` set to
-the size, as before batches). 100,000 subjects is the most a meter buffers while Redis is away.
+the size, as before batches). 100,000 subjects is the most a meter buffers while Redis is away. After the
+batched flush it also times ``snapshot()``, what ``/admin/usage`` and ``python -m edge usage report`` read
+(``/admin/usage`` waits 2 s).
 
     .venv/bin/python bench/usage_flush.py --redis-url redis://127.0.0.1:6379/0 [--subjects 1000 5000 100000]
 
@@ -32,8 +35,9 @@ from edge.limits.resp_client import LeanRedis
 from edge.observability.metering import BATCH_SUBJECTS, RedisUsageMeter
 
 
-async def flush(url: str, subjects: int, batch_subjects: int, prefix: str) -> float:
-    """Record ``subjects`` users in a meter and flush it; the flush's wall-clock seconds."""
+async def flush(url: str, subjects: int, batch_subjects: int, prefix: str) -> tuple[float, float]:
+    """Record ``subjects`` users in a meter and flush it, then read them back: the flush's and the read's
+    wall-clock seconds."""
     client, lean = redis_client_from_url(url, timeout=30.0), LeanRedis.from_url(url, timeout=30.0)
     meter = RedisUsageMeter(
         client, prefix, scripts=lean, batch_subjects=batch_subjects, max_pending=subjects, timeout=30.0
@@ -44,7 +48,10 @@ async def flush(url: str, subjects: int, batch_subjects: int, prefix: str) -> fl
         started = time.perf_counter()
         if not await meter.flush():
             raise RuntimeError(f"the flush failed ({meter.store_errors} store errors)")
-        return time.perf_counter() - started
+        flushed = time.perf_counter()
+        if len(await meter.snapshot()) != subjects:
+            raise RuntimeError("the report did not read every subject back")
+        return flushed - started, time.perf_counter() - flushed
     finally:
         await lean.aclose()
         await client.aclose()
@@ -60,7 +67,7 @@ def main() -> int:
         return 2
     admin = redis.Redis.from_url(args.redis_url)
     saved: dict[str, str] = admin.config_get("slowlog-*")  # type: ignore[assignment]  # a sync client's dict
-    print("subjects | scripts | longest script ms | all scripts ms | flush ms | batches of")
+    print("subjects | batches of | scripts | longest script ms | all scripts ms | flush ms | report ms")
     try:
         admin.config_set("slowlog-log-slower-than", 0)
         admin.config_set("slowlog-max-len", 1_000_000)
@@ -70,7 +77,7 @@ def main() -> int:
             for batch_subjects in sorted({BATCH_SUBJECTS, subjects}):
                 prefix = f"bench:usage-flush:{uuid.uuid4().hex}:"
                 admin.slowlog_reset()
-                took = asyncio.run(flush(args.redis_url, subjects, batch_subjects, prefix))
+                flushed, read = asyncio.run(flush(args.redis_url, subjects, batch_subjects, prefix))
                 scripts = [
                     entry["duration"]
                     for entry in admin.slowlog_get(1_000_000)
@@ -79,8 +86,8 @@ def main() -> int:
                 for key in admin.scan_iter(match=prefix + "*", count=10_000):
                     admin.delete(key)
                 print(
-                    f"{subjects:,} | {len(scripts)} | {max(scripts) / 1000:.1f} | {sum(scripts) / 1000:.1f} | "
-                    f"{took * 1000:.1f} | {batch_subjects:,}"
+                    f"{subjects:,} | {batch_subjects:,} | {len(scripts)} | {max(scripts) / 1000:.1f} | "
+                    f"{sum(scripts) / 1000:.1f} | {flushed * 1000:.1f} | {read * 1000:.1f}"
                 )
     finally:
         admin.config_set("slowlog-log-slower-than", saved["slowlog-log-slower-than"])

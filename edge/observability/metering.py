@@ -50,12 +50,12 @@ count past 2**63) keeps the subjects written before it and loses the rest (the e
 ``store_errors``). A Sentinel failover loses what the old master had not yet replicated, marks and usage
 alike, so a flush acknowledged then is lost, not counted twice.
 
-Batches are bounded because a script holds Redis for every client while it runs: 1,000 subjects take about
-10 ms there, and the 100,000 subjects an edge may keep through an outage took 941 ms in one script
-(``bench/usage_flush.py`` on the workplace box), more than the limiters' 0.25 s timeout, so every replica's
-limit decisions would have failed at once when Redis came back. A flush of more subjects is several
-scripts, sent one after the other (the longest of that flush's 100 took 13 ms), and between two of them
-Redis serves the limiters' calls.
+Batches are bounded because a script holds Redis for every client while it runs: 1,000 subjects take 6 to
+10 ms there, and the 100,000 subjects an edge may keep through an outage took 806 to 941 ms in one script
+(``bench/usage_flush.py``, two runs on the workplace box), more than the limiters' 0.25 s timeout, so every
+replica's limit decisions would have failed at once when Redis came back. A flush of more subjects is
+several scripts, sent one after the other (the longest of that flush's 100 took 13 to 16 ms), and between
+two of them Redis serves the limiters' calls.
 
 Memory stays bounded while Redis is down: the buffer keeps one entry per subject, and so do the batches kept
 for their retry; together at most ``max_pending`` subjects (``pending`` counts both; a
@@ -333,6 +333,10 @@ after Redis applied it (Redis unreachable for a week, the edge running all along
 BATCH_SUBJECTS: Final = 1000
 """The most subjects a flush writes in one script (``RedisUsageMeter(batch_subjects=...)``): as many as a flush at
 ``flush_records`` holds, about 10 ms of Redis' time; a backlog is written as several scripts of this size."""
+
+READ_BATCH: Final = 1000
+"""Subjects the report reads per round trip (``SSCAN``'s count, ``HGETALL``s per pipeline): no one command reads
+a whole index while every other client waits (``BATCH_SUBJECTS``), and no pipeline holds a whole report."""
 
 _Totals = dict[tuple[str, str, str], list[float]]
 
@@ -612,23 +616,26 @@ class RedisUsageMeter:
         try:
             async with asyncio.timeout(self.timeout):
                 for kind in kinds:
-                    pipe = self.client.pipeline(transaction=False)
-                    pipe.smembers(f"{indexes_at}{kind}")
-                    pipe.smembers(f"{legacy_at}index:{kind}")
-                    current, legacy = await pipe.execute()
-                    subjects = sorted({_text(member) for member in (*current, *legacy)})
-                    pipe = self.client.pipeline(transaction=False)
-                    for subject in subjects:
-                        pipe.hgetall(f"{subjects_at}{kind}:{subject}")
-                        pipe.hgetall(f"{legacy_at}{kind}:{subject}")
-                    hashes = await pipe.execute() if subjects else []
-                    for i, subject in enumerate(subjects):
-                        totals = [0.0] * len(_FIELDS)
-                        for values in hashes[2 * i : 2 * i + 2]:
-                            fields = {_text(name): _text(value) for name, value in values.items()}
-                            for j, name in enumerate(_FIELDS):
-                                totals[j] += float(fields.get(name, 0))
-                        rows.append(_row(kind, subject, wanted, totals))
+                    # SSCAN and pipelines of READ_BATCH: no one command holds Redis for a whole index.
+                    found: set[str] = set()  # SSCAN may return a member twice
+                    for index in (f"{indexes_at}{kind}", f"{legacy_at}index:{kind}"):
+                        async for member in self.client.sscan_iter(index, count=READ_BATCH):
+                            found.add(_text(member))
+                    subjects = sorted(found)
+                    for start in range(0, len(subjects), READ_BATCH):
+                        part = subjects[start : start + READ_BATCH]
+                        pipe = self.client.pipeline(transaction=False)
+                        for subject in part:
+                            pipe.hgetall(f"{subjects_at}{kind}:{subject}")
+                            pipe.hgetall(f"{legacy_at}{kind}:{subject}")
+                        hashes = await pipe.execute()
+                        for i, subject in enumerate(part):
+                            totals = [0.0] * len(_FIELDS)
+                            for values in hashes[2 * i : 2 * i + 2]:
+                                fields = {_text(name): _text(value) for name, value in values.items()}
+                                for j, name in enumerate(_FIELDS):
+                                    totals[j] += float(fields.get(name, 0))
+                            rows.append(_row(kind, subject, wanted, totals))
         except Exception as exc:
             self._failed(exc)
             raise UsageUnavailable("usage store unavailable", cause=exc) from exc

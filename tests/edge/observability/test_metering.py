@@ -23,6 +23,7 @@ from edge.limits.resp_client import LeanRedis
 from edge.observability.metering import (
     BATCH_SUBJECTS,
     FLUSH_MARK_SECONDS,
+    READ_BATCH,
     MemoryUsageMeter,
     RedisUsageMeter,
     UsageRow,
@@ -479,6 +480,27 @@ async def test_a_flush_of_thousands_of_subjects_is_written_whole_in_scripts_of_a
         assert_many_subjects(await meter.snapshot(), 5000, times=2)
     finally:
         await purge(client, prefix)
+
+
+@pytest.mark.redis
+async def test_the_report_reads_an_index_in_parts(own_redis: RedisProcess) -> None:
+    """SSCAN and pipelines of ``READ_BATCH``, never SMEMBERS: one command reading a whole index of a month's
+    users would hold Redis for every other client, as one flush script did."""
+    client, scripts = redis_client_from_url(own_redis.url), store_client(own_redis.url, "lean", timeout=2.0)
+    try:
+        meter = RedisUsageMeter(client, "u:", scripts=scripts, clock=FakeClock(at("2026-11-21T12:00:00")))
+        many_subjects(meter, 2500)
+        assert await meter.flush() is True
+        await client.config_resetstat()
+        assert_many_subjects(await meter.snapshot(), 2500)
+        stats: dict[str, dict[str, float]] = await client.info("commandstats")
+        assert "cmdstat_smembers" not in stats
+        # Each kind's index and its legacy one; the users' index of 2,500 takes at least three.
+        assert stats["cmdstat_sscan"]["calls"] >= 2 + 2500 // READ_BATCH
+        assert stats["cmdstat_hgetall"]["calls"] == 2 * 2507  # each subject's hash, and its legacy one
+    finally:
+        await client.aclose()
+        await scripts.aclose()
 
 
 @pytest.mark.redis
