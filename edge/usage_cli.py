@@ -400,7 +400,7 @@ async def _report(
     try:
         # A Redis or a RedisCluster: both answer what the meter sends (components.py gives it either too).
         client = cast("aioredis.Redis", shared.client)
-        meter = RedisUsageMeter(client, period=settings.usage_period, timeout=args.timeout)
+        meter = RedisUsageMeter(client, period=settings.usage_period, timeout=args.timeout, report_timeout=args.timeout)
         report = await read_report(meter, periods, _KINDS[args.kind], progress)
         wanted = [row.subject for row in report.rows if row.subject_kind == "key"]
         if wanted and not args.no_owners and settings.database_url is not None:

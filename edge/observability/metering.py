@@ -334,6 +334,9 @@ BATCH_SUBJECTS: Final = 1000
 """The most subjects a flush writes in one script (``RedisUsageMeter(batch_subjects=...)``): as many as a flush at
 ``flush_records`` holds, about 10 ms of Redis' time; a backlog is written as several scripts of this size."""
 
+REPORT_TIMEOUT: Final = 30.0
+"""How long ``snapshot`` (``/admin/usage``) may read a period: 100,000 subjects took 6 s on the workplace box."""
+
 READ_BATCH: Final = 1000
 """Subjects the report reads per round trip (``SSCAN``'s count, ``HGETALL``s per pipeline): no one command reads
 a whole index while every other client waits (``BATCH_SUBJECTS``), and no pipeline holds a whole report."""
@@ -390,6 +393,8 @@ class RedisUsageMeter:
     ``start()`` launches the flusher (needs a running loop); ``aclose()`` stops it and flushes once more.
     Without ``start()``, nothing is written until ``flush()``, ``snapshot()`` or ``aclose()``.
     ``scripts``: what the flush runs its script on, a ``LeanRedis`` or a redis-py client (default ``client``).
+    ``timeout`` bounds each flush; ``report_timeout`` the report's read of a period (``snapshot``), which an
+    admin waits for and which takes seconds for a period of 100,000 subjects.
     """
 
     def __init__(
@@ -405,6 +410,7 @@ class RedisUsageMeter:
         max_pending: int = 100_000,
         retention_seconds: int | None = None,
         timeout: float = 2.0,
+        report_timeout: float = REPORT_TIMEOUT,
         clock: Callable[[], float] = time.time,
         metrics: EdgeMetrics | None = None,
         log_interval: float = 10.0,
@@ -421,6 +427,7 @@ class RedisUsageMeter:
         self.batch_subjects = batch_subjects
         self.retention_seconds = retention_seconds
         self.timeout = timeout
+        self.report_timeout = report_timeout
         self.metrics = metrics
         self.store_errors = 0
         self._buffer = _BoundedBuffer(clock, period, metrics, max_pending)
@@ -614,7 +621,7 @@ class RedisUsageMeter:
         subjects_at, indexes_at = self._keys(wanted)
         legacy_at = f"{self.prefix}{wanted}:"  # the layout before the hash tag (see the module docstring)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.report_timeout):
                 for kind in kinds:
                     # SSCAN and pipelines of READ_BATCH: no one command holds Redis for a whole index.
                     found: set[str] = set()  # SSCAN may return a member twice

@@ -24,6 +24,7 @@ from edge.observability.metering import (
     BATCH_SUBJECTS,
     FLUSH_MARK_SECONDS,
     READ_BATCH,
+    REPORT_TIMEOUT,
     MemoryUsageMeter,
     RedisUsageMeter,
     UsageRow,
@@ -501,6 +502,20 @@ async def test_the_report_reads_an_index_in_parts(own_redis: RedisProcess) -> No
     finally:
         await client.aclose()
         await scripts.aclose()
+
+
+async def test_the_report_waits_its_own_timeout_not_the_flushs() -> None:
+    """A report of a large period takes seconds (``REPORT_TIMEOUT``); a flush must not wait that long. Against a
+    server that accepts and never answers, the read gives up after ``report_timeout``, not after ``timeout``."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        client = redis_client_from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", timeout=60.0)
+        meter = RedisUsageMeter(client, timeout=60.0, report_timeout=0.3)
+        try:
+            with pytest.raises(UsageUnavailable):
+                await asyncio.wait_for(meter.snapshot(), 20.0)  # a TimeoutError here: the wrong timeout
+        finally:
+            await client.aclose()
+    assert REPORT_TIMEOUT == 30.0 and RedisUsageMeter(aioredis.Redis()).report_timeout == REPORT_TIMEOUT
 
 
 @pytest.mark.redis
