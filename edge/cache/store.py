@@ -4,12 +4,20 @@ Both keep, per operation name, an index of their keys, so ``delete_operation`` c
 an operation (the admin endpoint). Anonymous operations are not indexed (clear them by key).
 
 The Redis store follows ``edge.limits.redis_store``: each call is capped at ``timeout`` seconds, errors
-never raise (a failed ``get`` is a miss, a failed ``set`` is dropped, a failed delete reports nothing
-deleted), each one increments ``store_errors``, and a warning is logged at most once per
-``log_interval`` seconds with the exception type and a redacted message. Layout::
+never raise (a failed ``get`` is a miss, a failed ``set`` is dropped, a failed delete reports what it
+deleted before the failure), each one increments ``store_errors``, and a warning is logged at most once
+per ``log_interval`` seconds with the exception type and a redacted message. Layout::
 
-    {prefix}r:<key>      the response: a JSON header line, a newline, then the body bytes (SET ... EX ttl)
-    {prefix}op:<name>    set of the response keys of one operation (expires after MAX_TTL seconds)
+    {prefix}r:<key>               the response: a JSON header line, a newline, then the body bytes (SET ... EX ttl)
+    {prefix}op:<name>:<window>    set of the response keys of one operation stored in one window of
+                                  MAX_TTL seconds (``int(now) // MAX_TTL``); expires MAX_TTL + 1 s after its
+                                  last addition
+
+An operation's index is split by window so that it stays bounded: one set refreshed by every new entry
+would never expire while the operation is in use, and would keep every key it ever listed (an entry per
+variables), long after the entries themselves expired. An entry lives at most MAX_TTL seconds, so every
+live entry is in the current window's set or the previous one's; ``delete_operation`` also reads the next
+window (a replica whose clock runs ahead) and ``{prefix}op:<name>``, the index of releases before windows.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _ENTRY_OVERHEAD = 256
 """Bytes charged per memory entry on top of the body and headers (key, bookkeeping)."""
+CLEAR_BATCH = 1000
+"""Index members ``delete_operation`` reads (``SSCAN``'s count) and deletes per round trip."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +203,12 @@ class RedisResponseCache:
         prefix: str = "edge:cache:",
         timeout: float = 0.25,
         log_interval: float = 10.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
+        self.clock = clock
         self.health = StoreHealth("response_cache_store", logger, log_interval=log_interval)
 
     @property
@@ -206,8 +218,8 @@ class RedisResponseCache:
     def _key(self, key: str) -> str:
         return f"{self.prefix}r:{key}"
 
-    def _index(self, operation_name: str) -> str:
-        return f"{self.prefix}op:{operation_name}"
+    def _index(self, operation_name: str, window: int) -> str:
+        return f"{self.prefix}op:{operation_name}:{window}"
 
     async def get(self, key: str) -> CachedResponse | None:
         raw = await self._run(self.client.get(self._key(key)), None)
@@ -226,7 +238,7 @@ class RedisResponseCache:
         pipe = self.client.pipeline(transaction=False)
         pipe.set(full_key, response.encode(), ex=ttl)
         if response.operation_name is not None:
-            index = self._index(response.operation_name)
+            index = self._index(response.operation_name, int(self.clock()) // MAX_TTL)
             pipe.sadd(index, full_key)
             pipe.expire(index, MAX_TTL + 1)  # outlives every entry it lists
         await self._run(pipe.execute(), None)
@@ -236,18 +248,39 @@ class RedisResponseCache:
         return bool(removed)
 
     async def delete_operation(self, operation_name: str) -> int:
-        index = self._index(operation_name)
-        members = await self._run(self.client.smembers(index), None)
-        if not members:
-            return 0
-        pipe = self.client.pipeline(transaction=False)
-        for member in members:
-            pipe.delete(member)
-        pipe.srem(index, *members)  # not DEL: keys added meanwhile stay indexed
-        results = await self._run(pipe.execute(), None)
-        if results is None:
-            return 0
-        return sum(int(result) for result in results[:-1])
+        """Every entry the operation's indexes list (the windows around now, and the index of releases before
+        windows); the entries deleted, up to the first failure."""
+        window = int(self.clock()) // MAX_TTL
+        deleted = 0
+        indexes = [self._index(operation_name, at) for at in (window - 1, window, window + 1)]
+        for index in (*indexes, f"{self.prefix}op:{operation_name}"):
+            cleared = await self._clear(index)
+            if cleared is None:
+                return deleted
+            deleted += cleared
+        return deleted
+
+    async def _clear(self, index: str) -> int | None:
+        """The keys ``index`` lists, deleted and removed from it ``CLEAR_BATCH`` at a time, so that no one command
+        reads a whole index while every other client waits; None after a failure."""
+        deleted, cursor = 0, 0
+        while True:
+            scanned = await self._run(self.client.sscan(index, cursor, count=CLEAR_BATCH), None)
+            if scanned is None:
+                return None
+            cursor, members = scanned
+            if members:
+                pipe = self.client.pipeline(transaction=False)
+                for member in members:
+                    pipe.delete(member)
+                # SREM, not DEL: keys added meanwhile stay indexed. SSCAN tolerates members removed as it goes.
+                pipe.srem(index, *members)
+                results = await self._run(pipe.execute(), None)
+                if results is None:
+                    return None
+                deleted += sum(int(result) for result in results[:-1])
+            if cursor == 0:
+                return deleted
 
     async def _run(self, call: Any, default: _T) -> Any | _T:
         try:

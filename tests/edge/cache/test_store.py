@@ -6,10 +6,14 @@ import logging
 import socket
 
 import pytest
+import redis.asyncio as aioredis
 
 from edge.cache import CachedResponse, MemoryResponseCache, RedisResponseCache, ResponseCacheStore
+from edge.cache.directive import MAX_TTL
+from edge.cache.store import CLEAR_BATCH
 from edge.limits import redis_client_from_url
 from tests.edge.cache.conftest import JSON, FakeClock, unique_prefix
+from tests.edge.limits.redis_process import RedisProcess
 
 
 def entry(body: bytes = b'{"data":{}}', *, operation: str | None = "Q", ttl: int = 60) -> CachedResponse:
@@ -84,17 +88,93 @@ def test_cached_responses_round_trip_through_their_encoding() -> None:
 async def test_redis_entries_carry_a_redis_ttl_and_an_operation_index(redis_url: str) -> None:
     client = redis_client_from_url(redis_url, timeout=2.0)
     prefix = unique_prefix()
-    cache = RedisResponseCache(client, prefix=prefix, timeout=2.0)
+    cache = RedisResponseCache(client, prefix=prefix, timeout=2.0, clock=FakeClock(1_700_000_000.0))
+    window = 1_700_000_000 // MAX_TTL
     try:
         await cache.set("k", entry(), 42)
         assert 0 < await client.ttl(f"{prefix}r:k") <= 42
-        assert await client.smembers(f"{prefix}op:Q") == {f"{prefix}r:k".encode()}
+        assert await client.smembers(f"{prefix}op:Q:{window}") == {f"{prefix}r:k".encode()}
+        assert MAX_TTL < await client.ttl(f"{prefix}op:Q:{window}") <= MAX_TTL + 1  # outlives its entries
         await client.set(f"{prefix}r:bad", b"garbage")
         assert await cache.get("bad") is None
         assert cache.store_errors == 1
     finally:
-        await client.delete(f"{prefix}r:k", f"{prefix}op:Q", f"{prefix}r:bad")
+        await purge(client, prefix)
         await client.aclose()
+
+
+async def purge(client: aioredis.Redis, prefix: str) -> None:
+    async for name in client.scan_iter(match=prefix + "*", count=1000):
+        await client.delete(name)
+
+
+@pytest.mark.redis
+async def test_an_operations_index_is_one_set_per_window_so_it_stays_bounded(redis_url: str) -> None:
+    """One set refreshed by every new entry would never expire while the operation is in use, and would list
+    every key ever cached for it. A window's set stops growing when the window ends, and expires after."""
+    client = redis_client_from_url(redis_url, timeout=2.0)
+    prefix, clock = unique_prefix(), FakeClock(MAX_TTL * 5_000_000.0)
+    cache = RedisResponseCache(client, prefix=prefix, timeout=2.0, clock=clock)
+    window = 5_000_000
+    try:
+        await cache.set("k1", entry(), 60)
+        clock.advance(MAX_TTL - 1)
+        await cache.set("k2", entry(), 60)  # the same window
+        clock.advance(1)
+        await cache.set("k3", entry(), 60)  # the next one
+        assert await client.smembers(f"{prefix}op:Q:{window}") == {f"{prefix}r:k1".encode(), f"{prefix}r:k2".encode()}
+        assert await client.smembers(f"{prefix}op:Q:{window + 1}") == {f"{prefix}r:k3".encode()}
+    finally:
+        await purge(client, prefix)
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_clearing_an_operation_reads_the_windows_around_now_and_the_index_before_windows(
+    redis_url: str,
+) -> None:
+    client = redis_client_from_url(redis_url, timeout=2.0)
+    prefix, clock = unique_prefix(), FakeClock(MAX_TTL * 5_000_000.0)
+    cache = RedisResponseCache(client, prefix=prefix, timeout=2.0, clock=clock)
+    try:
+        await cache.set("before", entry(), 300)  # the previous window, as seen once the clock moves on
+        clock.advance(MAX_TTL)
+        await cache.set("now", entry(), 300)
+        ahead = RedisResponseCache(client, prefix=prefix, timeout=2.0, clock=FakeClock(clock.now + MAX_TTL))
+        await ahead.set("ahead", entry(), 300)  # a replica whose clock runs a window ahead
+        await client.set(f"{prefix}r:legacy", entry().encode(), ex=300)  # an older release's entry and index
+        await client.sadd(f"{prefix}op:Q", f"{prefix}r:legacy")
+        await cache.set("other", entry(operation="Other"), 300)
+        assert await cache.delete_operation("Q") == 4
+        assert [await cache.get(key) for key in ("before", "now", "ahead", "legacy")] == [None] * 4
+        assert await cache.get("other") == entry(operation="Other")
+        assert await cache.delete_operation("Q") == 0
+    finally:
+        await purge(client, prefix)
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_clearing_thousands_of_entries_reads_the_index_in_parts() -> None:
+    """SSCAN and pipelines of ``CLEAR_BATCH``, never SMEMBERS: one command reading a whole index would hold
+    Redis for every other client."""
+    server = RedisProcess()
+    server.start()
+    client = redis_client_from_url(server.url, timeout=5.0)
+    cache = RedisResponseCache(client, prefix="c:", timeout=5.0)
+    try:
+        for n in range(2500):
+            await cache.set(f"k{n}", entry(), 300)
+        await client.config_resetstat()
+        assert await cache.delete_operation("Q") == 2500
+        stats: dict[str, dict[str, float]] = await client.info("commandstats")
+        assert "cmdstat_smembers" not in stats
+        assert stats["cmdstat_sscan"]["calls"] >= 2500 // CLEAR_BATCH + 4  # and the other three indexes
+        assert await client.dbsize() == 0  # every entry, and each index emptied
+        assert cache.store_errors == 0
+    finally:
+        await client.aclose()
+        server.close()
 
 
 def _closed_port() -> int:
