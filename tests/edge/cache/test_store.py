@@ -6,13 +6,13 @@ import logging
 import socket
 
 import pytest
-import redis.asyncio as aioredis
 
 from edge.cache import CachedResponse, MemoryResponseCache, RedisResponseCache, ResponseCacheStore
 from edge.cache.directive import MAX_TTL
 from edge.cache.store import CLEAR_BATCH
 from edge.limits import redis_client_from_url
 from tests.edge.cache.conftest import JSON, FakeClock, unique_prefix
+from tests.edge.limits.conftest import purge_with
 from tests.edge.limits.redis_process import RedisProcess
 
 
@@ -99,13 +99,8 @@ async def test_redis_entries_carry_a_redis_ttl_and_an_operation_index(redis_url:
         assert await cache.get("bad") is None
         assert cache.store_errors == 1
     finally:
-        await purge(client, prefix)
+        await purge_with(client, prefix)
         await client.aclose()
-
-
-async def purge(client: aioredis.Redis, prefix: str) -> None:
-    async for name in client.scan_iter(match=prefix + "*", count=1000):
-        await client.delete(name)
 
 
 @pytest.mark.redis
@@ -125,7 +120,7 @@ async def test_an_operations_index_is_one_set_per_window_so_it_stays_bounded(red
         assert await client.smembers(f"{prefix}op:Q:{window}") == {f"{prefix}r:k1".encode(), f"{prefix}r:k2".encode()}
         assert await client.smembers(f"{prefix}op:Q:{window + 1}") == {f"{prefix}r:k3".encode()}
     finally:
-        await purge(client, prefix)
+        await purge_with(client, prefix)
         await client.aclose()
 
 
@@ -150,7 +145,7 @@ async def test_clearing_an_operation_reads_the_windows_around_now_and_the_index_
         assert await cache.get("other") == entry(operation="Other")
         assert await cache.delete_operation("Q") == 0
     finally:
-        await purge(client, prefix)
+        await purge_with(client, prefix)
         await client.aclose()
 
 
