@@ -416,6 +416,42 @@ async def test_while_redis_is_down_the_buffer_is_bounded(
     assert meter.dropped == 2
 
 
+async def test_while_a_retry_fails_records_wake_the_flusher_once_per_flush_records(
+    down_client: aioredis.Redis, down_scripts: StoreClient
+) -> None:
+    meter = RedisUsageMeter(
+        down_client,
+        "x:",
+        scripts=down_scripts,
+        flush_interval=3600,
+        flush_records=3,
+        clock=FakeClock(at("2026-11-21T12:00:00")),
+    )
+
+    def failed(count: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return meter.store_errors == count
+
+        return check
+
+    meter.start()
+    try:
+        for _ in range(3):
+            meter.record("user", "u1", requests=1)
+        await eventually(failed(1))  # the batch is formed, and its write fails: it waits to be retried
+        for _ in range(3):
+            meter.record("user", "u1", requests=1)
+        await eventually(failed(2))  # the retry fails before the buffer is formed into a batch
+        meter.record("user", "u1", requests=1)  # one record since that attempt: no flush
+        await asyncio.sleep(0.3)  # a refused connection fails in well under a millisecond
+        assert meter.store_errors == 2
+        meter.record("user", "u1", requests=1)
+        meter.record("user", "u1", requests=1)  # flush_records since the last attempt: the flusher wakes
+        await eventually(failed(3))
+    finally:
+        await meter.aclose()
+
+
 @pytest.mark.redis
 async def test_usage_kept_during_an_outage_is_written_once_redis_is_back(own_redis: RedisProcess, kind: str) -> None:
     client, scripts = redis_client_from_url(own_redis.url), store_client(own_redis.url, kind, timeout=2.0)
