@@ -6,9 +6,10 @@ how long every limiter call waits behind it. For each size this records that man
 ``RedisUsageMeter`` (the edge's lean client, as on one server), flushes, and reads Redis' slow log (every
 command logged with its duration, then restored): the number of scripts and the longest, first with the
 meter's batches (``BATCH_SUBJECTS``) and then with the whole flush as one script (``batch_subjects`` set to
-the size, as before batches). 100,000 subjects is the most a meter buffers while Redis is away. After the
-batched flush it also times ``snapshot()``, what ``/admin/usage`` and ``python -m edge usage report`` read
-(``/admin/usage`` waits 2 s).
+the size, as before batches). 100,000 subjects is the most a meter buffers while Redis is away. After each
+flush it reads the subjects back with ``usage_report()``, what ``/admin/usage`` answers, and prints how long
+that took and the event loop's longest stall meanwhile: on a serving edge, how long a request arriving
+during the report could wait before the edge even read it.
 
     .venv/bin/python bench/usage_flush.py --redis-url redis://127.0.0.1:6379/0 [--subjects 1000 5000 100000]
 
@@ -25,6 +26,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Final
 
 import redis
 
@@ -32,12 +34,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.limits.redis_store import redis_client_from_url
 from edge.limits.resp_client import LeanRedis
-from edge.observability.metering import BATCH_SUBJECTS, RedisUsageMeter
+from edge.observability.metering import BATCH_SUBJECTS, RedisUsageMeter, usage_report
+
+TICK: Final = 0.001
+"""The stall probe's sleep: it wakes this often when the event loop is free."""
 
 
-async def flush(url: str, subjects: int, batch_subjects: int, prefix: str) -> tuple[float, float]:
-    """Record ``subjects`` users in a meter and flush it, then read them back: the flush's and the read's
-    wall-clock seconds."""
+async def longest_stall(done: asyncio.Event) -> float:
+    """The longest time, in seconds, the event loop ran something else between two of this task's wake-ups
+    (each asks to wake ``TICK`` later), until ``done``: what a request arriving meanwhile would have waited."""
+    loop = asyncio.get_running_loop()
+    longest, last = 0.0, loop.time()
+    while not done.is_set():
+        await asyncio.sleep(TICK)
+        now = loop.time()
+        longest, last = max(longest, now - last - TICK), now
+    return longest
+
+
+async def flush(url: str, subjects: int, batch_subjects: int, prefix: str) -> tuple[float, float, float]:
+    """Record ``subjects`` users in a meter and flush it, then read them back as ``/admin/usage`` does: the
+    flush's and the report's wall-clock seconds, and the event loop's longest stall during the report."""
     client, lean = redis_client_from_url(url, timeout=30.0), LeanRedis.from_url(url, timeout=30.0)
     meter = RedisUsageMeter(
         client, prefix, scripts=lean, batch_subjects=batch_subjects, max_pending=subjects, timeout=30.0
@@ -49,9 +66,16 @@ async def flush(url: str, subjects: int, batch_subjects: int, prefix: str) -> tu
         if not await meter.flush():
             raise RuntimeError(f"the flush failed ({meter.store_errors} store errors)")
         flushed = time.perf_counter()
-        if len(await meter.snapshot()) != subjects:
+        done = asyncio.Event()
+        probe = asyncio.create_task(longest_stall(done))
+        try:
+            report = await usage_report(meter)
+        finally:
+            done.set()
+        read = time.perf_counter()
+        if len(report["subjects"]) != subjects:
             raise RuntimeError("the report did not read every subject back")
-        return flushed - started, time.perf_counter() - flushed
+        return flushed - started, read - flushed, await probe
     finally:
         await lean.aclose()
         await client.aclose()
@@ -67,7 +91,9 @@ def main() -> int:
         return 2
     admin = redis.Redis.from_url(args.redis_url)
     saved: dict[str, str] = admin.config_get("slowlog-*")  # type: ignore[assignment]  # a sync client's dict
-    print("subjects | batches of | scripts | longest script ms | all scripts ms | flush ms | report ms")
+    print(
+        "subjects | batches of | scripts | longest script ms | all scripts ms | flush ms | report ms | longest stall ms"
+    )
     try:
         admin.config_set("slowlog-log-slower-than", 0)
         admin.config_set("slowlog-max-len", 1_000_000)
@@ -77,7 +103,7 @@ def main() -> int:
             for batch_subjects in sorted({BATCH_SUBJECTS, subjects}):
                 prefix = f"bench:usage-flush:{uuid.uuid4().hex}:"
                 admin.slowlog_reset()
-                flushed, read = asyncio.run(flush(args.redis_url, subjects, batch_subjects, prefix))
+                flushed, read, stall = asyncio.run(flush(args.redis_url, subjects, batch_subjects, prefix))
                 scripts = [
                     entry["duration"]
                     for entry in admin.slowlog_get(1_000_000)
@@ -87,7 +113,7 @@ def main() -> int:
                     admin.delete(key)
                 print(
                     f"{subjects:,} | {batch_subjects:,} | {len(scripts)} | {max(scripts) / 1000:.1f} | "
-                    f"{sum(scripts) / 1000:.1f} | {flushed * 1000:.1f} | {read * 1000:.1f}"
+                    f"{sum(scripts) / 1000:.1f} | {flushed * 1000:.1f} | {read * 1000:.1f} | {stall * 1000:.1f}"
                 )
     finally:
         admin.config_set("slowlog-log-slower-than", saved["slowlog-log-slower-than"])
