@@ -188,6 +188,31 @@ async def test_usage_report_lists_subjects_and_totals() -> None:
     assert (await usage_report(meter, period="2026-10"))["subjects"] == []
 
 
+async def test_a_large_report_lets_the_edges_requests_run_between_its_parts() -> None:
+    # The memory meter's snapshot never waits: any turn the other task gets comes from the report's own yields.
+    subjects = 5 * READ_BATCH + 7
+    meter = MemoryUsageMeter(clock=FakeClock(at("2026-11-21T12:00:00")))
+    for n in range(subjects):
+        meter.record("user", f"u{n}", requests=1)
+    turns, reporting = 0, True
+
+    async def other_requests() -> None:
+        nonlocal turns
+        while reporting:
+            turns += 1
+            await asyncio.sleep(0)
+
+    others = asyncio.create_task(other_requests())
+    await asyncio.sleep(0)
+    before = turns
+    report = await usage_report(meter)
+    during, reporting = turns - before, False
+    await others
+    assert len(report["subjects"]) == subjects
+    assert report["totals"]["user"]["requests"] == subjects
+    assert during == 5  # one turn per READ_BATCH rows
+
+
 # --- Redis ----------------------------------------------------------------------------------
 
 
