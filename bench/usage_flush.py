@@ -26,30 +26,17 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Final
 
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loop_stall import longest_stall
 
 from edge.limits.redis_store import redis_client_from_url
 from edge.limits.resp_client import LeanRedis
 from edge.observability.metering import BATCH_SUBJECTS, RedisUsageMeter, usage_report
-
-TICK: Final = 0.001
-"""The stall probe's sleep: it wakes this often when the event loop is free."""
-
-
-async def longest_stall(done: asyncio.Event) -> float:
-    """The longest time, in seconds, the event loop ran something else between two of this task's wake-ups
-    (each asks to wake ``TICK`` later), until ``done``: what a request arriving meanwhile would have waited."""
-    loop = asyncio.get_running_loop()
-    longest, last = 0.0, loop.time()
-    while not done.is_set():
-        await asyncio.sleep(TICK)
-        now = loop.time()
-        longest, last = max(longest, now - last - TICK), now
-    return longest
 
 
 async def flush(url: str, subjects: int, batch_subjects: int, prefix: str) -> tuple[float, float, float]:
