@@ -1,5 +1,10 @@
 """Hasura's schema for type-aware cost: introspected at start, refreshed periodically and on demand.
 
+A refresh whose answer is the one the current schema was built from (its digest) builds nothing, which is
+almost every periodic refresh; a new answer is read and built in a worker thread, with the collector paused,
+so the requests the event loop serves meanwhile wait at most for the JSON parse (``bench/schema_refresh.py``:
+for 500 tables, 72 to 86 ms where building on the loop held it 1.2 to 2.8 s at every refresh).
+
 The edge introspects ``/v1/graphql`` as ``admin`` (with the admin secret), so it knows every
 field's shape (list, ``_by_pk``, ``_aggregate``, object, scalar) whatever the caller's role;
 row limits per role come from the Hasura metadata's select permissions instead. When Hasura
@@ -11,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import hashlib
 import logging
 from collections.abc import Callable
 
@@ -43,6 +50,7 @@ class SchemaSource:
         self.refreshes = 0
         self.failures = 0
         self._task: asyncio.Task[None] | None = None
+        self._digest = b""  # of the answer self.schema was built from
 
     async def start(self) -> None:
         """Introspect once (never raises) and start the periodic refresh."""
@@ -59,18 +67,22 @@ class SchemaSource:
             self._task = None
 
     async def refresh(self) -> bool:
-        """Introspect now; True when a schema was loaded (it replaces the previous one)."""
+        """Introspect now; True when a schema is loaded (a new answer replaces the previous schema)."""
         try:
             response = await self.upstream.post(_QUERY, self.headers, timeout=30.0)
-            document = orjson.loads(response.body)
-            if response.status != 200 or not isinstance(document, dict) or "data" not in document:
-                raise ValueError(f"introspection answered {response.status} without data")
-            schema = SchemaInfo.from_introspection(document)
+            if response.status != 200:
+                raise ValueError(f"introspection answered {response.status}")
+            digest = hashlib.blake2b(response.body, digest_size=16).digest()
+            if digest == self._digest and self.schema is not None:
+                self.refreshes += 1
+                return True  # the same answer: the same schema, and nothing to build
+            schema = await asyncio.to_thread(_schema_from_answer, response.body)
         except (UpstreamError, Exception) as exc:  # any failure keeps the previous schema; the reason is logged
             self.failures += 1
             log.warning("schema_introspection_failed", extra={"reason": type(exc).__name__})
             return False
         self.schema = schema
+        self._digest = digest
         self.refreshes += 1
         self.on_change(schema)
         return True
@@ -79,3 +91,21 @@ class SchemaSource:
         while True:
             await asyncio.sleep(self.refresh_seconds)
             await self.refresh()
+
+
+def _schema_from_answer(body: bytes) -> SchemaInfo:
+    """The schema in an introspection answer; raises ValueError when the answer has no ``data``.
+
+    Run in a worker thread. Everything it allocates lives on, so the collections the allocations would trigger
+    find nothing, and each holds the interpreter's lock, the event loop's too, for as long as it traverses.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        document = orjson.loads(body)
+        if not isinstance(document, dict) or "data" not in document:
+            raise ValueError("introspection answered without data")
+        return SchemaInfo.from_introspection(document)
+    finally:
+        if collecting:
+            gc.enable()
