@@ -51,6 +51,7 @@ class SchemaSource:
         self.failures = 0
         self._task: asyncio.Task[None] | None = None
         self._digest = b""  # of the answer self.schema was built from
+        self._refreshing = asyncio.Lock()
 
     async def start(self) -> None:
         """Introspect once (never raises) and start the periodic refresh."""
@@ -67,7 +68,15 @@ class SchemaSource:
             self._task = None
 
     async def refresh(self) -> bool:
-        """Introspect now; True when a schema is loaded (a new answer replaces the previous schema)."""
+        """Introspect now; True when a schema is loaded (a new answer replaces the previous schema).
+
+        One at a time: a refresh asked for during another (``/admin/schema/refresh`` during the periodic one)
+        introspects after it, so an older answer's build never finishes last and replaces a newer schema.
+        """
+        async with self._refreshing:
+            return await self._refresh()
+
+    async def _refresh(self) -> bool:
         try:
             response = await self.upstream.post(_QUERY, self.headers, timeout=30.0)
             if response.status != 200:

@@ -97,6 +97,37 @@ async def test_a_failed_refresh_keeps_the_schema_and_the_next_answer_is_compared
     assert (len(changes), source.failures) == (1, 2)
 
 
+class InTurn(Answers):
+    """Answers each POST with the next of ``answers``."""
+
+    def __init__(self, *answers: bytes) -> None:
+        super().__init__(b"")
+        self.answers = list(answers)
+
+    async def post(
+        self,
+        body: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
+    ) -> UpstreamResponse:
+        self.answer = self.answers.pop(0)
+        return await super().post(body, headers, timeout=timeout, idempotent=idempotent)
+
+
+async def test_a_refresh_asked_for_during_another_introspects_after_it() -> None:
+    # Hasura's schema changes between two refreshes that overlap (the periodic one, and an admin's after a
+    # migration): the older answer takes far longer to build, yet the newer schema is the one kept.
+    many_tables = " ".join(f"type t{n} {{ id: Int! name: String }}" for n in range(2000))
+    older = introspection(BEFORE + " " + many_tables)
+    upstream, changes = InTurn(older, introspection(AFTER)), []
+    source = source_of(upstream, changes)
+    assert await asyncio.gather(source.refresh(), source.refresh()) == [True, True]
+    assert source.schema is not None and source.schema.field("query_root", "user_by_pk") is not None
+    assert len(changes) == 2 and changes[-1] is source.schema
+
+
 async def test_the_schema_is_built_while_the_event_loop_serves_others(collector_on: None) -> None:
     source, turns, refreshing = source_of(Answers(introspection(BEFORE)), []), 0, True
 
