@@ -26,12 +26,13 @@ def introspection(sdl: str) -> bytes:
 
 
 class Answers:
-    """An upstream that answers every POST with ``answer``, at once: a refresh then waits for nothing but
-    what it hands to another thread."""
+    """An upstream that answers every POST with ``answer`` (after taking the next of ``queued``, if any), at
+    once: a refresh then waits for nothing but what it hands to another thread."""
 
     def __init__(self, answer: bytes, status: int = 200) -> None:
         self.answer = answer
         self.status = status
+        self.queued: list[bytes] = []
         self.posts = 0
 
     async def post(
@@ -43,6 +44,8 @@ class Answers:
         idempotent: bool = False,
     ) -> UpstreamResponse:
         self.posts += 1
+        if self.queued:
+            self.answer = self.queued.pop(0)
         return UpstreamResponse(self.status, [(b"content-type", b"application/json")], self.answer)
 
 
@@ -97,31 +100,13 @@ async def test_a_failed_refresh_keeps_the_schema_and_the_next_answer_is_compared
     assert (len(changes), source.failures) == (1, 2)
 
 
-class InTurn(Answers):
-    """Answers each POST with the next of ``answers``."""
-
-    def __init__(self, *answers: bytes) -> None:
-        super().__init__(b"")
-        self.answers = list(answers)
-
-    async def post(
-        self,
-        body: bytes,
-        headers: Sequence[tuple[bytes, bytes]],
-        *,
-        timeout: float | None = None,
-        idempotent: bool = False,
-    ) -> UpstreamResponse:
-        self.answer = self.answers.pop(0)
-        return await super().post(body, headers, timeout=timeout, idempotent=idempotent)
-
-
 async def test_a_refresh_asked_for_during_another_introspects_after_it() -> None:
     # Hasura's schema changes between two refreshes that overlap (the periodic one, and an admin's after a
     # migration): the older answer takes far longer to build, yet the newer schema is the one kept.
     many_tables = " ".join(f"type t{n} {{ id: Int! name: String }}" for n in range(2000))
     older = introspection(BEFORE + " " + many_tables)
-    upstream, changes = InTurn(older, introspection(AFTER)), []
+    upstream, changes = Answers(b""), []
+    upstream.queued = [older, introspection(AFTER)]
     source = source_of(upstream, changes)
     assert await asyncio.gather(source.refresh(), source.refresh()) == [True, True]
     assert source.schema is not None and source.schema.field("query_root", "user_by_pk") is not None
