@@ -41,11 +41,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client import metrics as prometheus_metrics
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric, Sample
 
 __all__ = ["BREAKER_STATES", "HTTP", "LATENCY_BUCKETS", "OTHER", "WEBSOCKET", "EdgeMetrics", "UpstreamTarget"]
 
@@ -74,8 +71,21 @@ _MAX_CACHED: Final = 4096
 HTTP: Final = "http"
 WEBSOCKET: Final = "websocket"
 _OPERATION_TYPES: Final = frozenset({"query", "mutation", "subscription"})
-# The ``le`` label values, spelt as prometheus_client spells them ("0.005", "1.0", "+Inf").
-_LE = (*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
+
+
+def _bucket_labels() -> tuple[str, ...]:
+    """The ``le`` label values of ``LATENCY_BUCKETS``, spelt as prometheus_client spells them ("0.005", "1.0",
+    "+Inf"): read from the samples of a histogram of its own, so the spelling is always the library's."""
+    probe = Histogram("edge_bucket_probe", "", buckets=LATENCY_BUCKETS, registry=CollectorRegistry())
+    return tuple(
+        sample.labels["le"]
+        for family in probe.collect()
+        for sample in family.samples
+        if sample.name.endswith("_bucket")
+    )
+
+
+_LE: Final = _bucket_labels()
 _SUM: Final = len(_LE)
 """Index of the sum in a histogram cell, after one count per bucket."""
 
@@ -114,9 +124,11 @@ _USAGE_MEASURES: tuple[str, ...] = ("requests", "cost_points", "rows", "subscrip
 
 
 def _use_created() -> bool:
-    # prometheus_client's own switch (PROMETHEUS_DISABLE_CREATED_SERIES, ``disable_created_metrics()``), read
-    # at each scrape so these families carry ``_created`` samples exactly when its Counter/Histogram do.
-    return bool(getattr(prometheus_metrics, "_use_created", True))
+    """Whether prometheus_client writes ``_created`` samples (``PROMETHEUS_DISABLE_CREATED_SERIES``,
+    ``disable_created_metrics()``), asked at each scrape the way it answers: a counter of its own either has
+    one or not. These families then carry them exactly when its Counter and Histogram do."""
+    probe = Counter("edge_created_probe", "", registry=CollectorRegistry())
+    return any(sample.name.endswith("_created") for family in probe.collect() for sample in family.samples)
 
 
 def _histogram_cell() -> list[float]:

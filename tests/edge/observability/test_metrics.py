@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, enable_created_metrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.observability.metrics import LATENCY_BUCKETS, EdgeMetrics
@@ -313,6 +313,27 @@ def series(registry: CollectorRegistry, names: set[str]) -> list[tuple[str, str,
         for family in registry.collect()
         if family.name in names
     ]
+
+
+def test_created_samples_follow_prometheus_clients_switch() -> None:
+    metrics = EdgeMetrics(plans=["pro"], roles=["user"])
+    metrics.observe_request("query", 200, "pro", "user", 0.01)
+    created = (
+        "edge_requests_created",
+        "edge_request_duration_seconds_created",
+        "edge_upstream_duration_seconds_created",  # one series from the start
+    )
+    was_on = created_series_on()
+    try:
+        enable_created_metrics()
+        body = metrics.render()[0].decode()
+        assert all(name in body for name in created)
+        disable_created_metrics()
+        body = metrics.render()[0].decode()
+        assert not any(name in body for name in created)
+        assert "edge_requests_total" in body
+    finally:
+        (enable_created_metrics if was_on else disable_created_metrics)()
 
 
 def test_request_duration_buckets_sum_and_count_through_get_sample_value() -> None:
