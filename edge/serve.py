@@ -174,7 +174,8 @@ async def serve(
         _close(sockets)
         raise
     # What start-up built (settings, schema, metadata, pools, modules) lives as long as the process:
-    # frozen, the collections that requests trigger no longer traverse it (docs/benchmarks.md).
+    # frozen, the collections that requests trigger no longer traverse it (docs/benchmarks.md). Hasura's
+    # schema lives until it changes: the refresh that replaces it unfreezes (edge/graphql/schema_source.py).
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])

@@ -90,6 +90,10 @@ class SchemaSource:
             self.failures += 1
             log.warning("schema_introspection_failed", extra={"reason": type(exc).__name__})
             return False
+        if self.schema is not None and gc.get_freeze_count():
+            # The schema replaced may be frozen with what start-up built (edge/serve.py). Its types refer to
+            # each other, so only the collector can free it, and the collector never looks at frozen objects.
+            gc.unfreeze()
         self.schema = schema
         self._digest = digest
         self.refreshes += 1
