@@ -680,21 +680,18 @@ async def usage_report(
     totals: dict[str, dict[str, float]] = {}
     subjects = []
     for count, row in enumerate(rows, 1):
-        subjects.append(
-            {
-                "subject_kind": row.subject_kind,
-                "subject": row.subject,
-                "requests": row.requests,
-                "cost_points": row.cost_points,
-                "rows": row.rows,
-                "subscription_seconds": row.subscription_seconds,
-            }
-        )
+        entry: dict[str, Any] = {
+            "subject_kind": row.subject_kind,
+            "subject": row.subject,
+            "requests": row.requests,
+            "cost_points": row.cost_points,
+            "rows": row.rows,
+            "subscription_seconds": row.subscription_seconds,
+        }
+        subjects.append(entry)
         sums = totals.setdefault(row.subject_kind, dict.fromkeys(_FIELDS, 0))
-        sums["requests"] += row.requests
-        sums["cost_points"] += row.cost_points
-        sums["rows"] += row.rows
-        sums["subscription_seconds"] += row.subscription_seconds
+        for name in _FIELDS:
+            sums[name] += entry[name]
         if count % READ_BATCH == 0:
             await asyncio.sleep(0)  # the serving edge's requests run between parts of a large report
     return {"period": wanted, "subjects": subjects, "totals": totals}
